@@ -1,0 +1,207 @@
+"""The base of every layer: hyper-parameters described for the catalogue, parameters by name.
+
+A layer holds hyper-parameters and parameters and calls `engine.functional`; it adds
+no maths of its own. `describe()` gives what the browser shows a student and what
+the JSON spec validates against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from engine.backend import array_module, get_backend
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyper-parameter: its type, range and default, as the catalogue and spec use it.
+
+    type is one of "int", "float", "bool", "choice", "pair" (an int or [h, w]).
+    """
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+    optional: bool = False  # None is allowed (e.g. pool stride defaults to kernel size)
+
+    def validate(self, value: Any, where: str) -> Any:
+        """Return the value in its canonical form, or raise ValueError naming `where` and the field."""
+        if value is None and self.optional:
+            return None
+        label = f"{where}: field {self.name!r}"
+        if self.type == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"{label} must be true or false, got {value!r}")
+            return value
+        if self.type == "choice":
+            if value not in self.choices:
+                raise ValueError(f"{label} must be one of {list(self.choices)}, got {value!r}")
+            return value
+        if self.type == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise ValueError(f"{label} must be a number, got {value!r}")
+            self._check_range(float(value), label)
+            return float(value)
+        if self.type == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{label} must be an integer, got {value!r}")
+            self._check_range(int(value), label)
+            return int(value)
+        if self.type == "pair":
+            items = list(value) if isinstance(value, (list, tuple)) else [value, value]
+            if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
+                raise ValueError(f"{label} must be an integer or a pair [height, width], got {value!r}")
+            for v in items:
+                self._check_range(int(v), label)
+            return int(items[0]) if items[0] == items[1] else (int(items[0]), int(items[1]))
+        raise AssertionError(f"unknown parameter type {self.type}")
+
+    def _check_range(self, value: float, label: str) -> None:
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{label} must be >= {self.minimum}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"{label} must be <= {self.maximum}, got {value}")
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["choices"] = list(self.choices) if self.choices is not None else None
+        return data
+
+
+@dataclass
+class Explanation:
+    """How one output element came about, computed by the same code as the forward pass.
+
+    `window` are the input values read (with their input coordinates), `weights` the
+    weights they meet, `products` their elementwise products, `total` the sum plus
+    bias, `output` the value after the layer's activation (if any). Pooling fills
+    `winner` (the index into `window` that won) instead of weights and products.
+    """
+
+    kind: str
+    output_index: tuple[int, ...]
+    window: np.ndarray
+    coordinates: list[tuple[int, ...]]
+    output: float
+    weights: np.ndarray | None = None
+    products: np.ndarray | None = None
+    sum: float | None = None
+    bias: float | None = None
+    total: float | None = None
+    winner: int | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class Layer:
+    """Base class. Subclasses set the class attributes and implement `forward`.
+
+    kind: the spec name ("Conv2d"); summary: a short text for a student; formula and
+    shape_rule: shown next to the layer; params: the hyper-parameters in constructor order.
+    """
+
+    kind: ClassVar[str]
+    summary: ClassVar[str]
+    formula: ClassVar[str]
+    shape_rule: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+    input_ndim: ClassVar[tuple[int, ...]] = (4,)
+
+    def __init__(self) -> None:
+        self._parameters: dict[str, Any] = {}
+        self._buffers: dict[str, Any] = {}
+
+    # --- hyper-parameters --------------------------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor arguments, by name, as JSON-able values."""
+        values = {}
+        for p in self.params:
+            value = getattr(self, p.name)
+            values[p.name] = list(value) if isinstance(value, tuple) else value
+        return values
+
+    @classmethod
+    def describe(cls) -> dict:
+        """The catalogue entry: text, formula, shape rule and every parameter's schema."""
+        return {
+            "kind": cls.kind,
+            "summary": cls.summary,
+            "formula": cls.formula,
+            "shape_rule": cls.shape_rule,
+            "input_ndim": list(cls.input_ndim),
+            "params": [p.to_json() for p in cls.params],
+        }
+
+    # --- parameters, with PyTorch's names and shapes -------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters and buffers by PyTorch's names (arrays of the active backend)."""
+        return {**{k: v for k, v in self._parameters.items() if v is not None}, **self._buffers}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load arrays by name; shapes must match exactly, every name must be known and present."""
+        expected = self.state_dict()
+        unknown = sorted(set(state) - set(expected))
+        missing = sorted(set(expected) - set(state))
+        if unknown or missing:
+            raise ValueError(f"{self.kind}.load_state_dict: unknown keys {unknown}, missing keys {missing}")
+        xp = get_backend().xp
+        for name, value in state.items():
+            array = xp.asarray(value, dtype=xp.float32) if not type(value).__module__.startswith("cupy") else value
+            if tuple(array.shape) != tuple(expected[name].shape):
+                raise ValueError(
+                    f"{self.kind}.load_state_dict: {name} has shape {tuple(array.shape)}, "
+                    f"expected {tuple(expected[name].shape)}"
+                )
+            array = xp.ascontiguousarray(array.astype(xp.float32))
+            if name in self._parameters:
+                self._parameters[name] = array
+            else:
+                self._buffers[name] = array
+            setattr(self, name, array)
+
+    def _register(self, name: str, value, buffer: bool = False) -> None:
+        (self._buffers if buffer else self._parameters)[name] = value
+        setattr(self, name, value)
+
+    def to(self, xp) -> "Layer":
+        """Move parameters to the array module `xp` (numpy or cupy)."""
+        for store in (self._parameters, self._buffers):
+            for name, value in store.items():
+                if value is not None and array_module(value) is not xp:
+                    moved = xp.asarray(value.get() if hasattr(value, "get") else value)
+                    store[name] = moved
+                    setattr(self, name, moved)
+        return self
+
+    # --- computing ------------------------------------------------------------
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The output shape for an input shape, raising ValueError if it is impossible."""
+        raise NotImplementedError
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def explain(self, x, index: tuple[int, ...]) -> Explanation:
+        """Explain one output element (index into the output, batch first)."""
+        raise NotImplementedError(f"{self.kind} does not explain single elements")
+
+    def flops(self, input_shape: tuple[int, ...]) -> int:
+        """Approximate multiply-adds for one forward pass (for work limits and GFLOP/s)."""
+        n = 1
+        for s in self.output_shape(input_shape):
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{self.kind}({args})"

@@ -1,0 +1,92 @@
+"""Shape arithmetic and input checks shared by the ops.
+
+Every helper raises ValueError with the numbers, so a user sees what was wrong.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def pair(value, name: str) -> tuple[int, int]:
+    """An int or a pair of ints as (height, width)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+    ):
+        return int(value[0]), int(value[1])
+    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def positive_pair(value, name: str) -> tuple[int, int]:
+    """Like `pair`, and each entry must be >= 1 (strides, dilations, kernel sizes)."""
+    result = pair(value, name)
+    if min(result) < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return result
+
+
+def non_negative_pair(value, name: str) -> tuple[int, int]:
+    """Like `pair`, and each entry must be >= 0 (paddings)."""
+    result = pair(value, name)
+    if min(result) < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return result
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+                     ceil_mode: bool = False, axis: str = "") -> int:
+    """floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1, raising if < 1.
+
+    With ceil_mode the division rounds up, but the last window must start inside
+    the input or the left padding (PyTorch's rule for pooling).
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    if span < 0 or out < 1:
+        raise ValueError(
+            f"output {axis or 'size'} would be empty: input {size}, padding {padding}, "
+            f"kernel {kernel}, dilation {dilation}, stride {stride} "
+            f"(the dilated kernel {dilation * (kernel - 1) + 1} is larger than the padded input {size + 2 * padding})"
+        )
+    return out
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
+                               output_padding: int, dilation: int = 1, axis: str = "") -> int:
+    """(size-1)*stride - 2*padding + dilation*(kernel-1) + output_padding + 1, raising if < 1."""
+    if output_padding >= max(stride, dilation):
+        raise ValueError(
+            f"output_padding {output_padding} must be smaller than stride {stride} or dilation {dilation}"
+        )
+    out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    if out < 1:
+        raise ValueError(
+            f"output {axis or 'size'} would be empty: input {size}, stride {stride}, padding {padding}, "
+            f"kernel {kernel}, dilation {dilation}, output_padding {output_padding} gives {out}"
+        )
+    return out
+
+
+def check_input(x, name: str = "input", ndim: int | tuple[int, ...] = 4) -> None:
+    """Raise ValueError unless x is a float32/float64 array with the expected ndim."""
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if not hasattr(x, "ndim") or not hasattr(x, "dtype"):
+        raise ValueError(f"{name} must be an array, got {type(x).__name__}")
+    if x.ndim not in allowed:
+        layout = {4: "(N, C, H, W)", 3: "(N, T, F)", 2: "(N, features)"}
+        expected = " or ".join(f"{d}-D {layout.get(d, '')}".strip() for d in allowed)
+        raise ValueError(f"{name} must be {expected}, got {x.ndim}-D with shape {tuple(x.shape)}")
+    if x.dtype.kind != "f":
+        raise ValueError(f"{name} must be a floating-point array (float32), got dtype {x.dtype}")
+
+
+def check_channels(actual: int, expected: int, what: str) -> None:
+    """Raise ValueError when a channel count does not match."""
+    if actual != expected:
+        raise ValueError(f"{what}: expected {expected} channels, got {actual}")
