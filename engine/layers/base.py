@@ -124,6 +124,8 @@ class Layer:
         values = {}
         for p in self.params:
             value = getattr(self, p.name)
+            if p.type == "bool" and not isinstance(value, bool):
+                value = value is not None  # e.g. `bias`: the hyper-parameter is whether the array exists
             values[p.name] = list(value) if isinstance(value, tuple) else value
         return values
 

@@ -1,0 +1,108 @@
+"""Elementwise activations and softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.backend import to_numpy
+from engine.functional.activation import leaky_relu, relu, sigmoid, softmax, tanh
+from engine.layers.base import Explanation, Layer, Param
+
+
+class _Elementwise(Layer):
+    """An activation applied to every element on its own; the shape does not change."""
+
+    input_ndim = (2, 3, 4)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def explain(self, x, index):
+        """The one input value this output reads, and the value the activation makes of it."""
+        value = to_numpy(x)[tuple(index)]
+        output = float(to_numpy(self.forward(x))[tuple(index)])
+        return Explanation(self.kind, tuple(index), np.asarray([value], np.float32), [tuple(index)], output=output,
+                           total=float(value))
+
+
+class ReLU(_Elementwise):
+    kind = "ReLU"
+    summary = ("The rectified linear unit keeps positive values and turns negative ones into zero. This simple "
+               "bend is what lets a stack of layers compute more than one big linear map.")
+    formula = "y = max(0, x)"
+    shape_rule = "same shape as the input"
+
+    def forward(self, x):
+        return relu(x)
+
+
+class LeakyReLU(_Elementwise):
+    kind = "LeakyReLU"
+    summary = ("Like ReLU, but negative values are scaled by a small slope instead of zeroed, so a unit never "
+               "goes completely silent.")
+    formula = "y = x if x ≥ 0 else negative_slope · x"
+    shape_rule = "same shape as the input"
+    params = (Param("negative_slope", "float", 0.01, "slope for negative inputs", minimum=0.0, maximum=1.0),)
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return leaky_relu(x, self.negative_slope)
+
+
+class Sigmoid(_Elementwise):
+    kind = "Sigmoid"
+    summary = "The sigmoid squashes any number into (0, 1): large negatives near 0, large positives near 1."
+    formula = "y = 1 / (1 + e^(−x))"
+    shape_rule = "same shape as the input"
+
+    def forward(self, x):
+        return sigmoid(x)
+
+
+class Tanh(_Elementwise):
+    kind = "Tanh"
+    summary = "The hyperbolic tangent squashes any number into (−1, 1), centred on zero."
+    formula = "y = (e^x − e^(−x)) / (e^x + e^(−x))"
+    shape_rule = "same shape as the input"
+
+    def forward(self, x):
+        return tanh(x)
+
+
+class Softmax(Layer):
+    kind = "Softmax"
+    summary = ("Softmax turns a vector of scores into probabilities: every value becomes positive and they add "
+               "up to one, with the largest score getting the largest share.")
+    formula = "y_i = e^(x_i) / Σ_j e^(x_j)"
+    shape_rule = "same shape as the input"
+    params = (Param("dim", "int", 1, "the axis that sums to one", minimum=-4, maximum=3),)
+    input_ndim = (2, 3, 4)
+
+    def __init__(self, dim=1):
+        super().__init__()
+        self.dim = dim
+
+    def output_shape(self, input_shape):
+        if not -len(input_shape) <= self.dim < len(input_shape):
+            raise ValueError(f"Softmax field 'dim' is {self.dim} but the input has {len(input_shape)} dimensions")
+        return tuple(input_shape)
+
+    def forward(self, x):
+        return softmax(x, self.dim)
+
+    def explain(self, x, index):
+        """The scores along `dim` this output shares, their exponentials (shifted by the max) and their sum."""
+        host = to_numpy(x).astype(np.float64)
+        dim = self.dim % host.ndim
+        line_index = list(index)
+        line_index[dim] = slice(None)
+        scores = host[tuple(line_index)]
+        exps = np.exp(scores - scores.max())
+        output = float(to_numpy(self.forward(x))[tuple(index)])
+        coordinates = [tuple(index[:dim]) + (k,) + tuple(index[dim + 1:]) for k in range(scores.shape[0])]
+        return Explanation(self.kind, tuple(index), scores.astype(np.float32), coordinates, output=output,
+                           sum=float(exps.sum()), extra={"exponentials": exps.astype(np.float32)},
+                           note="exponentials are of (score − max score), which leaves the ratio unchanged")

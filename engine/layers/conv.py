@@ -1,0 +1,175 @@
+"""Conv2d and ConvTranspose2d layers (the mission's convolutional and deconvolutional layers)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.backend import to_numpy
+from engine.functional.conv import conv2d, conv_transpose2d
+from engine.layers.base import Explanation, Layer, Param
+from engine.layers.init import uniform
+from engine.shapes import (check_channels, conv_output_size, conv_transpose_output_size, non_negative_pair,
+                           positive_pair)
+
+_CHANNELS = dict(minimum=1, maximum=4096)
+
+
+class Conv2d(Layer):
+    """A bank of learned filters slid over the input."""
+
+    kind = "Conv2d"
+    summary = (
+        "A convolution slides small filters (kernels) over the image. At every position it multiplies the "
+        "window under the filter by the filter's weights and adds them up: one number per position, one output "
+        "map (channel) per filter. Each map lights up where its pattern (an edge, a blob, a texture) appears."
+    )
+    formula = "out[n,o,i,j] = b[o] + Σ_c Σ_p Σ_q w[o,c,p,q] · x[n,c, i·s + p·d − pad, j·s + q·d − pad]"
+    shape_rule = "H_out = ⌊(H + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1 (same for W)"
+    params = (
+        Param("in_channels", "int", 1, "channels of the input", **_CHANNELS),
+        Param("out_channels", "int", 4, "number of filters, one output map each", **_CHANNELS),
+        Param("kernel_size", "pair", 3, "height and width of each filter", minimum=1, maximum=31),
+        Param("stride", "pair", 1, "step between windows", minimum=1, maximum=16),
+        Param("padding", "pair", 0, "zeros added around the input", minimum=0, maximum=32),
+        Param("dilation", "pair", 1, "spacing between the filter's taps", minimum=1, maximum=16),
+        Param("groups", "int", 1, "split channels into independent groups", minimum=1, maximum=4096),
+        Param("bias", "bool", True, "add a learned constant per filter"),
+    )
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, *, seed=0):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = positive_pair(kernel_size, "kernel_size")
+        self.stride = positive_pair(stride, "stride")
+        self.padding = non_negative_pair(padding, "padding")
+        self.dilation = positive_pair(dilation, "dilation")
+        rng = np.random.default_rng(seed)
+        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
+        self._register("weight", uniform((out_channels, in_channels // groups, *self.kernel_size), fan_in, rng))
+        self._register("bias", uniform((out_channels,), fan_in, rng) if bias else None)
+
+    def output_shape(self, input_shape):
+        n, c, h, w = input_shape
+        check_channels(c, self.in_channels, f"{self.kind} field 'in_channels' is {self.in_channels}, input")
+        return (n, self.out_channels,
+                conv_output_size(h, self.kernel_size[0], self.stride[0], self.padding[0], self.dilation[0], axis="height"),
+                conv_output_size(w, self.kernel_size[1], self.stride[1], self.padding[1], self.dilation[1], axis="width"))
+
+    def forward(self, x):
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def flops(self, input_shape):
+        n, o, h, w = self.output_shape(input_shape)
+        return n * o * h * w * (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
+
+    def explain(self, x, index):
+        """The window under output (n, o, i, j): its values, the weights, their products, sum, bias."""
+        n, o, i, j = index
+        x_host, weight = to_numpy(x)[n], to_numpy(self.weight)[o]
+        per_group = self.in_channels // self.groups
+        first_channel = o // (self.out_channels // self.groups) * per_group
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        window = np.zeros((per_group, kh, kw), dtype=np.float32)
+        coordinates = []
+        for c in range(per_group):
+            for p in range(kh):
+                for q in range(kw):
+                    row, col = i * sh + p * dh - ph, j * sw + q * dw - pw
+                    inside = 0 <= row < x_host.shape[1] and 0 <= col < x_host.shape[2]
+                    window[c, p, q] = x_host[first_channel + c, row, col] if inside else 0.0
+                    coordinates.append((first_channel + c, row, col))
+        products = window * weight
+        total_sum = float(products.sum(dtype=np.float64))
+        bias = float(to_numpy(self.bias)[o]) if self.bias is not None else 0.0
+        return Explanation(self.kind, tuple(index), window, coordinates, output=total_sum + bias, weights=weight,
+                           products=products, sum=total_sum, bias=bias, total=total_sum + bias,
+                           note="coordinates outside the input read the zero padding")
+
+
+class ConvTranspose2d(Layer):
+    """The transposed ("deconvolutional") convolution: each input value stamps a weighted kernel onto the output."""
+
+    kind = "ConvTranspose2d"
+    summary = (
+        "A transposed convolution (often called deconvolution) runs a convolution backwards: every input value "
+        "stamps a copy of the kernel, scaled by that value, onto a larger output grid, and overlapping stamps add "
+        "up. With stride 2 it doubles the size, which is how an autoencoder's decoder grows a small code back into "
+        "an image."
+    )
+    formula = "out[n,o, a·s + p·d − pad, b·s + q·d − pad] += x[n,c,a,b] · w[c,o,p,q]   (+ b[o])"
+    shape_rule = "H_out = (H − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1 (same for W)"
+    params = (
+        Param("in_channels", "int", 1, "channels of the input", **_CHANNELS),
+        Param("out_channels", "int", 1, "channels of the output", **_CHANNELS),
+        Param("kernel_size", "pair", 2, "height and width of each kernel stamp", minimum=1, maximum=31),
+        Param("stride", "pair", 2, "spacing of the stamps on the output", minimum=1, maximum=16),
+        Param("padding", "pair", 0, "rows and columns cropped from each edge of the output", minimum=0, maximum=32),
+        Param("output_padding", "pair", 0, "extra rows/columns added on one side (less than stride)",
+              minimum=0, maximum=15),
+        Param("groups", "int", 1, "split channels into independent groups", minimum=1, maximum=4096),
+        Param("bias", "bool", True, "add a learned constant per output channel"),
+        Param("dilation", "pair", 1, "spacing between the kernel's taps", minimum=1, maximum=16),
+    )
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, *, seed=0):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = positive_pair(kernel_size, "kernel_size")
+        self.stride = positive_pair(stride, "stride")
+        self.padding = non_negative_pair(padding, "padding")
+        self.output_padding = non_negative_pair(output_padding, "output_padding")
+        self.dilation = positive_pair(dilation, "dilation")
+        rng = np.random.default_rng(seed)
+        fan_in = out_channels // groups * self.kernel_size[0] * self.kernel_size[1]  # PyTorch's fan_in for this layout
+        self._register("weight", uniform((in_channels, out_channels // groups, *self.kernel_size), fan_in, rng))
+        self._register("bias", uniform((out_channels,), fan_in, rng) if bias else None)
+
+    def output_shape(self, input_shape):
+        n, c, h, w = input_shape
+        check_channels(c, self.in_channels, f"{self.kind} field 'in_channels' is {self.in_channels}, input")
+        sizes = [conv_transpose_output_size(size, self.kernel_size[a], self.stride[a], self.padding[a],
+                                            self.output_padding[a], self.dilation[a], axis=name)
+                 for a, (size, name) in enumerate(((h, "height"), (w, "width")))]
+        return (n, self.out_channels, *sizes)
+
+    def forward(self, x):
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                self.groups, self.dilation)
+
+    def flops(self, input_shape):
+        n, c, h, w = input_shape
+        return n * c * h * w * (self.out_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
+
+    def explain(self, x, index):
+        """Every (input value, kernel tap) pair that lands on output (n, o, i, j), their products, sum, bias."""
+        n, o, i, j = index
+        x_host, weight = to_numpy(x)[n], to_numpy(self.weight)
+        out_per_group = self.out_channels // self.groups
+        in_per_group = self.in_channels // self.groups
+        group, o_in_group = divmod(o, out_per_group)
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        values, taps, coordinates = [], [], []
+        for c in range(group * in_per_group, (group + 1) * in_per_group):
+            for p in range(kh):
+                for q in range(kw):
+                    row, col = i + ph - p * dh, j + pw - q * dw  # = a*s and b*s for the input position (a, b)
+                    if row % sh or col % sw:
+                        continue
+                    a, b = row // sh, col // sw
+                    if 0 <= a < x_host.shape[1] and 0 <= b < x_host.shape[2]:
+                        values.append(x_host[c, a, b])
+                        taps.append(weight[c, o_in_group, p, q])
+                        coordinates.append((c, a, b))
+        window, weights = np.asarray(values, np.float32), np.asarray(taps, np.float32)
+        products = window * weights
+        total_sum = float(products.sum(dtype=np.float64))
+        bias = float(to_numpy(self.bias)[o]) if self.bias is not None else 0.0
+        return Explanation(self.kind, tuple(index), window, coordinates, output=total_sum + bias, weights=weights,
+                           products=products, sum=total_sum, bias=bias, total=total_sum + bias,
+                           note="each input value meets the kernel tap that lands on this output cell")

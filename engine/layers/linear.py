@@ -1,0 +1,60 @@
+"""The fully connected (dense) layer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.backend import to_numpy
+from engine.functional.linear import linear
+from engine.layers.base import Explanation, Layer, Param
+from engine.layers.init import uniform
+from engine.shapes import check_channels
+
+
+class Linear(Layer):
+    """Every output is a weighted sum of every input."""
+
+    kind = "Linear"
+    summary = (
+        "A fully connected (dense) layer connects every input to every output. Each output is a weighted sum "
+        "of all inputs plus a bias: one row of the weight matrix per output. At the end of a network it turns "
+        "features into class scores."
+    )
+    formula = "y[n,j] = b[j] + Σ_i W[j,i] · x[n,i]"
+    shape_rule = "(N, in_features) → (N, out_features)"
+    params = (
+        Param("in_features", "int", 16, "size of each input vector", minimum=1, maximum=1 << 20),
+        Param("out_features", "int", 10, "number of outputs", minimum=1, maximum=65536),
+        Param("bias", "bool", True, "add a learned constant per output"),
+    )
+    input_ndim = (2, 3)
+
+    def __init__(self, in_features, out_features, bias=True, *, seed=0):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        rng = np.random.default_rng(seed)
+        self._register("weight", uniform((out_features, in_features), in_features, rng))
+        self._register("bias", uniform((out_features,), in_features, rng) if bias else None)
+
+    def output_shape(self, input_shape):
+        check_channels(input_shape[-1], self.in_features,
+                       f"{self.kind} field 'in_features' is {self.in_features}, input features")
+        return (*input_shape[:-1], self.out_features)
+
+    def forward(self, x):
+        return linear(x, self.weight, self.bias)
+
+    def flops(self, input_shape):
+        return int(np.prod(input_shape)) * self.out_features
+
+    def explain(self, x, index):
+        """Output (..., j): the products of the input vector with row j of the weights, their sum and the bias."""
+        *row, j = index
+        vector = to_numpy(x)[tuple(row)]
+        weights = to_numpy(self.weight)[j]
+        products = vector * weights
+        total_sum = float(products.sum(dtype=np.float64))
+        bias = float(to_numpy(self.bias)[j]) if self.bias is not None else 0.0
+        coordinates = [(*row, i) for i in range(vector.shape[0])]
+        return Explanation(self.kind, tuple(index), vector, coordinates, output=total_sum + bias, weights=weights,
+                           products=products, sum=total_sum, bias=bias, total=total_sum + bias)

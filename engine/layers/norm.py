@@ -1,0 +1,56 @@
+"""BatchNorm2d at inference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.backend import to_numpy
+from engine.functional.norm import batch_norm
+from engine.layers.base import Explanation, Layer, Param
+from engine.layers.init import constant
+from engine.shapes import check_channels
+
+
+class BatchNorm2d(Layer):
+    kind = "BatchNorm2d"
+    summary = ("Batch normalisation rescales each channel with statistics gathered during training: subtract "
+               "the channel's running mean, divide by its running standard deviation, then apply a learned "
+               "scale and shift. It keeps activations in a steady range from layer to layer.")
+    formula = "y = (x − running_mean[c]) / √(running_var[c] + eps) · γ[c] + β[c]"
+    shape_rule = "same shape as the input"
+    params = (
+        Param("num_features", "int", 1, "channels of the input", minimum=1, maximum=4096),
+        Param("eps", "float", 1e-5, "added to the variance for stability", minimum=1e-12, maximum=1.0),
+        Param("momentum", "float", 0.1, "update rate of the running statistics in training", minimum=0.0,
+              maximum=1.0),
+        Param("affine", "bool", True, "learn a scale γ and a shift β"),
+    )
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        self._register("weight", constant((num_features,), 1.0) if affine else None)
+        self._register("bias", constant((num_features,), 0.0) if affine else None)
+        self._register("running_mean", constant((num_features,), 0.0), buffer=True)
+        self._register("running_var", constant((num_features,), 1.0), buffer=True)
+        self._register("num_batches_tracked", constant((), 0.0), buffer=True)  # kept so PyTorch's state loads
+
+    def output_shape(self, input_shape):
+        check_channels(input_shape[1], self.num_features,
+                       f"{self.kind} field 'num_features' is {self.num_features}, input")
+        return tuple(input_shape)
+
+    def forward(self, x):
+        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
+
+    def explain(self, x, index):
+        """One value through the normalisation: its channel's mean, deviation, scale and shift."""
+        c = index[1]
+        value = float(to_numpy(x)[tuple(index)])
+        mean, var = float(to_numpy(self.running_mean)[c]), float(to_numpy(self.running_var)[c])
+        scale = float(to_numpy(self.weight)[c]) if self.weight is not None else 1.0
+        shift = float(to_numpy(self.bias)[c]) if self.bias is not None else 0.0
+        output = float(to_numpy(self.forward(x))[tuple(index)])
+        return Explanation(self.kind, tuple(index), np.asarray([value], np.float32), [tuple(index)], output=output,
+                           bias=shift, extra={"mean": mean, "var": var, "eps": self.eps, "scale": scale,
+                                              "normalised": (value - mean) / np.sqrt(var + self.eps)})

@@ -1,0 +1,137 @@
+"""MaxPool2d and AvgPool2d layers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.backend import to_numpy
+from engine.functional.pool import avg_pool2d, max_pool2d
+from engine.layers.base import Explanation, Layer, Param
+from engine.shapes import conv_output_size, non_negative_pair, positive_pair
+
+_KERNEL = Param("kernel_size", "pair", 2, "height and width of the window", minimum=1, maximum=16)
+_STRIDE = Param("stride", "pair", None, "step between windows (default: the kernel size)", minimum=1, maximum=16,
+                optional=True)
+_PADDING = Param("padding", "pair", 0, "padding around the input (at most half the kernel)", minimum=0, maximum=8)
+_CEIL = Param("ceil_mode", "bool", False, "round the output size up, keeping a last partial window")
+
+
+class _Pool2d(Layer):
+    dilation = (1, 1)
+
+    def _setup(self, kernel_size, stride, padding, ceil_mode):
+        self.kernel_size = positive_pair(kernel_size, "kernel_size")
+        self.stride = positive_pair(stride if stride is not None else kernel_size, "stride")
+        self.padding = non_negative_pair(padding, "padding")
+        self.ceil_mode = ceil_mode
+        for pad, k in zip(self.padding, self.kernel_size):
+            if 2 * pad > k:
+                raise ValueError(f"{self.kind}: padding {self.padding} must be at most half of kernel_size "
+                                 f"{self.kernel_size}")
+
+    def output_shape(self, input_shape):
+        n, c, h, w = input_shape
+        sizes = [conv_output_size(size, self.kernel_size[a], self.stride[a], self.padding[a], self.dilation[a],
+                                  self.ceil_mode, axis=name) for a, (size, name) in enumerate(((h, "height"), (w, "width")))]
+        return (n, c, *sizes)
+
+    def flops(self, input_shape):
+        n, c, h, w = self.output_shape(input_shape)
+        return n * c * h * w * self.kernel_size[0] * self.kernel_size[1]
+
+    def _window(self, x, index):
+        """The window under output (n, c, i, j) and its input coordinates; padding cells are None."""
+        n, c, i, j = index
+        plane = to_numpy(x)[n, c]
+        values, coordinates = [], []
+        for p in range(self.kernel_size[0]):
+            for q in range(self.kernel_size[1]):
+                row = i * self.stride[0] + p * self.dilation[0] - self.padding[0]
+                col = j * self.stride[1] + q * self.dilation[1] - self.padding[1]
+                inside = 0 <= row < plane.shape[0] and 0 <= col < plane.shape[1]
+                values.append(plane[row, col] if inside else np.nan)
+                coordinates.append((c, row, col))
+        return np.asarray(values, np.float32).reshape(self.kernel_size), coordinates
+
+
+class MaxPool2d(_Pool2d):
+    """Keeps the largest value of each window."""
+
+    kind = "MaxPool2d"
+    summary = (
+        "Max pooling shrinks a map by keeping only the largest value in each window. It keeps the strongest "
+        "response of a feature while forgetting exactly where in the window it was, which makes the network "
+        "a little tolerant to small shifts."
+    )
+    formula = "out[n,c,i,j] = max_{p,q} x[n,c, i·s + p·d − pad, j·s + q·d − pad]"
+    shape_rule = "H_out = ⌊(H + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1 (⌈⌉ with ceil_mode)"
+    params = (_KERNEL, _STRIDE, _PADDING,
+              Param("dilation", "pair", 1, "spacing between the window's cells", minimum=1, maximum=8), _CEIL)
+
+    def __init__(self, kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
+        super().__init__()
+        self.dilation = positive_pair(dilation, "dilation")
+        self._setup(kernel_size, stride, padding, ceil_mode)
+
+    def forward(self, x):
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+    def forward_with_indices(self, x):
+        """(output, argmax positions) with positions flat in each channel's H*W, as PyTorch gives them."""
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                          return_indices=True)
+
+    def explain(self, x, index):
+        """The window under output (n, c, i, j) and which of its cells won (from the forward pass's indices)."""
+        window, coordinates = self._window(x, index)
+        output, indices = self.forward_with_indices(x)
+        n, c, i, j = index
+        flat = int(to_numpy(indices)[n, c, i, j])
+        width = x.shape[3]
+        winner = coordinates.index((c, flat // width, flat % width))
+        return Explanation(self.kind, tuple(index), window, coordinates, output=float(to_numpy(output)[n, c, i, j]),
+                           winner=winner, note="padding cells (NaN here) never win")
+
+
+class AvgPool2d(_Pool2d):
+    """Averages each window."""
+
+    kind = "AvgPool2d"
+    summary = (
+        "Average pooling shrinks a map by replacing each window with the mean of its values: a smooth, "
+        "blurred summary, where max pooling keeps only the peak."
+    )
+    formula = "out[n,c,i,j] = (1 / count) · Σ_{p,q} x[n,c, i·s + p − pad, j·s + q − pad]"
+    shape_rule = "H_out = ⌊(H + 2·padding − k) / stride⌋ + 1 (⌈⌉ with ceil_mode)"
+    params = (_KERNEL, _STRIDE, _PADDING, _CEIL,
+              Param("count_include_pad", "bool", True, "count padding zeros in the average"))
+
+    def __init__(self, kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.count_include_pad = count_include_pad
+        self._setup(kernel_size, stride, padding, ceil_mode)
+
+    def forward(self, x):
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def explain(self, x, index):
+        """The window under output (n, c, i, j), its sum and the count it is divided by."""
+        window, coordinates = self._window(x, index)
+        n, c, i, j = index
+        total = float(np.nansum(window, dtype=np.float64))
+        divisor = self.divisor(x.shape[2:], i, j)
+        output = float(to_numpy(self.forward(x))[n, c, i, j])
+        return Explanation(self.kind, tuple(index), window, coordinates, output=output, sum=total,
+                           total=total / divisor, extra={"divisor": divisor},
+                           note="padding cells are NaN here and add nothing to the sum")
+
+    def divisor(self, input_size, i, j) -> int:
+        """PyTorch's count for window (i, j): the window clipped to the padded input, or to the input itself."""
+        count = 1
+        for size, pos, k, s, pad in zip(input_size, (i, j), self.kernel_size, self.stride, self.padding):
+            start = pos * s - pad
+            end = min(start + k, size + pad)
+            if not self.count_include_pad:
+                start, end = max(start, 0), min(end, size)
+            count *= end - start
+        return count

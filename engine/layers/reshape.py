@@ -1,0 +1,86 @@
+"""Layers that move values around without weights: Flatten, Upsample, Dropout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.backend import to_numpy
+from engine.functional.reshape import dropout, flatten, interpolate
+from engine.layers.base import Explanation, Layer, Param
+
+
+class Flatten(Layer):
+    kind = "Flatten"
+    summary = ("Flatten lays every value of a stack of feature maps out in one long vector, so a dense layer "
+               "can look at all of them at once. Nothing is computed; only the shape changes.")
+    formula = "y[n, c·H·W + h·W + w] = x[n, c, h, w]"
+    shape_rule = "(N, C, H, W) → (N, C·H·W)"
+    params = (Param("start_dim", "int", 1, "first dimension to merge", minimum=1, maximum=3),
+              Param("end_dim", "int", -1, "last dimension to merge", minimum=-1, maximum=3))
+    input_ndim = (2, 3, 4)
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def output_shape(self, input_shape):
+        start, end = self.start_dim % len(input_shape), self.end_dim % len(input_shape)
+        if start > end:
+            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} "
+                             f"for a {len(input_shape)}-D input")
+        return (*input_shape[:start], math.prod(input_shape[start:end + 1]), *input_shape[end + 1:])
+
+    def forward(self, x):
+        return flatten(x, self.start_dim, self.end_dim)
+
+
+class Upsample(Layer):
+    kind = "Upsample"
+    summary = ("Upsampling enlarges each map by a whole factor: 'nearest' repeats every value, 'bilinear' "
+               "blends neighbours smoothly. Decoders use it, like transposed convolutions, to grow a small code "
+               "back into an image.")
+    formula = "nearest: y[i, j] = x[⌊i / s⌋, ⌊j / s⌋]"
+    shape_rule = "H_out = H · scale_factor (same for W)"
+    params = (Param("scale_factor", "int", 2, "how many times larger", minimum=1, maximum=8),
+              Param("mode", "choice", "nearest", "how new values are filled in", choices=("nearest", "bilinear")),
+              Param("align_corners", "bool", False, "bilinear only: pin the corner pixels"))
+
+    def __init__(self, scale_factor=2, mode="nearest", align_corners=False):
+        super().__init__()
+        self.scale_factor, self.mode, self.align_corners = scale_factor, mode, align_corners
+
+    def output_shape(self, input_shape):
+        n, c, h, w = input_shape
+        return (n, c, h * self.scale_factor, w * self.scale_factor)
+
+    def forward(self, x):
+        align = self.align_corners if self.mode == "bilinear" else None
+        return interpolate(x, scale_factor=self.scale_factor, mode=self.mode, align_corners=align)
+
+
+class Dropout(Layer):
+    kind = "Dropout"
+    summary = ("During training, dropout switches off a random share p of the values so the network cannot "
+               "lean on any single one. When the network is used (as here), it passes everything through "
+               "unchanged.")
+    formula = "inference: y = x   (training: y = x · mask / (1 − p), mask ~ Bernoulli(1 − p))"
+    shape_rule = "same shape as the input"
+    params = (Param("p", "float", 0.5, "share of values dropped in training", minimum=0.0, maximum=1.0),)
+    input_ndim = (2, 3, 4)
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        return dropout(x, self.p, training=False)
+
+    def explain(self, x, index):
+        value = float(to_numpy(x)[tuple(index)])
+        return Explanation(self.kind, tuple(index), np.asarray([value], np.float32), [tuple(index)], output=value,
+                           note="identity at inference")

@@ -1,0 +1,111 @@
+"""JSON specs of networks: validate, build, and write back.
+
+A spec looks like::
+
+    {"name": "tiny", "input_shape": [1, 28, 28],
+     "layers": [{"kind": "Conv2d", "name": "conv1", "params": {"out_channels": 8, "kernel_size": 3}},
+                {"kind": "ReLU"}, ...]}
+
+`input_shape` is per sample (no batch). Channel and feature counts (in_channels, in_features,
+num_features, input_size) may be left out: they are taken from the previous layer's output.
+Every error names the layer and the field.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from engine.layers import LAYER_TYPES
+from engine.network import Sequential
+
+MAX_LAYERS = 64
+# fields that, when omitted, follow from the incoming shape: field -> axis of the batched shape
+_INFERRED = {"in_channels": 1, "num_features": 1, "in_features": -1, "input_size": -1}
+
+
+def _where(index: int, entry: dict) -> str:
+    name = entry.get("name") if isinstance(entry, dict) else None
+    kind = entry.get("kind") if isinstance(entry, dict) else None
+    return f"layer {index}" + (f" '{name}'" if name else "") + (f" ({kind})" if kind else "")
+
+
+def _check_shape(value) -> tuple[int, ...]:
+    if (not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 3
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)):
+        raise ValueError(f"spec field 'input_shape' must be 1 to 3 positive integers (C, H, W) or (T, F), got {value!r}")
+    return tuple(value)
+
+
+def network_from_spec(spec: dict, seed: int = 0) -> Sequential:
+    """Build a Sequential from a spec, checking every field and the shapes through the whole stack."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"a network spec must be a JSON object, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - {"name", "input_shape", "layers", "description"})
+    if unknown:
+        raise ValueError(f"spec has unknown fields {unknown}; allowed: name, input_shape, layers, description")
+    shape = (1, *_check_shape(spec.get("input_shape")))
+    entries = spec.get("layers")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
+        raise ValueError(f"spec field 'layers' must be a list of 1 to {MAX_LAYERS} layers")
+    layers = []
+    for index, entry in enumerate(entries):
+        where = _where(index, entry)
+        layer = _build_layer(entry, where, shape, seed + index)
+        try:
+            if len(shape) not in layer.input_ndim:
+                raise ValueError(f"expects a {' or '.join(map(str, layer.input_ndim))}-D input, "
+                                 f"the previous layer gives {len(shape)}-D {shape}")
+            shape = tuple(layer.output_shape(shape))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+        layers.append((entry.get("name") or f"{entry['kind'].lower()}{index}", layer))
+    try:
+        return Sequential(layers, name=str(spec.get("name", "network")), input_shape=tuple(spec["input_shape"]))
+    except ValueError as error:
+        raise ValueError(f"spec: {error}") from None
+
+
+def _build_layer(entry, where: str, shape: tuple[int, ...], seed: int):
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: must be an object with 'kind' and 'params', got {entry!r}")
+    extra = sorted(set(entry) - {"kind", "name", "params"})
+    if extra:
+        raise ValueError(f"{where}: unknown fields {extra}; allowed: kind, name, params")
+    kind = entry.get("kind")
+    if kind not in LAYER_TYPES:
+        raise ValueError(f"{where}: unknown kind {kind!r}; known kinds: {', '.join(LAYER_TYPES)}")
+    name = entry.get("name")
+    if name is not None and (not isinstance(name, str) or not name or "." in name or len(name) > 64):
+        raise ValueError(f"{where}: field 'name' must be a non-empty string without dots, at most 64 characters")
+    cls = LAYER_TYPES[kind]
+    raw = entry.get("params", {})
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: field 'params' must be an object")
+    schema = {p.name: p for p in cls.params}
+    unknown = sorted(set(raw) - set(schema))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; {kind} takes {sorted(schema)}")
+    values = {}
+    for field, param in schema.items():
+        if field in raw:
+            values[field] = param.validate(raw[field], where)
+        elif field in _INFERRED:
+            values[field] = shape[_INFERRED[field]]
+        else:
+            values[field] = param.default
+    if "seed" in inspect.signature(cls).parameters:
+        values["seed"] = seed
+    try:
+        return cls(**values)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def spec_from_network(network: Sequential) -> dict:
+    """The spec that rebuilds `network`'s architecture (weights travel separately, as .npz)."""
+    return {
+        "name": network.name,
+        "input_shape": list(network.input_shape) if network.input_shape else None,
+        "layers": [{"kind": layer.kind, "name": name, "params": layer.hyperparameters()}
+                   for name, layer in network.layers],
+    }

@@ -1,0 +1,1 @@
+"""Lamina's web server: pages, JSON API and WebSocket streaming over the engine."""

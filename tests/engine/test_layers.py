@@ -1,0 +1,150 @@
+"""Layers: PyTorch-compatible parameters, forward equal to torch.nn, explain equal to forward, catalogue schema."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine.layers import (LAYER_TYPES, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten,
+                           LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh, Upsample, catalogue)
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def _torch_state(module):
+    return {k: v.detach().numpy().astype(np.float32) for k, v in module.state_dict().items()}
+
+
+# (our layer, the torch module of the same name and arguments, input shape)
+PAIRS = [
+    (lambda: Conv2d(3, 6, 3, stride=2, padding=1), lambda: torch.nn.Conv2d(3, 6, 3, stride=2, padding=1), (2, 3, 9, 7)),
+    (lambda: Conv2d(4, 4, (3, 1), dilation=2, groups=2, bias=False),
+     lambda: torch.nn.Conv2d(4, 4, (3, 1), dilation=2, groups=2, bias=False), (1, 4, 8, 5)),
+    (lambda: ConvTranspose2d(4, 2, 4, stride=2, padding=1),
+     lambda: torch.nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1), (2, 4, 5, 6)),
+    (lambda: ConvTranspose2d(2, 4, 3, stride=3, output_padding=1, groups=2),
+     lambda: torch.nn.ConvTranspose2d(2, 4, 3, stride=3, output_padding=1, groups=2), (1, 2, 3, 4)),
+    (lambda: Linear(12, 5), lambda: torch.nn.Linear(12, 5), (3, 12)),
+    (lambda: BatchNorm2d(3), lambda: torch.nn.BatchNorm2d(3).eval(), (2, 3, 4, 4)),
+    (lambda: MaxPool2d(3, 2, padding=1, ceil_mode=True),
+     lambda: torch.nn.MaxPool2d(3, 2, padding=1, ceil_mode=True), (2, 3, 7, 8)),
+    (lambda: AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
+     lambda: torch.nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False), (1, 2, 8, 7)),
+    (lambda: ReLU(), lambda: torch.nn.ReLU(), (2, 3, 4, 4)),
+    (lambda: LeakyReLU(0.2), lambda: torch.nn.LeakyReLU(0.2), (2, 3, 4, 4)),
+    (lambda: Sigmoid(), lambda: torch.nn.Sigmoid(), (2, 5)),
+    (lambda: Tanh(), lambda: torch.nn.Tanh(), (2, 5)),
+    (lambda: Softmax(1), lambda: torch.nn.Softmax(1), (3, 10)),
+    (lambda: Flatten(), lambda: torch.nn.Flatten(), (2, 3, 4, 5)),
+    (lambda: Upsample(2, "bilinear"), lambda: torch.nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 3, 5)),
+    (lambda: Dropout(0.3), lambda: torch.nn.Dropout(0.3).eval(), (2, 6)),
+]
+
+
+@pytest.mark.parametrize("make_ours, make_torch, shape", PAIRS, ids=[str(i) for i in range(len(PAIRS))])
+def test_layer_matches_torch_module_with_its_state_dict(make_ours, make_torch, shape):
+    torch.manual_seed(0)
+    reference = make_torch()
+    if isinstance(reference, torch.nn.BatchNorm2d):  # non-trivial running statistics
+        reference.running_mean.uniform_(-1, 1)
+        reference.running_var.uniform_(0.5, 2)
+        reference.weight.data.uniform_(0.5, 1.5)
+        reference.bias.data.uniform_(-1, 1)
+    ours = make_ours()
+    state = _torch_state(reference)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in state.items()}
+    ours.load_state_dict(state)
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    expected = reference(torch.from_numpy(x)).detach().numpy()
+    got = ours(x)
+    assert got.shape == expected.shape == tuple(ours.output_shape(shape))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+
+
+EXPLAINED = [
+    (Conv2d(3, 4, 3, stride=2, padding=1, seed=3), (1, 3, 7, 6)),
+    (Conv2d(4, 6, (2, 3), dilation=(2, 1), groups=2, seed=4), (2, 4, 6, 7)),
+    (ConvTranspose2d(3, 2, 4, stride=2, padding=1, seed=5), (1, 3, 4, 5)),
+    (ConvTranspose2d(2, 4, 3, stride=3, output_padding=2, groups=2, dilation=2, seed=6), (1, 2, 3, 3)),
+    (Linear(10, 4, seed=7), (2, 10)),
+    (ReLU(), (1, 2, 3, 3)),
+    (Softmax(1), (2, 5)),
+    (BatchNorm2d(2), (1, 2, 3, 3)),
+    (AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False), (1, 2, 6, 6)),
+    (AvgPool2d(2), (1, 1, 5, 4)),
+]
+
+
+@pytest.mark.parametrize("layer, shape", EXPLAINED, ids=[f"{l.kind}-{i}" for i, (l, _) in enumerate(EXPLAINED)])
+def test_explain_reproduces_every_output_element(layer, shape):
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    output = layer(x)
+    for index in np.ndindex(*output.shape):
+        explanation = layer.explain(x, index)
+        assert explanation.output == pytest.approx(float(output[index]), rel=1e-4, abs=1e-5)
+        if explanation.products is not None:
+            np.testing.assert_allclose(explanation.products, explanation.window * explanation.weights)
+            assert explanation.total == pytest.approx(explanation.sum + explanation.bias)
+            assert explanation.total == pytest.approx(float(output[index]), rel=1e-4, abs=1e-5)
+        if layer.kind == "AvgPool2d":
+            assert explanation.sum / explanation.extra["divisor"] == pytest.approx(float(output[index]), rel=1e-5)
+
+
+def test_max_pool_explain_names_the_winner_at_a_tie_and_in_padding():
+    x = np.array([[[[1, 5, 5], [2, 0, 5], [-1, -2, -3]]]], dtype=np.float32)
+    layer = MaxPool2d(2, stride=1, padding=1)
+    output = layer(x)
+    for index in np.ndindex(*output.shape):
+        explanation = layer.explain(x, index)
+        assert explanation.window.reshape(-1)[explanation.winner] == output[index]
+        _, row, col = explanation.coordinates[explanation.winner]
+        assert 0 <= row < 3 and 0 <= col < 3  # padding never wins
+    # ties: the first maximum in scan order wins, as in PyTorch
+    first = layer.explain(x, (0, 0, 1, 2))
+    assert first.coordinates[first.winner] == (0, 0, 1)
+
+
+def test_conv_explain_marks_padding_coordinates():
+    layer = Conv2d(1, 1, 3, padding=1)
+    explanation = layer.explain(np.ones((1, 1, 4, 4), np.float32), (0, 0, 0, 0))
+    rows = [row for _, row, _ in explanation.coordinates]
+    assert -1 in rows and explanation.window[0, 0, 0] == 0.0
+
+
+def test_catalogue_describes_every_kind_with_valid_defaults():
+    entries = catalogue()
+    assert [e["kind"] for e in entries] == list(LAYER_TYPES)
+    required = {"Conv2d", "MaxPool2d", "Linear", "ReLU", "RNN", "ConvTranspose2d"}
+    assert required <= set(LAYER_TYPES)
+    for entry, cls in zip(entries, LAYER_TYPES.values()):
+        assert entry["summary"] and entry["formula"] and entry["shape_rule"]
+        for param in cls.params:
+            assert param.validate(param.default, entry["kind"]) == param.default or param.optional
+            if param.minimum is not None and param.type in ("int", "float", "pair"):
+                with pytest.raises(ValueError, match=param.name):
+                    param.validate(param.minimum - 1, entry["kind"])
+
+
+def test_hyperparameters_rebuild_an_equal_layer():
+    layer = Conv2d(2, 4, (3, 5), stride=(1, 2), padding=1, groups=2, bias=False)
+    again = Conv2d(**layer.hyperparameters())
+    assert again.hyperparameters() == layer.hyperparameters()
+    assert again.hyperparameters()["bias"] is False and "bias" not in again.state_dict()
+
+
+def test_load_state_dict_rejects_wrong_shapes_and_names():
+    layer = Linear(4, 3)
+    with pytest.raises(ValueError, match=r"weight has shape \(3, 5\), expected \(3, 4\)"):
+        layer.load_state_dict({"weight": np.zeros((3, 5)), "bias": np.zeros(3)})
+    with pytest.raises(ValueError, match="missing keys \\['bias'\\]"):
+        layer.load_state_dict({"weight": np.zeros((3, 4))})
+
+
+def test_layers_check_their_input_channels():
+    with pytest.raises(ValueError, match="in_channels"):
+        Conv2d(3, 4, 3).output_shape((1, 2, 8, 8))
+    with pytest.raises(ValueError, match="in_features"):
+        Linear(8, 2).output_shape((1, 9))
+    with pytest.raises(ValueError, match="groups=3 must divide"):
+        Conv2d(4, 6, 3, groups=3)

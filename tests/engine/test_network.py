@@ -1,0 +1,128 @@
+"""Sequential.run streams one record per layer; specs round-trip; bad specs name the layer and field."""
+
+import numpy as np
+import pytest
+
+from engine.layers import Conv2d, Linear, ReLU
+from engine.network import Sequential
+from engine.spec import network_from_spec, spec_from_network
+from engine.stats import summarize
+
+SPEC = {
+    "name": "small",
+    "input_shape": [1, 12, 12],
+    "layers": [
+        {"kind": "Conv2d", "name": "conv1", "params": {"out_channels": 4, "kernel_size": 3, "padding": 1}},
+        {"kind": "ReLU", "name": "relu1"},
+        {"kind": "MaxPool2d", "name": "pool1", "params": {"kernel_size": 2}},
+        {"kind": "BatchNorm2d", "name": "bn"},
+        {"kind": "ConvTranspose2d", "name": "deconv", "params": {"out_channels": 2, "kernel_size": 2, "stride": 2}},
+        {"kind": "Flatten", "name": "flat"},
+        {"kind": "Linear", "name": "fc", "params": {"out_features": 10}},
+        {"kind": "Softmax", "name": "probs"},
+    ],
+}
+
+
+def test_run_yields_one_record_per_layer_with_shapes_and_stats():
+    network = network_from_spec(SPEC)
+    x = np.random.default_rng(0).standard_normal((2, 1, 12, 12)).astype(np.float32)
+    records = list(network.run(x))
+    assert [r.name for r in records] == [layer["name"] for layer in SPEC["layers"]]
+    assert [r.output_shape for r in records] == network.output_shapes(x.shape)
+    assert records[0].input_shape == (2, 1, 12, 12)
+    assert records[-1].output_shape == (2, 10)
+    np.testing.assert_allclose(records[-1].output.sum(axis=1), 1.0, rtol=1e-5)
+    relu = records[1]
+    assert relu.stats["min"] >= 0 and 0 < relu.stats["zero_fraction"] < 1
+    assert all(r.seconds >= 0 for r in records)
+    for previous, record in zip(records, records[1:]):
+        assert record.input_shape == previous.output_shape
+
+
+def test_run_is_lazy_so_a_consumer_can_stop_between_layers():
+    calls = []
+
+    class Counting(ReLU):
+        def forward(self, x):
+            calls.append(1)
+            return super().forward(x)
+
+    network = Sequential([(f"r{i}", Counting()) for i in range(5)])
+    stream = network.run(np.ones((1, 1, 2, 2), np.float32))
+    next(stream)
+    next(stream)
+    stream.close()
+    assert len(calls) == 2
+
+
+def test_spec_round_trips_and_weights_follow_the_names():
+    network = network_from_spec(SPEC, seed=3)
+    again = network_from_spec(spec_from_network(network), seed=99)
+    assert spec_from_network(again) == spec_from_network(network)
+    again.load_state_dict(network.state_dict())
+    x = np.random.default_rng(1).standard_normal((1, 1, 12, 12)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), network(x))
+    assert "conv1.weight" in network.state_dict() and "bn.running_var" in network.state_dict()
+
+
+def test_spec_infers_channel_counts_from_the_previous_layer():
+    network = network_from_spec(SPEC)
+    assert network["conv1"].in_channels == 1
+    assert network["deconv"].in_channels == 4
+    assert network["fc"].in_features == 2 * 12 * 12
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["layers"].append({"kind": "Conv3d"}), r"layer 8 \(Conv3d\): unknown kind 'Conv3d'"),
+    (lambda s: s["layers"][0]["params"].update(kernel_size=15), r"layer 0 'conv1' \(Conv2d\).*kernel"),
+    (lambda s: s["layers"][0]["params"].update(in_channels=3), r"layer 0 'conv1'.*in_channels.*3.*got 1"),
+    (lambda s: s["layers"][0]["params"].update(stride=0), r"layer 0 'conv1' \(Conv2d\): field 'stride' must be >= 1"),
+    (lambda s: s["layers"][0]["params"].update(strides=2), r"layer 0 'conv1'.*unknown field.*strides"),
+    (lambda s: s["layers"][6]["params"].update(in_features=7), r"layer 6 'fc' \(Linear\).*in_features"),
+    (lambda s: s["layers"][1].update(params={"inplace": True}), r"layer 1 'relu1'.*inplace"),
+    (lambda s: s["layers"][2]["params"].update(kernel_size="big"), r"layer 2 'pool1'.*'kernel_size'"),
+    (lambda s: s.update(input_shape=[0, 4]), r"input_shape"),
+    (lambda s: s["layers"][5].update(kind="Linear"), r"layer 5 'flat' \(Linear\): expects a 2 or 3-D input.*4-D"),
+    (lambda s: s["layers"].insert(1, {"kind": "ReLU", "name": "conv1"}), r"unique.*conv1"),
+])
+def test_bad_specs_name_the_layer_and_field(change, message):
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    change(spec)
+    with pytest.raises(ValueError, match=message):
+        network_from_spec(spec)
+
+
+def test_statistics_count_non_finite_values_and_ignore_them():
+    values = np.array([0.0, 1.0, -2.0, np.nan, np.inf, 0.0], np.float32)
+    stats = summarize(values)
+    assert stats["non_finite"] == 2 and stats["count"] == 6
+    assert stats["min"] == -2.0 and stats["max"] == 1.0
+    assert stats["mean"] == pytest.approx(-0.25) and stats["std"] == pytest.approx(np.std([0, 1, -2, 0]))
+    assert stats["zero_fraction"] == pytest.approx(2 / 6)
+    assert sum(stats["histogram"]["counts"]) == 4 and len(stats["histogram"]["edges"]) == 33
+
+
+def test_statistics_of_an_all_nan_or_constant_array():
+    assert summarize(np.full(4, np.nan, np.float32))["min"] is None
+    constant = summarize(np.full(5, 3.0, np.float32))
+    assert constant["std"] == 0 and sum(constant["histogram"]["counts"]) == 5
+
+
+def test_nan_flows_through_a_network_and_is_counted():
+    network = Sequential([("conv", Conv2d(1, 2, 3)), ("relu", ReLU())])
+    x = np.zeros((1, 1, 7, 7), np.float32)
+    x[0, 0, 3, 3] = np.nan  # reaches the 3x3 centre of each 5x5 output map, not the border
+    records = list(network.run(x))
+    assert records[0].stats["non_finite"] == 2 * 9 and records[0].stats["min"] is not None
+    assert records[1].stats["non_finite"] == 2 * 9
+
+
+def test_run_checks_the_input_before_any_work():
+    network = Sequential([("fc", Linear(4, 2))])
+    with pytest.raises(ValueError, match="layer 0 'fc' \\(Linear\\).*in_features"):
+        list(network.run(np.zeros((1, 5), np.float32)))
+    with pytest.raises(ValueError, match="floating-point"):
+        list(network.run(np.zeros((1, 4), np.int64)))
