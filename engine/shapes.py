@@ -48,7 +48,7 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
-    if span < 0 or out < 1:
+    if out < 1:
         raise ValueError(
             f"output {axis or 'size'} would be empty: input {size}, padding {padding}, "
             f"kernel {kernel}, dilation {dilation}, stride {stride} "

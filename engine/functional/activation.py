@@ -1,0 +1,103 @@
+"""Element-wise activations and softmax, as in `torch.nn.functional`.
+
+NaN flows through every op as in PyTorch, and no op makes NumPy warn for large,
+infinite or NaN inputs.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+from engine.backend import array_module
+
+
+def _check_array(x, name: str = "input") -> None:
+    """Raise ValueError unless x is a floating-point array."""
+    if not hasattr(x, "dtype") or not hasattr(x, "ndim"):
+        raise ValueError(f"{name} must be an array, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise ValueError(f"{name} must be a floating-point array (float32), got dtype {x.dtype}")
+
+
+def relu(x):
+    """relu(x) = max(x, 0), element-wise; NaN stays NaN."""
+    xp = array_module(x)
+    _check_array(x)
+    return xp.maximum(x, x.dtype.type(0))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """leaky_relu(x) = x if x > 0 else negative_slope * x, element-wise."""
+    xp = array_module(x)
+    _check_array(x)
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real):
+        raise ValueError(f"negative_slope must be a number, got {negative_slope!r}")
+    return xp.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+
+def sigmoid(x):
+    """sigmoid(x) = 1 / (1 + exp(-x)), element-wise.
+
+    Computed from e = exp(-|x|), which never overflows: 1 / (1 + e) for x >= 0 and
+    e / (1 + e) for x < 0 (the same value, rearranged).
+    """
+    xp = array_module(x)
+    _check_array(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def tanh(x):
+    """tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x)), element-wise."""
+    xp = array_module(x)
+    _check_array(x)
+    return xp.tanh(x)
+
+
+def _check_dim(x, dim) -> int:
+    """dim as a non-negative axis of x, or ValueError."""
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise ValueError(f"dim must be an int, got {dim!r}")
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"dim {dim} is out of range for an input with {x.ndim} dimensions (shape {tuple(x.shape)})")
+    return dim % x.ndim
+
+
+def _shifted_exp(x, xp, dim):
+    """(x - max, exp(x - max), sum of exp, finite) along dim, the sum kept as a size-1 axis.
+
+    A slice whose maximum is not finite (it holds NaN or +inf, or is all -inf) is NaN
+    in PyTorch; `finite` marks the others. Such slices are replaced by zeros and
+    divided by 1 here, so that no overflow or invalid arithmetic makes NumPy warn,
+    and the caller sets them to NaN.
+    """
+    top = xp.max(x, axis=dim, keepdims=True)
+    finite = xp.isfinite(top)
+    shifted = xp.where(finite, x - xp.where(finite, top, 0), 0)
+    exp = xp.exp(shifted)
+    total = xp.where(finite, xp.sum(exp, axis=dim, keepdims=True), 1)
+    return shifted, exp, total, finite
+
+
+def softmax(x, dim):
+    """softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m) along `dim`, m = max_j x_j (for stability).
+
+    A slice containing NaN or +inf, or made only of -inf, gives NaN (as in PyTorch).
+    """
+    xp = array_module(x)
+    _check_array(x)
+    dim = _check_dim(x, dim)
+    _, exp, total, finite = _shifted_exp(x, xp, dim)
+    return xp.where(finite, exp / total, xp.nan).astype(x.dtype, copy=False)
+
+
+def log_softmax(x, dim):
+    """log_softmax(x)_i = (x_i - m) - log(sum_j exp(x_j - m)) along `dim`, m = max_j x_j.
+
+    A slice containing NaN or +inf, or made only of -inf, gives NaN (as in PyTorch).
+    """
+    xp = array_module(x)
+    _check_array(x)
+    dim = _check_dim(x, dim)
+    shifted, _, total, finite = _shifted_exp(x, xp, dim)
+    return xp.where(finite, shifted - xp.log(total), xp.nan).astype(x.dtype, copy=False)

@@ -1,0 +1,345 @@
+"""Recurrent layers RNN, LSTM and GRU: one layer, batch first, with PyTorch's parameter names.
+
+The maths lives in `engine.functional.recurrent`; these classes hold the weights,
+describe themselves for the catalogue, record the per-step values a student wants
+to see (`trace`) and explain one hidden unit at one time step (`explain`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from engine.backend import to_numpy
+from engine.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence
+from engine.layers.base import Explanation, Layer, Param
+from engine.layers.init import uniform
+from engine.shapes import check_input
+
+INPUT_SIZE = Param("input_size", "int", 1, "features per time step (F)", 1, 4096)
+HIDDEN_SIZE = Param("hidden_size", "int", 16, "size of the hidden state (H)", 1, 4096)
+NONLINEARITY = Param("nonlinearity", "choice", "tanh", "activation of the new hidden state",
+                     choices=("tanh", "relu"))
+BIAS = Param("bias", "bool", True, "add the biases b_ih and b_hh")
+
+
+def _sigmoid(a: float) -> float:
+    """1 / (1 + exp(-a)) for one number, without overflow for large |a|."""
+    return 0.5 * (1.0 + math.tanh(0.5 * a))
+
+
+def _split_state(state) -> tuple:
+    """LSTM's state argument: None, or a pair (h0, c0) of which either may be None."""
+    if state is None:
+        return None, None
+    if not isinstance(state, (tuple, list)) or len(state) != 2:
+        raise ValueError(f"LSTM: state must be a pair (h0, c0) or None, got {type(state).__name__}")
+    return state[0], state[1]
+
+
+def _previous(record, start, n: int, t: int) -> np.ndarray:
+    """The (H,) value of sequence n at step t-1 in an (N, T, H) record; at t = 0 the start state or zeros."""
+    if t > 0:
+        return to_numpy(record[n, t - 1])
+    if start is None:
+        return np.zeros(record.shape[2], dtype=np.float32)
+    return to_numpy(start[n])
+
+
+class _Recurrent(Layer):
+    """What RNN, LSTM and GRU share: hyper-parameters, parameters, shapes and the explanation's inputs."""
+
+    input_ndim: ClassVar[tuple[int, ...]] = (3,)
+    shape_rule: ClassVar[str] = "(N, T, F) -> (N, T, H)"
+    gate_names: ClassVar[tuple[str, ...]]  # the row blocks of the weights, in PyTorch's order
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, seed: int) -> None:
+        super().__init__()
+        self.input_size = INPUT_SIZE.validate(input_size, self.kind)
+        self.hidden_size = HIDDEN_SIZE.validate(hidden_size, self.kind)
+        self.bias = BIAS.validate(bias, self.kind)
+        self._init_parameters(seed)
+
+    def _init_parameters(self, seed: int) -> None:
+        """Like PyTorch: every weight and bias uniform in (-1/sqrt(H), 1/sqrt(H))."""
+        rows = len(self.gate_names) * self.hidden_size
+        shapes = {"weight_ih_l0": (rows, self.input_size), "weight_hh_l0": (rows, self.hidden_size)}
+        if self.bias:
+            shapes.update(bias_ih_l0=(rows,), bias_hh_l0=(rows,))
+        rng = np.random.default_rng(seed)
+        for name, shape in shapes.items():
+            self._register(name, uniform(shape, self.hidden_size, rng))
+
+    def _weights(self) -> tuple:
+        """(weight_ih, weight_hh, bias_ih, bias_hh), the biases None when bias=False."""
+        p = self._parameters
+        return p["weight_ih_l0"], p["weight_hh_l0"], p.get("bias_ih_l0"), p.get("bias_hh_l0")
+
+    def __call__(self, x, state=None):
+        return self.forward(x, state)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.kind}: input must be 3-D (N, T, F), got shape {tuple(input_shape)}")
+        batch, steps, features = input_shape
+        if features != self.input_size:
+            raise ValueError(
+                f"{self.kind}: input has {features} features per time step, but input_size is {self.input_size}"
+            )
+        return (batch, steps, self.hidden_size)
+
+    def flops(self, input_shape: tuple[int, ...]) -> int:
+        """Multiply-adds of the two matrix products per step: N * T * G*H * (F + H)."""
+        batch, steps, hidden = self.output_shape(input_shape)
+        return batch * steps * len(self.gate_names) * hidden * (self.input_size + hidden)
+
+    def _check(self, x) -> tuple[int, int, int]:
+        """Check x (ndim, dtype, feature size) and return the output shape."""
+        check_input(x, "x", ndim=3)
+        return self.output_shape(tuple(x.shape))
+
+    def _check_index(self, x, index) -> tuple[int, int, int]:
+        shape = self._check(x)
+        if len(index) != 3 or not all(isinstance(i, (int, np.integer)) and 0 <= i < s for i, s in zip(index, shape)):
+            raise ValueError(f"{self.kind}.explain: index must be (n, t, j) inside the output shape {shape}, "
+                             f"got {tuple(index)}")
+        return tuple(int(i) for i in index)
+
+    def _gate_rows(self, window: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of [W_ih | W_hh] that meet the window for hidden unit j, one per gate, and their products."""
+        weight_ih, weight_hh, _, _ = self._weights()
+        hidden = self.hidden_size
+        rows = [g * hidden + j for g in range(len(self.gate_names))]
+        weights = np.concatenate([to_numpy(weight_ih[rows]), to_numpy(weight_hh[rows])], axis=1)
+        return weights, weights * window
+
+    def _gate_parts(self, products: np.ndarray, j: int) -> dict[str, dict]:
+        """Per gate: the input half x_t . W_i, the hidden half h_{t-1} . W_h and both biases."""
+        _, _, bias_ih, bias_hh = self._weights()
+        features, hidden = self.input_size, self.hidden_size
+        parts = {}
+        for g, name in enumerate(self.gate_names):
+            row = g * hidden + j
+            parts[name] = {
+                "row": row,
+                "input_sum": float(products[g, :features].sum(dtype=np.float64)),
+                "hidden_sum": float(products[g, features:].sum(dtype=np.float64)),
+                "bias_ih": float(bias_ih[row]) if bias_ih is not None else 0.0,
+                "bias_hh": float(bias_hh[row]) if bias_hh is not None else 0.0,
+            }
+        return parts
+
+    def _window(self, x, h_prev, n: int, t: int) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+        """x_t followed by h_{t-1} of sequence n, and where each value comes from."""
+        window = np.concatenate([to_numpy(x[n, t]), to_numpy(h_prev)]).astype(np.float32)
+        coordinates = [(n, t, f) for f in range(self.input_size)] + [(n, t - 1, k) for k in range(self.hidden_size)]
+        return window, coordinates
+
+    def _window_parts(self) -> dict[str, list[int]]:
+        """Where x_t and h_(t-1) sit in the window: [start, stop) of each."""
+        return {"x": [0, self.input_size], "h_prev": [self.input_size, self.input_size + self.hidden_size]}
+
+    def _window_note(self) -> str:
+        return (f"window = x[n, t, :] ({self.input_size} values) followed by h[n, t-1, :] ({self.hidden_size} values); "
+                "h at step -1 is the initial state h0 (zeros when not given)")
+
+
+class RNN(_Recurrent):
+    """Elman RNN, one layer, always batch first: input (N, T, F), output (N, T, H).
+
+    `RNN(input_size, hidden_size, nonlinearity="tanh", bias=True, *, seed=0)` has the
+    parameters of `torch.nn.RNN(..., batch_first=True)` under the same names and
+    shapes (weight_ih_l0 (H, F), weight_hh_l0 (H, H), bias_ih_l0, bias_hh_l0 (H,)),
+    so its state_dict loads as is.
+    """
+
+    kind = "RNN"
+    summary = (
+        "A recurrent layer reads a sequence one time step at a time and keeps a hidden state: H numbers that "
+        "carry what it has seen so far. At each step the new hidden state mixes the current input with the "
+        "previous hidden state through two weight matrices and a tanh (or ReLU). The same weights are used at "
+        "every step, so the layer reads sequences of any length."
+    )
+    formula = "h_t = tanh(x_t W_ih^T + b_ih + h_(t-1) W_hh^T + b_hh)   (or ReLU instead of tanh), h_(-1) = h0"
+    params = (INPUT_SIZE, HIDDEN_SIZE, NONLINEARITY, BIAS)
+    gate_names = ("hidden",)
+
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", bias: bool = True, *,
+                 seed: int = 0) -> None:
+        self.nonlinearity = NONLINEARITY.validate(nonlinearity, "RNN")
+        super().__init__(input_size, hidden_size, bias, seed)
+
+    def forward(self, x, h0=None):
+        """Returns (output (N, T, H), h_n (N, H)), like torch.nn.RNN."""
+        self._check(x)
+        return rnn_sequence(x, h0, *self._weights(), nonlinearity=self.nonlinearity)
+
+    def trace(self, x, h0=None) -> dict:
+        """Per time step: "hidden" (N, T, H)."""
+        output, _ = self.forward(x, h0)
+        return {"hidden": output}
+
+    def explain(self, x, index: tuple[int, int, int], h0=None) -> Explanation:
+        """Hidden unit j of sequence n at step t: act(x_t . W_ih[j] + h_(t-1) . W_hh[j] + b_ih[j] + b_hh[j])."""
+        n, t, j = self._check_index(x, index)
+        output, _ = self.forward(x, h0)  # the whole batch, so h_(t-1) is bit for bit forward's
+        h_prev = _previous(output, h0, n, t)
+        window, coordinates = self._window(x, h_prev, n, t)
+        weights, products = self._gate_rows(window, j)
+        _, _, bias_ih, bias_hh = self._weights()
+        total_sum = float(products.sum(dtype=np.float64))
+        bias = float(bias_ih[j]) + float(bias_hh[j]) if self.bias else 0.0
+        total = total_sum + bias
+        value = math.tanh(total) if self.nonlinearity == "tanh" else max(total, 0.0)
+        return Explanation(
+            kind=self.kind, output_index=(n, t, j), window=window, coordinates=coordinates, output=value,
+            weights=weights[0], products=products[0], sum=total_sum, bias=bias, total=total,
+            note=f"{self._window_note()}; weights = row {j} of W_ih then row {j} of W_hh; "
+                 f"output = {self.nonlinearity}(total)",
+            extra={"window_parts": self._window_parts()},
+        )
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory, one layer, always batch first: input (N, T, F), output (N, T, H).
+
+    `LSTM(input_size, hidden_size, bias=True, *, seed=0)` has the parameters of
+    `torch.nn.LSTM(..., batch_first=True)` under the same names and shapes (gate
+    blocks i, f, g, o stacked in the rows: weight_ih_l0 (4H, F), weight_hh_l0 (4H, H),
+    bias_ih_l0, bias_hh_l0 (4H,)), so its state_dict loads as is.
+    """
+
+    kind = "LSTM"
+    summary = (
+        "An LSTM is a recurrent layer with a second, protected memory: the cell state c_t. At each step three "
+        "gates between 0 and 1 decide how much of the old memory to keep (forget gate), how much of a new "
+        "candidate to write (input gate) and how much of the memory to show as the hidden state (output gate). "
+        "Because the memory is updated by addition, information survives many more steps than in a plain RNN."
+    )
+    formula = (
+        "i, f, o = sigmoid(x_t W_i^T + h_(t-1) W_h^T + b) per gate;  g = tanh(x_t W_ig^T + h_(t-1) W_hg^T + b_g);  "
+        "c_t = f * c_(t-1) + i * g;  h_t = o * tanh(c_t)"
+    )
+    params = (INPUT_SIZE, HIDDEN_SIZE, BIAS)
+    gate_names = ("input", "forget", "cell", "output")
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, seed: int = 0) -> None:
+        super().__init__(input_size, hidden_size, bias, seed)
+
+    def forward(self, x, state=None):
+        """Returns (output (N, T, H), (h_n, c_n)), like torch.nn.LSTM; state is (h0, c0) or None."""
+        self._check(x)
+        h0, c0 = _split_state(state)
+        return lstm_sequence(x, h0, c0, *self._weights())
+
+    def _run(self, x, state):
+        self._check(x)
+        h0, c0 = _split_state(state)
+        return lstm_sequence(x, h0, c0, *self._weights(), return_gates=True)
+
+    def trace(self, x, state=None) -> dict:
+        """Per time step, each (N, T, H): "hidden", the gates "input", "forget", "cell", "output", and "cell_state"."""
+        output, _, gates = self._run(x, state)
+        return {"hidden": output, **gates}
+
+    def explain(self, x, index: tuple[int, int, int], state=None) -> Explanation:
+        """Hidden unit j of sequence n at step t: its four gate pre-activations and the cell update.
+
+        `weights` and `products` have one row per gate (i, f, g, o) over the window
+        [x_t, h_(t-1)]; `extra["gates"]` holds each gate's sums, biases, total and value.
+        """
+        n, t, j = self._check_index(x, index)
+        h0, c0 = _split_state(state)
+        output, _, recorded = self._run(x, (h0, c0))  # the whole batch, so the states are bit for bit forward's
+        h_prev = _previous(output, h0, n, t)
+        c_prev = float(_previous(recorded["cell_state"], c0, n, t)[j])
+        window, coordinates = self._window(x, h_prev, n, t)
+        weights, products = self._gate_rows(window, j)
+        gates = self._gate_parts(products, j)
+        for name, part in gates.items():
+            part["total"] = part["input_sum"] + part["hidden_sum"] + part["bias_ih"] + part["bias_hh"]
+            part["value"] = math.tanh(part["total"]) if name == "cell" else _sigmoid(part["total"])
+        i, f, g, o = (gates[name]["value"] for name in self.gate_names)
+        c = f * c_prev + i * g
+        h = o * math.tanh(c)
+        return Explanation(
+            kind=self.kind, output_index=(n, t, j), window=window,
+            coordinates=coordinates, output=h, weights=weights, products=products,
+            note=f"{self._window_note()}; one row of weights per gate (input, forget, cell, output); "
+                 "c_t = f * c_(t-1) + i * g; h_t = o * tanh(c_t)",
+            extra={"gate_names": list(self.gate_names), "gates": gates, "c_prev": c_prev, "c": c,
+                   "tanh_c": math.tanh(c),
+                   "window_parts": self._window_parts()},
+        )
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit, one layer, always batch first: input (N, T, F), output (N, T, H).
+
+    `GRU(input_size, hidden_size, bias=True, *, seed=0)` has the parameters of
+    `torch.nn.GRU(..., batch_first=True)` under the same names and shapes (gate
+    blocks r, z, n stacked in the rows: weight_ih_l0 (3H, F), weight_hh_l0 (3H, H),
+    bias_ih_l0, bias_hh_l0 (3H,)), so its state_dict loads as is.
+    """
+
+    kind = "GRU"
+    summary = (
+        "A GRU is a lighter gated recurrent layer with no separate memory cell. The reset gate decides how much "
+        "of the previous hidden state to use when proposing a new state, and the update gate blends that "
+        "proposal with the old state: near 1 it keeps the old state, near 0 it takes the new one. It often "
+        "works as well as an LSTM with fewer weights."
+    )
+    formula = (
+        "r, z = sigmoid(x_t W_i^T + b_i + h_(t-1) W_h^T + b_h) per gate;  "
+        "n = tanh(x_t W_in^T + b_in + r * (h_(t-1) W_hn^T + b_hn));  h_t = (1 - z) * n + z * h_(t-1)"
+    )
+    params = (INPUT_SIZE, HIDDEN_SIZE, BIAS)
+    gate_names = ("reset", "update", "new")
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, seed: int = 0) -> None:
+        super().__init__(input_size, hidden_size, bias, seed)
+
+    def forward(self, x, h0=None):
+        """Returns (output (N, T, H), h_n (N, H)), like torch.nn.GRU."""
+        self._check(x)
+        return gru_sequence(x, h0, *self._weights())
+
+    def trace(self, x, h0=None) -> dict:
+        """Per time step, each (N, T, H): "hidden" and the gates "reset", "update", "new"."""
+        self._check(x)
+        output, _, gates = gru_sequence(x, h0, *self._weights(), return_gates=True)
+        return {"hidden": output, **gates}
+
+    def explain(self, x, index: tuple[int, int, int], h0=None) -> Explanation:
+        """Hidden unit j of sequence n at step t: its three gate pre-activations and the blend.
+
+        `weights` and `products` have one row per gate (r, z, n) over the window
+        [x_t, h_(t-1)]; `extra["gates"]` holds each gate's sums, biases, total and value.
+        """
+        n, t, j = self._check_index(x, index)
+        output, _ = self.forward(x, h0)  # the whole batch, so h_(t-1) is bit for bit forward's
+        h_prev = _previous(output, h0, n, t)
+        window, coordinates = self._window(x, h_prev, n, t)
+        weights, products = self._gate_rows(window, j)
+        gates = self._gate_parts(products, j)
+        for name in ("reset", "update"):
+            part = gates[name]
+            part["total"] = part["input_sum"] + part["bias_ih"] + part["hidden_sum"] + part["bias_hh"]
+            part["value"] = _sigmoid(part["total"])
+        r, z = gates["reset"]["value"], gates["update"]["value"]
+        new = gates["new"]
+        new["total"] = new["input_sum"] + new["bias_ih"] + r * (new["hidden_sum"] + new["bias_hh"])
+        new["value"] = math.tanh(new["total"])
+        h_prev_j = float(h_prev[j])
+        h = (1.0 - z) * new["value"] + z * h_prev_j
+        return Explanation(
+            kind=self.kind, output_index=(n, t, j), window=window,
+            coordinates=coordinates, output=h, weights=weights, products=products,
+            note=f"{self._window_note()}; one row of weights per gate (reset, update, new); "
+                 "n = tanh(x part + b_in + r * (h part + b_hn)); h_t = (1 - z) * n + z * h_(t-1)",
+            extra={"gate_names": list(self.gate_names), "gates": gates, "h_prev": h_prev_j,
+                   "window_parts": self._window_parts()},
+        )
+
