@@ -43,10 +43,22 @@ def _cupy_smoke_test() -> tuple[ModuleType | None, str]:
         return None, f"no usable GPU ({type(error).__name__}: {error})"
 
 
-def _cpu_backend(reason: str | None) -> Backend:
+def _cpu_name() -> str:
+    """The processor's model name where Linux tells it, else the machine type."""
     import platform
 
-    return Backend("numpy", np, platform.processor() or platform.machine() or "CPU", reason)
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def _cpu_backend(reason: str | None) -> Backend:
+    return Backend("numpy", np, _cpu_name(), reason)
 
 
 def select_backend(device: str | None = None) -> Backend:

@@ -1,22 +1,42 @@
-"""The FastAPI application (a placeholder page until the server issue lands)."""
+"""The FastAPI application: `uvicorn server.app:create_app --factory`."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 
-from engine.backend import get_backend
+from engine import __version__
+from engine.backend import set_backend
+from server.settings import Settings
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="Lamina")
+def _warm_up() -> None:
+    """Run one small network so the first user request does not pay for imports and BLAS start-up."""
+    import numpy as np
 
-    @app.get("/api/health")
-    def health() -> dict:
-        backend = get_backend()
-        return {"status": "ok", "backend": backend.name, "device": backend.device_name,
-                "fallback_reason": backend.fallback_reason}
+    from engine.layers import Conv2d
+    from engine.backend import get_backend
 
-    @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        return "<!doctype html><title>Lamina</title><h1>Lamina</h1><p>The layer lab is on its way.</p>"
+    x = get_backend().xp.asarray(np.ones((1, 1, 8, 8), np.float32))
+    Conv2d(1, 2, 3)(x)
 
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.backend = set_backend(settings.device)
+        _warm_up()
+        yield
+
+    app = FastAPI(title="Lamina", version=__version__, lifespan=lifespan,
+                  description="See what deep-learning layers do: layer catalogue, samples, uploads, streamed runs.")
+    app.state.settings = settings
+
+    from server.api import catalogue, health, models
+
+    for module in (health, catalogue, models):
+        app.include_router(module.router, prefix="/api")
     return app

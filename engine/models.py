@@ -1,0 +1,119 @@
+"""Built-in networks: their specs, and their weights from the project's own `.npz` files.
+
+A network whose trained weights are not in `engine/weights/` yet is built with seeded random weights
+and says so (`trained` is False); `edges` is never trained: its kernels are designed by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from engine.kernels import gabor, preset
+from engine.network import Sequential
+from engine.spec import network_from_spec
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DIGIT_CLASSES = [str(d) for d in range(10)]
+
+
+def _conv(name, out_channels, kernel_size, **params):
+    return {"kind": "Conv2d", "name": name, "params": {"out_channels": out_channels, "kernel_size": kernel_size, **params}}
+
+
+def _layer(kind, name, **params):
+    return {"kind": kind, "name": name, "params": params}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    title: str
+    description: str
+    spec_layers: tuple = field(repr=False)
+    input_channels: int = 1
+    input_size: tuple[int, int] | None = None
+    class_names: list[str] | None = None
+    designed_weights: object = None  # a function filling hand-made weights, for networks that are not trained
+
+    def spec(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "input_shape": [self.input_channels, *(self.input_size or (256, 256))], "layers": list(self.spec_layers)}
+
+    @property
+    def weights_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.npz"
+
+    @property
+    def trained(self) -> bool:
+        return self.weights_path.exists()
+
+    def build(self) -> Sequential:
+        """The network with its weights: trained (.npz), hand-designed, or seeded random."""
+        network = network_from_spec(self.spec(), seed=0)
+        if self.trained:
+            with np.load(self.weights_path, allow_pickle=False) as stored:
+                network.load_state_dict({key: stored[key] for key in stored.files})
+        elif self.designed_weights is not None:
+            self.designed_weights(network)
+        return network
+
+    def describe(self) -> dict:
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "input_channels": self.input_channels, "input_size": list(self.input_size) if self.input_size else None,
+                "class_names": self.class_names, "trained": self.trained or self.designed_weights is not None,
+                "spec": self.spec()}
+
+
+def _edge_kernels(network: Sequential) -> None:
+    """Sobel x/y, Laplacian, Gaussian and Gabor filters at four angles: feature maps a person can read."""
+    kernels = [preset("sobel_x", 5), preset("sobel_y", 5), preset("laplacian", 5), preset("gaussian", 5)]
+    kernels += [gabor(5, angle) for angle in (0, 45, 90, 135)]
+    network["edges"].load_state_dict({"weight": np.stack(kernels)[:, None], "bias": np.zeros(len(kernels), np.float32)})
+
+
+BUILTIN_MODELS: dict[str, ModelInfo] = {m.name: m for m in (
+    ModelInfo(
+        "digits-cnn", "Digit classifier (CNN)",
+        "Two convolution blocks and a dense layer that classify 28x28 handwritten digits.",
+        (_conv("conv1", 8, 3, padding=1), _layer("ReLU", "relu1"), _layer("MaxPool2d", "pool1", kernel_size=2),
+         _conv("conv2", 16, 3, padding=1), _layer("ReLU", "relu2"), _layer("MaxPool2d", "pool2", kernel_size=2),
+         _layer("Flatten", "flatten"), _layer("Linear", "fc", out_features=10), _layer("Softmax", "probabilities")),
+        input_channels=1, input_size=(28, 28), class_names=DIGIT_CLASSES),
+    ModelInfo(
+        "digits-autoencoder", "Digit autoencoder",
+        "An encoder of strided convolutions squeezes a digit into a small code; a decoder of transposed "
+        "convolutions (deconvolutions) grows it back to 28x28.",
+        (_conv("enc1", 8, 3, stride=2, padding=1), _layer("ReLU", "enc_relu1"),
+         _conv("enc2", 16, 3, stride=2, padding=1), _layer("ReLU", "enc_relu2"),
+         _layer("ConvTranspose2d", "dec1", out_channels=8, kernel_size=4, stride=2, padding=1),
+         _layer("ReLU", "dec_relu1"),
+         _layer("ConvTranspose2d", "dec2", out_channels=1, kernel_size=4, stride=2, padding=1),
+         _layer("Sigmoid", "reconstruction")),
+        input_channels=1, input_size=(28, 28)),
+    ModelInfo(
+        "edges", "Edge and texture detectors",
+        "A first layer of hand-made filters (Sobel, Laplacian, Gaussian, Gabor at four angles) for photos.",
+        (_conv("edges", 8, 5, padding=2), _layer("ReLU", "relu"), _layer("MaxPool2d", "pool", kernel_size=2)),
+        input_channels=1, input_size=(256, 256), designed_weights=_edge_kernels),
+    ModelInfo(
+        "tiny-vgg", "Tiny VGG",
+        "Two VGG blocks (conv, ReLU, conv, ReLU, max pool) and a dense layer on 64x64 colour images.",
+        (_conv("conv1_1", 10, 3, padding=1), _layer("ReLU", "relu1_1"), _conv("conv1_2", 10, 3, padding=1),
+         _layer("ReLU", "relu1_2"), _layer("MaxPool2d", "pool1", kernel_size=2),
+         _conv("conv2_1", 10, 3, padding=1), _layer("ReLU", "relu2_1"), _conv("conv2_2", 10, 3, padding=1),
+         _layer("ReLU", "relu2_2"), _layer("MaxPool2d", "pool2", kernel_size=2),
+         _layer("Flatten", "flatten"), _layer("Linear", "fc", out_features=10), _layer("Softmax", "probabilities")),
+        input_channels=3, input_size=(64, 64)),
+)}
+
+
+@lru_cache(maxsize=None)
+def load_model(name: str) -> Sequential:
+    """The built-in network `name`, built once per process; callers must not change it."""
+    if name not in BUILTIN_MODELS:
+        raise ValueError(f"unknown built-in network {name!r}; built-ins are {', '.join(BUILTIN_MODELS)}")
+    return BUILTIN_MODELS[name].build()

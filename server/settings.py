@@ -1,0 +1,31 @@
+"""Server settings: every limit has a safe default and an environment variable `LAMINA_<NAME>`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAMINA_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+
+    # uploads
+    max_upload_bytes: int = 10_000_000
+    max_image_pixels: int = 16_000_000
+    max_uploads: int = 64
+    max_upload_store_bytes: int = 512_000_000  # decoded float32 images held in memory, all together
+    upload_ttl_seconds: float = 3600.0
+
+    # runs
+    max_input_elements: int = 4 * 1024 * 1024  # elements of the input tensor of one run
+    max_tensor_elements: int = 16 * 1024 * 1024  # elements of any layer output in one run
+    max_work_flops: int = 20_000_000_000  # multiply-adds per run, estimated from the spec before computing
+    max_concurrent_runs: int = 8  # runs computing at once, over all sockets
+    max_sockets: int = 64
+    max_message_bytes: int = 4_000_000  # one WebSocket text message from a client
+    max_spec_layers: int = 64
