@@ -28,6 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.backend = set_backend(settings.device)
+        app.state.uploads = UploadStore(settings.max_uploads, settings.max_upload_store_bytes,
+                                        settings.upload_ttl_seconds)
         _warm_up()
         yield
 
@@ -36,7 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
 
     from server.api import catalogue, health, models
+    from server.api import images, samples
+    from server.uploads import UploadStore
 
     for module in (health, catalogue, models):
         app.include_router(module.router, prefix="/api")
+    app.include_router(images.router, prefix="/api")
+    app.include_router(samples.router, prefix="/api")
     return app

@@ -1,0 +1,170 @@
+"""POST /api/images: upload an image (held in memory only); GET /api/images/{image_id}.png: see it back.
+
+The multipart body is parsed here, as it streams in, instead of by Starlette's form parser: that one
+spools files over 1 MB to a temporary file on disk and has no size limit for them. Here the `file`
+field is kept in memory and the request is refused (413) as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import anyio.to_thread
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from server.images import ACCEPTED_FORMATS, ACCEPTED_TEXT, ImageError, encode_png, open_image, to_array
+from server.settings import Settings
+from server.uploads import UploadStore, UploadTooLarge
+
+router = APIRouter(tags=["images"])
+
+FILE_FIELD = "file"
+MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers allowed on top of the file's bytes
+# Decoding a 16-megapixel RGB image takes about 0.3 GB at its peak: decode two at a time at most.
+_DECODE_SLOTS = threading.BoundedSemaphore(2)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_uploads(request: Request) -> UploadStore:
+    return request.app.state.uploads
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+UploadsDep = Annotated[UploadStore, Depends(get_uploads)]
+
+
+class UploadedImage(BaseModel):
+    image_id: str
+    width: int
+    height: int
+    channels: int  # 1 (grayscale) or 3 (RGB): see server/images.py for how each mode is normalised
+    format: str  # PNG, JPEG, GIF, WebP, BMP or TIFF
+
+
+_MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": [FILE_FIELD],
+    "properties": {FILE_FIELD: {"type": "string", "format": "binary",
+                                "description": f"a {ACCEPTED_TEXT} image"}}}}}}}
+
+
+@router.post("/images", status_code=201, openapi_extra=_MULTIPART_BODY, responses={
+    413: {"description": "more bytes, or more pixels, than allowed"},
+    415: {"description": "not an image, or not an accepted format"},
+    422: {"description": "a damaged or incomplete image, or no field named 'file'"}})
+async def upload_image(request: Request, settings: SettingsDep, uploads: UploadsDep) -> UploadedImage:
+    """Decode the image in the multipart field `file` and keep it in memory; answer its id and size."""
+    data = await read_file_field(request, FILE_FIELD, settings.max_upload_bytes)
+    image, image_format = await anyio.to_thread.run_sync(_decode, data, settings.max_image_pixels)
+    try:
+        image_id = uploads.add(image)
+    except UploadTooLarge as error:
+        raise HTTPException(413, str(error)) from error
+    height, width, channels = image.shape
+    return UploadedImage(image_id=image_id, width=width, height=height, channels=channels, format=image_format)
+
+
+@router.get("/images/{image_id}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}, 404: {"description": "unknown or expired id"}})
+def image_png(image_id: str, uploads: UploadsDep) -> Response:
+    """The uploaded image as the server decoded it (orientation applied, transparency on white), as a PNG."""
+    image = uploads.get(image_id)
+    if image is None:
+        raise HTTPException(404, f"no uploaded image has id {image_id!r}: uploads are kept in memory only and "
+                                 f"expire after {uploads.ttl_seconds / 60:g} minutes unused; upload it again")
+    return Response(encode_png(image), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
+    """Runs in a worker thread: the decoded image and its format's name, or HTTPException."""
+    with _DECODE_SLOTS:
+        try:
+            image = open_image(data, max_pixels=max_pixels)
+            return to_array(image), ACCEPTED_FORMATS[image.format]
+        except ImageError as error:
+            raise HTTPException(error.status_code, error.message) from error
+
+
+async def read_file_field(request: Request, field: str, max_bytes: int) -> bytes:
+    """The bytes of the multipart field `field`, read as the body streams in and never more than `max_bytes`.
+
+    413 when the Content-Length, the body, or the field passes the limit; 415 when the body is not
+    multipart/form-data; 400 when it is malformed; 422 when the field is missing.
+    """
+    too_large = f"uploads are limited to {max_bytes / 1e6:g} MB ({max_bytes} bytes)"
+    media_type, options = parse_options_header(request.headers.get("content-type", ""))
+    if media_type != b"multipart/form-data" or b"boundary" not in options:
+        raise HTTPException(415, f"send the image as multipart/form-data with a field named {field!r}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes + MULTIPART_OVERHEAD:
+        raise HTTPException(413, f"the request is {int(declared)} bytes; {too_large}")
+
+    collector = _FieldCollector(field, max_bytes, too_large)
+    parser = MultipartParser(options[b"boundary"], collector.callbacks())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_bytes + MULTIPART_OVERHEAD:
+                raise HTTPException(413, f"the request passed {received} bytes; {too_large}")
+            parser.write(chunk)
+        parser.finalize()
+    except FormParserError as error:
+        raise HTTPException(400, f"the multipart/form-data body is malformed ({error})") from error
+    if not collector.found:
+        raise HTTPException(422, f"the form has no field named {field!r}; send the image in it")
+    return bytes(collector.data)
+
+
+class _FieldCollector:
+    """python-multipart callbacks that keep the bytes of the first part named `field`, at most `limit`."""
+
+    def __init__(self, field: str, limit: int, too_large: str):
+        self.field = field.encode()
+        self.limit = limit
+        self.too_large = too_large
+        self.data = bytearray()
+        self.found = False
+        self._in_field = False
+        self._disposition = b""
+        self._header_name = b""
+        self._header_value = b""
+
+    def callbacks(self) -> dict:
+        return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
+                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
+                "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data}
+
+    def on_part_begin(self) -> None:
+        self._in_field = False
+        self._disposition = b""
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        if self._header_name.strip().lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_name = self._header_value = b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        self._in_field = not self.found and options.get(b"name") == self.field
+        self.found = self.found or self._in_field
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if not self._in_field:
+            return
+        if len(self.data) + (end - start) > self.limit:
+            raise HTTPException(413, f"the file passed {self.limit} bytes; {self.too_large}")
+        self.data += data[start:end]

@@ -1,0 +1,154 @@
+"""Turn the "input" object of a run request into the float32 batch a network runs on.
+
+The object holds exactly one source and, optionally, "invert":
+
+    {"image_id": "<id from POST /api/images>"}
+    {"sample": "<name from GET /api/samples>"}
+    {"array": {"shape": [C, H, W], "dtype": "float32", "data": "<base64 of little-endian float32>"}}
+    "invert": true    -> x becomes 1 - x (for digits drawn dark on white: MNIST is white on black)
+
+Images come back as (1, C, H, W) in [0, 1], converted to the requested channels and resized to the
+requested (H, W); arrays come back as given with a batch axis in front (NaN and Inf allowed).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+
+import numpy as np
+from PIL import Image
+
+from server.samples import load_sample
+from server.settings import Settings
+from server.uploads import UploadStore
+
+SOURCE_KEYS = ("image_id", "sample", "array")
+ARRAY_KEYS = {"shape", "dtype", "data"}
+MAX_ARRAY_DIMS = 3  # without the batch axis: (C, H, W), (T, F), (C, L), ...
+
+# ITU-R BT.601 luma, the weights Pillow's RGB -> L conversion uses
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+class InputError(ValueError):
+    """A run input that cannot be used; the message says what was wrong and what is allowed."""
+
+
+def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
+                  channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
+    """The batch (1, ...) float32 for `source` (see the module docstring).
+
+    channels: 1 (grayscale by luminance) or 3 (RGB) for images, None to keep the image's own.
+    size: (H, W) to resize images to, None to keep their size. Neither applies to arrays.
+    """
+    if not isinstance(source, dict):
+        raise InputError(f"input must be an object with one of {_quoted(SOURCE_KEYS)}, got {type(source).__name__}")
+    unknown = set(source) - set(SOURCE_KEYS) - {"invert"}
+    if unknown:
+        raise InputError(f"unknown input field(s) {_quoted(sorted(unknown))}; "
+                         f"allowed: {_quoted(SOURCE_KEYS)} and 'invert'")
+    given = [key for key in SOURCE_KEYS if key in source]
+    if len(given) != 1:
+        raise InputError(f"input must have exactly one of {_quoted(SOURCE_KEYS)}, got {len(given)}")
+    invert = source.get("invert", False)
+    if not isinstance(invert, bool):
+        raise InputError(f"input 'invert' must be true or false, got {invert!r}")
+
+    if given[0] == "array":
+        batch = _array(source["array"], settings.max_input_elements)
+    else:
+        image = _uploaded(source["image_id"], uploads) if given[0] == "image_id" else _sample(source["sample"])
+        batch = _prepare_image(image, channels, size, settings.max_input_elements)
+    return 1.0 - batch if invert else batch
+
+
+def _uploaded(image_id: object, uploads: UploadStore) -> np.ndarray:
+    image = uploads.get(image_id) if isinstance(image_id, str) else None
+    if image is None:
+        minutes = uploads.ttl_seconds / 60
+        raise InputError(f"no uploaded image has id {image_id!r}: uploads are kept in memory only, expire after "
+                         f"{minutes:g} minutes unused or when {uploads.max_count} newer ones arrive; upload it again")
+    return image
+
+
+def _sample(name: object) -> np.ndarray:
+    if not isinstance(name, str):
+        raise InputError(f"input 'sample' must be a sample name (a string), got {name!r}")
+    try:
+        return load_sample(name)
+    except ValueError as error:
+        raise InputError(str(error)) from error
+
+
+def _prepare_image(image: np.ndarray, channels: int | None, size: tuple[int, int] | None,
+                   max_elements: int) -> np.ndarray:
+    """(H, W, C) in [0, 1] -> (1, channels, size[0], size[1]), checking the element count first."""
+    if channels not in (None, 1, 3):
+        raise InputError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+    height, width, own_channels = image.shape
+    if size is not None:
+        if len(size) != 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in size):
+            raise InputError(f"size must be two positive integers (height, width), got {size!r}")
+        height, width = size
+    out_channels = channels or own_channels
+    elements = out_channels * height * width
+    if elements > max_elements:
+        raise InputError(f"the input would be {out_channels}x{height}x{width} = {elements} values; "
+                         f"the limit is {max_elements}: pick a smaller size")
+    image = _convert_channels(image, out_channels)
+    if (height, width) != image.shape[:2]:
+        image = _resize(image, height, width)
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """1 -> 3 repeats the gray channel; 3 -> 1 is the luminance 0.299 R + 0.587 G + 0.114 B."""
+    if image.shape[2] == channels:
+        return image
+    if channels == 3:
+        return np.repeat(image, 3, axis=2)
+    return (image @ LUMA_WEIGHTS)[..., None]
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pillow's bilinear filter per channel; when shrinking it widens to cover the source area (antialiased)."""
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], np.float32))
+                         .resize((width, height), Image.Resampling.BILINEAR))
+              for c in range(image.shape[2])]
+    return np.stack(planes, axis=2)
+
+
+def _array(spec: object, max_elements: int) -> np.ndarray:
+    """Decode {"shape", "dtype": "float32", "data": base64} into (1, *shape) float32, checking sizes first."""
+    if not isinstance(spec, dict) or set(spec) != ARRAY_KEYS:
+        raise InputError(f"input 'array' must be an object with exactly the fields {_quoted(sorted(ARRAY_KEYS))}")
+    shape, dtype, data = spec["shape"], spec["dtype"], spec["data"]
+    if dtype != "float32":
+        raise InputError(f"input array dtype must be 'float32', got {dtype!r}")
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= MAX_ARRAY_DIMS
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)):
+        raise InputError(f"input array shape must be a list of 1 to {MAX_ARRAY_DIMS} positive integers "
+                         f"(no batch axis), got {shape!r}")
+    elements = math.prod(shape)
+    if elements > max_elements:
+        raise InputError(f"input array shape {shape} has {elements} values; the limit is {max_elements}")
+    if not isinstance(data, str):
+        raise InputError("input array data must be a base64 string of little-endian float32 values")
+    expected_bytes = 4 * elements
+    if len(data) > 4 * math.ceil(expected_bytes / 3):  # refuse oversized text before decoding it
+        raise InputError(f"input array data is {len(data)} base64 characters; shape {shape} needs "
+                         f"{4 * math.ceil(expected_bytes / 3)} ({expected_bytes} bytes)")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InputError(f"input array data is not valid base64 ({error})") from error
+    if len(raw) != expected_bytes:
+        raise InputError(f"input array data holds {len(raw)} bytes; shape {shape} needs {expected_bytes} "
+                         f"bytes ({elements} float32 values)")
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(1, *shape)
+
+
+def _quoted(names) -> str:
+    return ", ".join(f"'{name}'" for name in names)

@@ -1,0 +1,99 @@
+"""Uploaded images, held in memory only: bounded in count and bytes, and forgotten when unused for a while."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class UploadTooLarge(ValueError):
+    """One image larger than the whole store."""
+
+
+@dataclass
+class _Entry:
+    image: np.ndarray
+    last_used: float
+
+
+class UploadStore:
+    """Decoded images (float32 (H, W, C)) by id, thread-safe.
+
+    - An image unused (neither added nor read) for `ttl_seconds` expires.
+    - When adding would pass `max_count` images or `max_bytes` bytes, the least recently used images
+      are evicted first.
+    - The store keeps the array it is given (no copy) and marks it read-only: every reader shares it
+      and must copy before writing.
+    """
+
+    def __init__(self, max_count: int, max_bytes: int, ttl_seconds: float,
+                 clock: Callable[[], float] = time.monotonic):
+        if max_count < 1 or max_bytes < 1 or ttl_seconds <= 0:
+            raise ValueError(f"UploadStore needs max_count >= 1, max_bytes >= 1 and ttl_seconds > 0, "
+                             f"got {max_count}, {max_bytes}, {ttl_seconds}")
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, image: np.ndarray) -> str:
+        """Store `image` and return its new id. Raises UploadTooLarge when it alone exceeds max_bytes."""
+        if image.nbytes > self.max_bytes:
+            raise UploadTooLarge(f"the decoded image takes {image.nbytes} bytes; "
+                                 f"the upload store holds at most {self.max_bytes} bytes")
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        image.setflags(write=False)
+        image_id = secrets.token_urlsafe(16)
+        with self._lock:
+            now = self._clock()
+            self._drop_expired(now)
+            while self._entries and (len(self._entries) >= self.max_count
+                                     or self._bytes + image.nbytes > self.max_bytes):
+                self._remove(next(iter(self._entries)))
+            self._entries[image_id] = _Entry(image, now)
+            self._bytes += image.nbytes
+        return image_id
+
+    def get(self, image_id: str) -> np.ndarray | None:
+        """The image stored under `image_id` (read-only), or None when unknown or expired."""
+        with self._lock:
+            now = self._clock()
+            self._drop_expired(now)
+            entry = self._entries.get(image_id)
+            if entry is None:
+                return None
+            entry.last_used = now
+            self._entries.move_to_end(image_id)
+            return entry.image
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._drop_expired(self._clock())
+            return len(self._entries)
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of all images held now."""
+        with self._lock:
+            self._drop_expired(self._clock())
+            return self._bytes
+
+    def _drop_expired(self, now: float) -> None:
+        # Entries are in order of last use, so the expired ones are at the front.
+        while self._entries:
+            image_id, entry = next(iter(self._entries.items()))
+            if now - entry.last_used < self.ttl_seconds:
+                return
+            self._remove(image_id)
+
+    def _remove(self, image_id: str) -> None:
+        self._bytes -= self._entries.pop(image_id).image.nbytes
