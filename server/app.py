@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 
+import numpy as np
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from engine import __version__
-from engine.backend import set_backend
+from engine.backend import get_backend, set_backend
+from engine.layers import Conv2d
+from server import pages, ws
+from server.api import catalogue, health, images, models, runs, samples
+from server.samples import list_samples
 from server.settings import Settings
+from server.uploads import UploadStore
 
 
 def _warm_up() -> None:
-    """Run one small network so the first user request does not pay for imports and BLAS start-up."""
-    import numpy as np
-
-    from engine.layers import Conv2d
-    from engine.backend import get_backend
-
-    x = get_backend().xp.asarray(np.ones((1, 1, 8, 8), np.float32))
-    Conv2d(1, 2, 3)(x)
+    """Run one small layer so the first user request does not pay for BLAS start-up."""
+    Conv2d(1, 2, 3)(get_backend().xp.asarray(np.ones((1, 1, 8, 8), np.float32)))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,18 +34,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.uploads = UploadStore(settings.max_uploads, settings.max_upload_store_bytes,
                                         settings.upload_ttl_seconds)
         _warm_up()
+        # importing scikit-image and scikit-learn takes seconds: do it before the first visitor asks
+        threading.Thread(target=list_samples, name="warm-samples", daemon=True).start()
         yield
 
     app = FastAPI(title="Lamina", version=__version__, lifespan=lifespan,
                   description="See what deep-learning layers do: layer catalogue, samples, uploads, streamed runs.")
     app.state.settings = settings
-
-    from server.api import catalogue, health, models
-    from server.api import images, samples
-    from server.uploads import UploadStore
-
-    for module in (health, catalogue, models):
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    for module in (health, catalogue, models, samples, images, runs):
         app.include_router(module.router, prefix="/api")
-    app.include_router(images.router, prefix="/api")
-    app.include_router(samples.router, prefix="/api")
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.ROOT / "static"), name="static")
     return app

@@ -1,0 +1,92 @@
+"""A live Lamina server on 127.0.0.1 and Debian's Chromium driven by Playwright.
+
+Every page fixture fails its test on any console error or uncaught page error, and
+`screenshot(page, name)` saves test-artifacts/<name>.png to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    port = _free_port()
+    env = {**os.environ, "LAMINA_DEVICE": "cpu"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=env, cwd=Path(__file__).resolve().parents[2])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/health", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError("the server exited during start-up")
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError("the server did not answer /api/health within 60 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server_url):
+    """A 1280x720 page (a projector's size) that records console errors; the test fails if any occurred."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, base_url=server_url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.console_errors = errors
+    page.allowed_errors = []  # regexes a test expects, e.g. the browser's own log line for a 415 it provoked
+    yield page
+    context.close()
+    unexpected = [e for e in errors if not any(re.search(pattern, e) for pattern in page.allowed_errors)]
+    assert not unexpected, f"console errors: {unexpected}"
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
