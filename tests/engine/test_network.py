@@ -126,3 +126,18 @@ def test_run_checks_the_input_before_any_work():
         list(network.run(np.zeros((1, 5), np.float32)))
     with pytest.raises(ValueError, match="floating-point"):
         list(network.run(np.zeros((1, 4), np.int64)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_statistics_agree_with_numpy_on_random_activations(seed):
+    rng = np.random.default_rng(seed)
+    values = (rng.standard_normal((2, 3, 17, 9)) * rng.uniform(0.1, 100)).astype(np.float32)
+    values[values < 0] *= seed % 2  # half the cases look like ReLU outputs, full of exact zeros
+    stats = summarize(values)
+    as64 = values.astype(np.float64)
+    counts, edges = np.histogram(as64, bins=32, range=(as64.min(), as64.max()))
+    assert stats["histogram"]["counts"] == counts.tolist()
+    np.testing.assert_allclose(stats["histogram"]["edges"], edges, rtol=1e-12, atol=1e-12 * np.abs(edges).max())
+    assert stats["mean"] == pytest.approx(as64.mean(), rel=1e-9, abs=1e-9)
+    assert stats["std"] == pytest.approx(as64.std(), rel=1e-5)
+    assert stats["zero_fraction"] == pytest.approx(np.mean(values == 0))

@@ -1,0 +1,16 @@
+// Presenter mode: large type and no clutter, for a projector. Remembered in this browser.
+const KEY = "lamina:presenter";
+const button = document.getElementById("presenter-toggle");
+
+function apply(on) {
+  document.body.classList.toggle("presenter", on);
+  button?.setAttribute("aria-pressed", String(on));
+  window.dispatchEvent(new Event("resize")); // let Plotly plots refit to the new type size
+}
+
+apply(localStorage.getItem(KEY) === "1");
+button?.addEventListener("click", () => {
+  const on = !document.body.classList.contains("presenter");
+  localStorage.setItem(KEY, on ? "1" : "0");
+  apply(on);
+});
