@@ -1,0 +1,671 @@
+// The input picker shared by the Layer lab and the Network view: bundled samples, an upload (file
+// picker and drag-and-drop), a small canvas to draw on, and synthetic patterns made here.
+//
+// A *source* is a small plain object that says where the input comes from; it round-trips through
+// a URL with encodeSource / decodeSource:
+//   {type: "sample", name}                         a bundled image (GET /api/samples)
+//   {type: "upload", imageId, name, width, height} an image sent to POST /api/images
+//   {type: "draw", size, pixels}                   the drawing canvas, pixels a Float32Array in [0, 1]
+//   {type: "pattern", name}                        a synthetic pattern made at the working size
+// plus `invert: true` when the input should be 1 - x (digits drawn dark on white).
+// sourceToInput turns a source into the "input" object of a run request (docs/protocol.md).
+
+import { cachedJSON, uploadImage as postImage } from "./api.js";
+import { encodeArray } from "./wire.js";
+
+export const DRAW_SIZE = 28; // MNIST's size: what the digit networks take
+const DRAW_SCALE = 7; // screen pixels per drawn pixel
+const BRUSH_WIDTH = 2.2; // in drawn pixels: about the width of an MNIST pen stroke
+const DRAW_LEVELS = 15; // a drawing travels in URLs as 4-bit values (0..15)
+
+export const PATTERNS = {
+  checkerboard: "Checkerboard",
+  stripes: "Vertical stripes",
+  stripes_h: "Horizontal stripes",
+  diagonal: "Diagonal stripes",
+  gradient: "Left-to-right gradient",
+  circle: "White disc",
+  square: "White square",
+  dot: "Single dot (impulse)",
+  noise: "Random noise",
+};
+
+const KIND_LABELS = { sample: "Sample", upload: "Upload", draw: "Draw", pattern: "Pattern" };
+const SAMPLE_GROUPS = { photo: "Photos", digit: "Digits", pattern: "Patterns" };
+
+/** Every bundled sample, fetched once per page: [{name, title, kind, width, height, channels}]. */
+export function listSamples() {
+  return cachedJSON("/api/samples");
+}
+
+// ---- synthetic patterns ---------------------------------------------------------------------------
+
+/** A size x size pattern in [0, 1], row-major (see PATTERNS for the names). */
+export function patternArray(name, size) {
+  const out = new Float32Array(size * size);
+  const period = Math.max(4, Math.round(size / 8));
+  const centre = (size - 1) / 2;
+  const random = seededRandom(size);
+  for (let r = 0; r < size; r++) {
+    for (let c = 0; c < size; c++) {
+      out[r * size + c] = patternValue(name, r, c, { size, period, centre, random });
+    }
+  }
+  return out;
+}
+
+function patternValue(name, r, c, { size, period, centre, random }) {
+  const wave = (d) => 0.5 + 0.5 * Math.sin((2 * Math.PI * d) / period);
+  switch (name) {
+    case "checkerboard": return (Math.floor(r / period) + Math.floor(c / period)) % 2;
+    case "stripes": return wave(c);
+    case "stripes_h": return wave(r);
+    case "diagonal": return wave((r + c) / Math.SQRT2);
+    case "gradient": return size > 1 ? c / (size - 1) : 0;
+    case "circle": return clamp(size / 4 - Math.hypot(r - centre, c - centre) + 0.5, 0, 1);
+    case "square": return Math.abs(r - centre) < size / 4 && Math.abs(c - centre) < size / 4 ? 1 : 0;
+    case "dot": return r === Math.floor(size / 2) && c === Math.floor(size / 2) ? 1 : 0;
+    case "noise": return random();
+    default: throw new Error(`unknown pattern ${name}`);
+  }
+}
+
+/** A small deterministic generator (mulberry32) so a pattern or kernel is the same on every load. */
+export function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const clamp = (x, low, high) => Math.min(high, Math.max(low, x));
+
+// ---- sources -> run-request inputs -------------------------------------------------------------------
+
+/** The (height, width) that fits `size` on the longer side, keeping the aspect ratio. */
+export function fitSize(width, height, size) {
+  const scale = size / Math.max(width, height);
+  return [Math.max(1, Math.round(height * scale)), Math.max(1, Math.round(width * scale))];
+}
+
+/**
+ * The "input" object of a run request for `source`, as it is: samples and uploads by name or id (the
+ * server converts and resizes them for a built-in network), drawings and patterns as arrays
+ * (1 x H x W; patterns at options.size, default 128).
+ */
+export function sourceToInput(source, { size = 128 } = {}) {
+  let input;
+  if (source.type === "sample") input = { sample: source.name };
+  else if (source.type === "upload") input = { image_id: source.imageId };
+  else if (source.type === "draw") input = { array: encodeArray(source.pixels, [1, source.size, source.size]) };
+  else if (source.type === "pattern") input = { array: encodeArray(patternArray(source.name, size), [1, size, size]) };
+  else throw new Error(`unknown input source type ${source.type}`);
+  return withInvert(input, source);
+}
+
+function withInvert(input, source) {
+  return source.invert ? { ...input, invert: true } : input;
+}
+
+const prepared = new Map(); // the last few prepared inputs (promises), by source and options
+const PREPARED_KEEP = 8;
+
+/**
+ * The "input" object of a run request for `source` at a working size, made in the browser: the
+ * picture resized so its longer side is `size` and converted to `channels` (1: luminance, 3: RGB),
+ * sent as an array (C x H x W). signed: values mapped from [0, 1] to [-1, 1] (2x - 1, after any
+ * inversion). upload: send the prepared picture to POST /api/images once and refer to it by id
+ * (samples, uploads and patterns, not signed): a 512 x 512 array costs every request about 1.4 MB of
+ * JSON, an id a few bytes. Resolves the same object for the same arguments.
+ */
+export async function prepareInput(source, { size, channels = 1, signed = false, upload = false }) {
+  const invert = Boolean(source.invert);
+  const viaUpload = upload && !signed && source.type !== "draw";
+  const key = [encodeSource({ ...source, invert: false }), size, channels, signed ? invert : "-", viaUpload].join("|");
+  if (!prepared.has(key)) {
+    const promise = makeInput(source, { size, channels, signed, invert, viaUpload });
+    promise.catch(() => prepared.delete(key));
+    prepared.set(key, promise);
+    if (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value);
+  }
+  const input = await prepared.get(key);
+  return signed ? input : withInvert(input, source);
+}
+
+/** Forget prepared inputs that name `imageId`: the server no longer has it, the next call uploads again. */
+export async function forgetUpload(imageId) {
+  for (const [key, promise] of prepared) {
+    if ((await promise.catch(() => null))?.image_id === imageId) prepared.delete(key);
+  }
+}
+
+async function makeInput(source, { size, channels, signed, invert, viaUpload }) {
+  const { values, shape } = await sourceImage(source, { size, channels });
+  if (signed) values.forEach((v, i) => { values[i] = 2 * (invert ? 1 - v : v) - 1; });
+  if (viaUpload) {
+    try {
+      return { image_id: (await postImage(await imageFile(values, shape))).image_id };
+    } catch {
+      // the upload store may be full or the server may refuse it: the array works as well, only slower
+    }
+  }
+  return { array: encodeArray(values, shape) };
+}
+
+/**
+ * A file the server decodes into exactly these values: grayscale as a 32-bit float TIFF (kept as it is
+ * when in [0, 1]), RGB (bytes / 255 here) as a PNG.
+ */
+async function imageFile(values, [channels, height, width]) {
+  if (channels === 1) return new File([floatTiff(values, height, width)], "lab-input.tif", { type: "image/tiff" });
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  const area = width * height;
+  for (let i = 0; i < area; i++) {
+    image.data.set([values[i], values[area + i], values[2 * area + i]].map((v) => Math.round(v * 255)), 4 * i);
+    image.data[4 * i + 3] = 255;
+  }
+  context.putImageData(image, 0, 0);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  return new File([blob], "lab-input.png", { type: "image/png" });
+}
+
+/** A baseline little-endian TIFF of one strip of 32-bit float samples (Pillow's mode "F"). */
+function floatTiff(values, height, width) {
+  // [tag, type (3: SHORT, 4: LONG), value]; StripOffsets (273) is filled in below
+  const entries = [[256, 4, width], [257, 4, height], [258, 3, 32], [259, 3, 1], [262, 3, 1], [273, 4, 0],
+    [277, 3, 1], [278, 4, height], [279, 4, values.byteLength], [339, 3, 3]];
+  const dataOffset = 8 + 2 + 12 * entries.length + 4;
+  const buffer = new ArrayBuffer(dataOffset + values.byteLength);
+  const view = new DataView(buffer);
+  view.setUint16(0, 0x4949, true); // "II": little-endian
+  view.setUint16(2, 42, true);
+  view.setUint32(4, 8, true); // the directory follows the header
+  view.setUint16(8, entries.length, true);
+  entries.forEach(([tag, type, value], i) => {
+    const at = 10 + 12 * i;
+    view.setUint16(at, tag, true);
+    view.setUint16(at + 2, type, true);
+    view.setUint32(at + 4, 1, true);
+    const number = tag === 273 ? dataOffset : value;
+    if (type === 3) view.setUint16(at + 8, number, true);
+    else view.setUint32(at + 8, number, true);
+  });
+  view.setUint32(10 + 12 * entries.length, 0, true); // no further directory
+  new Uint8Array(buffer, dataOffset).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  return buffer;
+}
+
+/**
+ * The source's picture as {values: Float32Array (C*H*W, in [0, 1]), shape: [C, H, W]} with the longer
+ * side `size` (the aspect ratio kept) and `channels` 1 (ITU-R BT.601 luminance, as the server converts)
+ * or 3. Inversion is not applied (the request's "invert" does it on the server).
+ */
+export async function sourceImage(source, { size, channels = 1 }) {
+  if (source.type === "pattern") {
+    return repeatChannels(patternArray(source.name, size), [size, size], channels);
+  }
+  const drawable = source.type === "draw" ? grayCanvas(source.pixels, source.size, source.size)
+    : await fetchBitmap(sourceImageURL(source));
+  const [height, width] = fitSize(drawable.width, drawable.height, size);
+  const values = pixelsOf(drawable, height, width, channels);
+  drawable.close?.();
+  return { values, shape: [channels, height, width] };
+}
+
+function repeatChannels(plane, [height, width], channels) {
+  const values = new Float32Array(channels * plane.length);
+  for (let c = 0; c < channels; c++) values.set(plane, c * plane.length);
+  return { values, shape: [channels, height, width] };
+}
+
+async function fetchBitmap(url) {
+  const response = await fetch(url);
+  if (!response.ok) {
+    throw new Error(response.status === 404 ? "the input image is gone from the server (uploads expire): "
+      + "upload it again" : `the input image could not be loaded (HTTP ${response.status})`);
+  }
+  return createImageBitmap(await response.blob());
+}
+
+/** Where the browser can fetch a source's picture (samples and uploads), or null. */
+export function sourceImageURL(source) {
+  if (source.type === "sample") return `/api/samples/${encodeURIComponent(source.name)}`;
+  if (source.type === "upload") return `/api/images/${encodeURIComponent(source.imageId)}.png`;
+  return null;
+}
+
+/** A canvas showing gray values in [0, 1] (row-major, height x width). */
+function grayCanvas(pixels, height, width) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  pixels.forEach((v, i) => {
+    const level = Math.round(clamp(v, 0, 1) * 255);
+    image.data.set([level, level, level, 255], 4 * i);
+  });
+  context.putImageData(image, 0, 0);
+  return canvas;
+}
+
+/** A drawable resized to height x width as planar values in [0, 1]: 1 channel (luminance) or 3 (RGB). */
+function pixelsOf(drawable, height, width, channels) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.imageSmoothingQuality = "high";
+  context.drawImage(drawable, 0, 0, width, height);
+  const data = context.getImageData(0, 0, width, height).data;
+  const area = width * height;
+  const out = new Float32Array(channels * area);
+  for (let i = 0; i < area; i++) {
+    const [r, g, b] = [data[4 * i], data[4 * i + 1], data[4 * i + 2]];
+    if (channels === 1) out[i] = (0.299 * r + 0.587 * g + 0.114 * b) / 255;
+    else [out[i], out[area + i], out[2 * area + i]] = [r / 255, g / 255, b / 255];
+  }
+  return out;
+}
+
+// ---- sources <-> URL text -----------------------------------------------------------------------------
+
+/** A short text for the URL: "sample:camera", "upload:<id>:<w>x<h>", "pattern:stripes", "draw:<base64>". */
+export function encodeSource(source) {
+  const suffix = source.invert ? "!" : "";
+  switch (source.type) {
+    case "sample": return `sample:${source.name}${suffix}`;
+    case "upload": return `upload:${source.imageId}:${source.width}x${source.height}${suffix}`;
+    case "pattern": return `pattern:${source.name}${suffix}`;
+    case "draw": return `draw:${packPixels(source.pixels)}${suffix}`;
+    default: throw new Error(`unknown input source type ${source.type}`);
+  }
+}
+
+/** The source of an encodeSource text, or null when the text is not one. */
+export function decodeSource(text) {
+  if (typeof text !== "string") return null;
+  const invert = text.endsWith("!");
+  const body = invert ? text.slice(0, -1) : text;
+  const [type, ...rest] = body.split(":");
+  const source = decodeBody(type, rest);
+  if (source && invert) source.invert = true;
+  return source;
+}
+
+function decodeBody(type, rest) {
+  if (type === "sample" && rest.length === 1 && rest[0]) return { type, name: rest[0] };
+  if (type === "pattern" && rest[0] in PATTERNS) return { type, name: rest[0] };
+  if (type === "upload" && rest.length === 2) {
+    const [width, height] = rest[1].split("x").map(Number);
+    if (!(width > 0 && height > 0)) return null;
+    return { type, imageId: rest[0], name: "uploaded image", width, height };
+  }
+  if (type === "draw" && rest.length === 1) {
+    const pixels = unpackPixels(rest[0], DRAW_SIZE * DRAW_SIZE);
+    return pixels ? { type, size: DRAW_SIZE, pixels } : null;
+  }
+  return null;
+}
+
+/** Two 4-bit levels per byte, base64url without padding (a 28x28 drawing: 523 characters). */
+function packPixels(pixels) {
+  const bytes = new Uint8Array(Math.ceil(pixels.length / 2));
+  pixels.forEach((v, i) => {
+    bytes[i >> 1] |= Math.round(clamp(v, 0, 1) * DRAW_LEVELS) << (i % 2 ? 0 : 4);
+  });
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function unpackPixels(text, count) {
+  let binary;
+  try {
+    binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  } catch {
+    return null;
+  }
+  if (binary.length !== Math.ceil(count / 2)) return null;
+  const pixels = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    const byte = binary.charCodeAt(i >> 1);
+    pixels[i] = ((i % 2 ? byte : byte >> 4) & 0xf) / DRAW_LEVELS;
+  }
+  return pixels;
+}
+
+// ---- upload -----------------------------------------------------------------------------------------
+
+/** POST the file to /api/images; resolves to an upload source, rejects with the server's words. */
+export async function uploadImage(file) {
+  let answer;
+  try {
+    answer = await postImage(file);
+  } catch (error) {
+    throw new Error(`${file.name} could not be used: ${error.message}`);
+  }
+  return { type: "upload", imageId: answer.image_id, name: file.name, width: answer.width, height: answer.height };
+}
+
+// ---- the picker -------------------------------------------------------------------------------------
+
+let pickerCount = 0;
+
+/**
+ * Build the picker inside `container`.
+ * options.onChange(source): called whenever the user picks or changes the input.
+ * options.kinds: which tabs to offer (default all: sample, upload, draw, pattern).
+ * options.sampleKinds: which sample kinds to list (default photo, digit, pattern).
+ * options.initial: the first source (default the first listed sample).
+ * Returns {element, ready, getSource(), setSource(source), showError(text), clearError()};
+ * `ready` resolves once the sample list is in (setSource waits for it too).
+ */
+export function createInputPicker(container, options = {}) {
+  const picker = new InputPicker(container, options);
+  return {
+    element: picker.root,
+    ready: picker.ready,
+    getSource: () => picker.source,
+    setSource: (source) => picker.setSource(source),
+    showError: (text) => picker.showError(text),
+    clearError: () => picker.showError(""),
+  };
+}
+
+class InputPicker {
+  constructor(container, { onChange = () => {}, kinds = Object.keys(KIND_LABELS),
+    sampleKinds = Object.keys(SAMPLE_GROUPS), initial = null } = {}) {
+    this.onChange = onChange;
+    this.kinds = kinds;
+    this.sampleKinds = sampleKinds;
+    this.samples = [];
+    this.id = `input-picker-${++pickerCount}`;
+    this.root = this.build();
+    container.append(this.root);
+    const pad = this.root.querySelector(".ip-draw-pad");
+    this.drawing = pad ? new DrawingPad(pad, () => this.drawn()) : null;
+    this.source = initial;
+    this.ready = this.loadSamples(initial);
+  }
+
+  build() {
+    const root = element("div", { class: "input-picker" });
+    const tabs = element("div", { class: "ip-tabs", role: "radiogroup", "aria-label": "Input source" });
+    for (const kind of this.kinds) {
+      const radio = element("input", { type: "radio", name: `${this.id}-kind`, value: kind });
+      radio.addEventListener("change", () => this.switchTo(kind));
+      tabs.append(element("label", { class: "ip-tab" }, radio, KIND_LABELS[kind]));
+    }
+    root.append(tabs);
+    for (const kind of this.kinds) root.append(this[`build_${kind}`]());
+    const invert = element("input", { type: "checkbox", class: "ip-invert" });
+    invert.addEventListener("change", () => this.setInvert());
+    root.append(element("label", { class: "ip-invert-label", title: "x becomes 1 − x: digits drawn dark on white "
+      + "must be inverted for the digit networks, which expect white ink on black" }, invert, "Invert (1 − x)"));
+    root.append(element("p", { class: "error ip-error", role: "alert", "aria-live": "polite" }));
+    this.listenForDrops(root);
+    return root;
+  }
+
+  build_sample() {
+    const select = element("select", { class: "ip-sample", id: `${this.id}-sample` });
+    select.addEventListener("change", () => this.pick({ type: "sample", name: select.value }));
+    return element("div", { class: "ip-pane", "data-kind": "sample" },
+      element("label", { for: select.id }, "Sample image"), select);
+  }
+
+  build_upload() {
+    const file = element("input", { type: "file", accept: "image/*", class: "ip-file", id: `${this.id}-file` });
+    file.addEventListener("change", () => {
+      if (file.files.length) this.upload(file.files[0]);
+      file.value = "";
+    });
+    return element("div", { class: "ip-pane", "data-kind": "upload" },
+      element("div", { class: "ip-drop" },
+        element("label", { for: file.id }, "Choose an image"), file,
+        element("span", { class: "muted" }, "or drop one anywhere on this box (PNG, JPEG, GIF, WebP, BMP, TIFF)")),
+      element("p", { class: "ip-upload-name muted" }));
+  }
+
+  build_draw() {
+    const clear = element("button", { type: "button", class: "ip-clear" }, "Clear");
+    const ink = element("select", { class: "ip-ink", id: `${this.id}-ink` },
+      element("option", { value: "white" }, "white ink on black"),
+      element("option", { value: "dark" }, "dark ink on white"));
+    clear.addEventListener("click", () => this.drawing.clear());
+    ink.addEventListener("change", () => this.drawing.setInk(ink.value));
+    return element("div", { class: "ip-pane", "data-kind": "draw" },
+      element("canvas", { class: "ip-draw-pad", width: DRAW_SIZE * DRAW_SCALE, height: DRAW_SIZE * DRAW_SCALE,
+        "aria-label": `Drawing canvas, ${DRAW_SIZE} by ${DRAW_SIZE} pixels: draw with the mouse or a finger` }),
+      element("div", { class: "ip-draw-tools" }, clear,
+        element("label", { for: ink.id }, "Ink"), ink));
+  }
+
+  build_pattern() {
+    const select = element("select", { class: "ip-pattern", id: `${this.id}-pattern` },
+      ...Object.entries(PATTERNS).map(([value, title]) => element("option", { value }, title)));
+    select.addEventListener("change", () => this.pick({ type: "pattern", name: select.value }));
+    return element("div", { class: "ip-pane", "data-kind": "pattern" },
+      element("label", { for: select.id }, "Pattern"), select);
+  }
+
+  async loadSamples(initial) {
+    if (!this.kinds.includes("sample")) {
+      this.showSource(initial ?? this.firstSource());
+      return;
+    }
+    try {
+      this.samples = (await listSamples()).filter((s) => this.sampleKinds.includes(s.kind));
+    } catch (error) {
+      this.showError(`The sample list could not be loaded: ${error.message}`);
+    }
+    const select = this.root.querySelector(".ip-sample");
+    for (const [kind, title] of Object.entries(SAMPLE_GROUPS)) {
+      const members = this.samples.filter((s) => s.kind === kind);
+      if (!members.length) continue;
+      select.append(element("optgroup", { label: title },
+        ...members.map((s) => element("option", { value: s.name }, `${s.title} (${s.width}×${s.height})`))));
+    }
+    const first = this.samples[0] ? { type: "sample", name: this.samples[0].name } : null;
+    this.showSource(initial ?? this.source ?? first);
+  }
+
+  /** Without samples: the first pattern, else the blank drawing, else nothing until an upload. */
+  firstSource() {
+    if (this.kinds.includes("pattern")) return { type: "pattern", name: Object.keys(PATTERNS)[0] };
+    if (this.drawing) return { type: "draw", size: DRAW_SIZE, pixels: this.drawing.pixels() };
+    return null;
+  }
+
+  /** Show `source` in the controls without calling onChange. */
+  async setSource(source) {
+    await this.ready;
+    this.showSource(source);
+  }
+
+  showSource(source) {
+    if (!source) return;
+    this.source = { ...source };
+    this.selectTab(source.type);
+    const field = (name) => this.root.querySelector(name);
+    if (source.type === "sample") field(".ip-sample").value = source.name;
+    if (source.type === "pattern") field(".ip-pattern").value = source.name;
+    if (source.type === "draw") this.drawing.load(source.pixels);
+    if (source.type === "upload") {
+      this.lastUpload = source;
+      field(".ip-upload-name").textContent = `Using ${source.name} (${source.width}×${source.height})`;
+    }
+    field(".ip-invert").checked = Boolean(source.invert);
+  }
+
+  selectTab(kind) {
+    for (const radio of this.root.querySelectorAll(".ip-tabs input")) radio.checked = radio.value === kind;
+    for (const pane of this.root.querySelectorAll(".ip-pane")) pane.hidden = pane.dataset.kind !== kind;
+  }
+
+  switchTo(kind) {
+    this.selectTab(kind);
+    const field = (name) => this.root.querySelector(name);
+    if (kind === "sample" && field(".ip-sample").value) this.pick({ type: "sample", name: field(".ip-sample").value });
+    if (kind === "pattern") this.pick({ type: "pattern", name: field(".ip-pattern").value });
+    if (kind === "draw") this.drawn();
+    if (kind === "upload" && this.lastUpload) this.pick(this.lastUpload);
+  }
+
+  pick(source) {
+    this.source = { ...source, invert: this.root.querySelector(".ip-invert").checked };
+    if (!this.source.invert) delete this.source.invert;
+    this.showError("");
+    this.onChange(this.source);
+  }
+
+  setInvert() {
+    if (this.source) this.pick(this.source); // pick sets "invert" from the checkbox
+  }
+
+  drawn() {
+    this.pick({ type: "draw", size: DRAW_SIZE, pixels: this.drawing.pixels() });
+  }
+
+  async upload(file) {
+    this.selectTab("upload");
+    const name = this.root.querySelector(".ip-upload-name");
+    name.textContent = `Uploading ${file.name}…`;
+    try {
+      const source = await uploadImage(file);
+      this.lastUpload = source;
+      name.textContent = `Using ${source.name} (${source.width}×${source.height})`;
+      this.pick(source);
+    } catch (error) {
+      name.textContent = "";
+      this.showError(error.message);
+    }
+  }
+
+  listenForDrops(root) {
+    root.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      root.classList.add("ip-dragging");
+    });
+    root.addEventListener("dragleave", () => root.classList.remove("ip-dragging"));
+    root.addEventListener("drop", (event) => {
+      event.preventDefault();
+      root.classList.remove("ip-dragging");
+      const file = event.dataTransfer?.files?.[0];
+      if (file) this.upload(file);
+    });
+  }
+
+  showError(text) {
+    this.root.querySelector(".ip-error").textContent = text;
+  }
+}
+
+// ---- the drawing pad ------------------------------------------------------------------------------------
+
+/** A canvas drawn on at DRAW_SCALE screen pixels per pixel, read back at DRAW_SIZE x DRAW_SIZE. */
+class DrawingPad {
+  constructor(canvas, onStroke) {
+    this.canvas = canvas;
+    this.context = canvas.getContext("2d", { willReadFrequently: true });
+    this.onStroke = onStroke;
+    this.ink = "white";
+    this.last = null;
+    this.clear(false);
+    canvas.addEventListener("pointerdown", (event) => this.start(event));
+    canvas.addEventListener("pointermove", (event) => this.move(event));
+    for (const name of ["pointerup", "pointercancel", "pointerleave"]) {
+      canvas.addEventListener(name, () => this.end());
+    }
+  }
+
+  colours() {
+    return this.ink === "white" ? ["#000", "#fff"] : ["#fff", "#000"];
+  }
+
+  clear(notify = true) {
+    this.context.fillStyle = this.colours()[0];
+    this.context.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    if (notify) this.onStroke();
+  }
+
+  setInk(ink) {
+    if (ink === this.ink) return;
+    this.ink = ink;
+    // swap the colours of what is already drawn, so the drawing stays
+    const image = this.context.getImageData(0, 0, this.canvas.width, this.canvas.height);
+    for (let i = 0; i < image.data.length; i += 4) {
+      for (let k = 0; k < 3; k++) image.data[i + k] = 255 - image.data[i + k];
+    }
+    this.context.putImageData(image, 0, 0);
+    this.onStroke();
+  }
+
+  point(event) {
+    const box = this.canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * (this.canvas.width / box.width),
+      (event.clientY - box.top) * (this.canvas.height / box.height)];
+  }
+
+  start(event) {
+    event.preventDefault();
+    this.canvas.setPointerCapture?.(event.pointerId);
+    this.last = this.point(event);
+    this.stroke(this.last);
+  }
+
+  move(event) {
+    if (!this.last) return;
+    this.stroke(this.point(event));
+  }
+
+  end() {
+    if (!this.last) return;
+    this.last = null;
+    this.onStroke();
+  }
+
+  stroke(to) {
+    const context = this.context;
+    context.strokeStyle = this.colours()[1];
+    context.lineWidth = BRUSH_WIDTH * DRAW_SCALE;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(...this.last);
+    context.lineTo(...to);
+    context.stroke();
+    this.last = to;
+    this.onStroke();
+  }
+
+  /** The drawing at DRAW_SIZE x DRAW_SIZE, values in [0, 1] (1 = white), row-major. */
+  pixels() {
+    return pixelsOf(this.canvas, DRAW_SIZE, DRAW_SIZE, 1);
+  }
+
+  load(pixels) {
+    this.context.imageSmoothingEnabled = true;
+    this.context.drawImage(grayCanvas(pixels, DRAW_SIZE, DRAW_SIZE), 0, 0, this.canvas.width, this.canvas.height);
+    // a mostly white drawing was drawn dark on white
+    const mean = pixels.reduce((sum, v) => sum + v, 0) / pixels.length;
+    this.ink = mean > 0.5 ? "dark" : "white";
+    const select = this.canvas.closest(".ip-pane")?.querySelector(".ip-ink");
+    if (select) select.value = this.ink;
+  }
+}
+
+/** document.createElement with attributes and children (strings become text); the lab's modules use it too. */
+export function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}

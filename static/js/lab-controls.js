@@ -1,0 +1,195 @@
+// Controls generated from a layer kind's parameter schema (GET /api/layers): a slider with its value for
+// numbers and pairs with a range, a select for choices, a checkbox for booleans. Every control has an
+// error line under it where the server's complaints about that parameter appear.
+//
+//   const controls = createParamControls(container, kindInfo, values, { onInput, hidden, limits });
+//   controls.values();                  // only the values that differ from the defaults
+//   controls.showError("stride", "...");  controls.clearErrors();
+
+import { element } from "./inputs.js";
+
+const WIDE_FLOAT_RANGE = 1e4; // floats spanning more than this ratio get a number field, not a slider
+
+/** A value written for people: pairs as "3×5", null as "auto". */
+export function formatValue(value) {
+  if (value === null || value === undefined) return "auto";
+  if (Array.isArray(value)) return value[0] === value[1] ? String(value[0]) : `${value[0]}×${value[1]}`;
+  if (typeof value === "number" && !Number.isInteger(value)) return String(Number(value.toPrecision(3)));
+  return String(value);
+}
+
+/** [height, width] of a pair value (an int or [h, w]). */
+export function pairOf(value) {
+  return Array.isArray(value) ? [value[0], value[1]] : [value, value];
+}
+
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Build one control per parameter of `kind` (skipping `hidden` names) into `container`.
+ * values: the non-default values to start from; limits: {name: maximum} that narrow the catalogue's
+ * ranges for the lab (e.g. at most 16 output channels); onInput(name, values) on every change,
+ * `values` being the non-default values. Returns {values(), showError(name, text), clearErrors(), names}.
+ */
+export function createParamControls(container, kind, values, { onInput = () => {}, hidden = [], limits = {} } = {}) {
+  const current = {};
+  const rows = new Map();
+  const params = kind.params.filter((p) => !hidden.includes(p.name));
+  const nonDefault = () => Object.fromEntries(params
+    .filter((p) => !same(current[p.name], p.default)).map((p) => [p.name, current[p.name]]));
+  const changed = (name, value) => {
+    current[name] = value;
+    onInput(name, nonDefault());
+  };
+  container.replaceChildren();
+  if (!params.length) container.append(element("p", { class: "muted" }, "This layer has no settings."));
+  for (const param of params) {
+    current[param.name] = param.name in values ? values[param.name] : param.default;
+    const maximum = Math.min(param.maximum ?? Infinity, limits[param.name] ?? Infinity);
+    const row = controlFor({ ...param, maximum }, current[param.name], (value) => changed(param.name, value));
+    row.dataset.param = param.name;
+    rows.set(param.name, row);
+    container.append(row);
+  }
+  return {
+    names: params.map((p) => p.name),
+    values: nonDefault,
+    showError(name, text) {
+      const row = rows.get(name);
+      if (!row) return false;
+      row.querySelector(".error").textContent = text;
+      return true;
+    },
+    clearErrors() {
+      for (const row of rows.values()) row.querySelector(".error").textContent = "";
+    },
+  };
+}
+
+function controlFor(param, value, onChange) {
+  const id = `param-${param.name}`;
+  const row = element("div", { class: "param" });
+  const label = element("label", { for: id, class: "param-name" }, param.name.replace(/_/g, " "));
+  const help = element("span", { class: "help muted", id: `${id}-help` }, param.help);
+  const error = element("p", { class: "error", role: "alert", id: `${id}-error` });
+  const build = { bool: boolControl, choice: choiceControl, pair: pairControl }[param.type]
+    ?? (param.type === "float" && isWide(param) ? numberControl : sliderControl);
+  const control = build(param, value, onChange, id);
+  // a pair's "h ≠ w" and "auto" boxes sit under its name, so every slider has the same width
+  row.append(element("div", { class: "param-name-cell" }, label, ...(control.options ? [control.options] : [])),
+    control, help, error);
+  for (const field of control.querySelectorAll("input, select")) {
+    field.setAttribute("aria-describedby", `${id}-help ${id}-error`);
+  }
+  return row;
+}
+
+function isWide({ minimum, maximum }) {
+  return minimum > 0 && maximum / minimum > WIDE_FLOAT_RANGE;
+}
+
+function boolControl(param, value, onChange, id) {
+  const box = element("input", { type: "checkbox", id });
+  box.checked = Boolean(value);
+  box.addEventListener("change", () => onChange(box.checked));
+  return element("span", { class: "param-control" }, box);
+}
+
+function choiceControl(param, value, onChange, id) {
+  const select = element("select", { id }, ...param.choices.map((c) => element("option", { value: c }, String(c))));
+  select.value = value;
+  select.addEventListener("change", () => onChange(select.value));
+  return element("span", { class: "param-control" }, select);
+}
+
+function numberControl(param, value, onChange, id) {
+  const field = element("input", { type: "number", id, min: param.minimum, max: param.maximum, step: "any",
+    value: String(value) });
+  field.addEventListener("input", () => {
+    const number = Number(field.value);
+    if (field.value !== "" && Number.isFinite(number)) onChange(number);
+  });
+  return element("span", { class: "param-control" }, field);
+}
+
+/** A range input and an <output> showing its value; floats step in hundredths of their range. */
+function slider(param, value, id, label) {
+  const float = param.type === "float";
+  const step = float ? (param.maximum - param.minimum) / 100 : 1;
+  const range = element("input", { type: "range", id, min: param.minimum, max: param.maximum, step: String(step),
+    value: String(value) });
+  if (label) range.setAttribute("aria-label", label);
+  const shown = element("output", { for: id, class: "param-value" }, formatValue(value));
+  return { range, shown, read: () => (float ? Number(range.value) : Math.round(Number(range.value))) };
+}
+
+function sliderControl(param, value, onChange, id) {
+  const { range, shown, read } = slider(param, value, id);
+  range.addEventListener("input", () => {
+    shown.textContent = formatValue(read());
+    onChange(read());
+  });
+  return element("span", { class: "param-control" }, range, shown);
+}
+
+/**
+ * A pair: one slider for both sides, or two (height, width) after "h ≠ w" is ticked. An optional pair
+ * (a pool's stride) also has "auto" (None: the kernel size).
+ */
+function pairControl(param, value, onChange, id) {
+  const auto = value === null || value === undefined;
+  let [height, width] = pairOf(auto ? param.minimum : value);
+  const first = slider(param, height, id, `${param.name.replace(/_/g, " ")}${height !== width ? " height" : ""}`);
+  const second = slider(param, width, `${id}-width`, `${param.name.replace(/_/g, " ")} width`);
+  const split = element("input", { type: "checkbox", id: `${id}-split` });
+  split.checked = height !== width;
+  const automatic = element("input", { type: "checkbox", id: `${id}-auto` });
+  automatic.checked = auto;
+  const value_ = () => {
+    if (automatic.checked) return null;
+    return split.checked && height !== width ? [height, width] : height;
+  };
+  const refresh = () => {
+    secondRow.hidden = !split.checked || automatic.checked;
+    first.range.disabled = automatic.checked;
+    first.range.setAttribute("aria-label", `${param.name.replace(/_/g, " ")}${split.checked ? " height" : ""}`);
+    first.shown.textContent = automatic.checked ? "auto" : formatValue(split.checked ? height : value_());
+  };
+  first.range.addEventListener("input", () => {
+    height = first.read();
+    if (!split.checked) width = height;
+    second.range.value = String(width);
+    second.shown.textContent = formatValue(width);
+    refresh();
+    onChange(value_());
+  });
+  second.range.addEventListener("input", () => {
+    width = second.read();
+    second.shown.textContent = formatValue(width);
+    onChange(value_());
+  });
+  split.addEventListener("change", () => {
+    if (!split.checked) {
+      width = height;
+      second.range.value = String(width);
+    }
+    refresh();
+    onChange(value_());
+  });
+  automatic.addEventListener("change", () => {
+    refresh();
+    onChange(value_());
+  });
+  const secondRow = element("span", { class: "param-second" }, element("span", { class: "muted" }, "width"),
+    second.range, second.shown);
+  const options = element("span", { class: "param-options" },
+    element("label", { for: split.id, title: "a different height and width" }, split, "h ≠ w"));
+  if (param.optional) {
+    options.append(element("label", { for: automatic.id, title: param.help }, automatic, "auto"));
+  }
+  const control = element("span", { class: "param-control param-pair" },
+    element("span", { class: "param-first" }, first.range, first.shown), secondRow);
+  control.options = options;
+  refresh();
+  return control;
+}

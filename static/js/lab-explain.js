@@ -1,0 +1,156 @@
+// The arithmetic behind one output value, from the engine's "explain" message (docs/protocol.md):
+// the input window, the weights, their products, the sum, the bias and the output; for max pooling the
+// element that won; for activations the value in and out. Small windows are tables of numbers, large
+// ones coloured pictures with their scale.
+
+import { element } from "./inputs.js";
+import { colourLegend, drawMap, formatNumber, scaleFor } from "./plots.js";
+
+const TABLE_LIMIT = 49; // up to 7x7 values per table are written out as numbers
+
+/** The Float32Array and shape of an array the protocol sends in JSON ({shape, dtype, data: base64}). */
+export function decodeArray(value) {
+  if (!value) return null;
+  const bytes = Uint8Array.from(atob(value.data), (ch) => ch.charCodeAt(0));
+  return { data: new Float32Array(bytes.buffer), shape: value.shape };
+}
+
+/** The input cells [row, col] an explanation read, for images (coordinates end with row, col). */
+export function windowCells(message) {
+  return (message.coordinates || []).filter((point) => point.length >= 3).map((point) => point.slice(-2));
+}
+
+/** Fill `container` with the explanation in `message` (an "explain" message of the protocol). */
+export function renderExplanation(container, message) {
+  const window = decodeArray(message.window);
+  const weights = decodeArray(message.weights);
+  const products = decodeArray(message.products);
+  const parts = [element("p", { class: "ex-title" }, `${message.kind} output `,
+    element("code", {}, `[${message.output_index.join(", ")}]`), " = ",
+    number(message.output, "ex-output"))];
+  if (products) parts.push(...weighted(window, weights, products, message));
+  else if (message.winner !== null && message.winner !== undefined) parts.push(...pooled(window, message));
+  else if (message.extra && "divisor" in message.extra) parts.push(...averaged(window, message));
+  else if (message.extra && "exponentials" in message.extra) parts.push(...softmax(window, message));
+  else if (message.extra && "mean" in message.extra) parts.push(...normalised(window, message));
+  else parts.push(...elementwise(window, message));
+  if (message.note) parts.push(element("p", { class: "ex-note muted" }, message.note));
+  container.replaceChildren(...parts);
+}
+
+function number(value, className, label) {
+  const span = element("span", { class: `ex-number ${className}`, "data-value": String(value) }, formatNumber(value));
+  if (label) span.setAttribute("aria-label", `${label} ${formatNumber(value)}`);
+  return span;
+}
+
+// -- convolution, transposed convolution, linear, recurrent: products of a window and weights --
+function weighted(window, weights, products, message) {
+  const tables = element("div", { class: "ex-tables" },
+    block("input window x", window), element("span", { class: "ex-op" }, "×"),
+    block("weights w", weights), element("span", { class: "ex-op" }, "="),
+    block("products x · w", products));
+  const parts = [tables];
+  if (message.sum !== null && message.sum !== undefined) {
+    parts.push(element("p", { class: "ex-sum-line" },
+      `sum of the ${products.data.length} products `, number(message.sum, "ex-sum", "sum"),
+      " + bias ", number(message.bias ?? 0, "ex-bias", "bias"),
+      " = ", number(message.total, "ex-total", "total")));
+  }
+  return parts;
+}
+
+// -- max pooling: the window and its winner --
+function pooled(window, message) {
+  const winner = message.winner;
+  const at = message.coordinates[winner];
+  const rows = window.shape.length >= 2 ? window.shape[window.shape.length - 1] : window.data.length;
+  const place = `row ${Math.floor(winner / rows) + 1}, column ${(winner % rows) + 1} of the window`;
+  return [
+    element("div", { class: "ex-tables" }, block("input window", window, { winner })),
+    element("p", { class: "ex-winner-line" }, "The largest value wins: ",
+      element("strong", { class: "ex-winner-name" }, `x[${at.join(", ")}] = ${formatNumber(window.data[winner])}`),
+      ` (${place}), so the output is `, number(message.output, "ex-total")),
+  ];
+}
+
+// -- average pooling: sum and divisor --
+function averaged(window, message) {
+  return [
+    element("div", { class: "ex-tables" }, block("input window", window)),
+    element("p", { class: "ex-sum-line" }, "sum ", number(message.sum, "ex-sum", "sum"),
+      ` ÷ ${message.extra.divisor} values = `, number(message.total, "ex-total", "average")),
+  ];
+}
+
+// -- softmax: the scores it shares and their exponentials --
+function softmax(window, message) {
+  const exps = decodeArray(message.extra.exponentials);
+  return [
+    element("div", { class: "ex-tables" }, block("scores", window), block("exp(score − max)", exps)),
+    element("p", { class: "ex-sum-line" }, "its exponential ÷ the sum of all ", number(message.sum, "ex-sum", "sum"),
+      " = ", number(message.output, "ex-total")),
+  ];
+}
+
+// -- batch normalisation: (x − mean) / √(var + eps) · scale + shift --
+function normalised(window, message) {
+  const { mean, var: variance, eps, scale, normalised: z } = message.extra;
+  return [element("p", { class: "ex-sum-line" }, "(x ", number(window.data[0], "ex-input"), " − mean ",
+    number(mean, "ex-mean"), ") ÷ √(var ", number(variance, "ex-var"), ` + ${formatNumber(eps)}) = `,
+    number(z, "ex-normalised"), " · scale ", number(scale, "ex-scale"), " + shift ",
+    number(message.bias ?? 0, "ex-bias"), " = ", number(message.output, "ex-total"))];
+}
+
+// -- activations and dropout: one value in, one out --
+function elementwise(window, message) {
+  return [element("p", { class: "ex-sum-line" }, "x = ", number(window.data[0], "ex-input", "input"),
+    ` → ${message.kind}(x) = `, number(message.output, "ex-total", "output"))];
+}
+
+/** A titled table of numbers (or a picture when large); `winner` marks one flat index. */
+function block(title, array, { winner = null } = {}) {
+  const figure = element("figure", { class: "ex-block" }, element("figcaption", { class: "muted" }, title));
+  const [planes, rows, columns] = layout(array.shape, array.data.length);
+  for (let p = 0; p < planes; p++) {
+    const offset = p * rows * columns;
+    if (rows * columns <= TABLE_LIMIT) figure.append(table(array.data, offset, rows, columns, winner));
+    else figure.append(picture(array.data, offset, rows, columns));
+  }
+  return figure;
+}
+
+/** [planes, rows, columns] for showing an array: 1-D in rows of at most 10 (a square when large), 3-D as planes. */
+function layout(shape, count) {
+  if (shape.length === 3) return shape;
+  if (shape.length === 2) return [1, ...shape];
+  const columns = count > TABLE_LIMIT ? Math.ceil(Math.sqrt(count)) : Math.min(count, 10);
+  return [1, Math.ceil(count / columns), columns];
+}
+
+function table(data, offset, rows, columns, winner) {
+  const grid = element("div", { class: "ex-grid", style: `--columns: ${columns}` });
+  for (let i = 0; i < Math.min(rows * columns, data.length - offset); i++) {
+    const cell = element("span", { class: "ex-cell" }, formatNumber(data[offset + i]));
+    if (offset + i === winner) cell.classList.add("ex-winner");
+    grid.append(cell);
+  }
+  return grid;
+}
+
+function picture(data, offset, rows, columns) {
+  const values = data.subarray(offset, offset + rows * columns);
+  let [min, max] = [Infinity, -Infinity];
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const scale = scaleFor(min, max);
+  const canvas = element("canvas", { class: "ex-picture" });
+  const padded = new Float32Array(rows * columns).fill(NaN);
+  padded.set(values);
+  drawMap(canvas, padded, rows, columns, scale);
+  const legend = element("div", { class: "lab-map-legend" });
+  colourLegend(legend, scale);
+  return element("div", { class: "ex-picture-box" }, canvas, legend);
+}

@@ -1,0 +1,339 @@
+// The Layer lab's pictures: the input (with its zero padding), the output maps, and the highlights that
+// tie an output cell to the input window it read. Images are canvases, one pixel per value, scaled up by
+// CSS; highlights live on an overlay canvas at screen resolution. Sequences and vectors are Plotly plots.
+
+import { element } from "./inputs.js";
+import { barChart, colourLegend, drawMap, drawStrip, formatNumber, heatmap, scaleFor } from "./plots.js";
+
+const VIEW_SIZE = 272; // CSS pixels of the longer side of the input and of a single output map
+const GRID_GAP = 6;
+const UNREVEALED = "#e4e7eb"; // output cells the step player has not reached yet
+const WINDOW_FILL = "rgba(255, 196, 0, 0.35)";
+const WINDOW_LINE = "#ffb000";
+const CELL_LINE = "#111";
+
+/** CSS [width, height] of an h x w picture fitted into a box of `box` pixels. */
+function fit(h, w, box) {
+  const scale = box / Math.max(h, w);
+  return [Math.max(1, Math.round(w * scale)), Math.max(1, Math.round(h * scale))];
+}
+
+/** A canvas for the data and an overlay canvas for highlights, stacked in a box of CSS size width x height. */
+class Layered {
+  constructor(className) {
+    this.data = element("canvas", { class: "lab-data" });
+    this.overlay = element("canvas", { class: "lab-overlay", "aria-hidden": "true" });
+    this.box = element("div", { class: `lab-layered ${className}` }, this.data, this.overlay);
+  }
+
+  size(width, height, pixelated) {
+    this.data.style.imageRendering = pixelated ? "pixelated" : "auto";
+    if (width === this.width && height === this.height) return;
+    this.width = width;
+    this.height = height;
+    this.box.style.width = `${width}px`;
+    this.box.style.height = `${height}px`;
+    const ratio = window.devicePixelRatio || 1;
+    this.overlay.width = Math.round(width * ratio);
+    this.overlay.height = Math.round(height * ratio);
+  }
+
+  clearOverlay() {
+    const context = this.overlay.getContext("2d");
+    context.setTransform(1, 0, 0, 1, 0, 0);
+    context.clearRect(0, 0, this.overlay.width, this.overlay.height);
+    const ratio = this.overlay.width / this.width;
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    return context;
+  }
+}
+
+// ---- the input --------------------------------------------------------------------------------------
+
+/** The input picture: gray or RGB, framed by its zero padding; highlight(cells) marks a window. */
+export class InputView {
+  constructor(container, legend) {
+    this.container = container;
+    this.legend = legend;
+    this.layers = new Layered("lab-input-image");
+    this.plot = element("div", { class: "lab-plot" });
+  }
+
+  /** tensor {data, shape: [1, C, H, W]}; range [low, high] of the picture's values; padding [ph, pw]. */
+  showImage(tensor, { range = [0, 1], padding = [0, 0] } = {}) {
+    const [, channels, h, w] = tensor.shape;
+    const [ph, pw] = padding;
+    this.geometry = { h, w, ph, pw };
+    const fullH = h + 2 * ph;
+    const fullW = w + 2 * pw;
+    const [width, height] = fit(fullH, fullW, VIEW_SIZE);
+    this.layers.size(width, height, width >= fullW);
+    drawPicture(this.layers.data, tensor.data, channels, h, w, range, padding);
+    this.container.replaceChildren(this.layers.box);
+    this.legend.hidden = false;
+    grayLegend(this.legend, range, channels === 3);
+    this.highlight(null);
+  }
+
+  /** Values over time: a line for one feature, otherwise a heatmap (time down, features across). */
+  showSequence(tensor) {
+    const [, steps, features] = tensor.shape;
+    this.geometry = null;
+    this.container.replaceChildren(this.plot);
+    this.legend.hidden = true;
+    if (features === 1) {
+      Plotly.react(this.plot, [{ type: "scatter", mode: "lines+markers", y: Array.from(tensor.data),
+        marker: { size: 4 }, line: { color: "#2563eb" }, hovertemplate: "step %{x}: %{y:.3f}<extra></extra>" }],
+      { margin: { l: 40, r: 8, t: 8, b: 36 }, xaxis: { title: { text: "time step" } }, yaxis: { title: { text: "x" } },
+        paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)" }, { displayModeBar: false, responsive: true });
+      return;
+    }
+    const scale = scaleFor(...extent(tensor.data));
+    heatmap(this.plot, tensor.data, steps, features, { ...scale, valueName: "x" })
+      .then(() => Plotly.relayout(this.plot, { "xaxis.title.text": "feature", "yaxis.title.text": "time step" }));
+  }
+
+  /** Mark input cells: a list of [row, col] (image coordinates, padding rows negative), or null. */
+  highlight(cells) {
+    const context = this.layers.clearOverlay();
+    this.container.dataset.window = "";
+    if (!this.geometry) return;
+    const { h, w, ph, pw } = this.geometry;
+    const cellW = this.layers.width / (w + 2 * pw);
+    const cellH = this.layers.height / (h + 2 * ph);
+    if (ph || pw) {
+      context.setLineDash([4, 3]);
+      context.strokeStyle = "#5f6b76";
+      context.strokeRect(pw * cellW, ph * cellH, w * cellW, h * cellH);
+      context.setLineDash([]);
+    }
+    if (!cells || !cells.length) return;
+    context.fillStyle = WINDOW_FILL;
+    for (const [r, c] of cells) context.fillRect((c + pw) * cellW, (r + ph) * cellH, cellW, cellH);
+    const rows = cells.map(([r]) => r);
+    const cols = cells.map(([, c]) => c);
+    const [top, left] = [Math.min(...rows), Math.min(...cols)];
+    const [bottom, right] = [Math.max(...rows) + 1, Math.max(...cols) + 1];
+    context.strokeStyle = WINDOW_LINE;
+    context.lineWidth = 2;
+    context.strokeRect((left + pw) * cellW, (top + ph) * cellH, (right - left) * cellW, (bottom - top) * cellH);
+    this.container.dataset.window = `${top},${left}`;
+  }
+}
+
+/** Gray (or RGB for 3 channels) pixels for values in `range`; the padding shows as value 0. */
+function drawPicture(canvas, data, channels, h, w, [low, high], [ph, pw]) {
+  const fullW = w + 2 * pw;
+  const fullH = h + 2 * ph;
+  canvas.width = fullW;
+  canvas.height = fullH;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(fullW, fullH);
+  const pixels = new Uint32Array(image.data.buffer); // RGBA bytes of one pixel, little-endian
+  const factor = 255 / (high - low);
+  const level = (v) => (v !== v ? 0 : v <= low ? 0 : v >= high ? 255 : ((v - low) * factor + 0.5) | 0);
+  const zero = level(0);
+  pixels.fill((255 << 24) | (zero << 16) | (zero << 8) | zero); // the padding shows as value 0
+  const area = h * w;
+  const [red, green, blue] = channels === 3 ? [0, area, 2 * area] : [0, 0, 0];
+  for (let r = 0; r < h; r++) {
+    const row = (r + ph) * fullW + pw;
+    for (let c = 0, at = r * w; c < w; c++, at++) {
+      pixels[row + c] = (255 << 24) | (level(data[blue + at]) << 16) | (level(data[green + at]) << 8)
+        | level(data[red + at]);
+    }
+  }
+  context.putImageData(image, 0, 0);
+}
+
+/** The input's scale: black to white, or for RGB one bar per channel (black to red, green, blue). */
+function grayLegend(legend, [low, high], rgb) {
+  legend.className = "lab-legend colour-legend";
+  legend.setAttribute("role", "img");
+  legend.setAttribute("aria-label", `${rgb ? "each colour channel" : "gray"} from ${low} (dark) to ${high} (bright)`);
+  const bars = (rgb ? ["#f00", "#0f0", "#00f"] : ["#fff"]).map((colour) => element("span",
+    { class: `colour-legend-bar${rgb ? " lab-rgb-bar" : ""}`, style: `background: linear-gradient(to right, #000, ${colour})` }));
+  legend.replaceChildren(...bars, element("span", { class: "colour-legend-labels" },
+    element("span", {}, formatNumber(low)), element("span", {}, formatNumber(high))));
+}
+
+function extent(data) {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of data) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return [min, max];
+}
+
+// ---- the output -------------------------------------------------------------------------------------
+
+/**
+ * The output: one map per channel (each with its own colour legend) for images, a heatmap over time
+ * for sequences, bars or a strip for vectors. onHover(index) gets the output index without the batch
+ * axis ([c, i, j], [t, f] or [j]); the last cell stays highlighted when the pointer leaves.
+ */
+export class OutputView {
+  constructor(container, { onHover }) {
+    this.container = container;
+    this.onHover = onHover;
+    this.maps = [];
+    this.plot = element("div", { class: "lab-plot" });
+    this.plotHooked = false;
+    this.cursor = null;
+  }
+
+  /**
+   * tensor {data, shape: [1, C, H, W]}: one map per channel, each on its own colour scale. extents:
+   * [min, max] per channel when known (a uint8 frame's offsets and scales say them), else found here.
+   */
+  showMaps(tensor, extents = null) {
+    const [, channels, h, w] = tensor.shape;
+    this.tensor = tensor;
+    this.mode = "maps";
+    const columns = Math.ceil(Math.sqrt(channels));
+    const box = channels === 1 ? VIEW_SIZE : Math.floor((VIEW_SIZE + 40 - GRID_GAP * (columns - 1)) / columns);
+    const [width, height] = fit(h, w, box);
+    if (this.maps.length !== channels || this.container.firstChild !== this.grid) this.buildMaps(channels);
+    this.grid.style.gridTemplateColumns = `repeat(${columns}, ${width}px)`;
+    const area = h * w;
+    this.scales = [];
+    this.maps.forEach((map, c) => {
+      map.layers.size(width, height, width >= w);
+      const scale = scaleFor(...(extents?.[c] ?? extent(tensor.data.subarray(c * area, (c + 1) * area))));
+      this.scales.push(scale);
+      colourLegend(map.legend, scale);
+      map.box.setAttribute("aria-label", `output channel ${c + 1}: ${h} by ${w} values from ${formatNumber(scale.min)} `
+        + `to ${formatNumber(scale.max)}; arrow keys move the highlighted cell`);
+    });
+    this.reveal(this.revealed ?? null); // draws the maps
+    this.highlight(this.cursor);
+  }
+
+  buildMaps(channels) {
+    this.grid = element("div", { class: "lab-maps" });
+    this.maps = Array.from({ length: channels }, (_, c) => {
+      const layers = new Layered("lab-output-map");
+      const legend = element("div", { class: "lab-map-legend" });
+      const box = element("div", { class: "lab-map", tabindex: "0", role: "img", "data-channel": c },
+        element("span", { class: "lab-map-name muted" }, channels > 1 ? `channel ${c + 1}` : ""), layers.box, legend);
+      layers.box.addEventListener("pointermove", (event) => this.pointed(c, layers, event));
+      box.addEventListener("keydown", (event) => this.keyed(c, event));
+      return { layers, legend, box };
+    });
+    this.grid.append(...this.maps.map((m) => m.box));
+    this.container.replaceChildren(this.grid);
+  }
+
+  pointed(c, layers, event) {
+    const [, , h, w] = this.tensor.shape;
+    const bounds = layers.box.getBoundingClientRect();
+    const i = Math.floor(((event.clientY - bounds.top) / bounds.height) * h);
+    const j = Math.floor(((event.clientX - bounds.left) / bounds.width) * w);
+    if (i < 0 || j < 0 || i >= h || j >= w) return;
+    this.onHover([c, i, j]);
+  }
+
+  keyed(c, event) {
+    const [, , h, w] = this.tensor.shape;
+    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const [di, dj] = moves[event.key];
+    const [cc, i, j] = this.cursor && this.cursor[0] === c ? this.cursor : [c, -di, -dj];
+    this.onHover([cc, Math.max(0, Math.min(h - 1, i + di)), Math.max(0, Math.min(w - 1, j + dj))]);
+  }
+
+  /** Outline output cell [c, i, j] (null: none). */
+  highlight(index) {
+    this.cursor = index;
+    if (this.mode !== "maps") return;
+    const [, , h, w] = this.tensor.shape;
+    this.maps.forEach((map, c) => {
+      const context = map.layers.clearOverlay();
+      if (!index || index[0] !== c) return;
+      const cellW = map.layers.width / w;
+      const cellH = map.layers.height / h;
+      const [, i, j] = index;
+      context.lineWidth = 2;
+      context.strokeStyle = CELL_LINE;
+      context.strokeRect(j * cellW - 1, i * cellH - 1, Math.max(cellW, 2) + 2, Math.max(cellH, 2) + 2);
+      context.strokeStyle = "#fff";
+      context.lineWidth = 1;
+      context.strokeRect(j * cellW - 2.5, i * cellH - 2.5, Math.max(cellW, 2) + 5, Math.max(cellH, 2) + 5);
+    });
+  }
+
+  /** Show only the first `count` cells of every map, the way the step player computes them (null: all). */
+  reveal(count) {
+    this.revealed = count;
+    if (this.mode !== "maps") return;
+    const [, , h, w] = this.tensor.shape;
+    const area = h * w;
+    this.maps.forEach((map, c) => {
+      drawMap(map.layers.data, this.tensor.data, h, w, { ...this.scales[c], offset: c * area });
+      if (count === null) return;
+      const context = map.layers.data.getContext("2d");
+      context.fillStyle = UNREVEALED;
+      const row = Math.floor(count / w);
+      context.fillRect(count % w, row, w - (count % w), 1);
+      context.fillRect(0, row + 1, w, h - row - 1);
+    });
+  }
+
+  /** tensor {data, shape: [1, T, F]}: a heatmap with time across and features down. */
+  showSequence(tensor, { featureName = "feature" } = {}) {
+    const [, steps, features] = tensor.shape;
+    this.mode = "sequence";
+    this.tensor = tensor;
+    const across = new Float32Array(steps * features);
+    for (let t = 0; t < steps; t++) {
+      for (let f = 0; f < features; f++) across[f * steps + t] = tensor.data[t * features + f];
+    }
+    this.container.replaceChildren(this.plot);
+    this.plotIndex = ({ x, y }) => [x, y];
+    heatmap(this.plot, across, features, steps, { ...scaleFor(...extent(tensor.data)), valueName: "output" })
+      .then(() => {
+        this.hookPlot();
+        return Plotly.relayout(this.plot, { "xaxis.title.text": "time step", "yaxis.title.text": featureName });
+      });
+  }
+
+  /** tensor {data, shape: [1, N]}: bars for a few values, a strip of colours wrapped at `columns` for many. */
+  showVector(tensor, { columns } = {}) {
+    const count = tensor.shape[1];
+    this.mode = "vector";
+    this.tensor = tensor;
+    if (count <= 64) {
+      this.container.replaceChildren(this.plot);
+      this.plotIndex = ({ x }) => [Number(x)];
+      barChart(this.plot, Array.from(tensor.data), Array.from({ length: count }, (_, j) => j),
+        { xTitle: "output index", yTitle: "value" }).then(() => this.hookPlot());
+      return;
+    }
+    const canvas = element("canvas", { class: "lab-strip" });
+    const scale = scaleFor(...extent(tensor.data));
+    const wrap = columns || Math.ceil(Math.sqrt(count));
+    drawStrip(canvas, tensor.data, { ...scale, columns: wrap });
+    const legend = element("div", { class: "lab-map-legend" });
+    colourLegend(legend, scale);
+    this.container.replaceChildren(canvas, legend,
+      element("p", { class: "muted lab-strip-note" }, `${count} values in a row, drawn ${wrap} per line`));
+  }
+
+  /** Listen to Plotly's hover events once; this.plotIndex turns a hovered point into an output index. */
+  hookPlot() {
+    if (this.plotHooked) return;
+    this.plotHooked = true;
+    this.plot.on("plotly_hover", (event) => {
+      const point = event.points?.[0];
+      if (point) this.onHover(this.plotIndex(point));
+    });
+  }
+
+  /** The element whose data-draws attribute counts the outputs drawn. */
+  get element() {
+    return this.container;
+  }
+}

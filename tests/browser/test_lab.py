@@ -1,0 +1,418 @@
+"""The Layer lab (`/`) driven as a person would: pick a layer and an input, drag sliders, edit kernels,
+hover the output, step the player, draw, upload, reload, and use it with the keyboard alone.
+
+Every test reads what changed on the page (an output canvas's pixels, the shape caption, the
+arithmetic shown), and the `page` fixture fails it on any console error.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from tests.browser.conftest import screenshot
+
+OUTPUT = "#lab-output-view"
+FIRST_MAP = "#lab-output-view .lab-map[data-channel='0'] canvas.lab-data"
+INPUT_CANVAS = "#lab-input-view canvas.lab-data"
+
+# a short fingerprint of a canvas's pixels and how many different colours it holds
+CANVAS_PRINT = """(selector) => {
+  const canvas = document.querySelector(selector);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let hash = 0;
+  const colours = new Set();
+  for (let i = 0; i < data.length; i += 4) {
+    hash = (Math.imul(hash, 31) + data[i] * 65536 + data[i + 1] * 256 + data[i + 2]) | 0;
+    if (colours.size < 1000) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  }
+  return {hash, colours: colours.size, width: canvas.width, height: canvas.height};
+}"""
+
+
+def draws(page) -> int:
+    return int(page.get_attribute(OUTPUT, "data-draws") or 0)
+
+
+def wait_for_new_output(page, before: int) -> None:
+    page.wait_for_function(f"Number(document.querySelector('{OUTPUT}').dataset.draws) > {before}", timeout=15_000)
+
+
+def output_shape(page) -> str:
+    return page.get_attribute(OUTPUT, "data-shape")
+
+
+def canvas_print(page, selector: str) -> dict:
+    return page.evaluate(CANVAS_PRINT, selector)
+
+
+def open_lab(page, query: str = "") -> None:
+    page.goto(f"/{query}")
+    wait_for_new_output(page, 0)
+
+
+def number(text: str) -> float:
+    return float(text.replace("−", "-"))
+
+
+def hover_cell(page, fraction_x: float = 0.4, fraction_y: float = 0.4, selector: str = FIRST_MAP) -> None:
+    box = page.locator(selector).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * fraction_x, box["y"] + box["height"] * fraction_y)
+
+
+def test_conv2d_on_a_sample_draws_an_output(page):
+    open_lab(page)
+    page.select_option("#lab-kind", "Conv2d")
+    before = draws(page)
+    page.select_option(".ip-sample", "coins")
+    wait_for_new_output(page, before)
+    assert page.text_content("#lab-title") == "Conv2d"
+    assert "kernel" in page.text_content("#lab-summary") or "filter" in page.text_content("#lab-summary")
+    assert page.text_content("#lab-formula").startswith("out[")
+    # coins is 384x303: the longer side becomes the working size 128
+    assert page.text_content("#lab-input-shape") == "1 × 101 × 128"
+    assert output_shape(page) == "4x99x126"
+    picture = canvas_print(page, FIRST_MAP)
+    assert (picture["width"], picture["height"]) == (126, 99)
+    assert picture["colours"] > 50, "the output map is blank"
+    # every map shows its colour scale
+    assert page.locator("#lab-output-view .colour-legend").count() == 4
+    screenshot(page, "lab-conv2d-coins")
+
+
+def test_dragging_sliders_changes_the_output(page):
+    open_lab(page)
+    assert output_shape(page) == "4x126x126"
+    before_pixels = canvas_print(page, FIRST_MAP)
+    # the kernel-size slider with the keyboard: 3 -> 4 -> 5
+    before = draws(page)
+    page.focus("#param-kernel_size")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '4x124x124'")
+    assert draws(page) > before
+    assert page.text_content("[data-param='kernel_size'] output") == "5"
+    # the filters keep their presets through the even size 4 (where Sobel does not exist)
+    assert page.input_value(".ke-preset") == "identity"
+    page.click(".ke-filter >> nth=1")
+    assert page.input_value(".ke-preset") == "sobel_x"
+    # the stride slider with the mouse: drag its thumb to the far right (stride 16)
+    slider = page.locator("#param-stride").bounding_box()
+    y = slider["y"] + slider["height"] / 2
+    page.mouse.move(slider["x"] + 6, y)
+    page.mouse.down()
+    page.mouse.move(slider["x"] + slider["width"] * 0.5, y, steps=5)
+    page.mouse.move(slider["x"] + slider["width"] - 1, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '4x8x8'")
+    assert page.text_content("[data-param='stride'] output") == "16"
+    after_pixels = canvas_print(page, FIRST_MAP)
+    assert (after_pixels["width"], after_pixels["height"]) == (8, 8)
+    assert after_pixels["hash"] != before_pixels["hash"]
+    screenshot(page, "lab-stride-16")
+
+
+def test_editing_a_kernel_value_changes_the_output(page):
+    open_lab(page)
+    before_pixels = canvas_print(page, FIRST_MAP)
+    before = draws(page)
+    # filter 1 is the identity: put a 1 in its top-left corner too (the picture plus a shifted copy)
+    page.locator(".ke-cell").first.fill("1")
+    wait_for_new_output(page, before)
+    assert page.input_value(".ke-preset") == ""  # now "edited by hand"
+    assert canvas_print(page, FIRST_MAP)["hash"] != before_pixels["hash"]
+    screenshot(page, "lab-kernel-edited")
+
+
+def test_choosing_the_sobel_x_preset_changes_the_output(page):
+    open_lab(page)
+    legend = page.locator("#lab-output-view .lab-map[data-channel='0'] .colour-legend-labels span")
+    assert legend.count() == 2  # identity of a photo: non-negative, a sequential scale
+    before_pixels = canvas_print(page, FIRST_MAP)
+    before = draws(page)
+    page.select_option(".ke-preset", "sobel_x")
+    wait_for_new_output(page, before)
+    cells = [number(value) for value in page.locator(".ke-cell").evaluate_all("cells => cells.map(c => c.value)")]
+    assert cells == [-1, 0, 1, -2, 0, 2, -1, 0, 1]
+    assert canvas_print(page, FIRST_MAP)["hash"] != before_pixels["hash"]
+    assert legend.count() == 3  # edges are signed: a diverging scale with its zero
+    screenshot(page, "lab-sobel-x")
+
+
+def read_arithmetic(page) -> dict:
+    body = page.locator("#lab-explain-body")
+    return {name: number(body.locator(f".ex-{name}").first.text_content())
+            for name in ("sum", "bias", "total", "output")}
+
+
+def test_hovering_an_output_cell_shows_the_arithmetic(page):
+    open_lab(page, "?size=28&input=sample:digit-3")
+    hover_cell(page, 0.5, 0.5)
+    page.wait_for_selector("#lab-explain-body .ex-sum")
+    values = read_arithmetic(page)
+    # the shown sum plus the shown bias is the shown output (each shown to 4 significant digits)
+    assert values["sum"] + values["bias"] == pytest.approx(values["total"], rel=2e-3, abs=2e-3)
+    assert values["total"] == pytest.approx(values["output"], rel=1e-3, abs=1e-6)
+    # 3x3 window: 9 values, 9 weights, 9 products
+    assert page.locator("#lab-explain-body .ex-block").nth(2).locator(".ex-cell").count() == 9
+    # the window read is highlighted on the input: its top-left corner is the output cell (stride 1, no padding)
+    title = page.text_content("#lab-explain-body .ex-title code")
+    c, i, j = (int(v) for v in re.findall(r"-?\d+", title)[1:])
+    assert page.get_attribute("#lab-input-view", "data-window") == f"{i},{j}"
+    screenshot(page, "lab-hover-conv2d")
+
+
+def test_maxpool_hover_names_the_winner(page):
+    open_lab(page, "?size=28&input=sample:digit-7")
+    before = draws(page)
+    page.select_option("#lab-kind", "MaxPool2d")
+    wait_for_new_output(page, before)
+    assert output_shape(page) == "1x14x14"
+    hover_cell(page, 0.5, 0.5)
+    page.wait_for_selector("#lab-explain-body .ex-winner-name")
+    winner = page.text_content("#lab-explain-body .ex-winner-name")
+    assert re.match(r"x\[0, \d+, \d+\] = ", winner)
+    shown_value = number(winner.split("= ")[1])
+    output = number(page.text_content("#lab-explain-body .ex-output"))
+    assert shown_value == pytest.approx(output, abs=1e-3)
+    cells = [number(v) for v in page.locator("#lab-explain-body .ex-cell").all_text_contents()]
+    assert len(cells) == 4 and max(cells) == pytest.approx(output, abs=1e-3)
+    assert page.locator("#lab-explain-body .ex-cell.ex-winner").count() == 1
+    screenshot(page, "lab-maxpool-winner")
+
+
+def test_the_step_player_slides_the_window(page):
+    open_lab(page, "?size=28&input=sample:digit-3&params=%7B%22out_channels%22%3A1%7D")
+    windows = []
+    for step in range(1, 4):
+        page.click("#lab-step")
+        page.wait_for_function(f"document.querySelector('#lab-player-position').dataset.step === '{step}'")
+        windows.append(page.get_attribute("#lab-input-view", "data-window"))
+    assert windows == ["0,0", "0,1", "0,2"]
+    assert "Step 3 of 676" in page.text_content("#lab-player-position")
+    # the output fills in cell by cell: cells past the third are still blank (one colour)
+    row = page.evaluate("""() => {
+      const canvas = document.querySelector('#lab-output-view canvas.lab-data');
+      return Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, 2).data);
+    }""")
+    later = {tuple(row[k:k + 3]) for k in range(4 * 3, len(row), 4)}
+    assert later == {(0xE4, 0xE7, 0xEB)}
+    page.wait_for_selector("#lab-explain-body .ex-sum")
+    page.click("#lab-play")
+    page.wait_for_function("Number(document.querySelector('#lab-player-position').dataset.step) > 5")
+    page.click("#lab-play")  # pause
+    assert page.text_content("#lab-play") == "Play"
+    screenshot(page, "lab-step-player")
+
+
+def test_drawing_on_the_canvas_changes_the_input(page):
+    open_lab(page)
+    page.click("text=Draw")
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 128 × 128'"
+                           " && document.querySelector('.ip-pane[data-kind=draw]').hidden === false")
+    blank = canvas_print(page, INPUT_CANVAS)
+    before = draws(page)
+    pad = page.locator(".ip-draw-pad").bounding_box()
+    page.mouse.move(pad["x"] + pad["width"] * 0.3, pad["y"] + pad["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(pad["x"] + pad["width"] * 0.7, pad["y"] + pad["height"] * 0.5, steps=8)
+    page.mouse.move(pad["x"] + pad["width"] * 0.4, pad["y"] + pad["height"] * 0.8, steps=8)
+    page.mouse.up()
+    wait_for_new_output(page, before)
+    page.wait_for_function(f"""() => {{
+      const f = {CANVAS_PRINT};
+      return f('{INPUT_CANVAS}').hash !== {blank['hash']};
+    }}""")
+    drawn = canvas_print(page, INPUT_CANVAS)
+    assert drawn["colours"] > 2, "the stroke did not reach the input"
+    page.wait_for_function("location.search.includes('input=draw')")
+    screenshot(page, "lab-drawn")
+
+
+def test_uploading_a_photo_uses_it(page, tmp_path):
+    photo = tmp_path / "sunset.png"
+    gradient = Image.linear_gradient("L").resize((300, 200)).convert("RGB")
+    gradient.save(photo)
+    open_lab(page)
+    before = draws(page)
+    page.click("text=Upload")
+    page.set_input_files(".ip-file", str(photo))
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 85 × 128'")
+    wait_for_new_output(page, before)
+    assert "sunset.png" in page.text_content(".ip-upload-name")
+    assert output_shape(page) == "4x83x126"
+    screenshot(page, "lab-uploaded")
+    # a second photo dropped on the picker replaces it
+    buffer = io.BytesIO()
+    Image.new("RGB", (90, 120), (200, 30, 30)).save(buffer, "PNG")
+    dropped = page.evaluate_handle("""(bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], "square.png", {type: "image/png"}));
+      return transfer;
+    }""", list(buffer.getvalue()))
+    before = draws(page)
+    page.dispatch_event(".input-picker", "drop", {"dataTransfer": dropped})
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 128 × 96'")
+    wait_for_new_output(page, before)
+    assert "square.png" in page.text_content(".ip-upload-name")
+
+
+def test_uploading_a_non_image_shows_the_error_next_to_the_picker(page, tmp_path):
+    page.allowed_errors.append(r"Failed to load resource.*415")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are not pixels")
+    open_lab(page)
+    page.click("text=Upload")
+    page.set_input_files(".ip-file", str(notes))
+    error = page.locator(".ip-error")
+    error.wait_for(state="visible")
+    assert "notes.txt" in error.text_content()
+    assert "not an image" in error.text_content()
+    screenshot(page, "lab-upload-error")
+
+
+def test_an_impossible_setting_is_explained_next_to_its_slider(page):
+    open_lab(page, "?size=28&input=sample:digit-3")
+    for _ in range(30):  # kernel size 3 -> 31 on a 28x28 input
+        page.focus("#param-kernel_size")
+        page.keyboard.press("ArrowRight")
+    error = page.locator("[data-param='kernel_size'] .error")
+    error.wait_for(state="visible")
+    assert "larger than the padded input 28" in error.text_content()
+    screenshot(page, "lab-kernel-too-large")
+    page.keyboard.press("Home")
+    page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '4x28x28'")
+    assert error.text_content() == ""
+
+
+def test_reloading_the_url_restores_the_view(page):
+    open_lab(page)
+    before = draws(page)
+    page.select_option("#lab-kind", "AvgPool2d")
+    wait_for_new_output(page, before)
+    page.focus("#param-kernel_size")
+    page.keyboard.press("ArrowRight")
+    page.select_option(".ip-sample", "astronaut")
+    page.select_option("#lab-colour", "rgb")
+    page.wait_for_function("location.search.includes('astronaut') && location.search.includes('rgb')"
+                           " && location.search.includes('kernel_size')")
+    page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '3x42x42'")
+    url = page.url
+    page.reload()
+    wait_for_new_output(page, 0)
+    assert page.url == url
+    assert page.input_value("#lab-kind") == "AvgPool2d"
+    assert page.text_content("[data-param='kernel_size'] output") == "3"
+    assert page.input_value(".ip-sample") == "astronaut"
+    assert page.input_value("#lab-colour") == "rgb"
+    assert output_shape(page) == "3x42x42"
+    screenshot(page, "lab-reloaded")
+
+
+def test_keyboard_only_tab_to_a_slider_and_change_it(page):
+    open_lab(page)
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "param-out_channels":
+            break
+    else:
+        pytest.fail("Tab never reached the out channels slider")
+    before = draws(page)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '1x126x126'")
+    assert draws(page) > before
+    assert page.locator(".ke-filter").count() == 1
+    # the output maps take the keyboard too: arrows move the explained cell
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('lab-map')"):
+            break
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#lab-explain-body .ex-sum")
+    assert "[0, 0, 0, 0]" in page.text_content("#lab-explain-body .ex-title")
+    screenshot(page, "lab-keyboard")
+
+
+def test_a_recurrent_layer_runs_over_a_sine_wave(page):
+    open_lab(page)
+    before = draws(page)
+    page.select_option("#lab-kind", "LSTM")
+    wait_for_new_output(page, before)
+    assert output_shape(page) == "48x16"
+    assert page.locator("#lab-output-view .main-svg").count() > 0  # the Plotly heatmap over time
+    before = draws(page)
+    page.select_option("#lab-seq", "rows")
+    wait_for_new_output(page, before)
+    assert output_shape(page) == "32x16"  # camera at 32x32: one row of 32 pixels per time step
+    screenshot(page, "lab-lstm")
+
+
+def test_a_transposed_convolution_grows_the_input(page):
+    open_lab(page, "?size=28&input=sample:digit-5")
+    before = draws(page)
+    page.select_option("#lab-kind", "ConvTranspose2d")
+    wait_for_new_output(page, before)
+    assert output_shape(page) == "1x56x56"
+    hover_cell(page, 0.5, 0.5)
+    page.wait_for_selector("#lab-explain-body .ex-sum")
+    values = read_arithmetic(page)
+    assert values["sum"] + values["bias"] == pytest.approx(values["total"], rel=2e-3, abs=2e-3)
+    screenshot(page, "lab-conv-transpose")
+
+
+def test_edited_kernels_survive_a_reload(page):
+    open_lab(page, "?size=32")
+    before = draws(page)
+    page.click(".ke-filter >> nth=2")
+    page.select_option(".ke-preset", "laplacian")
+    wait_for_new_output(page, before)
+    page.click(".ke-filter >> nth=0")
+    page.locator(".ke-cell").nth(1).fill("-0.5")
+    page.fill(".ke-bias", "0.25")
+    page.wait_for_function("new URLSearchParams(location.search).get('kernels')?.includes('@0.25')")
+    shown = canvas_print(page, FIRST_MAP)
+    page.reload()
+    wait_for_new_output(page, 0)
+    assert page.input_value(".ke-preset") == ""  # filter 1: edited by hand
+    cells = [number(v) for v in page.locator(".ke-cell").evaluate_all("cells => cells.map(c => c.value)")]
+    assert cells == [0, -0.5, 0, 0, 1, 0, 0, 0, 0]
+    assert number(page.input_value(".ke-bias")) == 0.25
+    assert canvas_print(page, FIRST_MAP)["hash"] == shown["hash"]
+    page.click(".ke-filter >> nth=2")
+    assert page.input_value(".ke-preset") == "laplacian"
+
+
+def test_input_sources_round_trip_through_url_text(page):
+    """inputs.js, which the Network view shares: every kind of source survives encodeSource/decodeSource."""
+    open_lab(page)
+    result = page.evaluate("""async () => {
+      const inputs = await import("/static/js/inputs.js");
+      const pixels = Float32Array.from({length: 28 * 28}, (_, i) => (i % 29 === 0 ? 1 : 0));
+      const sources = [
+        {type: "sample", name: "camera"},
+        {type: "sample", name: "digit-3", invert: true},
+        {type: "pattern", name: "stripes"},
+        {type: "upload", imageId: "abc123", name: "uploaded image", width: 300, height: 200},
+        {type: "draw", size: 28, pixels},
+      ];
+      const back = sources.map((s) => inputs.decodeSource(inputs.encodeSource(s)));
+      const drawn = await inputs.prepareInput({type: "draw", size: 28, pixels}, {size: 56, channels: 3});
+      return {
+        same: sources.map((s, i) => JSON.stringify({...s, pixels: s.pixels && Array.from(s.pixels)})
+          === JSON.stringify({...back[i], pixels: back[i].pixels && Array.from(back[i].pixels)})),
+        junk: [inputs.decodeSource("nonsense"), inputs.decodeSource("draw:@@")],
+        sample: inputs.sourceToInput({type: "sample", name: "coins", invert: true}),
+        drawnShape: drawn.array.shape,
+        fit: inputs.fitSize(384, 303, 128),
+      };
+    }""")
+    assert result["same"] == [True] * 5
+    assert result["junk"] == [None, None]
+    assert result["sample"] == {"sample": "coins", "invert": True}
+    assert result["drawnShape"] == [3, 56, 56]
+    assert result["fit"] == [101, 128]
