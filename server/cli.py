@@ -32,4 +32,6 @@ def main(argv: list[str] | None = None) -> None:
 
     from server.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    # per-message deflate would zlib every activation frame on the event loop: the largest cost under load
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                ws_per_message_deflate=False)

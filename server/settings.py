@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     max_input_elements: int = 4 * 1024 * 1024  # elements of the input tensor of one run
     max_tensor_elements: int = 16 * 1024 * 1024  # elements of any layer output in one run
     max_work_flops: int = 20_000_000_000  # multiply-adds per run, estimated from the spec before computing
+    max_parameter_elements: int = 32 * 1024 * 1024  # weights of one requested network, checked before building it
     max_concurrent_runs: int = 8  # runs computing at once, over all sockets
+    run_queue_seconds: float = 1.0  # how long a run waits for a free slot before "server busy"
     max_sockets: int = 64
     max_message_bytes: int = 4_000_000  # one WebSocket text message from a client
     max_spec_layers: int = 64

@@ -1,0 +1,556 @@
+"""Run requests: what a client asks for, how it is checked, and how it is computed layer by layer.
+
+A run goes through three stages (docs/protocol.md describes the messages):
+
+1. `RunRequest` validates the JSON shape of the request (pydantic).
+2. `Runner.plan` builds or fetches the network, resolves the input, checks that the input fits and
+   that the run stays within the limits (weights, output sizes, multiply-adds) before computing
+   anything. Every problem is a `RunError` whose message says what was wrong and what is allowed.
+3. `pump` computes the run in one worker thread, `Execution.step` by step (one layer and its
+   frames: a JSON header and the tensor's bytes each), and hands each step's frames to the event loop
+   as soon as they are ready. A cancelled run (a `threading.Event`) stops at the next layer boundary.
+
+`Runner.run_slot` bounds the runs computing at once (settings.max_concurrent_runs): a run waits up to
+settings.run_queue_seconds for a free slot, then gets "server busy".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import anyio
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from starlette.requests import HTTPConnection
+
+from engine.backend import asarray, to_numpy
+from engine.layers import LAYER_TYPES
+from engine.layers.base import Layer
+from engine.models import BUILTIN_MODELS, load_model
+from engine.network import Sequential
+from engine.spec import network_from_spec
+from server.inputs import InputError, resolve_input
+from server.settings import Settings
+from server.uploads import UploadStore
+from server.wire import array_from_json, encode
+
+MAX_ID_LENGTH = 200
+BUSY_POLL_SECONDS = 0.01
+STEPS_AHEAD = 2  # layers the worker thread may compute before the client has been sent the earlier ones
+# recurrent kinds: how many blocks of hidden_size rows their weights stack (one per gate)
+RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+class RunError(ValueError):
+    """A run that cannot go ahead; `field` names the request field at fault, when there is one."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ServerBusy(RunError):
+    """Every run slot stayed busy for settings.run_queue_seconds."""
+
+
+class RunCancelled(Exception):
+    """The run was superseded or its client went away before it got a slot."""
+
+
+# ---- the request ---------------------------------------------------------------------------------
+
+class LayerRequest(BaseModel):
+    """One layer to run on its own: kind and hyper-parameters as in a spec, and optionally its weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    name: str | None = None
+    params: dict[str, Any] = {}
+    weights: dict[str, Any] | None = None  # parameter name -> {"shape", "data": base64 float32}
+
+
+class RunRequest(BaseModel):
+    """A run: a network (built-in name or spec) or one layer, an input, and how to send the results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["run"] = "run"
+    id: Any
+    network: Any = None
+    layer: LayerRequest | None = None
+    input: dict[str, Any]
+    encoding: Literal["float16", "uint8"] = "uint8"
+    kernels: bool = False
+    explain: tuple[int, list[int]] | None = None  # [layer index, output index (batch first)]
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value):
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > MAX_ID_LENGTH:
+            raise ValueError(f"must be a string or an integer of at most {MAX_ID_LENGTH} characters")
+        return value
+
+    @field_validator("network")
+    @classmethod
+    def _check_network(cls, value):
+        if value is not None and not isinstance(value, (str, dict)):
+            raise ValueError("must be a built-in network name (a string) or a network spec (an object)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.network is None) == (self.layer is None):
+            raise ValueError("give exactly one of 'network' (a built-in name or a spec) and 'layer'")
+        return self
+
+
+class DownloadRequest(RunRequest):
+    """The body of POST /api/runs/layers/{index}.npy: a run request whose id is optional."""
+
+    id: Any = "download"
+
+
+def parse_request(data: dict) -> RunRequest:
+    """The validated request, or a RunError naming the first field at fault and what it must be."""
+    try:
+        return RunRequest.model_validate(data)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        location = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            owner = LayerRequest if problem["loc"][0] == "layer" else RunRequest
+            message = f"unknown field; allowed: {', '.join(owner.model_fields)}"
+        where = f"field '{location}': " if location else ""
+        raise RunError(f"invalid run request: {where}{message}", location or None) from None
+
+
+# ---- limits ------------------------------------------------------------------------------------------
+
+class Slots:
+    """A thread-safe count of holders with a limit (runs computing, sockets open)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.busy = 0
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            if self.busy >= self.limit:
+                return False
+            self.busy += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self.busy -= 1
+
+
+def _weight_elements(entry: object, shape: tuple[int, ...]) -> int:
+    """How many weight values the spec entry would allocate on `shape`, worked out before building it.
+
+    Missing channel and feature counts are taken from the incoming shape as engine.spec does. Entries
+    with malformed fields count 0 here: building them raises the error that names the layer and field.
+    """
+    if not isinstance(entry, dict) or entry.get("kind") not in LAYER_TYPES or not isinstance(entry.get("params", {}), dict):
+        return 0
+    cls = LAYER_TYPES[entry["kind"]]
+    names = {p.name for p in cls.params}
+    inferred = {"in_channels": shape[1], "in_features": shape[-1], "input_size": shape[-1]}
+    values = {p.name: p.default for p in cls.params} | {k: v for k, v in inferred.items() if k in names}
+    values |= entry.get("params", {})
+    size = values.get("kernel_size")
+    values["kernel_height"], values["kernel_width"] = size if isinstance(size, list) and len(size) == 2 else (size, size)
+
+    def product(*fields: str) -> int:
+        numbers = [values.get(name) for name in fields]
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in numbers):
+            return 0
+        return math.prod(numbers)
+
+    if cls.kind in ("Conv2d", "ConvTranspose2d"):
+        return product("in_channels", "out_channels", "kernel_height", "kernel_width") // max(product("groups"), 1)
+    if cls.kind == "Linear":
+        return product("in_features", "out_features")
+    if cls.kind in RECURRENT_GATES:
+        return RECURRENT_GATES[cls.kind] * product("hidden_size") * (product("input_size") + product("hidden_size"))
+    return 0
+
+
+class _NetworkCache:
+    """Spec networks by their canonical JSON, least recently used evicted beyond a total of weight values."""
+
+    def __init__(self, max_elements: int):
+        self.max_elements = max_elements
+        self._entries: OrderedDict[str, tuple[Sequential, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Sequential | None:
+        with self._lock:
+            if key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            return self._entries[key][0]
+
+    def put(self, key: str, network: Sequential, elements: int) -> None:
+        with self._lock:
+            self._entries[key] = (network, elements)
+            while sum(size for _, size in self._entries.values()) > self.max_elements:
+                self._entries.popitem(last=False)
+
+
+# ---- planning --------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """Everything checked and ready to compute."""
+
+    request: RunRequest
+    name: str  # the network's name, for messages and file names
+    network: Sequential  # shared with other runs when cached: never changed
+    x: np.ndarray  # the input batch on the host, (1, ...)
+    shapes: list[tuple[int, ...]]  # each layer's output shape
+    flops: list[int]  # each layer's multiply-adds
+    last: int  # index of the last layer to compute
+
+
+class Runner:
+    """Plans and limits runs for one app; `get_runner` gives the app's instance."""
+
+    def __init__(self, settings: Settings, uploads: UploadStore):
+        self.settings = settings
+        self.uploads = uploads
+        self.slots = Slots(settings.max_concurrent_runs)
+        self.sockets = Slots(settings.max_sockets)
+        self._networks = _NetworkCache(settings.max_parameter_elements)
+
+    # -- planning (call from a worker thread: it builds networks and decodes images) --
+    def plan(self, request: RunRequest, last: int | None = None) -> Plan:
+        """Build, resolve and check a run up to layer `last` (default: the last layer; negative counts back)."""
+        try:
+            name, network, x = self._network_and_input(request)
+        except InputError as error:
+            raise RunError(str(error), "input") from None
+        shapes = self._output_shapes(network, name, x)
+        last = self._last_layer(network, name, last)
+        flops = self._check_limits(network, x, shapes, last)
+        if request.explain is not None:
+            self._check_explain(network, shapes, last, request.explain)
+        return Plan(request, name, network, x, shapes, flops, last)
+
+    def _input(self, request: RunRequest, channels, size) -> np.ndarray:
+        return resolve_input(request.input, uploads=self.uploads, settings=self.settings, channels=channels,
+                             size=tuple(size) if size else None)
+
+    def _network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
+        if isinstance(request.network, str):
+            info = BUILTIN_MODELS.get(request.network)
+            if info is None:
+                raise RunError(f"unknown built-in network {request.network!r}; built-ins are "
+                               f"{', '.join(BUILTIN_MODELS)}", "network")
+            return info.name, load_model(info.name), self._input(request, info.input_channels, info.input_size)
+        if request.network is not None:
+            return self._spec_network_and_input(request)
+        return self._layer_network_and_input(request)
+
+    def _spec_network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
+        spec = request.network
+        shape = spec.get("input_shape")
+        image_like = (isinstance(shape, list) and len(shape) == 3 and shape[0] in (1, 3)
+                      and all(isinstance(n, int) and not isinstance(n, bool) for n in shape))
+        x = self._input(request, shape[0] if image_like else None, shape[1:] if image_like else None)
+        if shape is None:  # the spec takes its input shape from the input
+            spec = {**spec, "input_shape": list(x.shape[1:])}
+        return str(spec.get("name", "network")), self._spec_network(spec), x
+
+    def _spec_network(self, spec: dict) -> Sequential:
+        """The network of a spec, from the cache when the same spec was built before."""
+        key = json.dumps(spec, sort_keys=True)
+        network = self._networks.get(key)
+        if network is None:
+            self._check_weights(spec)
+            network = self._build(spec, "network")
+            elements = sum(int(v.size) for v in network.state_dict().values())
+            self._networks.put(key, network, elements)
+        return network
+
+    def _check_weights(self, spec: dict) -> None:
+        """Refuse a spec whose weights pass settings.max_parameter_elements before allocating them.
+
+        Walks the layers building each one alone to learn the next layer's input shape; a layer that
+        fails to build stops the walk, and the full build then reports it with its index and field.
+        """
+        layers, input_shape = spec.get("layers"), spec.get("input_shape")
+        if not isinstance(layers, list):
+            return
+        if len(layers) > self.settings.max_spec_layers:
+            raise RunError(f"the network has {len(layers)} layers; the limit is {self.settings.max_spec_layers}",
+                           "network.layers")
+        if not isinstance(input_shape, list) or not all(isinstance(n, int) and n > 0 for n in input_shape):
+            return
+        shape, total = (1, *input_shape), 0
+        for index, entry in enumerate(layers):
+            total += _weight_elements(entry, shape)
+            self._check_weight_total(total, f"layers 0 to {index}")
+            try:
+                shape = network_from_spec({"input_shape": list(shape[1:]), "layers": [entry]}).output_shapes(shape)[-1]
+            except (ValueError, TypeError):
+                return
+
+    def _check_weight_total(self, total: int, where: str) -> None:
+        limit = self.settings.max_parameter_elements
+        if total > limit:
+            raise RunError(f"the weights of {where} would hold {total:,} values; the limit is {limit:,} "
+                           f"per network (max_parameter_elements): use fewer or smaller layers", "network")
+
+    @staticmethod
+    def _build(spec: dict, field_name: str) -> Sequential:
+        try:
+            return network_from_spec(spec)
+        except ValueError as error:
+            raise RunError(str(error), field_name) from None
+
+    def _layer_network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
+        """A one-layer network whose channel and feature counts follow from the input."""
+        layer = request.layer
+        wanted_channels = layer.params.get("in_channels")
+        x = self._input(request, wanted_channels if wanted_channels in (1, 3) else None, None)
+        entry = {"kind": layer.kind, "params": layer.params, **({"name": layer.name} if layer.name else {})}
+        self._check_weight_total(_weight_elements(entry, x.shape), "the layer")
+        network = self._build({"name": layer.name or layer.kind, "input_shape": list(x.shape[1:]),
+                               "layers": [entry]}, "layer")
+        if layer.weights:
+            self._load_weights(network.layers[0][1], layer.weights)
+        return network.name, network, x
+
+    @staticmethod
+    def _load_weights(layer: Layer, weights: dict[str, Any]) -> None:
+        """Replace the given parameters; the others keep their seeded initial values."""
+        state = {key: to_numpy(value) for key, value in layer.state_dict().items()}
+        unknown = sorted(set(weights) - set(state))
+        if unknown:
+            raise RunError(f"{layer.kind} has no parameter(s) {unknown}; its parameters are {sorted(state)}",
+                           "layer.weights")
+        for key, value in weights.items():
+            where = f"layer.weights.{key}"
+            try:
+                array = array_from_json(value, where)
+            except ValueError as error:
+                raise RunError(str(error), where) from None
+            if array.shape != state[key].shape:
+                raise RunError(f"{where} has shape {list(array.shape)}; this {layer.kind} needs "
+                               f"{list(state[key].shape)}", where)
+            state[key] = array
+        layer.load_state_dict(state)
+
+    @staticmethod
+    def _output_shapes(network: Sequential, name: str, x: np.ndarray) -> list[tuple[int, ...]]:
+        try:
+            return network.output_shapes(tuple(x.shape))
+        except ValueError as error:
+            expected = network.input_shape
+            hint = (f" (network {name!r} takes inputs of shape {list(expected)} per sample; "
+                    f"this input is {list(x.shape[1:])})" if expected and tuple(x.shape[1:]) != expected else "")
+            raise RunError(f"the input does not fit the network{hint}: {error}", "input") from None
+
+    @staticmethod
+    def _last_layer(network: Sequential, name: str, last: int | None) -> int:
+        count = len(network)
+        if last is None:
+            return count - 1
+        if not -count <= last < count:
+            raise RunError(f"layer index {last} is out of range: network {name!r} has {count} layers "
+                           f"(0 to {count - 1}, or -1 for the last)", "index")
+        return last % count
+
+    def _check_limits(self, network: Sequential, x: np.ndarray, shapes, last: int) -> list[int]:
+        """Each layer's multiply-adds, after refusing outputs or work beyond the settings."""
+        limit = self.settings.max_tensor_elements
+        for index, ((layer_name, layer), shape) in enumerate(zip(network.layers[:last + 1], shapes)):
+            if math.prod(shape) > limit:
+                raise RunError(f"layer {index} '{layer_name}' ({layer.kind}) would output {list(shape)} = "
+                               f"{math.prod(shape):,} values; the limit is {limit:,} per tensor "
+                               f"(max_tensor_elements): use a smaller input or fewer channels", "network")
+        flops, shape = [], tuple(x.shape)
+        for (_, layer), out_shape in zip(network.layers[:last + 1], shapes):
+            flops.append(int(layer.flops(shape)))
+            shape = out_shape
+        work_limit = self.settings.max_work_flops
+        if sum(flops) > work_limit:
+            raise RunError(f"this run needs about {sum(flops):,} multiply-adds; the limit is {work_limit:,} per run "
+                           f"(max_work_flops): use a smaller input or fewer or smaller layers", "network")
+        return flops
+
+    @staticmethod
+    def _check_explain(network: Sequential, shapes, last: int, explain: tuple[int, list[int]]) -> None:
+        index, output_index = explain
+        if not 0 <= index <= last:
+            raise RunError(f"explain: layer index {index} is out of range 0 to {last}", "explain")
+        layer_name, layer = network.layers[index]
+        if type(layer).explain is Layer.explain:
+            able = sorted({kind for kind, cls in LAYER_TYPES.items() if cls.explain is not Layer.explain})
+            raise RunError(f"explain: layer {index} '{layer_name}' is a {layer.kind}, which does not explain single "
+                           f"elements; these kinds do: {', '.join(able)}", "explain")
+        shape = shapes[index]
+        if len(output_index) != len(shape) or not all(0 <= i < n for i, n in zip(output_index, shape)):
+            raise RunError(f"explain: output index {output_index} is not inside layer {index}'s output of shape "
+                           f"{list(shape)} (give one index per axis, batch first)", "explain")
+
+    # -- the concurrency limit --
+    @asynccontextmanager
+    async def run_slot(self, cancel: threading.Event) -> AsyncIterator[None]:
+        """Hold one of settings.max_concurrent_runs slots, waiting up to settings.run_queue_seconds for one."""
+        deadline = time.monotonic() + self.settings.run_queue_seconds
+        while not self.slots.try_acquire():
+            if cancel.is_set():
+                raise RunCancelled()
+            if self.slots.limit < 1 or time.monotonic() >= deadline:
+                raise ServerBusy(f"server busy: {self.slots.busy} runs already computing (at most "
+                                 f"{self.slots.limit} at once); try again")
+            await anyio.sleep(BUSY_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            self.slots.release()
+
+
+def get_runner(connection: HTTPConnection) -> Runner:
+    """The app's Runner (a FastAPI dependency for HTTP routes and WebSockets), made on first use."""
+    state = connection.app.state
+    if getattr(state, "runner", None) is None:
+        state.runner = Runner(state.settings, state.uploads)
+    return state.runner
+
+
+# ---- execution -------------------------------------------------------------------------------------
+
+@dataclass
+class Frame:
+    """One message to send: a JSON header, and the bytes of the binary frame that follows it, if any."""
+
+    header: dict
+    payload: bytes | None = None
+
+
+@dataclass
+class Execution:
+    """A plan being computed. `step()` runs in a worker thread, one layer per call.
+
+    The first call returns the "start" and "input" frames; each next call computes one layer and returns
+    its "layer" frame, then its "kernel" frames and "explain" frame when asked; None when the run is
+    complete or `cancel` is set. Stopping early frees the intermediate arrays.
+    """
+
+    plan: Plan
+    cancel: threading.Event
+    layers_done: int = 0
+    compute_seconds: float = 0.0
+    _records: Any = field(default=None, repr=False)
+    _layer_input: Any = field(default=None, repr=False)
+
+    def step(self) -> list[Frame] | None:
+        if self.cancel.is_set() or self.layers_done > self.plan.last:
+            self.close()
+            return None
+        if self._records is None:
+            self._layer_input = asarray(self.plan.x)
+            self._records = self.plan.network.run(self._layer_input)
+            return [self._start_frame(), self._tensor_frame({"type": "input"}, self.plan.x)]
+        record = next(self._records)
+        self.compute_seconds += record.seconds
+        self.layers_done += 1
+        frames = [self._tensor_frame({
+            "type": "layer", "index": record.index, "name": record.name, "kind": record.kind,
+            "input_shape": list(record.input_shape), "stats": record.stats, "ms": record.seconds * 1000,
+            "flops": self.plan.flops[record.index]}, to_numpy(record.output))]
+        layer = self.plan.network.layers[record.index][1]
+        if self.plan.request.kernels:
+            frames += [self._tensor_frame({"type": "kernel", "index": record.index, "name": record.name,
+                                           "param": key}, to_numpy(value))
+                       for key, value in layer.state_dict().items()]
+        if self.plan.request.explain is not None and self.plan.request.explain[0] == record.index:
+            frames.append(self._explain_frame(record, layer))
+        self._layer_input = record.output
+        return frames
+
+    def close(self) -> None:
+        """Stop the engine's generator and drop the arrays it held."""
+        if self._records is not None:
+            self._records.close()
+        self._records = self._layer_input = None
+
+    def _start_frame(self) -> Frame:
+        layers = [{"index": index, "name": name, "kind": layer.kind, "shape": list(shape), "flops": flops}
+                  for index, ((name, layer), shape, flops)
+                  in enumerate(zip(self.plan.network.layers, self.plan.shapes, self.plan.flops))]
+        return Frame({"type": "start", "id": self.plan.request.id, "network": self.plan.name,
+                      "input_shape": list(self.plan.x.shape), "layers": layers, "flops": sum(self.plan.flops)})
+
+    def _tensor_frame(self, header: dict, array: np.ndarray) -> Frame:
+        meta, payload = encode(array, self.plan.request.encoding)
+        return Frame({"type": header.pop("type"), "id": self.plan.request.id, **header, **meta}, payload)
+
+    def _explain_frame(self, record, layer: Layer) -> Frame:
+        explanation = asdict(layer.explain(self._layer_input, tuple(self.plan.request.explain[1])))
+        return Frame({"type": "explain", "id": self.plan.request.id, "index": record.index, "name": record.name,
+                      **explanation})
+
+
+async def pump(execution: Execution, deliver: Callable[[list[Frame]], Awaitable[bool]]) -> None:
+    """Compute `execution` in one worker thread and `deliver` each step's frames on the event loop.
+
+    The thread stays at most STEPS_AHEAD steps ahead of the deliveries (so a slow client does not make
+    the server hold every layer's output) and stops at the next layer boundary once `execution.cancel`
+    is set, or once `deliver` returns False. An exception in the thread is raised here.
+    """
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Queue[list[Frame] | None] = asyncio.Queue()
+    room = threading.Semaphore(STEPS_AHEAD)
+
+    def produce() -> None:
+        try:
+            while True:
+                while not room.acquire(timeout=0.05):
+                    if execution.cancel.is_set():
+                        return
+                frames = execution.step()
+                if frames is None:
+                    return
+                loop.call_soon_threadsafe(ready.put_nowait, frames)
+        finally:
+            execution.close()
+            loop.call_soon_threadsafe(ready.put_nowait, None)
+
+    worker = asyncio.ensure_future(anyio.to_thread.run_sync(produce))
+    try:
+        while (frames := await ready.get()) is not None:
+            if not await deliver(frames):
+                execution.cancel.set()
+            room.release()
+    except BaseException:  # e.g. the task cancelled at shutdown: stop the thread too
+        execution.cancel.set()
+        raise
+    finally:
+        await worker
+
+
+def layer_output(plan: Plan) -> np.ndarray:
+    """The host array of layer `plan.last`'s output, computing no further (call from a worker thread)."""
+    records = plan.network.run(asarray(plan.x))
+    for record in itertools.islice(records, plan.last + 1):
+        pass
+    records.close()
+    return to_numpy(record.output)

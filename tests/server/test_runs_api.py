@@ -1,0 +1,89 @@
+"""POST /api/runs/layers/{index}.npy: any layer's output of a run as a .npy file."""
+
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.models import load_model
+from engine.spec import network_from_spec
+from server.app import create_app
+from server.settings import Settings
+from server.wire import array_to_json
+
+DIGIT = np.random.default_rng(0).uniform(0, 1, (1, 28, 28)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(Settings(device="cpu"))) as client:
+        yield client
+
+
+def _load(response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/octet-stream"
+    return np.load(io.BytesIO(response.content), allow_pickle=False)
+
+
+@pytest.mark.parametrize("index, name", [(0, "conv1"), (3, "conv2"), (8, "probabilities"), (-1, "probabilities"),
+                                         (-3, "flatten")])
+def test_builtin_layer_output_equals_the_engine(client, index, name):
+    response = client.post(f"/api/runs/layers/{index}.npy",
+                           json={"network": "digits-cnn", "input": {"array": array_to_json(DIGIT)}})
+    array = _load(response)
+    network = load_model("digits-cnn")
+    position = index % len(network)
+    expected = [record.output for record in network.run(DIGIT[None])][position]
+    assert array.dtype == np.float32 and array.shape == expected.shape
+    np.testing.assert_array_equal(array, expected)
+    assert response.headers["content-disposition"] == f'attachment; filename="digits-cnn-{position}-{name}.npy"'
+
+
+def test_spec_and_single_layer_downloads(client):
+    spec = {"name": "my net/v2", "input_shape": [1, 12, 12], "layers": [
+        {"kind": "Conv2d", "params": {"out_channels": 3, "kernel_size": 5}}, {"kind": "Tanh"}]}
+    x = np.random.default_rng(1).standard_normal((1, 12, 12)).astype(np.float32)
+    response = client.post("/api/runs/layers/1.npy", json={"network": spec, "input": {"array": array_to_json(x)}})
+    np.testing.assert_array_equal(_load(response), network_from_spec(spec)(x[None]))
+    assert 'filename="my_net_v2-1-tanh1.npy"' in response.headers["content-disposition"]
+
+    kernel = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+    layer = {"kind": "Conv2d", "params": {"out_channels": 1, "kernel_size": 3, "bias": False},
+             "weights": {"weight": array_to_json(kernel)}}
+    output = _load(client.post("/api/runs/layers/0.npy", json={"layer": layer, "input": {"array": array_to_json(x)}}))
+    expected = sum(kernel[0, 0, p, q] * x[0, p:p + 10, q:q + 10] for p in range(3) for q in range(3))
+    np.testing.assert_allclose(output[0, 0], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("index, body, expected", [
+    (0, {"network": "lenet", "input": {"sample": "dot"}}, "unknown built-in network 'lenet'"),
+    (9, {"network": "digits-cnn", "input": {"sample": "dot"}},
+     "layer index 9 is out of range: network 'digits-cnn' has 9 layers (0 to 8, or -1 for the last)"),
+    (0, {"network": "digits-cnn", "input": {"sample": "no-such"}}, "unknown sample 'no-such'"),
+])
+def test_bad_requests_get_422_with_the_reason(client, index, body, expected):
+    response = client.post(f"/api/runs/layers/{index}.npy", json=body)
+    assert response.status_code == 422 and expected in response.json()["detail"]
+
+
+def test_invalid_body_gets_422(client):
+    response = client.post("/api/runs/layers/0.npy", json={"network": "digits-cnn"})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "input"]
+
+
+def test_limits_apply_up_to_the_requested_layer():
+    with TestClient(create_app(Settings(device="cpu", max_work_flops=60_000))) as client:
+        body = {"network": "digits-cnn", "input": {"sample": "dot"}}
+        assert client.post("/api/runs/layers/0.npy", json=body).status_code == 200  # conv1: 56,448
+        response = client.post("/api/runs/layers/1.npy", json=body)
+        assert response.status_code == 422
+        assert "62,720 multiply-adds; the limit is 60,000 per run" in response.json()["detail"]
+
+
+def test_busy_gets_503():
+    with TestClient(create_app(Settings(device="cpu", max_concurrent_runs=0))) as client:
+        response = client.post("/api/runs/layers/0.npy", json={"network": "digits-cnn", "input": {"sample": "dot"}})
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["detail"].startswith("server busy: 0 runs already computing")
