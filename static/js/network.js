@@ -1,0 +1,684 @@
+// The Network view (/network): pick a built-in network and an input, watch every layer's feature maps
+// arrive as the server streams them, and open one map in a detail panel (heatmap, kernels, histogram).
+//
+// View state (mirrored in the URL): network, input (inputs.js encodeSource text; empty: the network's
+// default sample), layer and map (the selection; layer -1 is the input), scale ("layer": one colour scale
+// per layer, "map": one per map).
+//
+// Performance marks for benchmarks/browser.py (the latest of each name is kept):
+//   lamina:input-start   the user changed the input (a file chosen, a sample picked, each stroke segment drawn)
+//   lamina:run-start     a run request was sent
+//   lamina:first-maps    the first layer's maps of a run are drawn
+//   lamina:network-drawn every layer of a run is drawn
+// and measures lamina:run-to-first-maps, lamina:run-to-network-drawn, lamina:input-to-first-maps,
+// lamina:input-to-network-drawn (the last two only for runs that an input change started).
+// #network-view carries data-run-state (idle, running, done, error) and data-runs-done (a count).
+
+import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
+import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
+import {
+  colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
+  scaleFor, sizeGrid, summarize,
+} from "./plots.js";
+import { createState } from "./state.js";
+import { RunSocket } from "./wire.js";
+
+const INPUT_INDEX = -1;
+// a 1-D output as a strip of cells: long ones (a flattened 784-vector) wrap into rows of `columns` cells,
+// each cell from minCell to maxCell CSS pixels, the strip at most about width x height
+const STRIP = { columns: 64, minCell: 2, maxCell: 28, width: 480, height: 120 };
+const KERNEL_DISPLAY = 44; // CSS pixels of a kernel slice in the detail panel
+const MAP_SIZE = { min: 40, max: 96 }; // CSS pixels of a map in a layer's grid
+const MAP_GAP = 8; // CSS pixels between maps, borders included
+const STALE_AFTER_MS = 250; // a layer still showing the previous run's maps this long after a run starts is dimmed
+
+const state = createState(
+  { network: "digits-cnn", input: null, layer: null, map: null, scale: "layer" },
+  { types: { input: "string", layer: "number", map: "number" } },
+);
+
+const $ = (selector) => document.querySelector(selector);
+const view = {
+  root: $("#network-view"),
+  networkSelect: $("#nv-network"),
+  networkAbout: $("#nv-network-about"),
+  networkError: $("#nv-network-error"),
+  scaleSelect: $("#nv-scale"),
+  progressBar: $("#nv-progress progress"),
+  progressText: $("#nv-progress-text"),
+  runError: $("#nv-run-error"),
+  layers: $("#nv-layers"),
+  scores: $("#nv-scores"),
+  scoresPlot: $("#nv-scores-plot"),
+  detail: $("#nv-detail"),
+};
+
+let models = []; // GET /api/models
+let picker = null;
+let socket = null;
+const layerList = { width: null, mapsWidth: null }; // widths of the layer list and of a row's map area
+let inputChanged = false; // the next run was started by the user changing the input
+let fileChosen = false; // a file was chosen and its upload has not reported back yet
+let runTicket = 0; // counts run() calls: only the newest one sends its request
+let inputErrorShown = false; // an error of ours is on the input picker
+const shown = { // the run on screen
+  id: null, network: null, layers: [], outputs: new Map(), kernels: new Map(), request: null, firstDrawn: false,
+  staleTimer: null,
+};
+
+// ---- small helpers --------------------------------------------------------------------------------------
+
+/** document.createElement with attributes and children (strings become text). */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function mark(name) {
+  performance.clearMarks(name);
+  performance.mark(name);
+}
+
+function measure(name, start, end) {
+  if (!performance.getEntriesByName(start, "mark").length) return;
+  performance.clearMeasures(name);
+  performance.measure(name, start, end);
+}
+
+const product = (numbers) => numbers.reduce((a, b) => a * b, 1);
+const shapeText = (shape) => shape.join("×");
+const percent = (fraction) => (fraction === null || fraction === undefined ? "–" : `${(100 * fraction).toFixed(1)}%`);
+
+function currentModel() {
+  return models.find((model) => model.name === state.get().network) ?? null;
+}
+
+/** The sample a network starts with: a digit for small grayscale networks, a photo otherwise. */
+function defaultSource(model) {
+  const [height] = model?.input_size ?? [28];
+  if (model && model.input_channels === 1 && height <= 32) return { type: "sample", name: "digit-3" };
+  return { type: "sample", name: model?.input_channels === 3 ? "astronaut" : "camera" };
+}
+
+function currentSource() {
+  return decodeSource(state.get().input) ?? defaultSource(currentModel());
+}
+
+/** The shape of one layer's output as (maps, height, width) or (values) for drawing. */
+function layout(shape) {
+  const sample = shape.slice(1); // every run has batch 1
+  if (sample.length === 3) return { kind: "maps", channels: sample[0], height: sample[1], width: sample[2] };
+  if (sample.length === 2) return { kind: "maps", channels: 1, height: sample[0], width: sample[1] };
+  return { kind: "vector", length: product(sample) };
+}
+
+// ---- start-up ---------------------------------------------------------------------------------------------
+
+async function start() {
+  view.scaleSelect.value = state.get().scale;
+  view.scaleSelect.addEventListener("change", () => state.set({ scale: view.scaleSelect.value }));
+  view.networkSelect.addEventListener("change", () => {
+    state.set({ network: view.networkSelect.value, layer: null, map: null }, { push: true });
+  });
+  $("#nv-detail-close").addEventListener("click", closeDetail);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !view.detail.hidden) closeDetail();
+  });
+  try {
+    models = await cachedJSON("/api/models");
+  } catch (error) {
+    view.networkError.textContent = `The list of networks could not be loaded: ${error.message}`;
+    return;
+  }
+  view.networkSelect.replaceChildren(...models.map((model) => el("option", { value: model.name }, model.title)));
+  if (!currentModel()) state.set({ network: models[0].name });
+  view.networkSelect.value = state.get().network;
+  showModel();
+
+  picker = createInputPicker($("#nv-input"), {
+    initial: currentSource(),
+    onChange: inputPicked,
+  });
+  watchFileChoices(picker.element);
+  await picker.ready;
+
+  socket = new RunSocket({ onStatus: showConnection, encoding: "float16" });
+  state.subscribe(changed);
+  window.addEventListener("pagehide", () => socket.close());
+  new ResizeObserver(resizeMaps).observe(view.layers);
+  run();
+}
+
+/** Mark the moment a file is chosen or dropped: the wait for an upload starts there, before the POST. */
+function watchFileChoices(element) {
+  const chosen = () => {
+    fileChosen = true;
+    mark("lamina:input-start");
+  };
+  element.addEventListener("change", (event) => {
+    if (event.target.type === "file") chosen();
+  }, true);
+  element.addEventListener("drop", chosen, true);
+}
+
+/** The picker's onChange: a new input (a sample, an upload, each stroke of a drawing) starts a run. */
+function inputPicked(source) {
+  const text = encodeSource(source);
+  if (text === state.get().input) return;
+  if (source.type !== "upload" || !fileChosen) mark("lamina:input-start");
+  fileChosen = false;
+  inputChanged = true;
+  state.set({ input: text });
+}
+
+function changed(values, keys) {
+  if (keys.has("network")) {
+    view.networkSelect.value = values.network;
+    showModel();
+    if (!values.input) picker.setSource(defaultSource(currentModel()));
+  }
+  const pickerShows = picker.getSource() && encodeSource(picker.getSource()) === values.input;
+  if (keys.has("input") && !keys.has("network") && !pickerShows) picker.setSource(currentSource()); // Back, Forward
+  if (keys.has("scale")) {
+    view.scaleSelect.value = values.scale;
+    for (const index of shown.outputs.keys()) drawLayer(index);
+  }
+  if (keys.has("network") || keys.has("input")) run();
+  else if (keys.has("layer") || keys.has("map")) renderDetail();
+}
+
+function showModel() {
+  const model = currentModel();
+  if (!model) return;
+  const weights = model.trained ? "trained weights" : "untrained: seeded random weights, so its answers mean nothing yet";
+  view.networkAbout.textContent = `${model.description} Takes ${model.input_channels}×${model.input_size.join("×")} `
+    + `(inputs are resized to fit); ${weights}.`;
+  view.networkError.textContent = "";
+}
+
+function showConnection(status, detail) {
+  if (status === "reconnecting") setProgress(null, `Reconnecting to the server (${detail})…`);
+  if (status === "connecting") setProgress(null, "Connecting to the server…");
+  if (status === "open" && /onnecting/.test(view.progressText.textContent) && !socket?.current) {
+    setProgress(0, "Connected to the server.");
+  }
+}
+
+// ---- running ------------------------------------------------------------------------------------------------
+
+/** The run request's "input": samples and uploads by name (the server resizes them), drawings and
+ * patterns made at the network's input size in the browser. */
+function requestInput(model) {
+  const source = currentSource();
+  if (source.type === "sample" || source.type === "upload") return sourceToInput(source);
+  return prepareInput(source, { size: Math.max(...model.input_size), channels: model.input_channels });
+}
+
+async function run() {
+  const model = currentModel();
+  if (!model || !socket) return;
+  const byUser = inputChanged;
+  inputChanged = false;
+  const ticket = ++runTicket;
+  let input;
+  try {
+    input = await requestInput(model);
+  } catch (error) {
+    showInputError(`This input could not be prepared: ${error.message}`);
+    return;
+  }
+  if (ticket !== runTicket) return; // a newer change is being prepared: it wins
+  const request = { network: model.name, input, kernels: true };
+  view.runError.textContent = "";
+  view.networkError.textContent = "";
+  if (inputErrorShown) picker.clearError();
+  inputErrorShown = false;
+  view.root.dataset.runState = "running";
+  mark("lamina:run-start");
+  const handle = socket.run(request, {
+    onStart: (message) => begin(message, request),
+    onInput: (message) => receiveOutput(INPUT_INDEX, message),
+    onLayer: (message) => receiveOutput(message.index, message),
+    onKernel: (message) => receiveKernel(message),
+    onDone: (message) => finish(message, byUser),
+    onError: (message) => failed(message),
+  });
+  shown.id = handle.id;
+}
+
+/** The plan arrived: lay out one row per layer (kept, and marked stale, when the network is the same). */
+function begin(message, request) {
+  const sameLayers = shown.network === message.network && shown.layers.length === message.layers.length
+    && view.layers.children.length === message.layers.length + 1;
+  shown.network = message.network;
+  shown.layers = message.layers;
+  shown.request = request;
+  shown.firstDrawn = false;
+  shown.outputs.clear();
+  shown.kernels.clear();
+  clearTimeout(shown.staleTimer);
+  if (sameLayers) {
+    // the previous run's maps stay until this run's replace them; dimmed only if that takes a while, so that
+    // quick runs (a stroke being drawn) do not flicker
+    const id = message.id;
+    shown.staleTimer = setTimeout(() => {
+      for (const row of view.layers.children) if (row.dataset.run !== id) row.dataset.state = "stale";
+    }, STALE_AFTER_MS);
+  } else {
+    const inputInfo = { index: INPUT_INDEX, name: "input", kind: "Input", shape: message.input_shape };
+    view.layers.replaceChildren(...[inputInfo, ...message.layers].map(layerRow));
+    view.scores.hidden = true;
+    renderDetail();
+  }
+  view.progressBar.max = message.layers.length;
+  setProgress(0, `Computing layer 1 of ${message.layers.length}: ${message.layers[0]?.name ?? ""}`);
+}
+
+function receiveOutput(index, message) {
+  const stats = message.stats ?? summarize(message.tensor.data);
+  shown.outputs.set(index, { tensor: message.tensor, stats, message });
+  drawLayer(index);
+  if (index === INPUT_INDEX) return;
+  const total = shown.layers.length;
+  const next = shown.layers[index + 1];
+  setProgress(index + 1, next ? `Layer ${index + 1} of ${total} done; computing ${next.name} (${total - index - 1} to go)`
+    : `All ${total} layers computed`);
+  if (!shown.firstDrawn) {
+    shown.firstDrawn = true;
+    mark("lamina:first-maps");
+    measure("lamina:run-to-first-maps", "lamina:run-start", "lamina:first-maps");
+  }
+  if (index === total - 1) showScores(index);
+  if (state.get().layer === index) renderDetail();
+}
+
+function receiveKernel(message) {
+  const kernels = shown.kernels.get(message.index) ?? {};
+  kernels[message.param] = message.tensor;
+  shown.kernels.set(message.index, kernels);
+  const { layer, map } = state.get();
+  if (layer === message.index && map !== null && shown.outputs.has(layer)) renderKernels(layer, map, shown.layers[layer]);
+}
+
+function finish(message, byUser) {
+  mark("lamina:network-drawn");
+  measure("lamina:run-to-network-drawn", "lamina:run-start", "lamina:network-drawn");
+  if (byUser) {
+    measure("lamina:input-to-first-maps", "lamina:input-start", "lamina:first-maps");
+    measure("lamina:input-to-network-drawn", "lamina:input-start", "lamina:network-drawn");
+  }
+  view.root.dataset.runState = "done";
+  view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone || 0) + 1);
+  setProgress(shown.layers.length, `All ${message.layers} layers in ${Math.round(message.total_ms)} ms `
+    + `(computing took ${message.compute_ms.toFixed(1)} ms of it)`);
+}
+
+/** Show a server error next to the control it is about: the network, the input, or the progress line. */
+function failed(message) {
+  view.root.dataset.runState = "error";
+  setProgress(0, "Stopped: the server could not compute this run.");
+  const field = message.field ?? "";
+  if (field === "input" || field.startsWith("input.")) showInputError(message.message);
+  else if (field === "network" || field.startsWith("network.")) view.networkError.textContent = message.message;
+  else view.runError.textContent = message.message;
+}
+
+function showInputError(text) {
+  picker.showError(text);
+  inputErrorShown = true;
+}
+
+function setProgress(done, text) {
+  if (done === null) view.progressBar.removeAttribute("value");
+  else view.progressBar.value = done;
+  view.progressText.textContent = text;
+}
+
+// ---- layer rows ---------------------------------------------------------------------------------------------
+
+function layerRow(info) {
+  const isInput = info.index === INPUT_INDEX;
+  const title = isInput ? "Input" : `${info.index} · ${info.name}`;
+  const download = isInput ? "" : el("button", { type: "button", class: "link nv-download" }, "download .npy");
+  if (download) download.addEventListener("click", () => downloadLayer(info.index, download));
+  return el("li", { class: "nv-layer", "data-index": info.index, "data-state": "pending" },
+    el("header", { class: "nv-layer-head" },
+      el("h3", {}, title),
+      isInput ? "" : el("span", { class: "nv-kind" }, info.kind),
+      el("span", { class: "nv-shape", title: "output shape (batch, channels, height, width)" }, shapeText(info.shape)),
+      el("span", { class: "nv-time muted" }),
+      download,
+      el("span", { class: "error nv-download-error", role: "alert" })),
+    el("div", { class: "nv-statline" },
+      el("dl", { class: "nv-stats" }),
+      el("span", { class: "nv-readout muted", "aria-live": "polite" })),
+    el("div", { class: "nv-layer-body" },
+      el("div", { class: "nv-scale" },
+        el("div", { class: "nv-hist" },
+          el("canvas", { width: 160, height: 36, "aria-label": `histogram of ${info.name}'s values` }),
+          el("div", { class: "nv-hist-range muted" }, el("span", {}), el("span", {}))),
+        el("div", { class: "nv-legend" })),
+      el("div", { class: "nv-maps" }, el("p", { class: "muted nv-waiting" }, "waiting for this layer…"))));
+}
+
+function rowOf(index) {
+  return view.layers.querySelector(`:scope > li[data-index="${index}"]`);
+}
+
+function drawLayer(index) {
+  const row = rowOf(index);
+  const output = shown.outputs.get(index);
+  if (!row || !output) return;
+  const { tensor, stats, message } = output;
+  row.dataset.state = "done";
+  row.dataset.run = shown.id;
+  if (message.ms !== undefined) row.querySelector(".nv-time").textContent = `${message.ms.toFixed(1)} ms`;
+  showStats(row, stats);
+  const shape = layout(tensor.shape);
+  const legend = row.querySelector(".nv-legend");
+  const scale = scaleFor(stats.min, stats.max);
+  if (shape.kind === "maps") drawMaps(row, index, tensor, shape, scale);
+  else drawVector(row, tensor, scale);
+  if (state.get().scale === "map" && shape.kind === "maps") legend.textContent = "one colour scale per map (hover a map)";
+  else colourLegend(legend, scale);
+}
+
+function showStats(row, stats) {
+  const entries = [["min", formatNumber(stats.min)], ["max", formatNumber(stats.max)], ["mean", formatNumber(stats.mean)],
+    ["zeros", percent(stats.zero_fraction)], ["non-finite", String(stats.non_finite ?? 0)]];
+  row.querySelector(".nv-stats").replaceChildren(
+    ...entries.map(([name, value]) => el("div", {}, el("dt", {}, name), el("dd", {}, value))));
+  // edges are null when no value is finite (docs/protocol.md)
+  const counts = stats.histogram?.counts ?? [];
+  const edges = stats.histogram?.edges ?? [];
+  histogramSparkline(row.querySelector(".nv-hist canvas"), counts);
+  const [low, high] = row.querySelectorAll(".nv-hist-range span");
+  low.textContent = formatNumber(edges[0] ?? stats.min);
+  high.textContent = formatNumber(edges.at(-1) ?? stats.max);
+}
+
+function mapScales(tensor, shape, layerScale) {
+  if (state.get().scale !== "map") return layerScale;
+  const area = shape.height * shape.width;
+  return (c) => {
+    const { min, max } = summarize(tensor.data, c * area, area, 1);
+    return scaleFor(min, max);
+  };
+}
+
+/**
+ * CSS pixels per map: as large as fits all maps in one row, between MAP_SIZE.min and MAP_SIZE.max.
+ * Every row's map area has the same width: it is read once (reading it forces a layout) until the
+ * layer list changes width.
+ */
+function mapSize(container, channels) {
+  layerList.mapsWidth ??= container.clientWidth;
+  const fit = Math.floor((layerList.mapsWidth - MAP_GAP * channels) / channels);
+  return Math.max(MAP_SIZE.min, Math.min(MAP_SIZE.max, fit));
+}
+
+/** Fit every layer's maps to the width the layer list has now (it changes when the detail panel opens). */
+function resizeMaps([entry]) {
+  if (entry.contentRect.width === layerList.width) return; // it grew taller: a row arrived
+  layerList.width = entry.contentRect.width;
+  layerList.mapsWidth = null;
+  for (const grid of view.layers.querySelectorAll(".feature-grid")) {
+    sizeGrid(grid, mapSize(grid, grid.querySelectorAll(":scope > button.map").length));
+  }
+}
+
+function drawMaps(row, index, tensor, shape, scale) {
+  const container = row.querySelector(".nv-maps");
+  container.classList.remove("nv-vector");
+  const selected = state.get().layer === index ? state.get().map : null;
+  const name = index === INPUT_INDEX ? "input channel" : "map";
+  featureGrid(container, {
+    data: tensor.data, channels: shape.channels, height: shape.height, width: shape.width,
+    scale: mapScales(tensor, shape, scale), selected, size: mapSize(container, shape.channels),
+    label: (c) => `${name} ${c} of ${shape.channels} (${shape.height}×${shape.width}): open details`,
+    onSelect: (channel) => state.set({ layer: index, map: channel }),
+  });
+  const readout = row.querySelector(".nv-readout");
+  container.onmousemove = (event) => {
+    const button = event.target.closest("button.map");
+    if (!button) return;
+    const c = Number(button.dataset.channel);
+    const stats = summarize(tensor.data, c * shape.height * shape.width, shape.height * shape.width, 1);
+    readout.textContent = `${name} ${c}: min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)}, `
+      + `mean ${formatNumber(stats.mean)}`;
+  };
+}
+
+/** A 1-D output as a strip of cells (wrapped into rows when long), with the value under the pointer. */
+function drawVector(row, tensor, scale) {
+  const container = row.querySelector(".nv-maps");
+  container.classList.add("nv-vector");
+  container.classList.remove("feature-grid");
+  container.onclick = container.onkeydown = null;
+  let canvas = container.querySelector(":scope > canvas.nv-strip");
+  if (!canvas) {
+    canvas = el("canvas", { class: "nv-strip", role: "img" });
+    container.replaceChildren(canvas);
+  }
+  const values = tensor.data;
+  const columns = Math.min(values.length, STRIP.columns);
+  const rows = Math.ceil(values.length / columns);
+  drawStrip(canvas, values, { ...scale, columns });
+  const cell = Math.max(STRIP.minCell, Math.min(STRIP.maxCell, Math.floor(STRIP.width / columns),
+    Math.floor(STRIP.height / rows)));
+  canvas.style.width = `${columns * cell}px`;
+  canvas.setAttribute("aria-label", `${values.length} values shown as a strip of coloured cells`);
+  const readout = row.querySelector(".nv-readout");
+  canvas.onmousemove = (event) => {
+    const box = canvas.getBoundingClientRect();
+    const column = Math.floor(((event.clientX - box.left) / box.width) * columns);
+    const i = Math.floor(((event.clientY - box.top) / box.height) * Math.ceil(values.length / columns)) * columns + column;
+    if (i >= 0 && i < values.length) readout.textContent = `element ${i}: ${formatNumber(values[i])}`;
+  };
+}
+
+/**
+ * The last layer's scores as a bar chart, named by the network's class names when it has them. The bars
+ * are plain elements, not Plotly: they change on every stroke of a drawing, and a Plotly redraw costs
+ * 20 to 70 ms here against well under one for these.
+ */
+function showScores(index) {
+  const model = currentModel();
+  const { tensor } = shown.outputs.get(index);
+  const names = model?.class_names;
+  if (!names || names.length !== tensor.data.length) {
+    view.scores.hidden = true;
+    return;
+  }
+  view.scores.hidden = false;
+  const values = Array.from(tensor.data);
+  const best = values.indexOf(Math.max(...values));
+  const probabilities = shown.layers[index].kind === "Softmax";
+  view.scoresPlot.dataset.best = names[best];
+  $("#nv-scores-best").textContent = `Highest: ${names[best]} (${formatNumber(values[best])})`
+    + (probabilities ? "" : "; scores before softmax");
+  drawScoreBars(view.scoresPlot, values, names, { best, range: probabilities ? [0, 1] : null });
+}
+
+/** Bars from zero to each value on the axis `range` (default: the values' own, with zero); `best` highlighted. */
+function drawScoreBars(container, values, names, { best, range }) {
+  const finite = values.filter(Number.isFinite);
+  const [low, high] = range ?? [Math.min(0, ...finite), Math.max(0, ...finite)];
+  const span = high - low || 1;
+  const position = (v) => (Math.min(high, Math.max(low, v)) - low) / span; // 0 at the bottom, 1 at the top
+  const zero = position(0);
+  let bars = [...container.querySelectorAll(".score-bar")];
+  if (bars.length !== values.length) {
+    bars = names.map((name) => el("div", { class: "score-bar" },
+      el("span", { class: "score-area" }, el("span", { class: "score-fill" }), el("span", { class: "score-value" })),
+      el("span", { class: "score-label" }, name)));
+    container.replaceChildren(el("div", { class: "score-axis", "aria-hidden": "true" }, el("span", {}), el("span", {})),
+      el("div", { class: "score-bars" }, ...bars));
+  }
+  const [top, bottom] = container.querySelectorAll(".score-axis span");
+  top.textContent = formatNumber(high);
+  bottom.textContent = formatNumber(low);
+  values.forEach((value, i) => {
+    const v = Number.isFinite(value) ? position(value) : zero;
+    const fill = bars[i].querySelector(".score-fill");
+    fill.style.bottom = `${100 * Math.min(v, zero)}%`;
+    fill.style.height = `${100 * Math.abs(v - zero)}%`;
+    bars[i].classList.toggle("best", i === best);
+    const label = bars[i].querySelector(".score-value");
+    label.textContent = i === best ? formatNumber(value) : "";
+    label.style.bottom = `${100 * Math.max(v, zero)}%`;
+    bars[i].title = `${names[i]}: ${formatNumber(value)}`;
+  });
+  container.setAttribute("aria-label", `class scores: ${values.map((v, i) => `${names[i]} ${formatNumber(v)}`).join(", ")}`);
+}
+
+async function downloadLayer(index, button) {
+  const error = button.parentElement.querySelector(".nv-download-error");
+  error.textContent = "";
+  button.disabled = true;
+  try {
+    const { blob, filename } = await postForBlob(`/api/runs/layers/${index}.npy`, shown.request);
+    saveBlob(blob, filename);
+  } catch (failure) {
+    error.textContent = failure instanceof ApiError ? `Download failed: ${failure.message}` : String(failure);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- the detail panel -----------------------------------------------------------------------------------------
+
+function closeDetail() {
+  const { layer, map } = state.get();
+  state.set({ layer: null, map: null });
+  const button = rowOf(layer)?.querySelector(`button.map[data-channel="${map}"]`);
+  if (button) button.focus();
+}
+
+/** Show the selected map (state layer/map) in the detail panel, or hide the panel when nothing is selected. */
+function renderDetail() {
+  const { layer, map } = state.get();
+  for (const button of view.layers.querySelectorAll("button.map")) {
+    const row = button.closest("li");
+    button.setAttribute("aria-pressed", String(Number(row.dataset.index) === layer && Number(button.dataset.channel) === map));
+  }
+  if (layer === null || map === null) {
+    view.detail.hidden = true;
+    view.root.classList.remove("with-detail");
+    return;
+  }
+  view.detail.hidden = false;
+  view.root.classList.add("with-detail");
+  const info = layer === INPUT_INDEX ? { name: "input", kind: "Input" } : shown.layers[layer];
+  const output = shown.outputs.get(layer);
+  const title = $("#nv-detail-title");
+  if (!info && shown.layers.length) {
+    title.textContent = `This network has no layer ${layer}`;
+    return;
+  }
+  if (!info || !output) {
+    title.textContent = info ? `${info.name}: waiting for this layer…` : "Waiting for the network…";
+    return;
+  }
+  const shape = layout(output.tensor.shape);
+  if (shape.kind !== "maps" || map >= shape.channels) {
+    title.textContent = `${info.name} has no map ${map}`;
+    return;
+  }
+  const area = shape.height * shape.width;
+  const offset = map * area;
+  const stats = summarize(output.tensor.data, offset, area);
+  title.textContent = `${info.name} · ${layer === INPUT_INDEX ? "channel" : "map"} ${map} of ${shape.channels}`;
+  view.detail.dataset.layer = String(layer);
+  view.detail.dataset.map = String(map);
+  $("#nv-detail-stats").textContent = `${info.kind}, ${shape.height}×${shape.width}: min ${formatNumber(stats.min)}, `
+    + `max ${formatNumber(stats.max)}, mean ${formatNumber(stats.mean)}, zeros ${percent(stats.zero_fraction)}, `
+    + `non-finite ${stats.non_finite}`;
+  const scale = state.get().scale === "map" ? scaleFor(stats.min, stats.max) : scaleFor(output.stats.min, output.stats.max);
+  heatmap($("#nv-detail-heatmap"), output.tensor.data, shape.height, shape.width, { ...scale, offset });
+  if (stats.histogram.counts.length) histogram($("#nv-detail-histogram"), stats.histogram, { title: "Values in this map" });
+  renderKernels(layer, map, info);
+}
+
+/** The weights that made output map `map`: kernel slices for convolutions, a sentence for the others. */
+function renderKernels(layer, map, info) {
+  const section = $("#nv-detail-kernels");
+  const grid = $("#nv-kernel-grid");
+  const about = $("#nv-kernel-about");
+  const legend = $("#nv-kernel-legend");
+  const readout = $("#nv-kernel-readout");
+  grid.replaceChildren();
+  legend.replaceChildren();
+  readout.textContent = "";
+  const params = shown.kernels.get(layer) ?? {};
+  const output = shown.outputs.get(layer);
+  const inputShape = output?.message.input_shape;
+  const slices = inputShape && params.weight
+    ? kernelSlices(info.kind, params.weight, map, inputShape[1], output.tensor.shape[1]) : null;
+  if (layer === INPUT_INDEX) {
+    about.textContent = "The input has no kernels: this is the image the network reads.";
+  } else if (slices) {
+    const bias = params.bias ? ` plus the bias ${formatNumber(params.bias.data[map])}` : "";
+    about.textContent = `This map is the sum over ${slices.length} input map${slices.length > 1 ? "s" : ""} of each `
+      + `input map ${info.kind === "ConvTranspose2d" ? "spread by" : "convolved with"} its kernel below${bias}.`;
+    drawKernelSlices(grid, slices, legend, readout);
+  } else if (info.kind === "BatchNorm2d" && params.weight) {
+    about.textContent = `Scale γ = ${formatNumber(params.weight.data[map])}, shift β = ${formatNumber(params.bias.data[map])}, `
+      + `running mean ${formatNumber(params.running_mean?.data[map])}, running variance ${formatNumber(params.running_var?.data[map])}.`;
+  } else {
+    about.textContent = `${info.kind} has no weights: each value comes from the previous layer's values alone.`;
+  }
+  section.dataset.slices = String(slices?.length ?? 0);
+}
+
+/**
+ * The kh x kw slices of `weight` that output channel `o` uses, one per input channel it reads.
+ * Conv2d weight: (out, in / groups, kh, kw); ConvTranspose2d weight: (in, out / groups, kh, kw).
+ */
+function kernelSlices(kind, weight, o, inChannels, outChannels) {
+  const [a, b, kh, kw] = weight.shape;
+  const area = kh * kw;
+  const slice = (first, second, inputChannel) => ({
+    label: `input ${inputChannel}`, height: kh, width: kw,
+    data: weight.data.subarray((first * b + second) * area, (first * b + second + 1) * area),
+  });
+  if (kind === "Conv2d" && weight.shape.length === 4) {
+    const groups = inChannels / b;
+    const group = Math.floor(o / (a / groups));
+    return Array.from({ length: b }, (_, i) => slice(o, i, group * b + i));
+  }
+  if (kind === "ConvTranspose2d" && weight.shape.length === 4) {
+    const groups = outChannels / b;
+    const perGroupIn = a / groups;
+    const group = Math.floor(o / b);
+    return Array.from({ length: perGroupIn }, (_, i) => slice(group * perGroupIn + i, o % b, group * perGroupIn + i));
+  }
+  return null;
+}
+
+function drawKernelSlices(grid, slices, legend, readout) {
+  let reach = 0;
+  for (const { data } of slices) for (const v of data) if (Number.isFinite(v)) reach = Math.max(reach, Math.abs(v));
+  const scale = scaleFor(-reach, reach, { diverging: true });
+  for (const item of slices) {
+    const canvas = el("canvas", { "aria-label": `kernel for ${item.label}` });
+    drawMap(canvas, item.data, item.height, item.width, scale);
+    const aspect = item.width / item.height;
+    canvas.style.width = `${Math.round(KERNEL_DISPLAY * Math.min(1, aspect))}px`;
+    canvas.style.height = `${Math.round(KERNEL_DISPLAY / Math.max(1, aspect))}px`;
+    canvas.onmousemove = (event) => {
+      const box = canvas.getBoundingClientRect();
+      const c = Math.min(item.width - 1, Math.floor(((event.clientX - box.left) / box.width) * item.width));
+      const r = Math.min(item.height - 1, Math.floor(((event.clientY - box.top) / box.height) * item.height));
+      readout.textContent = `${item.label}, row ${r}, col ${c}: weight ${formatNumber(item.data[r * item.width + c])}`;
+    };
+    grid.append(el("figure", {}, canvas, el("figcaption", {}, item.label)));
+  }
+  colourLegend(legend, scale);
+}
+
+start();

@@ -1,0 +1,413 @@
+"""The Network view, driven as a person would: pick a sample, upload a photo, open a map, read the scores.
+
+Each test waits for the page's own signal that a run is drawn (#network-view data-runs-done counts
+finished runs), then reads what a person sees: canvas pixels, hover text, bars, the URL after a reload.
+Reference values come from the server's own download of a layer (.npy), so a wrong picture cannot pass.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.browser.conftest import screenshot
+
+VIEW = "#network-view"
+FLOAT16_RTOL = 2e-3  # the page receives float16: about three significant digits
+
+# Pixels of a canvas: how many are opaque, how many distinct colours, and a checksum.
+CANVAS_PIXELS = """(canvas) => {
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let opaque = 0, sum = 0;
+  const colours = new Set();
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] === 0) continue;
+    opaque++;
+    sum = (sum + data[i] * 3 + data[i + 1] * 5 + data[i + 2] * 7 + i) % 1000000007;
+    colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  }
+  return { opaque, colours: colours.size, sum, width: canvas.width, height: canvas.height };
+}"""
+
+
+def runs_done(page) -> int:
+    return int(page.get_attribute(VIEW, "data-runs-done") or 0)
+
+
+def wait_for_run_after(page, count: int, timeout: float = 20_000) -> None:
+    """Wait until more than `count` runs have been drawn completely."""
+    page.wait_for_function(f"Number(document.querySelector('{VIEW}').dataset.runsDone) > {count}", timeout=timeout)
+
+
+def open_network(page, query: str = "") -> None:
+    page.goto(f"/network{query}")
+    wait_for_run_after(page, 0)
+
+
+def model(server_url: str, name: str) -> dict:
+    with urllib.request.urlopen(f"{server_url}/api/models/{name}") as response:
+        return json.load(response)
+
+
+def layer_rows(page):
+    return page.locator(f"{VIEW} .nv-layer:not([data-index='-1'])")
+
+
+def pixels(page, selector: str) -> dict:
+    return page.locator(selector).first.evaluate(CANVAS_PIXELS)
+
+
+def download_layer(page, index: int) -> np.ndarray:
+    """Click the row's "download .npy" link and load the file it saves."""
+    with page.expect_download() as download:
+        page.click(f".nv-layer[data-index='{index}'] .nv-download")
+    return np.load(download.value.path(), allow_pickle=False)
+
+
+def assert_map_drawn(info: dict) -> None:
+    assert info["opaque"] == info["width"] * info["height"], info
+    assert info["colours"] > 1, f"the map is one flat colour: {info}"
+
+
+def test_sample_shows_every_layer_and_a_new_sample_redraws(page, server_url):
+    spec = model(server_url, "digits-cnn")["spec"]
+    open_network(page)
+    screenshot(page, "network-digits-sample")
+    rows = layer_rows(page)
+    assert rows.count() == len(spec["layers"])
+    for index, layer in enumerate(spec["layers"]):
+        row = rows.nth(index)
+        assert row.get_attribute("data-state") == "done"
+        assert row.locator("h3").inner_text() == f"{index} · {layer['name']}"
+        assert row.locator(".nv-kind").inner_text() == layer["kind"]
+    # conv1: eight 28x28 maps, each drawn with more than one colour
+    conv1 = page.locator(".nv-layer[data-index='0'] button.map canvas")
+    assert conv1.count() == 8
+    for i in range(8):
+        assert_map_drawn(conv1.nth(i).evaluate(CANVAS_PIXELS))
+    assert page.locator(".nv-layer[data-index='0'] .nv-shape").inner_text() == "1×8×28×28"
+    # 1-D outputs are strips, not grids
+    for index in (6, 7, 8):
+        row = page.locator(f".nv-layer[data-index='{index}']")
+        assert row.locator("canvas.nv-strip").count() == 1 and row.locator("button.map").count() == 0
+    assert "All 9 layers" in page.inner_text("#nv-progress-text")
+
+    before = {i: pixels(page, f".nv-layer[data-index='{i}'] button.map canvas")["sum"] for i in (-1, 0, 3)}
+    count = runs_done(page)
+    page.select_option("#nv-input .ip-sample", "digit-7")
+    wait_for_run_after(page, count)
+    page.wait_for_url(re.compile(r"input=sample%3Adigit-7"))
+    after = {i: pixels(page, f".nv-layer[data-index='{i}'] button.map canvas")["sum"] for i in (-1, 0, 3)}
+    assert all(before[i] != after[i] for i in before), "the maps did not change with the new sample"
+    screenshot(page, "network-digits-sample-7")
+
+
+def test_uploaded_photo_shows_its_feature_maps(page, server_url, tmp_path):
+    photo = Image.new("RGB", (512, 512), (20, 30, 40))
+    draw = ImageDraw.Draw(photo)
+    draw.ellipse((128, 128, 384, 384), fill=(250, 240, 200))
+    draw.rectangle((40, 300, 200, 480), fill=(180, 30, 30))
+    path = tmp_path / "photo.png"
+    photo.save(path)
+
+    open_network(page, "?network=edges")
+    count = runs_done(page)
+    page.check("#nv-input input[value='upload']")
+    page.set_input_files("#nv-input input[type='file']", str(path))
+    wait_for_run_after(page, count)
+    page.wait_for_url(re.compile(r"input=upload%3A"))
+    assert page.locator(".nv-layer[data-index='-1'] .nv-shape").inner_text() == "1×1×256×256"
+    edges = page.locator(".nv-layer[data-index='0'] button.map canvas")
+    assert edges.count() == 8
+    sums = set()
+    for i in range(8):
+        info = edges.nth(i).evaluate(CANVAS_PIXELS)
+        assert info["width"] == info["height"] == 256
+        assert_map_drawn(info)
+        sums.add(info["sum"])
+    assert len(sums) == 8, "eight different filters drew identical maps"
+    # the drawn disc: the Input map is bright in the middle and dark in the corner
+    centre, corner = page.locator(".nv-layer[data-index='-1'] button.map canvas").first.evaluate("""(c) => {
+      const g = c.getContext("2d");
+      const at = (x, y) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3));
+      return [at(128, 128), at(5, 5)];
+    }""")
+    assert sum(centre) > sum(corner) + 200
+    screenshot(page, "network-edges-upload")
+
+
+def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
+    open_network(page)
+    conv2 = download_layer(page, 3)
+    assert conv2.shape == (1, 16, 14, 14)
+    page.click(".nv-layer[data-index='3'] button.map[data-channel='2']")
+    detail = page.locator("#nv-detail")
+    detail.wait_for(state="visible")
+    page.wait_for_url(re.compile(r"layer=3&map=2"))
+    assert page.inner_text("#nv-detail-title") == "conv2 · map 2 of 16"
+    page.wait_for_selector("#nv-detail-heatmap .hm, #nv-detail-heatmap image")
+    z_rows, z_columns = page.evaluate(
+        "() => { const z = document.querySelector('#nv-detail-heatmap').data[0].z; return [z.length, z[0].length]; }")
+    assert (z_rows, z_columns) == (14, 14)
+
+    # hover the centre of cell (row 5, col 9) and read its value against the downloaded layer
+    box = page.locator("#nv-detail-heatmap .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * (9.5 / 14), box["y"] + box["height"] * (5.5 / 14))
+    hover = page.locator("#nv-detail-heatmap .hovertext")
+    hover.wait_for()
+    text = " ".join(hover.all_text_contents())
+    match = re.search(r"row (\d+), col (\d+)\s*value (-?[\d.e+-]+)", text)
+    assert match, text
+    row, column, value = int(match[1]), int(match[2]), float(match[3])
+    assert (row, column) == (5, 9)
+    expected = float(conv2[0, 2, row, column])
+    assert value == pytest.approx(expected, rel=FLOAT16_RTOL, abs=1e-3)
+
+    # the kernels that made map 2: one 3x3 slice per input channel of conv2 (8), drawn
+    page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '8'")
+    kernels = page.locator("#nv-kernel-grid canvas")
+    assert kernels.count() == 8
+    info = kernels.first.evaluate(CANVAS_PIXELS)
+    assert (info["width"], info["height"]) == (3, 3) and info["colours"] > 1
+    assert "bias" in page.inner_text("#nv-kernel-about")
+    assert page.locator("#nv-detail-histogram .bars .point").count() > 1
+    screenshot(page, "network-detail-conv2-map2")
+
+    # keyboard: Escape closes; arrow keys move between maps and Enter opens one
+    page.keyboard.press("Escape")
+    detail.wait_for(state="hidden")
+    page.wait_for_url(lambda url: "layer=" not in url)
+    page.focus(".nv-layer[data-index='0'] button.map[data-channel='0']")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    detail.wait_for(state="visible")
+    assert page.inner_text("#nv-detail-title") == "conv1 · map 1 of 8"
+    page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '1'")
+    screenshot(page, "network-detail-keyboard")
+
+
+def test_class_scores_bar_chart(page, server_url):
+    info = model(server_url, "digits-cnn")
+    open_network(page, "?input=sample%3Adigit-4")
+    page.locator("#nv-scores").wait_for(state="visible")
+    bars = page.locator("#nv-scores-plot .score-bar")
+    assert bars.count() == 10
+    assert page.locator("#nv-scores-plot .score-label").all_text_contents() == info["class_names"]
+    probabilities = download_layer(page, 8)[0]
+    best = info["class_names"][int(np.argmax(probabilities))]
+    assert page.get_attribute("#nv-scores-plot", "data-best") == best
+    assert page.inner_text("#nv-scores-best").startswith(f"Highest: {best} ")
+    # bar heights are the probabilities on a 0..1 axis, and the tallest one is highlighted
+    fills = page.locator("#nv-scores-plot .score-fill")
+    area = page.locator("#nv-scores-plot .score-area").first.bounding_box()["height"]
+    heights = np.array([fills.nth(i).bounding_box()["height"] for i in range(10)])
+    np.testing.assert_allclose(heights / area, probabilities, atol=0.01)
+    assert page.locator("#nv-scores-plot .score-bar.best .score-label").inner_text() == best
+    for i, name in enumerate(info["class_names"]):
+        assert bars.nth(i).get_attribute("title").startswith(f"{name}: ")
+    screenshot(page, "network-class-scores")
+
+
+def test_reload_restores_network_input_and_selection(page, server_url):
+    open_network(page, "?network=tiny-vgg")
+    count = runs_done(page)
+    page.select_option("#nv-input .ip-sample", "chelsea")
+    wait_for_run_after(page, count)
+    page.click(".nv-layer[data-index='2'] button.map[data-channel='4']")
+    page.locator("#nv-detail").wait_for(state="visible")
+    page.wait_for_url(re.compile(r"network=tiny-vgg&input=sample%3Achelsea&layer=2&map=4"))
+    url = page.url
+    title = page.inner_text("#nv-detail-title")
+
+    page.reload()
+    wait_for_run_after(page, 0)
+    assert page.url == url
+    assert page.input_value("#nv-network") == "tiny-vgg"
+    assert page.input_value("#nv-input .ip-sample") == "chelsea"
+    page.locator("#nv-detail").wait_for(state="visible")
+    assert page.inner_text("#nv-detail-title") == title == "conv1_2 · map 4 of 10"
+    pressed = page.locator(".nv-layer[data-index='2'] button.map[aria-pressed='true']")
+    assert pressed.count() == 1 and pressed.get_attribute("data-channel") == "4"
+    assert layer_rows(page).count() == len(model(server_url, "tiny-vgg")["spec"]["layers"])
+    screenshot(page, "network-reloaded")
+
+
+def test_non_image_upload_error_next_to_upload(page, server_url, tmp_path):
+    page.allowed_errors.append(r"Failed to load resource.*415")
+    path = tmp_path / "notes.txt"
+    path.write_text("these are my notes, not a picture\n")
+    open_network(page)
+    page.check("#nv-input input[value='upload']")
+    page.set_input_files("#nv-input input[type='file']", str(path))
+    error = page.locator("#nv-input .error")
+    error.wait_for(state="visible")
+    text = error.inner_text()
+    assert "notes.txt" in text and "image" in text.lower()
+    # the message sits beside the upload control, not in the run's progress line
+    assert page.inner_text("#nv-run-error") == ""
+    screenshot(page, "network-upload-error")
+
+
+def test_expired_upload_error_next_to_input(page, server_url):
+    page.goto("/network?input=upload%3Anot-an-id%3A10x10")
+    error = page.locator("#nv-input .error")
+    error.wait_for(state="visible")
+    assert "upload it again" in error.inner_text()
+    assert page.get_attribute(VIEW, "data-run-state") == "error"
+    screenshot(page, "network-expired-upload")
+
+
+def test_drawing_a_digit_runs_the_network(page, server_url):
+    open_network(page)
+    page.check("#nv-input input[value='draw']")
+    pad = page.locator("#nv-input canvas").first.bounding_box()
+    count = runs_done(page)
+    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.15)
+    page.mouse.down()
+    for step in range(12):
+        page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * (0.15 + 0.06 * step))
+    page.mouse.up()
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    page.wait_for_url(re.compile(r"input=draw%3A"))
+    # the stroke is a vertical line: the input map is bright in its middle column, dark at the sides
+    middle, side = page.locator(".nv-layer[data-index='-1'] button.map canvas").first.evaluate("""(c) => {
+      const g = c.getContext("2d");
+      const at = (x, y) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3));
+      return [at(14, 14), at(3, 14)];
+    }""")
+    assert sum(middle) > sum(side) + 200
+    measures = page.evaluate("performance.getEntriesByType('measure').map((m) => m.name)")
+    assert "lamina:input-to-network-drawn" in measures
+    screenshot(page, "network-drawing")
+
+
+def test_download_link_saves_the_layer(page, server_url):
+    open_network(page, "?network=edges&input=sample%3Acamera")
+    array = download_layer(page, 2)
+    assert array.shape == (1, 8, 128, 128) and array.dtype == np.float32
+    assert (array >= 0).all()  # after ReLU and max pooling
+    # the statistics on the row are those of the file
+    row = page.locator(".nv-layer[data-index='2'] .nv-stats")
+    shown_max = float(row.locator("div", has_text="max").locator("dd").inner_text())
+    assert shown_max == pytest.approx(float(array.max()), rel=1e-3)
+
+
+# ---- the shared modules, run in the page ------------------------------------------------------------------
+
+def test_wire_decodes_what_the_server_encodes(page):
+    from server.wire import decode, encode
+
+    page.goto("/network")
+    rng = np.random.default_rng(4)
+    values = rng.normal(0, 3, (1, 3, 4, 5)).astype(np.float32)
+    values[0, 0, 0, :5] = [np.nan, np.inf, -np.inf, 1e-6, 70000.0]  # NaN, infinities, a float16 subnormal, overflow
+    values[0, 2] = 0.25  # a constant channel: uint8 scale 0
+    for encoding in ("float16", "uint8"):
+        meta, payload = encode(values, encoding)
+        decoded = page.evaluate("""async ([meta, bytes]) => {
+          const { decodeTensor } = await import("/static/js/wire.js");
+          return Array.from(decodeTensor(meta, new Uint8Array(bytes).buffer));
+        }""", [meta, list(payload)])
+        expected = decode(meta, payload).ravel()
+        got = np.array(decoded, np.float64)
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        # float16: the same half-precision values; uint8: offset + q * scale computed in float64 on both sides
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0, equal_nan=True)
+
+
+def test_run_socket_latest_request_wins(page):
+    page.goto("/network")
+    result = page.evaluate("""async () => {
+      const { RunSocket } = await import("/static/js/wire.js");
+      const socket = new RunSocket();
+      const seen = { first: [], second: [] };
+      const record = (name) => ({
+        onStart: () => seen[name].push("start"), onLayer: (m) => seen[name].push(`layer ${m.index} ${m.tensor.data.length}`),
+        onDone: () => seen[name].push("done"), onCancelled: () => seen[name].push("cancelled"),
+        onError: (m) => seen[name].push(`error ${m.message}`),
+      });
+      const first = socket.run({ network: "tiny-vgg", input: { sample: "astronaut" } }, record("first"));
+      const second = socket.run({ network: "digits-cnn", input: { sample: "digit-5" } }, record("second"));
+      const outcomes = [await first.done, await second.done].map((o) => o.status);
+      socket.close();
+      return { outcomes, seen, hello: socket.hello.protocol };
+    }""")
+    assert result["outcomes"] == ["cancelled", "done"]
+    assert result["seen"]["first"] == ["cancelled"]  # superseded before it was sent: nothing else arrives
+    second = result["seen"]["second"]
+    assert second[0] == "start" and second[-1] == "done"
+    assert [entry.split()[1] for entry in second if entry.startswith("layer")] == [str(i) for i in range(9)]
+    assert "layer 0 6272" in second  # conv1: 8 x 28 x 28 values decoded
+    assert result["hello"] == 1
+
+    # superseded while streaming: its handlers hear "cancelled" once and nothing after it
+    result = page.evaluate("""async () => {
+      const { RunSocket } = await import("/static/js/wire.js");
+      const socket = new RunSocket();
+      const seen = [];
+      let second = null;
+      const first = socket.run({ network: "tiny-vgg", input: { sample: "astronaut" } }, {
+        onLayer: (m) => {
+          seen.push(`layer ${m.index}`);
+          if (m.index === 0) second = socket.run({ network: "edges", input: { sample: "camera" } });
+        },
+        onDone: () => seen.push("done"), onCancelled: () => seen.push("cancelled"),
+      });
+      const outcome = await first.done;
+      while (!second) await new Promise((resolve) => setTimeout(resolve, 10));
+      const last = await second.done;
+      socket.close();
+      return { seen, outcome: outcome.status, last: last.status };
+    }""")
+    assert result["seen"] == ["layer 0", "cancelled"]
+    assert (result["outcome"], result["last"]) == ("cancelled", "done")
+
+
+def test_state_round_trips_through_the_url(page):
+    page.goto("/network")
+    result = page.evaluate("""async () => {
+      const { parseQuery, toQuery } = await import("/static/js/state.js");
+      const defaults = { name: "a", count: 3, on: false, list: [1, 2], pick: null };
+      const types = { pick: "number" };
+      const values = { name: "b & c", count: 2.5, on: true, list: [3], pick: 7 };
+      const query = toQuery(values, defaults, types);
+      return { query, back: parseQuery(query, defaults, types), defaultsQuery: toQuery(defaults, defaults, types),
+        bad: parseQuery("?count=x&on=maybe&list=%5B", defaults, types) };
+    }""")
+    assert result["back"] == {"name": "b & c", "count": 2.5, "on": True, "list": [3], "pick": 7}
+    assert result["defaultsQuery"] == ""
+    assert result["bad"] == {"name": "a", "count": 3, "on": False, "list": [1, 2], "pick": None}
+
+
+def test_colour_scales_and_map_pixels(page):
+    page.goto("/network")
+    result = page.evaluate("""async () => {
+      const { colourFor, drawMap, scaleFor } = await import("/static/js/plots.js");
+      const canvas = document.createElement("canvas");
+      drawMap(canvas, new Float32Array([-2, 0, 2, NaN]), 2, 2, scaleFor(-2, 1));
+      const pixels = Array.from(canvas.getContext("2d").getImageData(0, 0, 2, 2).data);
+      return {
+        signed: scaleFor(-2, 1), positive: scaleFor(0, 5), flat: scaleFor(3, 3),
+        ends: [colourFor(-1, -1, 1, { diverging: true }), colourFor(0, -1, 1, { diverging: true }),
+          colourFor(1, -1, 1, { diverging: true }), colourFor(0, 0, 1), colourFor(1, 0, 1)],
+        pixels, size: [canvas.width, canvas.height],
+      };
+    }""")
+    assert result["signed"] == {"min": -2, "max": 2, "diverging": True}  # symmetric about zero
+    assert result["positive"] == {"min": 0, "max": 5, "diverging": False}
+    assert result["flat"]["max"] > result["flat"]["min"]
+    blue, white, red, dark, yellow = result["ends"]
+    assert blue == [5, 48, 97] and red == [103, 0, 31] and dark == [68, 1, 84] and yellow == [253, 231, 37]
+    assert min(white) > 240  # zero is (nearly) white on the diverging scale
+    pixels = [result["pixels"][i:i + 4] for i in range(0, 16, 4)]
+    assert result["size"] == [2, 2]
+    assert pixels[0][:3] == blue and pixels[2][:3] == red and min(pixels[1][:3]) > 240
+    assert pixels[3] == [255, 0, 255, 255]  # NaN in magenta
