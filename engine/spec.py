@@ -36,8 +36,12 @@ def _check_shape(value) -> tuple[int, ...]:
     return tuple(value)
 
 
-def network_from_spec(spec: dict, seed: int = 0) -> Sequential:
-    """Build a Sequential from a spec, checking every field and the shapes through the whole stack."""
+def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = None) -> Sequential:
+    """Build a Sequential from a spec, checking every field and the shapes through the whole stack.
+
+    With `max_parameters`, the weights are counted from the hyper-parameters before each layer is
+    built, so a spec asking for billions of weights is refused without allocating them.
+    """
     if not isinstance(spec, dict):
         raise ValueError(f"a network spec must be a JSON object, got {type(spec).__name__}")
     unknown = sorted(set(spec) - {"name", "input_shape", "layers", "description"})
@@ -47,10 +51,18 @@ def network_from_spec(spec: dict, seed: int = 0) -> Sequential:
     entries = spec.get("layers")
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
         raise ValueError(f"spec field 'layers' must be a list of 1 to {MAX_LAYERS} layers")
-    layers = []
+    layers, parameters = [], 0
     for index, entry in enumerate(entries):
         where = _where(index, entry)
-        layer = _build_layer(entry, where, shape, seed + index)
+        cls, values = _validated(entry, where, shape, seed + index)
+        parameters += cls.parameter_count(values)
+        if max_parameters is not None and parameters > max_parameters:
+            raise ValueError(f"the weights of layers 0 to {index} would hold {parameters:,} values; the limit is "
+                             f"{max_parameters:,} per network: use fewer or smaller layers")
+        try:
+            layer = cls(**values)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
         try:
             if len(shape) not in layer.input_ndim:
                 raise ValueError(f"expects a {' or '.join(map(str, layer.input_ndim))}-D input, "
@@ -65,7 +77,8 @@ def network_from_spec(spec: dict, seed: int = 0) -> Sequential:
         raise ValueError(f"spec: {error}") from None
 
 
-def _build_layer(entry, where: str, shape: tuple[int, ...], seed: int):
+def _validated(entry, where: str, shape: tuple[int, ...], seed: int) -> tuple[type, dict]:
+    """The layer class and its checked constructor arguments (channel counts inferred from `shape`)."""
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: must be an object with 'kind' and 'params', got {entry!r}")
     extra = sorted(set(entry) - {"kind", "name", "params"})
@@ -95,10 +108,7 @@ def _build_layer(entry, where: str, shape: tuple[int, ...], seed: int):
             values[field] = param.default
     if "seed" in inspect.signature(cls).parameters:
         values["seed"] = seed
-    try:
-        return cls(**values)
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
+    return cls, values
 
 
 def spec_from_network(network: Sequential) -> dict:

@@ -159,37 +159,6 @@ class Slots:
             self.busy -= 1
 
 
-def _weight_elements(entry: object, shape: tuple[int, ...]) -> int:
-    """How many weight values the spec entry would allocate on `shape`, worked out before building it.
-
-    Missing channel and feature counts are taken from the incoming shape as engine.spec does. Entries
-    with malformed fields count 0 here: building them raises the error that names the layer and field.
-    """
-    if not isinstance(entry, dict) or entry.get("kind") not in LAYER_TYPES or not isinstance(entry.get("params", {}), dict):
-        return 0
-    cls = LAYER_TYPES[entry["kind"]]
-    names = {p.name for p in cls.params}
-    inferred = {"in_channels": shape[1], "in_features": shape[-1], "input_size": shape[-1]}
-    values = {p.name: p.default for p in cls.params} | {k: v for k, v in inferred.items() if k in names}
-    values |= entry.get("params", {})
-    size = values.get("kernel_size")
-    values["kernel_height"], values["kernel_width"] = size if isinstance(size, list) and len(size) == 2 else (size, size)
-
-    def product(*fields: str) -> int:
-        numbers = [values.get(name) for name in fields]
-        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in numbers):
-            return 0
-        return math.prod(numbers)
-
-    if cls.kind in ("Conv2d", "ConvTranspose2d"):
-        return product("in_channels", "out_channels", "kernel_height", "kernel_width") // max(product("groups"), 1)
-    if cls.kind == "Linear":
-        return product("in_features", "out_features")
-    if cls.kind in RECURRENT_GATES:
-        return RECURRENT_GATES[cls.kind] * product("hidden_size") * (product("input_size") + product("hidden_size"))
-    return 0
-
-
 class _NetworkCache:
     """Spec networks by their canonical JSON, least recently used evicted beyond a total of weight values."""
 
@@ -281,45 +250,17 @@ class Runner:
         key = json.dumps(spec, sort_keys=True)
         network = self._networks.get(key)
         if network is None:
-            self._check_weights(spec)
             network = self._build(spec, "network")
             elements = sum(int(v.size) for v in network.state_dict().values())
             self._networks.put(key, network, elements)
         return network
 
-    def _check_weights(self, spec: dict) -> None:
-        """Refuse a spec whose weights pass settings.max_parameter_elements before allocating them.
-
-        Walks the layers building each one alone to learn the next layer's input shape; a layer that
-        fails to build stops the walk, and the full build then reports it with its index and field.
-        """
-        layers, input_shape = spec.get("layers"), spec.get("input_shape")
-        if not isinstance(layers, list):
-            return
-        if len(layers) > self.settings.max_spec_layers:
-            raise RunError(f"the network has {len(layers)} layers; the limit is {self.settings.max_spec_layers}",
-                           "network.layers")
-        if not isinstance(input_shape, list) or not all(isinstance(n, int) and n > 0 for n in input_shape):
-            return
-        shape, total = (1, *input_shape), 0
-        for index, entry in enumerate(layers):
-            total += _weight_elements(entry, shape)
-            self._check_weight_total(total, f"layers 0 to {index}")
-            try:
-                shape = network_from_spec({"input_shape": list(shape[1:]), "layers": [entry]}).output_shapes(shape)[-1]
-            except (ValueError, TypeError):
-                return
-
-    def _check_weight_total(self, total: int, where: str) -> None:
-        limit = self.settings.max_parameter_elements
-        if total > limit:
-            raise RunError(f"the weights of {where} would hold {total:,} values; the limit is {limit:,} "
-                           f"per network (max_parameter_elements): use fewer or smaller layers", "network")
-
-    @staticmethod
-    def _build(spec: dict, field_name: str) -> Sequential:
+    def _build(self, spec: dict, field_name: str) -> Sequential:
+        if isinstance(spec.get("layers"), list) and len(spec["layers"]) > self.settings.max_spec_layers:
+            raise RunError(f"the network has {len(spec['layers'])} layers; the limit is "
+                           f"{self.settings.max_spec_layers}", f"{field_name}.layers")
         try:
-            return network_from_spec(spec)
+            return network_from_spec(spec, max_parameters=self.settings.max_parameter_elements)
         except ValueError as error:
             raise RunError(str(error), field_name) from None
 
@@ -329,7 +270,6 @@ class Runner:
         wanted_channels = layer.params.get("in_channels")
         x = self._input(request, wanted_channels if wanted_channels in (1, 3) else None, None)
         entry = {"kind": layer.kind, "params": layer.params, **({"name": layer.name} if layer.name else {})}
-        self._check_weight_total(_weight_elements(entry, x.shape), "the layer")
         network = self._build({"name": layer.name or layer.kind, "input_shape": list(x.shape[1:]),
                                "layers": [entry]}, "layer")
         if layer.weights:

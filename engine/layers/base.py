@@ -197,6 +197,11 @@ class Layer:
         """Explain one output element (index into the output, batch first)."""
         raise NotImplementedError(f"{self.kind} does not explain single elements")
 
+    @classmethod
+    def parameter_count(cls, hyperparameters: dict) -> int:
+        """How many weight values a layer with these (validated) hyper-parameters holds, before building it."""
+        return 0
+
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """Approximate multiply-adds for one forward pass (for work limits and GFLOP/s)."""
         n = 1

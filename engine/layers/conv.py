@@ -51,6 +51,12 @@ class Conv2d(Layer):
         self._register("weight", uniform((out_channels, in_channels // groups, *self.kernel_size), fan_in, rng))
         self._register("bias", uniform((out_channels,), fan_in, rng) if bias else None)
 
+    @classmethod
+    def parameter_count(cls, hyperparameters):
+        kh, kw = positive_pair(hyperparameters["kernel_size"], "kernel_size")
+        weights = hyperparameters["in_channels"] * hyperparameters["out_channels"] // hyperparameters["groups"] * kh * kw
+        return weights + (hyperparameters["out_channels"] if hyperparameters["bias"] else 0)
+
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
         check_channels(c, self.in_channels, f"{self.kind} field 'in_channels' is {self.in_channels}, input")
@@ -129,6 +135,8 @@ class ConvTranspose2d(Layer):
         fan_in = out_channels // groups * self.kernel_size[0] * self.kernel_size[1]  # PyTorch's fan_in for this layout
         self._register("weight", uniform((in_channels, out_channels // groups, *self.kernel_size), fan_in, rng))
         self._register("bias", uniform((out_channels,), fan_in, rng) if bias else None)
+
+    parameter_count = Conv2d.parameter_count
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape

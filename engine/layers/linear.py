@@ -47,6 +47,11 @@ class Linear(Layer):
         xp = array_module(self.weight)
         self._register("weight", xp.asfortranarray(self.weight))
 
+    @classmethod
+    def parameter_count(cls, hyperparameters):
+        out = hyperparameters["out_features"]
+        return hyperparameters["in_features"] * out + (out if hyperparameters["bias"] else 0)
+
     def output_shape(self, input_shape):
         check_channels(input_shape[-1], self.in_features,
                        f"{self.kind} field 'in_features' is {self.in_features}, input features")

@@ -35,6 +35,10 @@ class BatchNorm2d(Layer):
         self._register("running_var", constant((num_features,), 1.0), buffer=True)
         self._register("num_batches_tracked", constant((), 0.0), buffer=True)  # kept so PyTorch's state loads
 
+    @classmethod
+    def parameter_count(cls, hyperparameters):
+        return hyperparameters["num_features"] * (4 if hyperparameters["affine"] else 2) + 1  # + num_batches_tracked
+
     def output_shape(self, input_shape):
         check_channels(input_shape[1], self.num_features,
                        f"{self.kind} field 'num_features' is {self.num_features}, input")

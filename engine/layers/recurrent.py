@@ -80,6 +80,13 @@ class _Recurrent(Layer):
     def __call__(self, x, state=None):
         return self.forward(x, state)
 
+    @classmethod
+    def parameter_count(cls, hyperparameters):
+        """G*H*(F + H) weights, plus 2*G*H biases."""
+        rows = len(cls.gate_names) * hyperparameters["hidden_size"]
+        biases = 2 * rows if hyperparameters["bias"] else 0
+        return rows * (hyperparameters["input_size"] + hyperparameters["hidden_size"]) + biases
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 3:
             raise ValueError(f"{self.kind}: input must be 3-D (N, T, F), got shape {tuple(input_shape)}")

@@ -148,3 +148,17 @@ def test_layers_check_their_input_channels():
         Linear(8, 2).output_shape((1, 9))
     with pytest.raises(ValueError, match="groups=3 must divide"):
         Conv2d(4, 6, 3, groups=3)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYER_TYPES))
+def test_parameter_count_from_hyperparameters_equals_the_built_layer(kind):
+    cls = LAYER_TYPES[kind]
+    values = {p.name: p.default for p in cls.params}
+    values.update({k: 6 for k in ("in_channels", "out_channels", "in_features", "input_size", "num_features")
+                   if k in values})
+    if "groups" in values:
+        values["groups"] = 2
+    if "kernel_size" in values:
+        values["kernel_size"] = (3, 2)
+    layer = cls(**values)
+    assert cls.parameter_count(layer.hyperparameters()) == sum(int(v.size) for v in layer.state_dict().values())

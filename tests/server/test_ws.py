@@ -524,7 +524,7 @@ def test_huge_weights_are_refused_before_they_are_allocated(client):
         receive(ws)
         started = time.perf_counter()
         error = _error_for(ws, {"type": "run", "id": "x", "network": spec, "input": {"sample": "dot"}}, "x")
-    assert "the weights of layers 0 to 1 would hold 4,294,967,296 values; the limit is" in error["message"]
+    assert "the weights of layers 0 to 1 would hold 4,295,032,832 values; the limit is" in error["message"]
     assert time.perf_counter() - started < 5
 
 
