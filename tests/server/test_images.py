@@ -5,6 +5,7 @@ import struct
 import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import numpy as np
@@ -427,7 +428,10 @@ def test_streamed_body_without_content_length_is_cut_at_the_limit(client):
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
             "Content-Type: image/png\r\n\r\n").encode()
     chunks = [head] + [bytes(65536)] * 100  # 6.4 MB, far beyond the limit
-    status, body, pulled = anyio.run(post_chunks, client.app, chunks, f"multipart/form-data; boundary={boundary}")
+    # a thread of its own: Playwright's sync API (browser tests in the same session) keeps a loop in this one
+    with ThreadPoolExecutor(1) as pool:
+        status, body, pulled = pool.submit(anyio.run, post_chunks, client.app, chunks,
+                                           f"multipart/form-data; boundary={boundary}").result()
     assert status == 413 and str(LIMIT_BYTES).encode() in body
     assert pulled == 5  # 4 x 64 kB pass the 200 kB limit: the server stopped reading there
     assert_still_serving(client)
