@@ -202,8 +202,7 @@ function showModel() {
 
 function showConnection(status, detail) {
   if (status === "reconnecting") setProgress(null, `Reconnecting to the server (${detail})…`);
-  if (status === "connecting") setProgress(null, "Connecting to the server…");
-  if (status === "open" && /onnecting/.test(view.progressText.textContent) && !socket?.current) {
+  if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
     setProgress(0, "Connected to the server.");
   }
 }
@@ -349,7 +348,7 @@ function layerRow(info) {
     el("header", { class: "nv-layer-head" },
       el("h3", {}, title),
       isInput ? "" : el("span", { class: "nv-kind" }, info.kind),
-      el("span", { class: "nv-shape", title: "output shape (batch, channels, height, width)" }, shapeText(info.shape)),
+      el("span", { class: "nv-shape", title: "output shape, batch first" }, shapeText(info.shape)),
       el("span", { class: "nv-time muted" }),
       download,
       el("span", { class: "error nv-download-error", role: "alert" })),
@@ -564,7 +563,8 @@ function renderDetail() {
   const { layer, map } = state.get();
   for (const button of view.layers.querySelectorAll("button.map")) {
     const row = button.closest("li");
-    button.setAttribute("aria-pressed", String(Number(row.dataset.index) === layer && Number(button.dataset.channel) === map));
+    const chosen = Number(row.dataset.index) === layer && Number(button.dataset.channel) === map;
+    button.setAttribute("aria-pressed", String(chosen));
   }
   if (layer === null || map === null) {
     view.detail.hidden = true;
@@ -622,13 +622,15 @@ function renderKernels(layer, map, info) {
   if (layer === INPUT_INDEX) {
     about.textContent = "The input has no kernels: this is the image the network reads.";
   } else if (slices) {
-    const bias = params.bias ? ` plus the bias ${formatNumber(params.bias.data[map])}` : "";
-    about.textContent = `This map is the sum over ${slices.length} input map${slices.length > 1 ? "s" : ""} of each `
-      + `input map ${info.kind === "ConvTranspose2d" ? "spread by" : "convolved with"} its kernel below${bias}.`;
+    const bias = params.bias ? `, plus the bias ${formatNumber(params.bias.data[map])}` : "";
+    const verb = info.kind === "ConvTranspose2d" ? "spread out by" : "convolved with";
+    about.textContent = slices.length === 1 ? `This map is the input map ${verb} the kernel below${bias}.`
+      : `This map is the sum of the ${slices.length} input maps, each ${verb} its kernel below${bias}.`;
     drawKernelSlices(grid, slices, legend, readout);
   } else if (info.kind === "BatchNorm2d" && params.weight) {
-    about.textContent = `Scale γ = ${formatNumber(params.weight.data[map])}, shift β = ${formatNumber(params.bias.data[map])}, `
-      + `running mean ${formatNumber(params.running_mean?.data[map])}, running variance ${formatNumber(params.running_var?.data[map])}.`;
+    const value = (name) => formatNumber(params[name]?.data[map]);
+    about.textContent = `Scale γ = ${value("weight")}, shift β = ${value("bias")}, running mean ${value("running_mean")}, `
+      + `running variance ${value("running_var")}.`;
   } else {
     about.textContent = `${info.kind} has no weights: each value comes from the previous layer's values alone.`;
   }

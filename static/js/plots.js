@@ -219,9 +219,9 @@ export function sizeGrid(container, size) {
 /**
  * Draw `channels` maps of height x width from `data` (C*H*W values from `offset`) as a grid of buttons,
  * each holding a canvas (sized by the CSS variables --map-width, --map-height and --map-rendering that
- * sizeGrid sets; style `.feature-grid canvas` with them). The grid is one tab stop: arrow keys, Home and End move between maps, Enter or
- * a click calls onSelect(channel). `scale` is one {min, max, diverging} for all, or a function
- * channel -> scale (a scale per map). Returns {element, maps, select(channel), focus(channel)}.
+ * sizeGrid sets; style `.feature-grid canvas` with them). The grid is one tab stop: arrow keys, Home and
+ * End move between maps; Enter, Space or a click calls onSelect(channel). `scale` is one
+ * {min, max, diverging} for all, or a function channel -> scale (a scale per map). Returns {element, maps, select(channel), focus(channel)}.
  */
 export function featureGrid(container, { data, channels, height, width, offset = 0, scale, onSelect = () => {},
   selected = null, label = (c) => `map ${c}`, size } = {}) {
@@ -231,6 +231,7 @@ export function featureGrid(container, { data, channels, height, width, offset =
   sizeGrid(container, size || mapDisplaySize(channels));
   container.setAttribute("role", "group");
   let buttons = [...container.querySelectorAll(":scope > button.map")];
+  const roving = buttons.findIndex((button) => button.tabIndex === 0); // keep the tab stop where it was
   if (buttons.length !== channels) {
     buttons = Array.from({ length: channels }, (_, c) => {
       const button = document.createElement("button");
@@ -251,7 +252,7 @@ export function featureGrid(container, { data, channels, height, width, offset =
     button.tabIndex = -1;
     button.setAttribute("aria-pressed", String(c === selected));
   });
-  const current = selected !== null && selected < channels ? selected : 0;
+  const current = [selected, roving].find((c) => c !== null && c >= 0 && c < channels) ?? 0;
   if (buttons[current]) buttons[current].tabIndex = 0;
 
   function focus(channel) {
@@ -277,7 +278,7 @@ export function featureGrid(container, { data, channels, height, width, offset =
     const button = event.target.closest("button.map");
     if (!button) return;
     const channel = Number(button.dataset.channel);
-    const perRow = Math.max(1, Math.round(container.clientWidth / (button.offsetWidth || 1)));
+    const perRow = buttons.filter((b) => b.offsetTop === buttons[0].offsetTop).length;
     const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: perRow, ArrowUp: -perRow,
       Home: -channel, End: channels - 1 - channel };
     if (event.key in moves) {

@@ -139,7 +139,10 @@ class RunHandle {
 
 /** A WebSocket to /ws/run that reconnects, joins headers with their frames, and lets the latest run win. */
 export class RunSocket {
-  /** onStatus(status, detail): "connecting" | "open" (detail: the hello message) | "reconnecting" (detail: why) | "closed". */
+  /**
+   * onStatus(status, detail): "open" (detail: the hello message), "reconnecting" (detail: why) or "closed".
+   * encoding: the runs' default tensor encoding ("float16" or "uint8").
+   */
   constructor({ url = defaultSocketUrl(), onStatus = () => {}, encoding = "float16" } = {}) {
     this.url = url;
     this.onStatus = onStatus;

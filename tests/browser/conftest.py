@@ -41,7 +41,7 @@ def server_url():
     env = {**os.environ, "LAMINA_DEVICE": "cpu"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--log-level", "warning", "--ws-per-message-deflate", "false"],
         env=env, cwd=Path(__file__).resolve().parents[2])
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

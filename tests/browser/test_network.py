@@ -7,7 +7,6 @@ Reference values come from the server's own download of a layer (.npy), so a wro
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import urllib.request
@@ -189,7 +188,36 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     detail.wait_for(state="visible")
     assert page.inner_text("#nv-detail-title") == "conv1 · map 1 of 8"
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '1'")
+    # ArrowDown moves one row down conv2's wrapped grid of 16 maps
+    page.focus(".nv-layer[data-index='3'] button.map[data-channel='0']")
+    page.keyboard.press("ArrowDown")
+    per_row = page.evaluate("""() => {
+      const maps = [...document.querySelectorAll(".nv-layer[data-index='3'] button.map")];
+      return maps.filter((map) => map.offsetTop === maps[0].offsetTop).length;
+    }""")
+    assert page.evaluate("document.activeElement.dataset.channel") == str(min(per_row, 15))
     screenshot(page, "network-detail-keyboard")
+
+
+def test_transposed_convolution_kernels_match_the_weights(page, server_url):
+    from engine.backend import to_numpy
+    from engine.models import load_model
+
+    weight = to_numpy(dict(load_model("digits-autoencoder").layers)["dec1"].state_dict()["weight"])  # (16, 8, 4, 4)
+    open_network(page, "?network=digits-autoencoder&layer=4&map=5")
+    page.locator("#nv-detail").wait_for(state="visible")
+    assert page.inner_text("#nv-detail-title") == "dec1 · map 5 of 8"
+    page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '16'")
+    assert "spread out by" in page.inner_text("#nv-kernel-about")
+    # hover cell (row 1, col 2) of the slice for input channel 3 and read its weight
+    canvas = page.locator("#nv-kernel-grid figure", has_text="input 3").locator("canvas")
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 2.5 / 4, box["y"] + box["height"] * 1.5 / 4)
+    text = page.inner_text("#nv-kernel-readout")
+    match = re.fullmatch(r"input 3, row 1, col 2: weight (-?[\d.e+-]+)", text)
+    assert match, text
+    assert float(match[1]) == pytest.approx(float(weight[3, 5, 1, 2]), rel=FLOAT16_RTOL, abs=1e-4)
+    screenshot(page, "network-autoencoder-dec1")
 
 
 def test_class_scores_bar_chart(page, server_url):
@@ -369,6 +397,26 @@ def test_run_socket_latest_request_wins(page):
     }""")
     assert result["seen"] == ["layer 0", "cancelled"]
     assert (result["outcome"], result["last"]) == ("cancelled", "done")
+
+
+def test_run_socket_reconnects_and_sends_the_run_again(page):
+    page.goto("/network")
+    result = page.evaluate("""async () => {
+      const { RunSocket } = await import("/static/js/wire.js");
+      const statuses = [];
+      const socket = new RunSocket({ onStatus: (status) => statuses.push(status) });
+      let starts = 0, layers = 0;
+      const handle = socket.run({ network: "tiny-vgg", input: { sample: "astronaut" } }, {
+        onStart: () => { if (++starts === 1) socket.ws.close(); },  // the connection drops mid-run
+        onLayer: () => layers++,
+      });
+      const outcome = await handle.done;
+      socket.close();
+      return { status: outcome.status, statuses, starts, layers };
+    }""")
+    assert result["status"] == "done"
+    assert result["statuses"][:3] == ["open", "reconnecting", "open"] and result["statuses"][-1] == "closed"
+    assert result["starts"] == 2 and result["layers"] == 13
 
 
 def test_state_round_trips_through_the_url(page):
