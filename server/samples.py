@@ -7,6 +7,7 @@ and is cached (read-only) after its first use.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -145,11 +146,17 @@ def load_sample(name: str) -> np.ndarray:
     return _load_cached(name)
 
 
-@functools.cache
+_loaded: dict[str, np.ndarray] = {}
+_loading = threading.Lock()  # the start-up warm-up thread and requests may ask for the same sample at once
+
+
 def _load_cached(name: str) -> np.ndarray:
-    image = _to_unit(SAMPLES[name].load())
-    image.setflags(write=False)
-    return image
+    with _loading:
+        if name not in _loaded:
+            image = _to_unit(SAMPLES[name].load())
+            image.setflags(write=False)
+            _loaded[name] = image
+        return _loaded[name]
 
 
 def list_samples() -> list[dict]:
