@@ -4,6 +4,7 @@ import io
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -569,3 +570,19 @@ def test_sockets_beyond_the_limit_are_closed_with_1013():
             extra.receive_text()
         assert closed.value.code == 1013 and "too many open sockets (1)" in closed.value.reason
         _then_a_valid_run_completes(ws)
+
+
+def test_health_answers_while_a_run_is_computing(client, gate):
+    """The run's work happens off the event loop: with a run held mid-network, HTTP still answers."""
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "slow", "network": "digits-cnn", "input": array_input(_digit())})
+        seen = []
+        while not any(h["type"] == "layer" for h, _ in seen):
+            seen.append(receive(ws))  # layer 0 is done; the worker now waits at the gate before layer 1
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(client.get, "/api/health").result(timeout=10)  # hangs if the loop were blocked
+        assert answer.status_code == 200 and answer.json()["status"] == "ok"
+        gate.set()
+        messages = run_messages(ws, "slow")
+    assert last_of(messages)["type"] == "done"
