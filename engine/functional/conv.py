@@ -12,9 +12,13 @@ the case, but every formulation gives the same numbers up to float32 rounding:
   many channels: 4x4 input tiles and the kernels are transformed so that a 2x2 output
   tile costs 16 multiplications per channel pair instead of 36; the products are 16
   matrix products (O, C) @ (C, tiles) over blocks of tile rows.
-- conv_transpose2d: one GEMM gives every (output channel, kernel tap, input pixel)
-  product; each output phase (r, c) = out[:, :, r::s, c::s] is then the sum of a few
-  plain slices of those products (the sub-pixel view of a strided transposed conv).
+- conv_transpose2d: each output phase (r, c) = out[:, :, r::s, c::s] is a plain
+  correlation of the input with the few kernel taps that land on it (the sub-pixel
+  view of a strided transposed conv). When all phases read the same window up to a
+  shift (kernel a multiple of the stride), one small im2col and one GEMM with the
+  phases' weights stacked give every phase. Otherwise one GEMM gives every (output
+  channel, kernel tap, input pixel) product and each phase is the sum of a few plain
+  slices of those products.
 
 Temporaries live in a per-thread workspace reused across calls (see `_Workspace`).
 Inputs are checked before any work; errors are ValueError with the numbers.
@@ -437,6 +441,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     cols = _phase_taps(width, out_w, kw, stride[1], padding[1], dilation[1])
     x_pad = _pad(xp, x, rows.pads + cols.pads)
     out = xp.empty((batch, weight.shape[1] * groups, out_h, out_w), dtype=x.dtype)
+    if _shares_taps(rows) and _shares_taps(cols):
+        _all_phases(xp, x_pad, weight, bias, groups, rows, cols, stride, out)
+        return out
     for n0, n1, products in _transpose_products(xp, x_pad, weight, groups):
         _gather_phases(xp, products, bias, rows, cols, stride, out[n0:n1])
     return out
@@ -519,3 +526,97 @@ def _gather_phases(xp, products, bias, rows: _PhaseTaps, cols: _PhaseTaps, strid
             for plane in planes[1:]:
                 run += plane
             target[...] = total.reshape(n, channels, count_r, width)[..., :count_c]
+
+
+def _shares_taps(taps: _PhaseTaps) -> bool:
+    """Whether every phase has taps at the same offsets up to a shift (k a multiple of s, say).
+
+    Then `_all_phases` applies. Otherwise a phase would need zero weights on pixels it
+    does not read, and 0 * Inf there would give NaN where the direct sum gives Inf.
+    """
+    relative = {tuple(i - phase_taps[0][1] for _, i in phase_taps) for _, _, phase_taps in taps.phases}
+    return len(relative) == 1 and all(phase_taps for _, _, phase_taps in taps.phases)
+
+
+def _common_taps(taps: _PhaseTaps) -> tuple[list[int], list[int], list[dict[int, int]]]:
+    """Per phase, the plane offset of its first tap; the tap offsets relative to it; the taps by offset.
+
+    When every phase reads the same window of the input, only shifted (see `_shares_taps`),
+    offsets taken relative to each phase's first tap let one im2col serve all phases.
+    """
+    bases = [min(i for _, i in phase_taps) for _, _, phase_taps in taps.phases]
+    by_offset = [{i - base: p for p, i in phase_taps} for base, (_, _, phase_taps) in zip(bases, taps.phases)]
+    relative = sorted(set().union(*by_offset))
+    return bases, relative, by_offset
+
+
+def _phase_weights(xp, weight, bias, groups: int, rows, cols):
+    """[W_phase | b] stacked: (G, phases*O/G, C/G*taps + 1), taps on the common relative offsets of rows x cols.
+
+    The last column is the bias (zero when there is none), to multiply a row of ones.
+    """
+    channels, out_per_group = weight.shape[:2]
+    (_, rel_r, by_r), (_, rel_c, by_c) = rows, cols
+    stacked = xp.zeros((len(by_r), len(by_c), channels, out_per_group, len(rel_r), len(rel_c)), dtype=weight.dtype)
+    for a, taps_r in enumerate(by_r):
+        for b, taps_c in enumerate(by_c):
+            for u, i in enumerate(rel_r):
+                for v, j in enumerate(rel_c):
+                    stacked[a, b, :, :, u, v] = weight[:, :, taps_r[i], taps_c[j]]
+    in_per_group, phases, taps = channels // groups, len(by_r) * len(by_c), len(rel_r) * len(rel_c)
+    stacked = stacked.reshape(phases, groups, in_per_group, out_per_group, taps).transpose(1, 0, 3, 2, 4)
+    augmented = xp.zeros((groups, phases, out_per_group, in_per_group * taps + 1), dtype=weight.dtype)
+    augmented[..., :-1] = stacked.reshape(groups, phases, out_per_group, in_per_group * taps)
+    if bias is not None:
+        augmented[..., -1] = bias.reshape(groups, 1, out_per_group)
+    return augmented.reshape(groups, phases * out_per_group, in_per_group * taps + 1)
+
+
+def _all_phases(xp, x_pad, weight, bias, groups: int, rows: _PhaseTaps, cols: _PhaseTaps, stride, out) -> None:
+    """Every output phase (r, c), from one im2col and one GEMM per block (when `_shares_taps`).
+
+    Phase (r, c) is a plain correlation: out[n, g*O/G + o, Y*s + r, X*s + c] =
+    b[o] + sum_{c', (p, i), (q, j)} w[c', o, p, q] * x_pad[n, c', Y + i, X + j] over the
+    group's input channels c' and the phase's taps (p, i), (q, j). On flattened (H, W)
+    planes tap (i, j) reads the run starting at i*W + j; writing i = base_r + u and
+    j = base_c + v, the im2col cols[(c', u, v), k] = x_flat[c', k + u*W + v] is common
+    to all phases, and phase (r, c) reads the products from column base_r*W + base_c on.
+    So one GEMM [W_phase | b] stacked (phases*O/G, C/G*taps + 1) @ [cols ; 1] per group
+    gives all phases, bias included; the columns past a phase's width are computed too,
+    then dropped.
+    """
+    batch, channels, height, width = x_pad.shape
+    in_per_group, out_per_group = channels // groups, weight.shape[1]
+    common_r, common_c = _common_taps(rows), _common_taps(cols)
+    w_stacked = _phase_weights(xp, weight, bias, groups, common_r, common_c)
+    offsets = [u * width + v for u in common_r[1] for v in common_c[1]]
+    shifts = [br * width + bc for br in common_r[0] for bc in common_c[0]]
+    planes = x_pad.reshape(batch, groups, in_per_group, height * width)
+    grouped_out = out.reshape(batch, groups, out_per_group, *out.shape[2:])
+    count_rows = max(count for _, count, _ in rows.phases)
+    bytes_per_row = groups * (in_per_group * len(offsets) + 1) * width * x_pad.itemsize
+    # A larger block than conv2d's: the GEMM's columns are shared by all phases, and
+    # longer rows measured faster on the 64->32 @56 k4 s2 layer (two threads).
+    for n0, n1, y0, y1 in _blocks(batch, count_rows, bytes_per_row, 4 * _COLS_BUDGET_BYTES):
+        n, span = n1 - n0, max(shifts) + (y1 - y0) * width
+        im2col = _workspace.take(xp, "phase im2col", (n, groups, in_per_group * len(offsets) + 1, span),
+                                 x_pad.dtype)
+        im2col[:, :, -1] = 1
+        taps = im2col[:, :, :-1].reshape(n, groups, in_per_group, len(offsets), span)
+        for t, offset in enumerate(offsets):
+            start = y0 * width + offset
+            valid = max(0, min(span, height * width - start))
+            xp.copyto(taps[:, :, :, t, :valid], planes[n0:n1, :, :, start:start + valid])
+            taps[:, :, :, t, valid:] = 0
+        products = _workspace.take(xp, "phase products", (n, groups, len(shifts), out_per_group, span), x_pad.dtype)
+        xp.matmul(w_stacked, im2col, out=products.reshape(n, groups, len(shifts) * out_per_group, span))
+        phase = 0
+        for r, count_r, _ in rows.phases:
+            for c, count_c, _ in cols.phases:
+                r1 = min(y1, count_r)
+                if r1 > y0:
+                    shift = shifts[phase]
+                    run = products[:, :, phase, :, shift:shift + (r1 - y0) * width]
+                    sums = run.reshape(n, groups, out_per_group, r1 - y0, width)[..., :count_c]
+                    grouped_out[n0:n1, :, :, y0 * stride[0] + r:r1 * stride[0]:stride[0], c::stride[1]] = sums
+                phase += 1

@@ -266,6 +266,10 @@ TRANSPOSE_CASES = [
     ((1, 2, 4, 3), (2, 2, 3, 2), 2, 0, (1, 0), 1, (2, 1), True),  # dilation
     ((1, 2, 2, 2), (2, 1, 3, 3), 3, 2, 2, 1, 1, True),  # padding crops taps at both ends
     ((1, 3, 3, 3), (3, 1, 3, 3), 1, 0, 0, 3, 2, False),  # depthwise, dilated
+    # kernel a multiple of the stride: one im2col and one GEMM for all phases
+    ((2, 4, 3, 5), (4, 3, 2, 2), 2, 0, 1, 2, 1, True),  # phases of unequal sizes, groups
+    ((2, 2, 5, 4), (2, 3, 4, 6), (2, 3), (1, 2), 0, 1, 1, True),  # non-square kernel and stride
+    ((1, 2, 4, 4), (2, 2, 4, 4), 2, 0, 0, 1, (1, 2), False),  # dilation 1 on rows, 2 on columns
 ]
 
 
@@ -392,6 +396,20 @@ def test_conv_transpose2d_lets_nan_flow_like_torch(xp):
     expected = torch_conv_transpose2d(x, w, b, 2, 1, 0, 1, 1)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
     assert np.isfinite(got).any()
+
+
+@pytest.mark.parametrize("kernel", [3, 4])
+def test_conv_transpose2d_inf_reaches_only_its_taps_like_torch(xp, kernel):
+    """k3 s2 has phases with fewer taps than others: no zero weight may meet the Inf (0 * Inf = NaN)."""
+    x, w, b = _data(14, (1, 2, 5, 5), (2, 2, kernel, kernel), 2)
+    x[0, 0, 2, 3] = np.inf
+    w = np.abs(w) + 0.1  # positive weights: the Inf stays +Inf, never Inf - Inf
+    got = to_numpy(conv_transpose2d(*_on(xp, x, w, b), stride=2, padding=1))
+    expected = torch_conv_transpose2d(x, w, b, 2, 1, 0, 1, 1)
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    assert not np.isnan(got).any()
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-4, atol=1e-4)
 
 
 def test_reused_scratch_memory_never_leaks_into_a_later_result(xp, winograd_from_16):
