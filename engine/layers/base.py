@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.backend import array_module, get_backend
+from engine.backend import array_module, get_backend, to_numpy
 
 
 @dataclass(frozen=True)
@@ -155,18 +155,13 @@ class Layer:
             raise ValueError(f"{self.kind}.load_state_dict: unknown keys {unknown}, missing keys {missing}")
         xp = get_backend().xp
         for name, value in state.items():
-            array = xp.asarray(value, dtype=xp.float32) if not type(value).__module__.startswith("cupy") else value
+            array = xp.asarray(value) if array_module(value) is xp else xp.asarray(to_numpy(value))
             if tuple(array.shape) != tuple(expected[name].shape):
                 raise ValueError(
                     f"{self.kind}.load_state_dict: {name} has shape {tuple(array.shape)}, "
                     f"expected {tuple(expected[name].shape)}"
                 )
-            array = xp.ascontiguousarray(array.astype(xp.float32))
-            if name in self._parameters:
-                self._parameters[name] = array
-            else:
-                self._buffers[name] = array
-            setattr(self, name, array)
+            self._register(name, xp.ascontiguousarray(array, dtype=xp.float32), buffer=name in self._buffers)
 
     def _register(self, name: str, value, buffer: bool = False) -> None:
         (self._buffers if buffer else self._parameters)[name] = value
@@ -201,6 +196,14 @@ class Layer:
     def parameter_count(cls, hyperparameters: dict) -> int:
         """How many weight values a layer with these (validated) hyper-parameters holds, before building it."""
         return 0
+
+    def _weighted_sum(self, index, window, coordinates, weights, channel: int, note: str = "") -> Explanation:
+        """The explanation of an output that is Σ window · weights + bias[channel] (conv, transposed conv, dense)."""
+        products = window * weights
+        total_sum = float(products.sum(dtype=np.float64))
+        bias = float(to_numpy(self.bias)[channel]) if self.bias is not None else 0.0
+        return Explanation(self.kind, tuple(index), window, coordinates, output=total_sum + bias, weights=weights,
+                           products=products, sum=total_sum, bias=bias, total=total_sum + bias, note=note)
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """Approximate multiply-adds for one forward pass (for work limits and GFLOP/s)."""

@@ -6,7 +6,7 @@ import numpy as np
 
 from engine.backend import to_numpy
 from engine.functional.conv import conv2d, conv_transpose2d
-from engine.layers.base import Explanation, Layer, Param
+from engine.layers.base import Layer, Param
 from engine.layers.init import uniform
 from engine.shapes import (check_channels, conv_output_size, conv_transpose_output_size, non_negative_pair,
                            positive_pair)
@@ -87,12 +87,8 @@ class Conv2d(Layer):
                     inside = 0 <= row < x_host.shape[1] and 0 <= col < x_host.shape[2]
                     window[c, p, q] = x_host[first_channel + c, row, col] if inside else 0.0
                     coordinates.append((first_channel + c, row, col))
-        products = window * weight
-        total_sum = float(products.sum(dtype=np.float64))
-        bias = float(to_numpy(self.bias)[o]) if self.bias is not None else 0.0
-        return Explanation(self.kind, tuple(index), window, coordinates, output=total_sum + bias, weights=weight,
-                           products=products, sum=total_sum, bias=bias, total=total_sum + bias,
-                           note="coordinates outside the input read the zero padding")
+        return self._weighted_sum(index, window, coordinates, weight, o,
+                                  note="coordinates outside the input read the zero padding")
 
 
 class ConvTranspose2d(Layer):
@@ -174,10 +170,5 @@ class ConvTranspose2d(Layer):
                         values.append(x_host[c, a, b])
                         taps.append(weight[c, o_in_group, p, q])
                         coordinates.append((c, a, b))
-        window, weights = np.asarray(values, np.float32), np.asarray(taps, np.float32)
-        products = window * weights
-        total_sum = float(products.sum(dtype=np.float64))
-        bias = float(to_numpy(self.bias)[o]) if self.bias is not None else 0.0
-        return Explanation(self.kind, tuple(index), window, coordinates, output=total_sum + bias, weights=weights,
-                           products=products, sum=total_sum, bias=bias, total=total_sum + bias,
-                           note="each input value meets the kernel tap that lands on this output cell")
+        return self._weighted_sum(index, np.asarray(values, np.float32), coordinates, np.asarray(taps, np.float32), o,
+                                  note="each input value meets the kernel tap that lands on this output cell")

@@ -6,7 +6,7 @@ import numpy as np
 
 from engine.backend import array_module, to_numpy
 from engine.functional.linear import linear
-from engine.layers.base import Explanation, Layer, Param
+from engine.layers.base import Layer, Param
 from engine.layers.init import uniform
 from engine.shapes import check_channels
 
@@ -68,9 +68,5 @@ class Linear(Layer):
         *row, j = index
         vector = to_numpy(x)[tuple(row)]
         weights = to_numpy(self.weight)[j]
-        products = vector * weights
-        total_sum = float(products.sum(dtype=np.float64))
-        bias = float(to_numpy(self.bias)[j]) if self.bias is not None else 0.0
         coordinates = [(*row, i) for i in range(vector.shape[0])]
-        return Explanation(self.kind, tuple(index), vector, coordinates, output=total_sum + bias, weights=weights,
-                           products=products, sum=total_sum, bias=bias, total=total_sum + bias)
+        return self._weighted_sum(index, vector, coordinates, weights, j)
