@@ -6,6 +6,7 @@ and says so (`trained` is False); `edges` is never trained: its kernels are desi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from engine.spec import network_from_spec
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DIGIT_CLASSES = [str(d) for d in range(10)]
+AUTOENCODER_CODE_SIZE = 16
 
 
 def _conv(name, out_channels, kernel_size, **params):
@@ -38,10 +40,22 @@ class ModelInfo:
     input_size: tuple[int, int] | None = None
     class_names: list[str] | None = None
     designed_weights: object = None  # a function filling hand-made weights, for networks that are not trained
+    sequence_features: int | None = None  # set for networks that read a sequence (N, T, F) instead of an image
+    sequence_steps: int | None = None  # the sequence length the network was trained on
+
+    @property
+    def input_kind(self) -> str:
+        return "sequence" if self.sequence_features else "image"
+
+    def input_shape(self) -> list[int]:
+        """Per sample: [C, H, W] for images, [T, F] for sequences."""
+        if self.input_kind == "sequence":
+            return [self.sequence_steps, self.sequence_features]
+        return [self.input_channels, *(self.input_size or (256, 256))]
 
     def spec(self) -> dict:
         return {"name": self.name, "description": self.description,
-                "input_shape": [self.input_channels, *(self.input_size or (256, 256))], "layers": list(self.spec_layers)}
+                "input_shape": self.input_shape(), "layers": list(self.spec_layers)}
 
     @property
     def weights_path(self) -> Path:
@@ -65,7 +79,18 @@ class ModelInfo:
         return {"name": self.name, "title": self.title, "description": self.description,
                 "input_channels": self.input_channels, "input_size": list(self.input_size) if self.input_size else None,
                 "class_names": self.class_names, "trained": self.trained or self.designed_weights is not None,
+                "input_kind": self.input_kind, "input_shape": self.input_shape(), "card": self.card(),
                 "spec": self.spec()}
+
+    @property
+    def card_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.json"
+
+    def card(self) -> dict | None:
+        """The training card written next to the weights (data, split, epochs, seed, held-out score, time)."""
+        if not self.card_path.exists():
+            return None
+        return json.loads(self.card_path.read_text())
 
 
 def _edge_kernels(network: Sequential) -> None:
@@ -85,10 +110,13 @@ BUILTIN_MODELS: dict[str, ModelInfo] = {m.name: m for m in (
         input_channels=1, input_size=(28, 28), class_names=DIGIT_CLASSES),
     ModelInfo(
         "digits-autoencoder", "Digit autoencoder",
-        "An encoder of strided convolutions squeezes a digit into a small code; a decoder of transposed "
-        "convolutions (deconvolutions) grows it back to 28x28.",
-        (_conv("enc1", 8, 3, stride=2, padding=1), _layer("ReLU", "enc_relu1"),
-         _conv("enc2", 16, 3, stride=2, padding=1), _layer("ReLU", "enc_relu2"),
+        "An encoder of convolutions and max pooling squeezes a digit into a code of 16 numbers; a decoder of "
+        "transposed convolutions (deconvolutions) grows the code back into a 28x28 digit.",
+        (_conv("enc1", 8, 3, padding=1), _layer("ReLU", "enc_relu1"), _layer("MaxPool2d", "enc_pool1", kernel_size=2),
+         _conv("enc2", 16, 3, padding=1), _layer("ReLU", "enc_relu2"), _layer("MaxPool2d", "enc_pool2", kernel_size=2),
+         _layer("Flatten", "flatten"), _layer("Linear", "code", out_features=AUTOENCODER_CODE_SIZE),
+         _layer("Linear", "expand", out_features=16 * 7 * 7), _layer("ReLU", "expand_relu"),
+         _layer("Unflatten", "unflatten", channels=16, height=7, width=7),
          _layer("ConvTranspose2d", "dec1", out_channels=8, kernel_size=4, stride=2, padding=1),
          _layer("ReLU", "dec_relu1"),
          _layer("ConvTranspose2d", "dec2", out_channels=1, kernel_size=4, stride=2, padding=1),
@@ -108,6 +136,19 @@ BUILTIN_MODELS: dict[str, ModelInfo] = {m.name: m for m in (
          _layer("ReLU", "relu2_2"), _layer("MaxPool2d", "pool2", kernel_size=2),
          _layer("Flatten", "flatten"), _layer("Linear", "fc", out_features=10), _layer("Softmax", "probabilities")),
         input_channels=3, input_size=(64, 64)),
+    *(ModelInfo(
+        f"digits-{cell.lower()}", f"Digit reader ({cell})",
+        f"A {cell} reads a 28x28 digit one row at a time (28 steps of 28 pixels) and a dense layer turns its "
+        "hidden state into class scores after every row: the last step's scores are the answer.",
+        (_layer(cell, cell.lower(), hidden_size=64), _layer("Linear", "classifier", out_features=10),
+         _layer("Softmax", "probabilities", dim=-1)),
+        class_names=DIGIT_CLASSES, sequence_features=28, sequence_steps=28) for cell in ("LSTM", "RNN", "GRU")),
+    ModelInfo(
+        "sine-rnn", "Next value of a sum of sines (RNN)",
+        "An RNN reads a signal made of two sine waves one value at a time and predicts the next value at "
+        "every step.",
+        (_layer("RNN", "rnn", hidden_size=32), _layer("Linear", "prediction", out_features=1)),
+        sequence_features=1, sequence_steps=64),
 )}
 
 

@@ -97,6 +97,30 @@ class Sequential:
 
     __call__ = forward
 
+    # --- gradients --------------------------------------------------------------
+    def forward_saved(self, x, training: bool = True):
+        """The forward pass through every layer, keeping what `backward` needs: returns (output, saved)."""
+        saved = []
+        for _, layer in self.layers:
+            x, layer_saved = layer.forward_saved(x, training)
+            saved.append(layer_saved)
+        return x, saved
+
+    def backward(self, grad_output, saved) -> tuple[object, dict]:
+        """Back-propagate dL/d(output) through the layers in reverse.
+
+        Returns (dL/d(input), {'{layer name}.{parameter}': gradient}) with the names of `parameters()`.
+        """
+        grads = {}
+        for (name, layer), layer_saved in zip(reversed(self.layers), reversed(saved)):
+            grad_output, layer_grads = layer.backward(grad_output, layer_saved)
+            grads.update({f"{name}.{key}": value for key, value in layer_grads.items()})
+        return grad_output, grads
+
+    def parameters(self) -> dict:
+        """Every trainable array as '{layer name}.{parameter}' (the arrays themselves: optimizers update them in place)."""
+        return {f"{name}.{key}": value for name, layer in self.layers for key, value in layer.parameters().items()}
+
     def state_dict(self) -> dict:
         """All parameters as '{layer name}.{parameter name}' → array."""
         return {f"{name}.{key}": value for name, layer in self.layers for key, value in layer.state_dict().items()}

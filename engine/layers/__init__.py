@@ -7,12 +7,12 @@ from engine.layers.linear import Linear
 from engine.layers.norm import BatchNorm2d
 from engine.layers.pool import AvgPool2d, MaxPool2d
 from engine.layers.recurrent import GRU, LSTM, RNN
-from engine.layers.reshape import Dropout, Flatten, Upsample
+from engine.layers.reshape import Dropout, Flatten, Unflatten, Upsample
 
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.kind: cls
     for cls in (Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax,
-                BatchNorm2d, Flatten, Upsample, Dropout, RNN, LSTM, GRU)
+                BatchNorm2d, Flatten, Unflatten, Upsample, Dropout, RNN, LSTM, GRU)
 }
 
 

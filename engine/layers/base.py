@@ -188,6 +188,26 @@ class Layer:
     def __call__(self, x):
         return self.forward(x)
 
+    # --- gradients (engine.grad) ------------------------------------------------
+    def forward_saved(self, x, training: bool = True):
+        """The forward pass, plus what `backward` needs: returns `(output, saved)`.
+
+        training=True uses training behaviour (batch statistics in BatchNorm2d, a random mask in
+        Dropout); training=False computes exactly `forward(x)`. `saved` is opaque to callers.
+        """
+        raise NotImplementedError(f"{self.kind} has no backward pass")
+
+    def backward(self, grad_output, saved) -> tuple[object, dict[str, object]]:
+        """Given dL/d(output) and `saved` from `forward_saved`, return (dL/dx, {parameter name: dL/dparameter}).
+
+        The dictionary has the names of `state_dict()`'s parameters (not its buffers).
+        """
+        raise NotImplementedError(f"{self.kind} has no backward pass")
+
+    def parameters(self) -> dict[str, object]:
+        """The trainable arrays by name (no buffers): what an optimizer updates, in place."""
+        return {k: v for k, v in self._parameters.items() if v is not None}
+
     def explain(self, x, index: tuple[int, ...]) -> Explanation:
         """Explain one output element (index into the output, batch first)."""
         raise NotImplementedError(f"{self.kind} does not explain single elements")

@@ -9,6 +9,7 @@ import numpy as np
 from engine.backend import to_numpy
 from engine.functional.reshape import dropout, flatten, interpolate
 from engine.layers.base import Explanation, Layer, Param
+from engine.shapes import check_input
 
 
 class Flatten(Layer):
@@ -84,3 +85,39 @@ class Dropout(Layer):
         value = float(to_numpy(x)[tuple(index)])
         return Explanation(self.kind, tuple(index), np.asarray([value], np.float32), [tuple(index)], output=value,
                            note="identity at inference")
+
+
+class Unflatten(Layer):
+    kind = "Unflatten"
+    summary = ("Unflatten is Flatten backwards: it folds a long vector into a stack of feature maps, so that "
+               "convolutions (or transposed convolutions, in a decoder) can work on it. Nothing is computed; "
+               "only the shape changes.")
+    formula = "y[n, c, h, w] = x[n, c·H·W + h·W + w]"
+    shape_rule = "(N, C·H·W) → (N, C, H, W)"
+    params = (Param("channels", "int", 1, "C: maps in the output", minimum=1, maximum=4096),
+              Param("height", "int", 1, "H: rows of each map", minimum=1, maximum=4096),
+              Param("width", "int", 1, "W: columns of each map", minimum=1, maximum=4096))
+    input_ndim = (2,)
+
+    def __init__(self, channels=1, height=1, width=1):
+        super().__init__()
+        self.channels, self.height, self.width = channels, height, width
+
+    def output_shape(self, input_shape):
+        features = self.channels * self.height * self.width
+        if input_shape[1] != features:
+            raise ValueError(f"Unflatten: the input has {input_shape[1]} features, but channels x height x width "
+                             f"= {self.channels} x {self.height} x {self.width} = {features}")
+        return (input_shape[0], self.channels, self.height, self.width)
+
+    def forward(self, x):
+        check_input(x, "x", ndim=2)
+        self.output_shape(tuple(x.shape))
+        return x.reshape(x.shape[0], self.channels, self.height, self.width)
+
+    def explain(self, x, index):
+        n, c, h, w = index
+        source = (n, (c * self.height + h) * self.width + w)
+        value = float(to_numpy(x)[source])
+        return Explanation(self.kind, tuple(index), np.asarray([value], np.float32), [source], output=value,
+                           note="the same value, moved to its place in the map")

@@ -129,7 +129,8 @@ async function start() {
     if (event.key === "Escape" && !view.detail.hidden) closeDetail();
   });
   try {
-    models = await cachedJSON("/api/models");
+    // Sequence networks have their own view (/sequence); this one takes images.
+    models = (await cachedJSON("/api/models")).filter((model) => model.input_kind === "image");
   } catch (error) {
     view.networkError.textContent = `The list of networks could not be loaded: ${error.message}`;
     return;
