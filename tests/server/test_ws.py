@@ -19,7 +19,7 @@ from server.app import create_app
 from server.settings import Settings
 from server.wire import array_from_json, array_to_json, decode
 
-TENSOR_MESSAGES = ("input", "layer", "kernel")  # each is followed by exactly one binary frame
+TENSOR_MESSAGES = ("input", "layer", "kernel", "trace")  # each is followed by exactly one binary frame
 LAST_MESSAGES = ("done", "error", "cancelled")
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
 
@@ -586,3 +586,76 @@ def test_health_answers_while_a_run_is_computing(client, gate):
         gate.set()
         messages = run_messages(ws, "slow")
     assert last_of(messages)["type"] == "done"
+
+
+# ---- sequences, traces and partial runs ---------------------------------------------------------------
+
+def test_sequence_network_reads_a_drawn_digit_row_by_row_and_sends_the_gates(client):
+    """An image given to a sequence network becomes its rows: (1, 28 steps, 28 pixels); trace adds the gates."""
+    image = np.asarray(Image.open(io.BytesIO(client.get("/api/samples/digit-3").content)),
+                       np.float32)
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "s", "network": "digits-lstm", "input": {"sample": "digit-3"},
+                      "encoding": "float16", "trace": True})
+        messages = run_messages(ws, "s")
+    input_header, input_payload = messages[1]
+    x = decode(input_header, input_payload)
+    assert x.shape == (1, 28, 28) and image.shape[:2] == (28, 28)
+    lstm = load_model("digits-lstm")["lstm"]
+    expected = lstm.trace(x)
+    traces = {h["part"]: decode(h, p) for h, p in messages if h["type"] == "trace"}
+    assert sorted(traces) == sorted(set(expected) - {"hidden"})  # the hidden state is the layer's output
+    for part, value in traces.items():
+        assert all(h["index"] == 0 and h["name"] == "lstm" for h, _ in messages if h["type"] == "trace")
+        np.testing.assert_allclose(value, expected[part], rtol=1e-3, atol=1e-3)
+    (_, hidden), (_, scores), (_, probabilities) = layers_of(messages, "s")
+    assert hidden.shape == (1, 28, 64) and probabilities.shape == (1, 28, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-2)
+
+
+def test_sequence_network_takes_an_array_of_any_length(client):
+    signal = np.sin(np.linspace(0, 6, 40, dtype=np.float32))[:, None]
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "sine", "network": "sine-rnn", "input": array_input(signal),
+                      "encoding": "float16"})
+        messages = run_messages(ws, "sine")
+    expected = load_model("sine-rnn")(signal[None])
+    (_, _), (header, prediction) = layers_of(messages, "sine")
+    assert prediction.shape == (1, 40, 1)
+    assert_close_to_encoding(prediction, header, expected)
+
+
+def test_from_layer_runs_the_decoder_on_an_edited_code(client):
+    """The autoencoder's sliders: a code fed straight to the layer after 'code' runs the decoder only."""
+    code = np.linspace(-2, 2, 16, dtype=np.float32)
+    network = load_model("digits-autoencoder")
+    names = [name for name, _ in network.layers]
+    tail = names[names.index("expand"):]
+    x = code[None]
+    for name in tail:
+        x = network[name](x)
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "d", "network": "digits-autoencoder", "from_layer": "expand",
+                      "input": array_input(code), "encoding": "float16"})
+        messages = run_messages(ws, "d")
+    assert [layer["name"] for layer in messages[0][0]["layers"]] == tail
+    header, reconstruction = layers_of(messages, "d")[-1]
+    assert header["name"] == "reconstruction" and reconstruction.shape == (1, 1, 28, 28)
+    assert_close_to_encoding(reconstruction, header, x)
+
+
+@pytest.mark.parametrize("request_fields, words", [
+    ({"network": "digits-autoencoder", "from_layer": "nope"}, "is not a layer of network 'digits-autoencoder'"),
+    ({"layer": {"kind": "ReLU"}, "from_layer": "relu"}, "from_layer needs a 'network'"),
+])
+def test_bad_from_layer_is_refused_with_the_layer_names(client, request_fields, words):
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "bad", "input": array_input(np.zeros(16, np.float32)),
+                      **request_fields})
+        messages = run_messages(ws, "bad")
+    error = last_of(messages)
+    assert error["type"] == "error" and words in error["message"] and error["field"] == "from_layer"
