@@ -20,7 +20,7 @@ PHOTOS = {"camera": (512, 512, 1), "astronaut": (512, 512, 3), "coins": (303, 38
           "chelsea": (300, 451, 3), "coffee": (400, 600, 3), "rocket": (427, 640, 3), "brick": (512, 512, 1),
           "grass": (512, 512, 1), "china": (427, 640, 3), "flower": (427, 640, 3)}
 PATTERNS = ["checkerboard", "gradient", "dot", "stripes", "circle"]
-DIGITS = [f"digit-{label}" for label in range(10)]
+DIGITS = [f"digit-{label}" for label in range(10)] + [f"mnist-{label}" for label in range(10)]
 
 
 def torch_resize(image: np.ndarray, height: int, width: int, antialias: bool = True) -> np.ndarray:
@@ -39,7 +39,7 @@ def test_registry_has_the_photos_digits_and_patterns():
 @pytest.mark.parametrize("name", list(SAMPLES))
 def test_every_sample_loads_as_read_only_float32_in_unit_range(name):
     image = load_sample(name)
-    expected = PHOTOS.get(name, (28, 28, 1) if name.startswith("digit") else (256, 256, 1))
+    expected = PHOTOS.get(name, (28, 28, 1) if name.startswith(("digit", "mnist")) else (256, 256, 1))
     assert image.shape == expected and image.dtype == np.float32 and image.flags.c_contiguous
     assert np.isfinite(image).all() and image.min() >= 0.0 and image.max() <= 1.0
     assert image.max() - image.min() > 0.1  # not blank

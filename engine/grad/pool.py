@@ -1,0 +1,97 @@
+"""Backward of max_pool2d and avg_pool2d.
+
+Max pooling passes each output's gradient to the one input cell that won its window
+(the argmax positions the forward pass returns); a cell that wins several overlapping
+windows collects the sum. Average pooling spreads each output's gradient evenly over
+its window: every cell gets dL/dy / count from each window that covers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.backend import array_module
+from engine.functional.pool import _divisor_along, _pool_geometry
+from engine.shapes import check_input
+
+
+def _check_input_shape(input_shape, grad_output) -> tuple[int, int, int, int]:
+    """input_shape as a 4-tuple (N, C, H, W) that agrees with grad_output's N and C, or ValueError."""
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"input_shape must be (N, C, H, W) with positive sizes, got {tuple(input_shape)}")
+    if shape[:2] != tuple(grad_output.shape[:2]):
+        raise ValueError(f"grad_output has (N, C) = {tuple(grad_output.shape[:2])} but input_shape {shape} "
+                         f"has {shape[:2]}")
+    return shape
+
+
+def max_pool2d_backward(grad_output, indices, input_shape):
+    """Gradient of y = max_pool2d(x, ...) with respect to x, from the argmax positions.
+
+        dL/dx[n, c, h, w] = sum over outputs (i, j) with indices[n, c, i, j] = h*W + w of dL/dy[n, c, i, j]
+
+    `indices` are those max_pool2d(..., return_indices=True) returns: flat positions in
+    each channel's H*W. The sum is one bincount over positions flattened across (n, c),
+    which adds up the windows that overlap on the same winner (faster than a scatter-add).
+    """
+    xp = array_module(grad_output)
+    check_input(grad_output, "grad_output", 4)
+    if not hasattr(indices, "shape") or tuple(indices.shape) != tuple(grad_output.shape):
+        raise ValueError(f"indices must have grad_output's shape {tuple(grad_output.shape)}, "
+                         f"got {tuple(getattr(indices, 'shape', ()))}")
+    if indices.dtype.kind not in "iu":
+        raise ValueError(f"indices must be an integer array, got dtype {indices.dtype}")
+    n, c, h, w = _check_input_shape(input_shape, grad_output)
+    planes = n * c
+    plane_start = (xp.arange(planes, dtype=xp.int64) * (h * w)).reshape(n, c, 1, 1)
+    positions = (indices + plane_start).ravel()
+    sums = xp.bincount(positions, weights=grad_output.ravel(), minlength=planes * h * w)
+    return sums.astype(grad_output.dtype, copy=False).reshape(n, c, h, w)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Stands for the input in `_pool_geometry`, which reads only its shape."""
+
+    shape: tuple[int, ...]
+
+
+def _spread(values, xp, axis: int, kernel: int, stride: int, size: int):
+    """The adjoint of taking `kernel` strided windows along `axis`: out[i*stride + p] += values[i] for p < kernel."""
+    shape = list(values.shape)
+    shape[axis] = size
+    out = xp.zeros(shape, dtype=values.dtype)
+    count = values.shape[axis]
+    for p in range(kernel):
+        index = [slice(None)] * 4
+        index[axis] = slice(p, p + (count - 1) * stride + 1, stride)
+        out[tuple(index)] += values
+    return out
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of y = avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad) w.r.t. x.
+
+        dL/dx[n, c, h, w] = sum over windows (i, j) covering (h, w) of dL/dy[n, c, i, j] / count[i, j]
+
+    count is the forward's divisor (see avg_pool2d). The division is done once per output;
+    the spreading is separable, over the kernel's columns and then its rows (kH + kW strided
+    adds into the padded input), and the padding is cropped at the end.
+    """
+    xp = array_module(grad_output)
+    check_input(grad_output, "grad_output", 4)
+    shape = _check_input_shape(input_shape, grad_output)
+    kernel, stride, padding, _, out = _pool_geometry(_Shape(shape), kernel_size, stride, padding, 1, ceil_mode)
+    if tuple(grad_output.shape[2:]) != out:
+        raise ValueError(f"grad_output must have the pooled size {out} for input_shape {shape}, "
+                         f"got {tuple(grad_output.shape[2:])}")
+    counts = [_divisor_along(xp, shape[2 + a], kernel[a], stride[a], padding[a], out[a], count_include_pad)
+              for a in range(2)]
+    scaled = grad_output / (counts[0][:, None] * counts[1][None, :]).astype(grad_output.dtype)
+    # The padded extent the windows reach (ceil_mode windows may run past the padded input).
+    reach = [max((out[a] - 1) * stride[a] + kernel[a], shape[2 + a] + padding[a]) for a in range(2)]
+    columns = _spread(scaled, xp, 3, kernel[1], stride[1], reach[1])
+    padded = _spread(columns, xp, 2, kernel[0], stride[0], reach[0])
+    return xp.ascontiguousarray(padded[:, :, padding[0]:padding[0] + shape[2], padding[1]:padding[1] + shape[3]])
