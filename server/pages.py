@@ -17,6 +17,8 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PAGES = [
     ("/", "lab.html", "Layer lab"),
     ("/network", "network.html", "Network"),
+    ("/sequence", "sequence.html", "Sequence"),
+    ("/autoencoder", "autoencoder.html", "Autoencoder"),
 ]
 
 router = APIRouter(include_in_schema=False)

@@ -38,6 +38,7 @@ from engine.layers import LAYER_TYPES
 from engine.layers.base import Layer
 from engine.models import BUILTIN_MODELS, load_model
 from engine.network import Sequential
+from engine.saliency import saliency
 from engine.spec import network_from_spec
 from server.inputs import InputError, resolve_input
 from server.settings import Settings
@@ -96,6 +97,7 @@ class RunRequest(BaseModel):
     explain: tuple[int, list[int]] | None = None  # [layer index, output index (batch first)]
     trace: bool = False  # recurrent layers also send their per-step gates ("trace" frames)
     from_layer: str | None = None  # start at this layer (by name): the input is fed straight to it
+    saliency: int | None = None  # a class index (-1: the top class): also send d(score)/d(input) at the end
 
     @field_validator("from_layer")
     @classmethod
@@ -227,6 +229,8 @@ class Runner:
         flops = self._check_limits(network, x, shapes, last)
         if request.explain is not None:
             self._check_explain(network, shapes, last, request.explain)
+        if request.saliency is not None:
+            self._check_saliency(network, name, shapes, last, request.saliency)
         return Plan(request, name, network, x, shapes, flops, last)
 
     def _input(self, request: RunRequest, channels, size) -> np.ndarray:
@@ -389,6 +393,20 @@ class Runner:
             raise RunError(f"explain: output index {output_index} is not inside layer {index}'s output of shape "
                            f"{list(shape)} (give one index per axis, batch first)", "explain")
 
+    @staticmethod
+    def _check_saliency(network: Sequential, name: str, shapes, last: int, class_index: int) -> None:
+        scores_shape = shapes[-1]
+        if last != len(network) - 1 or len(scores_shape) != 2:
+            raise RunError(f"saliency needs a whole network that ends in class scores (N, classes); network "
+                           f"{name!r} ends in shape {list(scores_shape)}", "saliency")
+        if not -1 <= class_index < scores_shape[1]:
+            raise RunError(f"saliency: class index {class_index} is out of range 0 to {scores_shape[1] - 1} "
+                           "(or -1 for the top-scoring class)", "saliency")
+        if any(type(layer).backward is Layer.backward for _, layer in network.layers):
+            kinds = sorted({layer.kind for _, layer in network.layers if type(layer).backward is Layer.backward})
+            raise RunError(f"saliency: network {name!r} has layers without a backward pass ({', '.join(kinds)})",
+                           "saliency")
+
     # -- the concurrency limit --
     @asynccontextmanager
     async def run_slot(self, cancel: threading.Event) -> AsyncIterator[None]:
@@ -430,21 +448,28 @@ class Execution:
     """A plan being computed. `step()` runs in a worker thread, one layer per call.
 
     The first call returns the "start" and "input" frames; each next call computes one layer and returns
-    its "layer" frame, then its "kernel" frames and "explain" frame when asked; None when the run is
-    complete or `cancel` is set. Stopping early frees the intermediate arrays.
+    its "layer" frame, then its "kernel", "explain" and "trace" frames when asked; after the last layer,
+    the "saliency" frame when asked; None when the run is complete or `cancel` is set. Stopping early frees the intermediate arrays.
     """
 
     plan: Plan
     cancel: threading.Event
     layers_done: int = 0
+    saliency_sent: bool = False
     compute_seconds: float = 0.0
     _records: Any = field(default=None, repr=False)
     _layer_input: Any = field(default=None, repr=False)
 
     def step(self) -> list[Frame] | None:
-        if self.cancel.is_set() or self.layers_done > self.plan.last:
+        if self.cancel.is_set():
             self.close()
             return None
+        if self.layers_done > self.plan.last:  # every layer sent: a saliency map, if asked for, comes last
+            if self.plan.request.saliency is None or self.saliency_sent:
+                self.close()
+                return None
+            self.saliency_sent = True
+            return [self._saliency_frame()]
         if self._records is None:
             self._layer_input = asarray(self.plan.x)
             self._records = self.plan.network.run(self._layer_input)
@@ -469,6 +494,16 @@ class Execution:
                        for part, value in layer.trace(self._layer_input).items() if part != "hidden"]
         self._layer_input = record.output
         return frames
+
+    def _saliency_frame(self) -> Frame:
+        """∂ score_k / ∂ input for k = request.saliency, computed on the run's input (engine.saliency)."""
+        wanted = self.plan.request.saliency
+        started = time.perf_counter()
+        gradient, scores, classes = saliency(self.plan.network, asarray(self.plan.x), None if wanted == -1 else wanted)
+        ms = (time.perf_counter() - started) * 1000
+        class_index = int(to_numpy(classes)[0])
+        return self._tensor_frame({"type": "saliency", "class_index": class_index,
+                                   "score": float(to_numpy(scores)[0, class_index]), "ms": ms}, to_numpy(gradient))
 
     def close(self) -> None:
         """Stop the engine's generator and drop the arrays it held."""

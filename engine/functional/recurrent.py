@@ -75,9 +75,9 @@ def _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, gates: int, stat
 
 # --- shared pieces -----------------------------------------------------------------
 
-def _sigmoid(xp, a):
+def _sigmoid(xp, a, out=None):
     """1 / (1 + exp(-a)), written as (1 + tanh(a/2)) / 2: the same value, no overflow for large |a|."""
-    s = xp.multiply(a, 0.5)
+    s = xp.multiply(a, 0.5, out=out)
     xp.tanh(s, out=s)
     s += 1.0
     s *= 0.5
@@ -116,27 +116,27 @@ def _sum_biases(bias_ih, bias_hh):
     return bias_ih + bias_hh
 
 
+def _split_blocks(value, blocks: int) -> list:
+    """The `blocks` equal slices of the last axis (views)."""
+    size = value.shape[-1] // blocks
+    return [value[..., k * size:(k + 1) * size] for k in range(blocks)]
+
+
 def _batch_first(time_major):
     """(T, N, H) -> (N, T, H), contiguous."""
     return array_module(time_major).ascontiguousarray(time_major.transpose(1, 0, 2))
 
 
-# --- the ops -----------------------------------------------------------------------
+# --- the loops over time ---------------------------------------------------------------
+# Each loop writes every step's values straight into time-major (T, N, ...) arrays (no copies):
+# the public ops below return some of them batch first, and engine.grad.recurrent keeps them
+# all for the backward pass. Arguments are already checked.
 
-def rnn_sequence(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    """Elman RNN over a sequence (like torch.nn.RNN with batch_first=True, one layer).
-
-    For t = 0 .. T-1, with h_{-1} = h0 (zeros when None):
-
-        h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),   act = tanh or relu
-
-    x: (N, T, F); h0: (N, H) or None; weight_ih: (H, F); weight_hh: (H, H); biases: (H,) or None.
-    Returns (output, h_n): output (N, T, H) holds every h_t, h_n (N, H) is the last one.
-    """
+def _rnn_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity):
+    """Every hidden state h_t, time-major: (T, N, H)."""
     xp = array_module(x)
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {list(NONLINEARITIES)}, got {nonlinearity!r}")
-    batch, steps, hidden = _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 1, {"h0": h0})
+    batch, steps, _ = x.shape
+    hidden = weight_hh.shape[1]
     dtype = x.dtype
     weight_hh_t = _transposed(xp, weight_hh, dtype)
     projection = _input_projection(xp, x, _cast(weight_ih, dtype), _cast(_sum_biases(bias_ih, bias_hh), dtype))
@@ -153,7 +153,96 @@ def rnn_sequence(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlin
         else:
             xp.maximum(pre_activation, 0, out=outputs[t])
         h = outputs[t]
-    return _batch_first(outputs), h.copy()
+    return outputs
+
+
+def _lstm_steps(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh) -> dict:
+    """Every step's values, time-major: "hidden" h_t, "cell_state" c_t, "tanh_cell" tanh(c_t) (T, N, H);
+    "cell" g_t (T, N, H); "sigmoids" (T, N, 4H): sigmoid of all four pre-activation blocks, of which
+    the blocks i, f and o are the gates (the g block is unused)."""
+    xp = array_module(x)
+    batch, steps, _ = x.shape
+    hidden = weight_hh.shape[1]
+    dtype = x.dtype
+    weight_hh_t = _transposed(xp, weight_hh, dtype)
+    projection = _input_projection(xp, x, _cast(weight_ih, dtype), _cast(_sum_biases(bias_ih, bias_hh), dtype))
+
+    record = {name: xp.empty((steps, batch, hidden), dtype=dtype)
+              for name in ("hidden", "cell_state", "tanh_cell", "cell")}
+    record["sigmoids"] = xp.empty((steps, batch, 4 * hidden), dtype=dtype)
+    h = _initial_state(xp, h0, batch, hidden, dtype)
+    c = _initial_state(xp, c0, batch, hidden, dtype)
+    for t in range(steps):
+        a = xp.dot(h, weight_hh_t)
+        a += projection[t]
+        # One sigmoid call over all four blocks (fewer calls per step); g is a tanh instead.
+        sigmoids = _sigmoid(xp, a, out=record["sigmoids"][t])
+        i, f, o = sigmoids[:, :hidden], sigmoids[:, hidden:2 * hidden], sigmoids[:, 3 * hidden:]
+        g = xp.tanh(a[:, 2 * hidden:3 * hidden], out=record["cell"][t])
+        c_new = record["cell_state"][t]
+        xp.multiply(f, c, out=c_new)
+        c_new += i * g
+        c = c_new
+        xp.tanh(c, out=record["tanh_cell"][t])
+        h = xp.multiply(record["tanh_cell"][t], o, out=record["hidden"][t])
+    return record
+
+
+def _gru_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh) -> dict:
+    """Every step's values, time-major: "hidden" h_t and "new" n_t (T, N, H); "reset_update" (T, N, 2H),
+    r_t then z_t; "from_hidden" (T, N, 3H), h_{t-1} W_hh^T + b_hh (its n block sits inside r * (...))."""
+    xp = array_module(x)
+    batch, steps, _ = x.shape
+    hidden = weight_hh.shape[1]
+    dtype = x.dtype
+    weight_hh_t = _transposed(xp, weight_hh, dtype)
+    bias_hh = _cast(bias_hh, dtype)
+    # b_hn sits inside r * (...), so only b_ih joins the precomputed input half.
+    projection = _input_projection(xp, x, _cast(weight_ih, dtype), _cast(bias_ih, dtype))
+
+    record = {"hidden": xp.empty((steps, batch, hidden), dtype=dtype),
+              "new": xp.empty((steps, batch, hidden), dtype=dtype),
+              "reset_update": xp.empty((steps, batch, 2 * hidden), dtype=dtype),
+              "from_hidden": xp.empty((steps, batch, 3 * hidden), dtype=dtype)}
+    h = _initial_state(xp, h0, batch, hidden, dtype)
+    for t in range(steps):
+        from_input = projection[t]
+        from_hidden = xp.dot(h, weight_hh_t, out=record["from_hidden"][t])
+        if bias_hh is not None:
+            from_hidden += bias_hh
+        # r and z are neighbours in the rows: one sigmoid call for both.
+        reset_update = _sigmoid(xp, from_input[:, :2 * hidden] + from_hidden[:, :2 * hidden],
+                                out=record["reset_update"][t])
+        r, z = reset_update[:, :hidden], reset_update[:, hidden:]
+        n = xp.multiply(r, from_hidden[:, 2 * hidden:], out=record["new"][t])
+        n += from_input[:, 2 * hidden:]
+        xp.tanh(n, out=n)
+        # (1 - z) * n + z * h, with one multiplication fewer.
+        h = xp.add(n, z * (h - n), out=record["hidden"][t])
+    return record
+
+
+# --- the ops -----------------------------------------------------------------------
+
+def _check_nonlinearity(nonlinearity) -> None:
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {list(NONLINEARITIES)}, got {nonlinearity!r}")
+
+
+def rnn_sequence(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    """Elman RNN over a sequence (like torch.nn.RNN with batch_first=True, one layer).
+
+    For t = 0 .. T-1, with h_{-1} = h0 (zeros when None):
+
+        h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),   act = tanh or relu
+
+    x: (N, T, F); h0: (N, H) or None; weight_ih: (H, F); weight_hh: (H, H); biases: (H,) or None.
+    Returns (output, h_n): output (N, T, H) holds every h_t, h_n (N, H) is the last one.
+    """
+    _check_nonlinearity(nonlinearity)
+    _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 1, {"h0": h0})
+    outputs = _rnn_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
+    return _batch_first(outputs), outputs[-1].copy()
 
 
 def lstm_sequence(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, return_gates=False):
@@ -172,35 +261,15 @@ def lstm_sequence(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, r
     return_gates=True also a dict of (N, T, H) arrays: "input", "forget", "cell" (g_t),
     "output" (o_t) and "cell_state" (c_t).
     """
-    xp = array_module(x)
-    batch, steps, hidden = _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 4, {"h0": h0, "c0": c0})
-    dtype = x.dtype
-    weight_hh_t = _transposed(xp, weight_hh, dtype)
-    projection = _input_projection(xp, x, _cast(weight_ih, dtype), _cast(_sum_biases(bias_ih, bias_hh), dtype))
-
-    names = ("input", "forget", "cell", "output", "cell_state")
-    record = {name: xp.empty((steps, batch, hidden), dtype=dtype) for name in (names if return_gates else ())}
-    outputs = xp.empty((steps, batch, hidden), dtype=dtype)
-    h = _initial_state(xp, h0, batch, hidden, dtype)
-    c = _initial_state(xp, c0, batch, hidden, dtype)
-    for t in range(steps):
-        a = xp.dot(h, weight_hh_t)
-        a += projection[t]
-        # One sigmoid call over all four blocks (fewer calls per step); g is a tanh instead.
-        sigmoids = _sigmoid(xp, a)
-        i, f, o = sigmoids[:, :hidden], sigmoids[:, hidden:2 * hidden], sigmoids[:, 3 * hidden:]
-        g = xp.tanh(a[:, 2 * hidden:3 * hidden])
-        c = f * c + i * g
-        h = outputs[t]
-        xp.tanh(c, out=h)
-        h *= o
-        if return_gates:
-            for name, value in zip(names, (i, f, g, o, c)):
-                record[name][t] = value
-    result = (_batch_first(outputs), (h.copy(), c))
-    if return_gates:
-        return result + ({name: _batch_first(value) for name, value in record.items()},)
-    return result
+    _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 4, {"h0": h0, "c0": c0})
+    record = _lstm_steps(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
+    hidden, cell_state = record["hidden"], record["cell_state"]
+    result = (_batch_first(hidden), (hidden[-1].copy(), cell_state[-1].copy()))
+    if not return_gates:
+        return result
+    i, f, _, o = _split_blocks(record["sigmoids"], 4)
+    gates = {"input": i, "forget": f, "cell": record["cell"], "output": o, "cell_state": cell_state}
+    return result + ({name: _batch_first(value) for name, value in gates.items()},)
 
 
 def gru_sequence(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, return_gates=False):
@@ -217,36 +286,12 @@ def gru_sequence(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, return
     biases: (3H,) or None. Returns (output, h_n) with output (N, T, H); with
     return_gates=True also a dict of (N, T, H) arrays "reset", "update", "new".
     """
-    xp = array_module(x)
-    batch, steps, hidden = _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 3, {"h0": h0})
-    dtype = x.dtype
-    weight_hh_t = _transposed(xp, weight_hh, dtype)
-    bias_hh = _cast(bias_hh, dtype)
-    # b_hn sits inside r * (...), so only b_ih joins the precomputed input half.
-    projection = _input_projection(xp, x, _cast(weight_ih, dtype), _cast(bias_ih, dtype))
-
-    names = ("reset", "update", "new")
-    record = {name: xp.empty((steps, batch, hidden), dtype=dtype) for name in (names if return_gates else ())}
-    outputs = xp.empty((steps, batch, hidden), dtype=dtype)
-    h = _initial_state(xp, h0, batch, hidden, dtype)
-    for t in range(steps):
-        from_input = projection[t]
-        from_hidden = xp.dot(h, weight_hh_t)
-        if bias_hh is not None:
-            from_hidden += bias_hh
-        # r and z are neighbours in the rows: one sigmoid call for both.
-        reset_update = _sigmoid(xp, from_input[:, :2 * hidden] + from_hidden[:, :2 * hidden])
-        r, z = reset_update[:, :hidden], reset_update[:, hidden:]
-        n = r * from_hidden[:, 2 * hidden:]
-        n += from_input[:, 2 * hidden:]
-        xp.tanh(n, out=n)
-        # (1 - z) * n + z * h, with one multiplication fewer.
-        xp.add(n, z * (h - n), out=outputs[t])
-        h = outputs[t]
-        if return_gates:
-            for name, value in zip(names, (r, z, n)):
-                record[name][t] = value
-    result = (_batch_first(outputs), h.copy())
-    if return_gates:
-        return result + ({name: _batch_first(value) for name, value in record.items()},)
-    return result
+    _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 3, {"h0": h0})
+    record = _gru_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+    hidden = record["hidden"]
+    result = (_batch_first(hidden), hidden[-1].copy())
+    if not return_gates:
+        return result
+    r, z = _split_blocks(record["reset_update"], 2)
+    gates = {"reset": r, "update": z, "new": record["new"]}
+    return result + ({name: _batch_first(value) for name, value in gates.items()},)

@@ -101,7 +101,6 @@ def batch_norm_backward(grad_output, saved: BatchNormSaved):
     (the last two terms are the gradient flowing through the batch mean and variance).
     dL/dweight or dL/dbias is None where weight or bias was None.
     """
-    xp = array_module(grad_output)
     if tuple(grad_output.shape) != tuple(saved.x_hat.shape):
         raise ValueError(f"grad_output must have the input's shape {tuple(saved.x_hat.shape)}, "
                          f"got {tuple(grad_output.shape)}")

@@ -26,14 +26,17 @@ def _check_input_shape(input_shape, grad_output) -> tuple[int, int, int, int]:
     return shape
 
 
-def max_pool2d_backward(grad_output, indices, input_shape):
+def max_pool2d_backward(grad_output, indices, input_shape, overlapping=True):
     """Gradient of y = max_pool2d(x, ...) with respect to x, from the argmax positions.
 
         dL/dx[n, c, h, w] = sum over outputs (i, j) with indices[n, c, i, j] = h*W + w of dL/dy[n, c, i, j]
 
     `indices` are those max_pool2d(..., return_indices=True) returns: flat positions in
-    each channel's H*W. The sum is one bincount over positions flattened across (n, c),
-    which adds up the windows that overlap on the same winner (faster than a scatter-add).
+    each channel's H*W. With positions flattened across (n, c), the sum is one bincount,
+    which adds up overlapping windows that share a winner (faster than a scatter-add).
+    overlapping=False promises that windows do not overlap (dilation*(kernel - 1) < stride
+    on both axes, as in the usual 2x2 stride-2 pool), so no cell wins twice and a plain
+    scatter, about 10x faster than the bincount, gives the same result.
     """
     xp = array_module(grad_output)
     check_input(grad_output, "grad_output", 4)
@@ -46,6 +49,10 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     planes = n * c
     plane_start = (xp.arange(planes, dtype=xp.int64) * (h * w)).reshape(n, c, 1, 1)
     positions = (indices + plane_start).ravel()
+    if not overlapping:
+        grad_x = xp.zeros(planes * h * w, dtype=grad_output.dtype)
+        grad_x[positions] = grad_output.ravel()
+        return grad_x.reshape(n, c, h, w)
     sums = xp.bincount(positions, weights=grad_output.ravel(), minlength=planes * h * w)
     return sums.astype(grad_output.dtype, copy=False).reshape(n, c, h, w)
 

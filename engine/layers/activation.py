@@ -6,6 +6,8 @@ import numpy as np
 
 from engine.backend import to_numpy
 from engine.functional.activation import leaky_relu, relu, sigmoid, softmax, tanh
+from engine.grad.activation import (leaky_relu_backward, relu_backward, sigmoid_backward, softmax_backward,
+                                    tanh_backward)
 from engine.layers.base import Explanation, Layer, Param
 
 
@@ -35,6 +37,12 @@ class ReLU(_Elementwise):
     def forward(self, x):
         return relu(x)
 
+    def forward_saved(self, x, training=True):
+        return self.forward(x), x
+
+    def backward(self, grad_output, saved):
+        return relu_backward(grad_output, saved), {}
+
 
 class LeakyReLU(_Elementwise):
     kind = "LeakyReLU"
@@ -51,6 +59,12 @@ class LeakyReLU(_Elementwise):
     def forward(self, x):
         return leaky_relu(x, self.negative_slope)
 
+    def forward_saved(self, x, training=True):
+        return self.forward(x), x
+
+    def backward(self, grad_output, saved):
+        return leaky_relu_backward(grad_output, saved, self.negative_slope), {}
+
 
 class Sigmoid(_Elementwise):
     kind = "Sigmoid"
@@ -61,6 +75,14 @@ class Sigmoid(_Elementwise):
     def forward(self, x):
         return sigmoid(x)
 
+    def forward_saved(self, x, training=True):
+        """The output is saved: the derivative is y * (1 - y)."""
+        y = self.forward(x)
+        return y, y
+
+    def backward(self, grad_output, saved):
+        return sigmoid_backward(grad_output, saved), {}
+
 
 class Tanh(_Elementwise):
     kind = "Tanh"
@@ -70,6 +92,14 @@ class Tanh(_Elementwise):
 
     def forward(self, x):
         return tanh(x)
+
+    def forward_saved(self, x, training=True):
+        """The output is saved: the derivative is 1 - y^2."""
+        y = self.forward(x)
+        return y, y
+
+    def backward(self, grad_output, saved):
+        return tanh_backward(grad_output, saved), {}
 
 
 class Softmax(Layer):
@@ -92,6 +122,14 @@ class Softmax(Layer):
 
     def forward(self, x):
         return softmax(x, self.dim)
+
+    def forward_saved(self, x, training=True):
+        """The output is saved: the Jacobian is diag(y) - y y^T."""
+        y = self.forward(x)
+        return y, y
+
+    def backward(self, grad_output, saved):
+        return softmax_backward(grad_output, saved, self.dim), {}
 
     def explain(self, x, index):
         """The scores along `dim` this output shares, their exponentials (shifted by the max) and their sum."""

@@ -6,12 +6,18 @@ import numpy as np
 
 from engine.backend import to_numpy
 from engine.functional.conv import conv2d, conv_transpose2d
+from engine.grad.conv import conv2d_backward, conv_transpose2d_backward
 from engine.layers.base import Layer, Param
 from engine.layers.init import uniform
 from engine.shapes import (check_channels, conv_output_size, conv_transpose_output_size, non_negative_pair,
                            positive_pair)
 
 _CHANNELS = dict(minimum=1, maximum=4096)
+
+
+def _parameter_grads(layer, grad_weight, grad_bias) -> dict:
+    """{"weight": ..., "bias": ...}, without "bias" when the layer has none."""
+    return {"weight": grad_weight} if layer.bias is None else {"weight": grad_weight, "bias": grad_bias}
 
 
 class Conv2d(Layer):
@@ -66,6 +72,15 @@ class Conv2d(Layer):
 
     def forward(self, x):
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward_saved(self, x, training=True):
+        """The output, and the input (all the weight gradient needs)."""
+        return self.forward(x), x
+
+    def backward(self, grad_output, saved):
+        grad_x, grad_weight, grad_bias = conv2d_backward(grad_output, saved, self.weight, self.stride, self.padding,
+                                                         self.dilation, self.groups)
+        return grad_x, _parameter_grads(self, grad_weight, grad_bias)
 
     def flops(self, input_shape):
         n, o, h, w = self.output_shape(input_shape)
@@ -145,6 +160,16 @@ class ConvTranspose2d(Layer):
     def forward(self, x):
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                 self.groups, self.dilation)
+
+    def forward_saved(self, x, training=True):
+        """The output, and the input (all the weight gradient needs)."""
+        return self.forward(x), x
+
+    def backward(self, grad_output, saved):
+        grad_x, grad_weight, grad_bias = conv_transpose2d_backward(
+            grad_output, saved, self.weight, self.stride, self.padding, self.output_padding, self.groups,
+            self.dilation)
+        return grad_x, _parameter_grads(self, grad_weight, grad_bias)
 
     def flops(self, input_shape):
         n, c, h, w = input_shape

@@ -6,6 +6,7 @@ import numpy as np
 
 from engine.backend import array_module, to_numpy
 from engine.functional.linear import linear
+from engine.grad.linear import linear_backward
 from engine.layers.base import Layer, Param
 from engine.layers.init import uniform
 from engine.shapes import check_channels
@@ -59,6 +60,18 @@ class Linear(Layer):
 
     def forward(self, x):
         return linear(x, self.weight, self.bias)
+
+    def forward_saved(self, x, training=True):
+        """The output, and the input (all the weight gradient needs)."""
+        return self.forward(x), x
+
+    def backward(self, grad_output, saved):
+        """dL/dx and the gradients; dL/dweight is C-contiguous (the weight itself is stored in Fortran order)."""
+        grad_x, grad_weight, grad_bias = linear_backward(grad_output, saved, self.weight)
+        grads = {"weight": grad_weight}
+        if self.bias is not None:
+            grads["bias"] = grad_bias
+        return grad_x, grads
 
     def flops(self, input_shape):
         return int(np.prod(input_shape)) * self.out_features

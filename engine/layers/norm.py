@@ -6,6 +6,7 @@ import numpy as np
 
 from engine.backend import to_numpy
 from engine.functional.norm import batch_norm
+from engine.grad.norm import batch_norm_backward, batch_norm_eval_backward, batch_norm_train
 from engine.layers.base import Explanation, Layer, Param
 from engine.layers.init import constant
 from engine.shapes import check_channels
@@ -46,6 +47,36 @@ class BatchNorm2d(Layer):
 
     def forward(self, x):
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
+
+    def forward_saved(self, x, training=True):
+        """training=True normalises with the batch's statistics and updates the running ones, as PyTorch:
+
+            running_mean = (1 − momentum) · running_mean + momentum · batch mean
+            running_var  = (1 − momentum) · running_var  + momentum · unbiased batch variance
+
+        (in place, the only state a forward pass changes); training=False is `forward(x)`.
+        """
+        self.output_shape(tuple(x.shape))
+        if not training:
+            return self.forward(x), (False, x)
+        y, saved = batch_norm_train(x, self.weight, self.bias, self.eps)
+        momentum = np.float32(self.momentum)
+        self.running_mean *= 1 - momentum
+        self.running_mean += momentum * saved.mean.astype(np.float32)
+        self.running_var *= 1 - momentum
+        self.running_var += momentum * saved.unbiased_var.astype(np.float32)
+        self.num_batches_tracked += 1
+        return y, (True, saved)
+
+    def backward(self, grad_output, saved):
+        training, values = saved
+        if training:
+            grad_x, grad_weight, grad_bias = batch_norm_backward(grad_output, values)
+        else:
+            grad_x, grad_weight, grad_bias = batch_norm_eval_backward(
+                grad_output, values, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
+        grads = {"weight": grad_weight, "bias": grad_bias} if self.affine else {}
+        return grad_x, grads
 
     def explain(self, x, index):
         """One value through the normalisation: its channel's mean, deviation, scale and shift."""

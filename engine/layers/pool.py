@@ -6,6 +6,7 @@ import numpy as np
 
 from engine.backend import to_numpy
 from engine.functional.pool import avg_pool2d, max_pool2d
+from engine.grad.pool import avg_pool2d_backward, max_pool2d_backward
 from engine.layers.base import Explanation, Layer, Param
 from engine.shapes import conv_output_size, non_negative_pair, positive_pair
 
@@ -81,6 +82,16 @@ class MaxPool2d(_Pool2d):
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                           return_indices=True)
 
+    def forward_saved(self, x, training=True):
+        """The output, and (argmax positions, input shape): the gradient goes to each window's winner."""
+        output, indices = self.forward_with_indices(x)
+        return output, (indices, tuple(x.shape))
+
+    def backward(self, grad_output, saved):
+        indices, input_shape = saved
+        overlapping = any(d * (k - 1) >= s for k, s, d in zip(self.kernel_size, self.stride, self.dilation))
+        return max_pool2d_backward(grad_output, indices, input_shape, overlapping), {}
+
     def explain(self, x, index):
         """The window under output (n, c, i, j) and which of its cells won (from the forward pass's indices)."""
         window, coordinates = self._window(x, index)
@@ -113,6 +124,14 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def forward_saved(self, x, training=True):
+        """The output, and the input shape (the backward needs no values)."""
+        return self.forward(x), tuple(x.shape)
+
+    def backward(self, grad_output, saved):
+        return avg_pool2d_backward(grad_output, saved, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                   self.count_include_pad), {}
 
     def explain(self, x, index):
         """The window under output (n, c, i, j), its sum and the count it is divided by."""

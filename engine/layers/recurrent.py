@@ -14,6 +14,14 @@ import numpy as np
 
 from engine.backend import to_numpy
 from engine.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence
+from engine.grad.recurrent import (
+    gru_sequence_backward,
+    gru_sequence_train,
+    lstm_sequence_backward,
+    lstm_sequence_train,
+    rnn_sequence_backward,
+    rnn_sequence_train,
+)
 from engine.layers.base import Explanation, Layer, Param
 from engine.layers.init import uniform
 from engine.shapes import check_input
@@ -79,6 +87,31 @@ class _Recurrent(Layer):
 
     def __call__(self, x, state=None):
         return self.forward(x, state)
+
+    # --- gradients: the output sequence only, from a zero initial state, as Sequential uses the layer ---
+    def forward_saved(self, x, training: bool = True):
+        """(output (N, T, H), saved): `forward(x)[0]` and every step's values for `backward`.
+
+        Training and inference compute the same thing here; `saved` holds the weights used, so
+        nothing is stored on the layer.
+        """
+        self._check(x)
+        output, _, saved = self._train(x)
+        return output, saved
+
+    def backward(self, grad_output, saved):
+        """(dL/dx, {"weight_ih_l0", "weight_hh_l0"[, "bias_ih_l0", "bias_hh_l0"]: gradient}), through time."""
+        grads = self._backward(grad_output, saved)
+        names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        return grads[0], {name: grad for name, grad in zip(names, grads[-4:]) if grad is not None}
+
+    def _train(self, x):
+        """The engine.grad `<op>_train` call from a zero initial state: (output, final state, saved)."""
+        raise NotImplementedError
+
+    def _backward(self, grad_output, saved) -> tuple:
+        """The engine.grad `<op>_backward` call: (grad_x, state grads..., 4 weight and bias grads)."""
+        raise NotImplementedError
 
     @classmethod
     def parameter_count(cls, hyperparameters):
@@ -183,6 +216,12 @@ class RNN(_Recurrent):
         self._check(x)
         return rnn_sequence(x, h0, *self._weights(), nonlinearity=self.nonlinearity)
 
+    def _train(self, x):
+        return rnn_sequence_train(x, None, *self._weights(), nonlinearity=self.nonlinearity)
+
+    def _backward(self, grad_output, saved) -> tuple:
+        return rnn_sequence_backward(grad_output, saved)
+
     def trace(self, x, h0=None) -> dict:
         """Per time step: "hidden" (N, T, H)."""
         output, _ = self.forward(x, h0)
@@ -240,6 +279,12 @@ class LSTM(_Recurrent):
         self._check(x)
         h0, c0 = _split_state(state)
         return lstm_sequence(x, h0, c0, *self._weights())
+
+    def _train(self, x):
+        return lstm_sequence_train(x, None, None, *self._weights())
+
+    def _backward(self, grad_output, saved) -> tuple:
+        return lstm_sequence_backward(grad_output, saved)
 
     def _run(self, x, state):
         self._check(x)
@@ -312,6 +357,12 @@ class GRU(_Recurrent):
         """Returns (output (N, T, H), h_n (N, H)), like torch.nn.GRU."""
         self._check(x)
         return gru_sequence(x, h0, *self._weights())
+
+    def _train(self, x):
+        return gru_sequence_train(x, None, *self._weights())
+
+    def _backward(self, grad_output, saved) -> tuple:
+        return gru_sequence_backward(grad_output, saved)
 
     def trace(self, x, h0=None) -> dict:
         """Per time step, each (N, T, H): "hidden" and the gates "reset", "update", "new"."""

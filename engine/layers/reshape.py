@@ -8,6 +8,7 @@ import numpy as np
 
 from engine.backend import to_numpy
 from engine.functional.reshape import dropout, flatten, interpolate
+from engine.grad.reshape import dropout_backward, dropout_train, interpolate_backward
 from engine.layers.base import Explanation, Layer, Param
 from engine.shapes import check_input
 
@@ -36,6 +37,13 @@ class Flatten(Layer):
     def forward(self, x):
         return flatten(x, self.start_dim, self.end_dim)
 
+    def forward_saved(self, x, training=True):
+        return self.forward(x), tuple(x.shape)
+
+    def backward(self, grad_output, saved):
+        """The gradient folded back into the input's shape."""
+        return grad_output.reshape(saved), {}
+
 
 class Upsample(Layer):
     kind = "Upsample"
@@ -57,8 +65,16 @@ class Upsample(Layer):
         return (n, c, h * self.scale_factor, w * self.scale_factor)
 
     def forward(self, x):
-        align = self.align_corners if self.mode == "bilinear" else None
-        return interpolate(x, scale_factor=self.scale_factor, mode=self.mode, align_corners=align)
+        return interpolate(x, scale_factor=self.scale_factor, mode=self.mode, align_corners=self._align())
+
+    def _align(self):
+        return self.align_corners if self.mode == "bilinear" else None
+
+    def forward_saved(self, x, training=True):
+        return self.forward(x), tuple(x.shape)
+
+    def backward(self, grad_output, saved):
+        return interpolate_backward(grad_output, saved, self.scale_factor, self.mode, self._align()), {}
 
 
 class Dropout(Layer):
@@ -74,12 +90,31 @@ class Dropout(Layer):
     def __init__(self, p=0.5):
         super().__init__()
         self.p = p
+        # Training masks come from this generator, seeded so that a training run repeats exactly (the
+        # constructor keeps torch's signature, so the seed is fixed; forward_saved takes an `rng` to override).
+        self._mask_seeds = np.random.default_rng(0)
 
     def output_shape(self, input_shape):
         return tuple(input_shape)
 
     def forward(self, x):
         return dropout(x, self.p, training=False)
+
+    def forward_saved(self, x, training=True, rng=None):
+        """training=True drops values with a fresh random mask: from `rng` (a seed or a Generator of x's array
+        module) if given, else from the layer's seeded generator (a new seed each call, drawn on the host and
+        used on x's device). training=False is the identity, as `forward`."""
+        if not training:
+            return self.forward(x), None
+        if rng is None:
+            rng = int(self._mask_seeds.integers(2**63))
+        y, mask = dropout_train(x, self.p, rng)
+        return y, mask
+
+    def backward(self, grad_output, saved):
+        if saved is None:
+            return grad_output, {}
+        return dropout_backward(grad_output, saved, self.p), {}
 
     def explain(self, x, index):
         value = float(to_numpy(x)[tuple(index)])
@@ -114,6 +149,13 @@ class Unflatten(Layer):
         check_input(x, "x", ndim=2)
         self.output_shape(tuple(x.shape))
         return x.reshape(x.shape[0], self.channels, self.height, self.width)
+
+    def forward_saved(self, x, training=True):
+        return self.forward(x), tuple(x.shape)
+
+    def backward(self, grad_output, saved):
+        """The gradient flattened back into the input's shape."""
+        return grad_output.reshape(saved), {}
 
     def explain(self, x, index):
         n, c, h, w = index

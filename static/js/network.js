@@ -3,7 +3,7 @@
 //
 // View state (mirrored in the URL): network, input (inputs.js encodeSource text; empty: the network's
 // default sample), layer and map (the selection; layer -1 is the input), scale ("layer": one colour scale
-// per layer, "map": one per map).
+// per layer, "map": one per map), saliency (the class whose saliency map is shown; empty: the top class).
 //
 // Performance marks for benchmarks/browser.py (the latest of each name is kept):
 //   lamina:input-start   the user changed the input (a file chosen, a sample picked, each stroke segment drawn)
@@ -16,6 +16,7 @@
 
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
 import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
+import { createSaliencyPanel } from "./network-saliency.js";
 import {
   colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
   scaleFor, sizeGrid, summarize,
@@ -33,8 +34,8 @@ const MAP_GAP = 8; // CSS pixels between maps, borders included
 const STALE_AFTER_MS = 250; // a layer still showing the previous run's maps this long after a run starts is dimmed
 
 const state = createState(
-  { network: "digits-cnn", input: null, layer: null, map: null, scale: "layer" },
-  { types: { input: "string", layer: "number", map: "number" } },
+  { network: "digits-cnn", input: null, layer: null, map: null, scale: "layer", saliency: null },
+  { types: { input: "string", layer: "number", map: "number", saliency: "number" } },
 );
 
 const $ = (selector) => document.querySelector(selector);
@@ -54,6 +55,11 @@ const view = {
 };
 
 let models = []; // GET /api/models
+const saliency = createSaliencyPanel(
+  { root: $("#nv-saliency"), select: $("#nv-saliency-class"), canvas: $("#nv-saliency-map"),
+    caption: $("#nv-saliency-caption") },
+  (classIndex) => state.set({ saliency: classIndex }),
+);
 let picker = null;
 let socket = null;
 const layerList = { width: null, mapsWidth: null }; // widths of the layer list and of a row's map area
@@ -188,7 +194,8 @@ function changed(values, keys) {
     view.scaleSelect.value = values.scale;
     for (const index of shown.outputs.keys()) drawLayer(index);
   }
-  if (keys.has("network") || keys.has("input")) run();
+  if (keys.has("saliency")) saliency.setChoice(values.saliency);
+  if (keys.has("network") || keys.has("input") || keys.has("saliency")) run();
   else if (keys.has("layer") || keys.has("map")) renderDetail();
 }
 
@@ -199,6 +206,8 @@ function showModel() {
   view.networkAbout.textContent = `${model.description} Takes ${model.input_channels}×${model.input_size.join("×")} `
     + `(inputs are resized to fit); ${weights}.`;
   view.networkError.textContent = "";
+  saliency.setModel(model);
+  saliency.setChoice(state.get().saliency);
 }
 
 function showConnection(status, detail) {
@@ -233,6 +242,11 @@ async function run() {
   }
   if (ticket !== runTicket) return; // a newer change is being prepared: it wins
   const request = { network: model.name, input, kernels: true };
+  // a trained classifier also sends its saliency map for the chosen class (-1: the top-scoring one)
+  const chosen = state.get().saliency;
+  if (model.trained && model.class_names) {
+    request.saliency = chosen !== null && chosen >= 0 && chosen < model.class_names.length ? chosen : -1;
+  }
   view.runError.textContent = "";
   view.networkError.textContent = "";
   if (inputErrorShown) picker.clearError();
@@ -244,6 +258,7 @@ async function run() {
     onInput: (message) => receiveOutput(INPUT_INDEX, message),
     onLayer: (message) => receiveOutput(message.index, message),
     onKernel: (message) => receiveKernel(message),
+    onSaliency: (message) => saliency.show(message, shown.outputs.get(INPUT_INDEX).tensor),
     onDone: (message) => finish(message, byUser),
     onError: (message) => failed(message),
   });

@@ -16,11 +16,11 @@
 // in flight again. A tensor header is followed by exactly one binary frame; RunSocket joins the two and
 // decodes the frame into a Float32Array.
 
-const TENSOR_TYPES = new Set(["input", "layer", "kernel", "trace"]);
+const TENSOR_TYPES = new Set(["input", "layer", "kernel", "trace", "saliency"]);
 const LAST_TYPES = new Set(["done", "error", "cancelled"]);
 const HANDLER_NAMES = {
-  start: "onStart", input: "onInput", layer: "onLayer", kernel: "onKernel", trace: "onTrace", explain: "onExplain",
-  done: "onDone", error: "onError", cancelled: "onCancelled",
+  start: "onStart", input: "onInput", layer: "onLayer", kernel: "onKernel", trace: "onTrace",
+  saliency: "onSaliency", explain: "onExplain", done: "onDone", error: "onError", cancelled: "onCancelled",
 };
 const RECONNECT_FIRST_MS = 250;
 const RECONNECT_MAX_MS = 4000;

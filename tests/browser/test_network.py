@@ -459,3 +459,58 @@ def test_colour_scales_and_map_pixels(page):
     assert result["size"] == [2, 2]
     assert pixels[0][:3] == blue and pixels[2][:3] == red and min(pixels[1][:3]) > 240
     assert pixels[3] == [255, 0, 255, 255]  # NaN in magenta
+
+
+def _canvas_rgb(page, selector: str) -> np.ndarray:
+    """The canvas's pixels as an (H, W, 3) array."""
+    data = page.locator(selector).evaluate("""(canvas) => ({ w: canvas.width, h: canvas.height,
+        data: Array.from(canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data) })""")
+    return np.asarray(data["data"], np.float64).reshape(data["h"], data["w"], 4)[..., :3]
+
+
+def test_saliency_map_of_the_trained_digit_network(page, server_url):
+    """The top class's saliency map is drawn over the digit; picking another class redraws it and goes in the URL."""
+    from engine.models import load_model
+    from engine.saliency import saliency
+    from server.samples import load_sample
+
+    assert model(server_url, "digits-cnn")["trained"], "digits-cnn has no trained weights (engine/weights)"
+    x = np.ascontiguousarray(load_sample("mnist-3").transpose(2, 0, 1)[None])
+    network = load_model("digits-cnn")
+    open_network(page, "?input=sample%3Amnist-3")
+    canvas = "#nv-saliency-map"
+    page.wait_for_function(f"document.querySelector('{canvas}').dataset.classIndex !== undefined")
+    gradient, scores, classes = saliency(network, x)
+    assert page.get_attribute(canvas, "data-class-index") == str(int(classes[0]))
+    assert page.input_value("#nv-saliency-class") == "top"
+
+    def check_drawn(gradient):
+        rgb = _canvas_rgb(page, canvas)
+        g = gradient[0, 0]
+        strongest = np.unravel_index(np.abs(g).argmax(), g.shape)
+        red, _, blue = rgb[strongest]
+        assert (red > blue + 100) if g[strongest] > 0 else (blue > red + 100), rgb[strongest]
+        still = np.argwhere(np.abs(g) < 1e-4 * np.abs(g).max())  # pixels that do not move the score: plain grey
+        r, c = still[0]
+        assert np.ptp(rgb[r, c]) <= 2 and abs(rgb[r, c, 0] - 255 * x[0, 0, r, c]) <= 3
+
+    check_drawn(gradient)
+    assert "raises the score" in page.inner_text("#nv-saliency-caption")
+    screenshot(page, "network-saliency-top-class")
+
+    runs = runs_done(page)
+    page.select_option("#nv-saliency-class", "5")
+    wait_for_run_after(page, runs)
+    page.wait_for_function(f"document.querySelector('{canvas}').dataset.classIndex === '5'")
+    assert "saliency=5" in page.url
+    gradient_5, _, _ = saliency(network, x, 5)
+    check_drawn(gradient_5)
+    page.reload()
+    wait_for_run_after(page, 0)
+    assert page.input_value("#nv-saliency-class") == "5"
+    screenshot(page, "network-saliency-class-5")
+
+
+def test_saliency_is_hidden_for_untrained_networks(page):
+    open_network(page, "?network=tiny-vgg")
+    assert page.locator("#nv-saliency").is_hidden()

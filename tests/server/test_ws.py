@@ -19,7 +19,7 @@ from server.app import create_app
 from server.settings import Settings
 from server.wire import array_from_json, array_to_json, decode
 
-TENSOR_MESSAGES = ("input", "layer", "kernel", "trace")  # each is followed by exactly one binary frame
+TENSOR_MESSAGES = ("input", "layer", "kernel", "trace", "saliency")  # each is followed by exactly one binary frame
 LAST_MESSAGES = ("done", "error", "cancelled")
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
 
@@ -659,3 +659,43 @@ def test_bad_from_layer_is_refused_with_the_layer_names(client, request_fields, 
         messages = run_messages(ws, "bad")
     error = last_of(messages)
     assert error["type"] == "error" and words in error["message"] and error["field"] == "from_layer"
+
+
+def test_saliency_comes_after_the_last_layer_and_equals_the_engines(client):
+    from engine.saliency import saliency
+
+    x = _digit()
+    expected, scores, _ = saliency(load_model("digits-cnn"), x[None], 7)
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "sal", "network": "digits-cnn", "input": array_input(x),
+                      "encoding": "float16", "saliency": 7})
+        messages = run_messages(ws, "sal")
+    kinds = [h["type"] for h, _ in messages]
+    assert kinds[-2:] == ["saliency", "done"] and kinds.count("layer") == len(load_model("digits-cnn"))
+    header, payload = messages[-2]
+    assert header["class_index"] == 7 and header["score"] == pytest.approx(float(scores[0, 7]), rel=1e-5)
+    assert_close_to_encoding(decode(header, payload), header, expected)
+    assert messages[-1][0]["layers"] == len(load_model("digits-cnn"))
+
+
+def test_saliency_minus_one_takes_the_top_class(client):
+    x = _digit()
+    top = int(load_model("digits-cnn")(x[None]).argmax())
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "top", "network": "digits-cnn", "input": array_input(x), "saliency": -1})
+        messages = run_messages(ws, "top")
+    assert messages[-2][0]["type"] == "saliency" and messages[-2][0]["class_index"] == top
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"network": "digits-cnn", "saliency": 10}, "class index 10 is out of range 0 to 9"),
+    ({"network": "edges", "saliency": 0}, "ends in class scores"),
+])
+def test_bad_saliency_requests_are_refused(client, fields, words):
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "bad", "input": {"sample": "digit-1"}, **fields})
+        messages = run_messages(ws, "bad")
+    assert last_of(messages)["type"] == "error" and words in last_of(messages)["message"]

@@ -1,0 +1,277 @@
+"""Back-propagation through time for the recurrent ops RNN, LSTM and GRU (one layer, batch first).
+
+`<op>_train` runs the forward op of `engine.functional.recurrent` (the same loop, so the same
+numbers) and also returns `saved`: every step's hidden state and gate values, time-major.
+`<op>_backward(grad_output, saved, grad_h_n=None[, grad_c_n=None])` walks the steps backwards.
+
+Notation: G*H gate rows (RNN 1, LSTM 4, GRU 3), `a_t` the pre-activations of step t (N, G*H),
+`dh_t` = dL/dh_t in total: grad_output[:, t] plus what step t+1 sends back through W_hh
+(plus grad_h_n at the last step).
+
+Speed: each step does only elementwise work and one (N, G*H) x (G*H, H) product. The per-step
+factors that do not depend on the gradient (gate derivatives such as i * (1 - i)) are computed
+for all steps at once before the loop, and the per-step pre-activation gradients da_t are
+stacked into a (T*N, G*H) array, so that after the loop one matrix product each gives
+
+    dW_ih = da^T [x_0; ...; x_{T-1}]       dW_hh = da^T [h_{-1}; ...; h_{T-2}]
+    dx    = da W_ih                        db_ih = db_hh = sum of da over (t, n)
+
+(GRU: the hidden-side gradient differs from the input side in the n block, see gru_sequence_backward).
+"""
+
+from __future__ import annotations
+
+from engine.backend import array_module
+from engine.functional.recurrent import (
+    _batch_first,
+    _check_arguments,
+    _check_nonlinearity,
+    _gru_steps,
+    _lstm_steps,
+    _rnn_steps,
+    _split_blocks,
+)
+from engine.shapes import check_input
+
+
+# --- forward passes that keep what the backward needs ------------------------------------
+
+def _saved(x, states: dict, weights: tuple, record: dict, **extra) -> dict:
+    return {"x": x, "states": states, "weights": weights, "record": record, **extra}
+
+
+def rnn_sequence_train(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    """`rnn_sequence` plus what `rnn_sequence_backward` needs: returns (output, h_n, saved)."""
+    _check_nonlinearity(nonlinearity)
+    _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 1, {"h0": h0})
+    hidden = _rnn_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
+    saved = _saved(x, {"h0": h0}, (weight_ih, weight_hh, bias_ih, bias_hh), {"hidden": hidden},
+                   nonlinearity=nonlinearity)
+    return _batch_first(hidden), hidden[-1].copy(), saved
+
+
+def lstm_sequence_train(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """`lstm_sequence` plus what `lstm_sequence_backward` needs: returns (output, (h_n, c_n), saved)."""
+    _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 4, {"h0": h0, "c0": c0})
+    record = _lstm_steps(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
+    saved = _saved(x, {"h0": h0, "c0": c0}, (weight_ih, weight_hh, bias_ih, bias_hh), record)
+    hidden = record["hidden"]
+    return _batch_first(hidden), (hidden[-1].copy(), record["cell_state"][-1].copy()), saved
+
+
+def gru_sequence_train(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """`gru_sequence` plus what `gru_sequence_backward` needs: returns (output, h_n, saved)."""
+    _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 3, {"h0": h0})
+    record = _gru_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+    saved = _saved(x, {"h0": h0}, (weight_ih, weight_hh, bias_ih, bias_hh), record)
+    hidden = record["hidden"]
+    return _batch_first(hidden), hidden[-1].copy(), saved
+
+
+# --- shared pieces of the backward passes --------------------------------------------------
+
+def _check_gradients(grad_output, saved, **state_grads):
+    """Check grad_output (N, T, H) and the final-state gradients (N, H) against the forward's shapes."""
+    check_input(grad_output, "grad_output", ndim=3)
+    xp = array_module(saved["x"])
+    steps, batch, hidden = saved["record"]["hidden"].shape
+    expected = {"grad_output": (batch, steps, hidden), **{name: (batch, hidden) for name in state_grads}}
+    for name, value in {"grad_output": grad_output, **state_grads}.items():
+        if value is None:
+            continue
+        if array_module(value) is not xp:
+            raise ValueError(f"{name} is a {array_module(value).__name__} array but the forward pass ran on "
+                             f"{xp.__name__}; move it to the same backend")
+        if tuple(value.shape) != expected[name]:
+            raise ValueError(f"{name} must have the shape {expected[name]} of the forward's "
+                             f"{'output' if name == 'grad_output' else 'final state'}, got {tuple(value.shape)}")
+    return xp, grad_output.dtype
+
+
+def _time_major(xp, value, dtype):
+    """(N, T, ...) -> (T, N, ...), contiguous, in dtype."""
+    return xp.ascontiguousarray(value.transpose(1, 0, 2)).astype(dtype, copy=False)
+
+
+def _cast_all(dtype, *values):
+    return [None if v is None else v.astype(dtype, copy=False) for v in values]
+
+
+def _state_grad(xp, value, like):
+    """A final-state gradient as a new array the loop may update in place; zeros when None."""
+    return xp.zeros_like(like) if value is None else value.astype(like.dtype, copy=True)
+
+
+def _previous(xp, start, sequence):
+    """(T, N, H) values one step earlier: [start (zeros when None), sequence[0], ..., sequence[T-2]]."""
+    previous = xp.empty_like(sequence)
+    previous[0] = 0 if start is None else start
+    previous[1:] = sequence[:-1]
+    return previous
+
+
+def _parameter_grads(xp, saved, dtype, pre_ih, pre_hh, h_prev):
+    """The gradients of x and every weight from the stacked pre-activation gradients, one product each.
+
+    pre_ih, pre_hh: (T, N, G*H) dL/d(x_t W_ih^T + b_ih) and dL/d(h_{t-1} W_hh^T + b_hh) (the same array
+    for RNN and LSTM); h_prev: (T, N, H) the h_{t-1}. Returns (grad_x, grad_weight_ih, grad_weight_hh,
+    grad_bias_ih, grad_bias_hh), a bias gradient None where the bias is None.
+    """
+    weight_ih, _, bias_ih, bias_hh = saved["weights"]
+    steps, batch, rows = pre_ih.shape
+    flat_ih = pre_ih.reshape(steps * batch, rows)
+    flat_hh = pre_hh.reshape(steps * batch, rows)
+    x_flat = _time_major(xp, saved["x"], dtype).reshape(steps * batch, -1)
+    grad_x = (flat_ih @ weight_ih.astype(dtype, copy=False)).reshape(steps, batch, -1)
+    grad_weight_ih = flat_ih.T @ x_flat
+    grad_weight_hh = flat_hh.T @ h_prev.reshape(steps * batch, -1)
+    grad_bias_ih = None if bias_ih is None else flat_ih.sum(axis=0)
+    grad_bias_hh = None
+    if bias_hh is not None:
+        grad_bias_hh = grad_bias_ih.copy() if grad_bias_ih is not None and pre_hh is pre_ih else flat_hh.sum(axis=0)
+    return _batch_first(grad_x), grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
+
+
+def _for_given(start, grad):
+    """The gradient of an initial state, or None where the state was None (zeros)."""
+    return None if start is None else grad
+
+
+def _with_state_grads(parameter_grads: tuple, *state_grads) -> tuple:
+    """(grad_x, *state grads, weight and bias grads): the order of the forward op's arguments."""
+    grad_x, *rest = parameter_grads
+    return (grad_x, *state_grads, *rest)
+
+
+# --- the backward passes ---------------------------------------------------------------------
+
+def rnn_sequence_backward(grad_output, saved, grad_h_n=None):
+    """Gradients of `rnn_sequence` through time, from (output, h_n, saved) = `rnn_sequence_train(...)`.
+
+    grad_output: (N, T, H) dL/dh_t for every step (zeros except the last step for a loss on h_n alone);
+    grad_h_n: (N, H) dL/dh_n, or None for zeros. For t = T-1 down to 0, with h_t = act(a_t):
+
+        dh_t  = grad_output[:, t] + da_{t+1} W_hh        (grad_h_n instead of the product at t = T-1)
+        da_t  = dh_t * act'(a_t),   act' = 1 - h_t^2 (tanh) or [h_t > 0] (relu; 0 at a_t = 0, like torch)
+        dh0   = da_0 W_hh
+
+    Returns (grad_x, grad_h0, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh); grad_h0 is
+    None when h0 was None, a bias gradient None when that bias is None.
+    """
+    xp, dtype = _check_gradients(grad_output, saved, grad_h_n=grad_h_n)
+    h0 = saved["states"]["h0"]
+    hidden, h0, weight_hh = _cast_all(dtype, saved["record"]["hidden"], h0, saved["weights"][1])
+    if saved["nonlinearity"] == "tanh":
+        slope = 1 - hidden * hidden
+    else:
+        slope = (hidden > 0).astype(dtype)
+    grad_steps = _time_major(xp, grad_output, dtype)
+
+    pre = xp.empty_like(hidden)  # da_t for every step
+    carry = _state_grad(xp, grad_h_n, hidden[0])
+    for t in range(hidden.shape[0] - 1, -1, -1):
+        carry += grad_steps[t]
+        xp.multiply(carry, slope[t], out=pre[t])
+        carry = pre[t] @ weight_hh
+    grads = _parameter_grads(xp, saved, dtype, pre, pre, _previous(xp, h0, hidden))
+    return _with_state_grads(grads, _for_given(h0, carry))
+
+
+def lstm_sequence_backward(grad_output, saved, grad_h_n=None, grad_c_n=None):
+    """Gradients of `lstm_sequence` through time, from (output, (h_n, c_n), saved) = `lstm_sequence_train(...)`.
+
+    grad_output: (N, T, H) dL/dh_t for every step; grad_h_n, grad_c_n: (N, H) dL/dh_n and dL/dc_n, or
+    None for zeros. For t = T-1 down to 0 (forward: c_t = f c_{t-1} + i g, h_t = o tanh(c_t)):
+
+        dh_t  = grad_output[:, t] + da_{t+1} W_hh                (grad_h_n at t = T-1)
+        dc_t  = dc_{t+1} f_{t+1} + dh_t o_t (1 - tanh(c_t)^2)     (grad_c_n at t = T-1)
+        da_i  = dc_t g_t i_t (1 - i_t)         da_f = dc_t c_{t-1} f_t (1 - f_t)
+        da_g  = dc_t i_t (1 - g_t^2)           da_o = dh_t tanh(c_t) o_t (1 - o_t)
+        dh0   = da_0 W_hh,   dc0 = dc_0 f_0
+
+    The factors after dc_t and dh_t are computed for all steps before the loop.
+    Returns (grad_x, grad_h0, grad_c0, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh);
+    a state's gradient is None when that state was None, a bias gradient None when that bias is None.
+    """
+    xp, dtype = _check_gradients(grad_output, saved, grad_h_n=grad_h_n, grad_c_n=grad_c_n)
+    record, states = saved["record"], saved["states"]
+    hidden, cell, tanh_cell, g, sigmoids, h0, c0, weight_hh = _cast_all(
+        dtype, record["hidden"], record["cell_state"], record["tanh_cell"], record["cell"], record["sigmoids"],
+        states["h0"], states["c0"], saved["weights"][1])
+    i, f, _, o = _split_blocks(sigmoids, 4)
+    steps, batch, size = hidden.shape
+
+    cell_from_hidden = o * (1 - tanh_cell * tanh_cell)   # dc_t gets dh_t times this
+    output_gate = tanh_cell * o * (1 - o)                 # da_o = dh_t times this
+    from_cell = xp.empty((steps, batch, 3, size), dtype=dtype)  # da_i, da_f, da_g = dc_t times these
+    from_cell[:, :, 0] = g * i * (1 - i)
+    from_cell[:, :, 1] = _previous(xp, c0, cell) * f * (1 - f)
+    from_cell[:, :, 2] = i * (1 - g * g)
+    grad_steps = _time_major(xp, grad_output, dtype)
+
+    pre = xp.empty((steps, batch, 4 * size), dtype=dtype)  # da_t for every step
+    blocks = pre.reshape(steps, batch, 4, size)
+    carry = _state_grad(xp, grad_h_n, hidden[0])
+    cell_carry = _state_grad(xp, grad_c_n, hidden[0])
+    for t in range(steps - 1, -1, -1):
+        carry += grad_steps[t]
+        cell_carry += carry * cell_from_hidden[t]
+        xp.multiply(cell_carry[:, None, :], from_cell[t], out=blocks[t, :, :3])
+        xp.multiply(carry, output_gate[t], out=blocks[t, :, 3])
+        carry = pre[t] @ weight_hh
+        cell_carry *= f[t]
+    grads = _parameter_grads(xp, saved, dtype, pre, pre, _previous(xp, h0, hidden))
+    return _with_state_grads(grads, _for_given(h0, carry), _for_given(c0, cell_carry))
+
+
+def gru_sequence_backward(grad_output, saved, grad_h_n=None):
+    """Gradients of `gru_sequence` through time, from (output, h_n, saved) = `gru_sequence_train(...)`.
+
+    grad_output: (N, T, H) dL/dh_t for every step; grad_h_n: (N, H) dL/dh_n or None for zeros.
+    With hn_t = h_{t-1} W_hn^T + b_hn (forward: n = tanh(a_n + r hn), h_t = (1 - z) n + z h_{t-1}),
+    for t = T-1 down to 0:
+
+        dh_t  = grad_output[:, t] + dh_{t+1} z_{t+1} + dA_{t+1} W_hh      (grad_h_n at t = T-1)
+        da_n  = dh_t (1 - z_t) (1 - n_t^2)
+        da_z  = dh_t (h_{t-1} - n_t) z_t (1 - z_t)
+        da_r  = da_n hn_t r_t (1 - r_t)
+        dhn   = da_n r_t
+
+    The input-side pre-activation gradient is (da_r, da_z, da_n) and the hidden-side one
+    dA_t = (da_r, da_z, dhn): they differ in the n block, where r_t sits between them.
+    dh0 = dh_0 z_0 + dA_0 W_hh.
+    Returns (grad_x, grad_h0, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh); grad_h0 is
+    None when h0 was None, a bias gradient None when that bias is None.
+    """
+    xp, dtype = _check_gradients(grad_output, saved, grad_h_n=grad_h_n)
+    record = saved["record"]
+    hidden, new, reset_update, from_hidden, h0, weight_hh = _cast_all(
+        dtype, record["hidden"], record["new"], record["reset_update"], record["from_hidden"],
+        saved["states"]["h0"], saved["weights"][1])
+    r, z = _split_blocks(reset_update, 2)
+    hidden_new = _split_blocks(from_hidden, 3)[2]
+    h_prev = _previous(xp, h0, hidden)
+    steps, batch, size = hidden.shape
+
+    from_hidden_grad = xp.empty((steps, batch, 2, size), dtype=dtype)  # da_z, da_n = dh_t times these
+    from_hidden_grad[:, :, 0] = (h_prev - new) * z * (1 - z)
+    from_hidden_grad[:, :, 1] = (1 - z) * (1 - new * new)
+    reset_from_new = hidden_new * r * (1 - r)  # da_r = da_n times this
+    grad_steps = _time_major(xp, grad_output, dtype)
+
+    pre_ih = xp.empty((steps, batch, 3 * size), dtype=dtype)
+    pre_hh = xp.empty_like(pre_ih)
+    blocks_ih = pre_ih.reshape(steps, batch, 3, size)
+    blocks_hh = pre_hh.reshape(steps, batch, 3, size)
+    carry = _state_grad(xp, grad_h_n, hidden[0])
+    for t in range(steps - 1, -1, -1):
+        carry += grad_steps[t]
+        xp.multiply(carry[:, None, :], from_hidden_grad[t], out=blocks_ih[t, :, 1:])
+        xp.multiply(blocks_ih[t, :, 2], reset_from_new[t], out=blocks_ih[t, :, 0])
+        blocks_hh[t, :, :2] = blocks_ih[t, :, :2]
+        xp.multiply(blocks_ih[t, :, 2], r[t], out=blocks_hh[t, :, 2])
+        direct = carry * z[t]
+        carry = pre_hh[t] @ weight_hh
+        carry += direct
+    grads = _parameter_grads(xp, saved, dtype, pre_ih, pre_hh, h_prev)
+    return _with_state_grads(grads, _for_given(h0, carry))

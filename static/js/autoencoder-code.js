@@ -1,0 +1,223 @@
+// The code panel of the Autoencoder view: one slider per code number, reset, a random code, and a blend
+// toward the code of a held-out MNIST digit. It shows values and reports what the person asked for; the
+// view (autoencoder.js) keeps the state and runs the decoder.
+//
+// Edits travel in the URL as "dim:value" pairs, e.g. "3:1.25,7:-0.5"; the other numbers are the encoder's.
+// Slider ranges come from the codes of the ten held-out MNIST digits (mnist-0 .. mnist-9), fetched from the
+// server as .npy files: each slider spans the values those digits take on its number, widened by half that
+// span on each side (and always reaching this input's own value).
+
+import { postForBlob } from "./api.js";
+import { el } from "./autoencoder-maps.js";
+import { formatNumber } from "./plots.js";
+
+const DIGITS = 10;
+const SLIDER_STEPS = 200; // positions of a slider: arrow keys move one, PageUp/PageDown ten
+const MARGIN = 0.5; // a slider reaches this share of the digits' span beyond it on each side
+const FETCH_AT_ONCE = 2; // digit codes requested at the same time
+
+// ---- edits and codes ---------------------------------------------------------------------------------
+
+/** A value as it is kept in the URL: four significant digits. */
+export function roundValue(value) {
+  return Number(value.toPrecision(4));
+}
+
+/** Map dim -> value of an edits text ("3:1.25,7:-0.5"); malformed pairs and dims outside 0..size-1 are dropped. */
+export function parseEdits(text, size) {
+  const edits = new Map();
+  for (const pair of (text || "").split(",")) {
+    const [dim, value] = pair.split(":").map((part) => Number(part));
+    if (Number.isInteger(dim) && dim >= 0 && dim < size && Number.isFinite(value) && pair.includes(":")) {
+      edits.set(dim, value);
+    }
+  }
+  return edits;
+}
+
+/** The edits text of a Map dim -> value, sorted by dim. */
+export function formatEdits(edits) {
+  return [...edits.entries()].sort(([a], [b]) => a - b).map(([dim, value]) => `${dim}:${value}`).join(",");
+}
+
+/** The encoded code with the edited numbers replaced. */
+export function applyEdits(encoded, edits) {
+  const code = Float32Array.from(encoded);
+  for (const [dim, value] of edits) code[dim] = value;
+  return code;
+}
+
+/** Edits that turn `encoded` into `code` (rounded), for the numbers that differ. */
+export function editsToward(encoded, code) {
+  const edits = new Map();
+  code.forEach((value, dim) => {
+    const rounded = roundValue(value);
+    if (rounded !== roundValue(encoded[dim])) edits.set(dim, rounded);
+  });
+  return edits;
+}
+
+/** Per number {low, high} of the digits' codes (null without them). */
+function digitSpans(digitCodes, size) {
+  if (!digitCodes) return null;
+  return Array.from({ length: size }, (_, dim) => {
+    const values = digitCodes.map((code) => code[dim]);
+    return { low: Math.min(...values), high: Math.max(...values) };
+  });
+}
+
+/** Slider {min, max} per number: the digits' span plus a margin, reaching `encoded` and any edited value. */
+export function sliderRanges(encoded, digitCodes, edits = new Map()) {
+  const spans = digitSpans(digitCodes, encoded.length);
+  return Array.from(encoded, (value, dim) => {
+    const span = spans ? spans[dim] : { low: value, high: value };
+    const low = Math.min(span.low, value, edits.get(dim) ?? value);
+    const high = Math.max(span.high, value, edits.get(dim) ?? value);
+    const pad = Math.max(MARGIN * (high - low), spans ? 1e-3 : Math.max(1, Math.abs(value)));
+    return { min: low - pad, max: high + pad };
+  });
+}
+
+/** A code drawn uniformly inside the span of the digits' codes (or of the slider ranges without them). */
+export function randomCode(ranges, digitCodes, random = Math.random) {
+  const spans = digitSpans(digitCodes, ranges.length) ?? ranges.map(({ min, max }) => ({ low: min, high: max }));
+  return Float32Array.from(spans, ({ low, high }) => low + random() * (high - low));
+}
+
+/** (1 - t) * from + t * to. */
+export function blendCodes(from, to, t) {
+  return Float32Array.from(from, (value, dim) => (1 - t) * value + t * to[dim]);
+}
+
+// ---- the digits' codes ---------------------------------------------------------------------------------
+
+/** The float32 values of a .npy file (little-endian float32 only). */
+export function parseNpy(buffer) {
+  const bytes = new Uint8Array(buffer);
+  const magic = String.fromCharCode(...bytes.subarray(1, 6));
+  if (bytes[0] !== 0x93 || magic !== "NUMPY") throw new Error("not a .npy file");
+  const view = new DataView(buffer);
+  const major = bytes[6];
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const start = (major === 1 ? 10 : 12) + headerLength;
+  const header = new TextDecoder().decode(bytes.subarray(major === 1 ? 10 : 12, start));
+  if (!header.includes("'<f4'")) throw new Error(`unexpected .npy data type in ${header.trim()}`);
+  return new Float32Array(buffer.slice(start));
+}
+
+/** The codes of mnist-0 .. mnist-9 (index `codeIndex` of `network`), as ten Float32Arrays. */
+export async function loadDigitCodes(network, codeIndex) {
+  const codes = new Array(DIGITS);
+  let next = 0;
+  async function worker() {
+    while (next < DIGITS) {
+      const digit = next++;
+      const { blob } = await postForBlob(`/api/runs/layers/${codeIndex}.npy`,
+        { network, input: { sample: `mnist-${digit}` } });
+      codes[digit] = parseNpy(await blob.arrayBuffer());
+    }
+  }
+  await Promise.all(Array.from({ length: FETCH_AT_ONCE }, worker));
+  return codes;
+}
+
+// ---- the panel ------------------------------------------------------------------------------------------
+
+/**
+ * The sliders and buttons inside `root` (#ae-code). Callbacks: onSlide(dim, value) while a slider moves,
+ * onReset(), onRandom(), onBlend(digit, t). Call setEncoded(encoded, edits) for a new input, show(code,
+ * edits) for the values on screen, setDigitCodes(codes | null, why) once they are known.
+ */
+export class CodePanel {
+  constructor(root, { onSlide, onReset, onRandom, onBlend }) {
+    this.root = root;
+    this.find = (selector) => root.querySelector(selector);
+    this.sliders = [];
+    this.encoded = null;
+    this.digitCodes = null;
+    this.ranges = [];
+    this.find("#ae-reset").addEventListener("click", onReset);
+    this.find("#ae-random").addEventListener("click", onRandom);
+    const digit = this.find("#ae-blend-digit");
+    const blend = this.find("#ae-blend");
+    digit.replaceChildren(...Array.from({ length: DIGITS }, (_, d) => el("option", { value: d }, String(d))));
+    const blended = () => onBlend(Number(digit.value), Number(blend.value));
+    blend.addEventListener("input", blended);
+    digit.addEventListener("change", blended);
+    this.onSlide = onSlide;
+    root.dataset.digitCodes = "loading";
+  }
+
+  /** The ten digits' codes arrived (or `codes` is null and `why` says what failed). */
+  setDigitCodes(codes, why = "") {
+    this.digitCodes = codes;
+    this.root.dataset.digitCodes = codes ? "loaded" : "failed";
+    this.find("#ae-code-note").textContent = codes ? ""
+      : `The ten held-out digits could not be encoded (${why}), so each slider spans its own value ± at least 1 `
+        + "and blending is off.";
+    if (this.encoded) this.setEncoded(this.encoded, this.edits ?? new Map());
+  }
+
+  /** A new encoded code: new slider ranges, ticks at the encoded values, the controls enabled. */
+  setEncoded(encoded, edits) {
+    this.encoded = Float32Array.from(encoded);
+    this.ranges = sliderRanges(this.encoded, this.digitCodes, edits);
+    if (this.sliders.length !== encoded.length) this.build(encoded.length);
+    this.sliders.forEach(({ input, tick }, dim) => {
+      const { min, max } = this.ranges[dim];
+      input.min = String(min);
+      input.max = String(max);
+      input.step = String((max - min) / SLIDER_STEPS);
+      input.disabled = false;
+      tick.style.setProperty("--at", String((this.encoded[dim] - min) / (max - min)));
+      tick.title = `encoded value ${formatNumber(this.encoded[dim])}`;
+    });
+    for (const id of ["#ae-reset", "#ae-random"]) this.find(id).disabled = false;
+    const blendOff = !this.digitCodes;
+    this.find("#ae-blend").disabled = blendOff;
+    this.find("#ae-blend-digit").disabled = blendOff;
+    this.show(applyEdits(this.encoded, edits), edits);
+  }
+
+  build(size) {
+    this.sliders = Array.from({ length: size }, (_, dim) => {
+      const id = `ae-c${dim}`;
+      const input = el("input", { type: "range", id, "data-dim": dim, disabled: true });
+      const tick = el("span", { class: "ae-tick", "aria-hidden": "true" });
+      const output = el("output", { for: id, class: "ae-value" });
+      input.addEventListener("input", () => this.onSlide(dim, Number(input.value)));
+      const row = el("div", { class: "ae-slider", "data-dim": dim },
+        el("label", { for: id }, `c${dim}`), el("span", { class: "ae-track" }, input, tick), output);
+      return { row, input, tick, output };
+    });
+    this.find("#ae-sliders").replaceChildren(...this.sliders.map(({ row }) => row));
+  }
+
+  /** Show `code` on the sliders; the numbers in `edits` are marked as changed. */
+  show(code, edits) {
+    this.edits = edits;
+    this.sliders.forEach(({ row, input, output }, dim) => {
+      const value = code[dim];
+      if (Number(input.value) !== value) input.value = String(value);
+      const encoded = this.encoded[dim];
+      const changed = edits.has(dim);
+      output.textContent = formatNumber(value);
+      row.classList.toggle("edited", changed);
+      input.setAttribute("aria-valuetext", changed ? `${formatNumber(value)}, changed from ${formatNumber(encoded)}`
+        : `${formatNumber(value)}, as encoded`);
+    });
+    this.find("#ae-reset").disabled = edits.size === 0;
+  }
+
+  /** Show the blend control at digit `digit` and position `t`. */
+  showBlend(digit, t) {
+    this.find("#ae-blend-digit").value = String(digit);
+    this.find("#ae-blend").value = String(t);
+    this.find("#ae-blend-value").textContent = `${Math.round(100 * t)}%`;
+  }
+
+  /** The code whose decoding is on screen, for readers and tests (data-code). */
+  markShown(code) {
+    this.root.dataset.code = JSON.stringify(Array.from(code));
+  }
+}

@@ -1,0 +1,155 @@
+// Plotly plots of the Sequence view, all with time (the step t) on one axis, and the highlight of the
+// scrubbed step. Tensors arrive as (1, T, K) Float32Arrays in C order: value (t, k) is data[t * K + k].
+//
+//   timeHeatmap(div, data, steps, size, {scale, title, rowName, valueName})  steps across, K rows down
+//   digitHeatmap(div, data, steps, size)   a digit read row by row: rows (the steps) down, pixels across
+//   lines(div, traces, {title, yTitle})    line plots over the steps
+//   markStep(div, step)                    outline step `step` in a plot drawn by one of these
+
+import { DIVERGING, SEQUENTIAL } from "./plots.js";
+
+const CONFIG = { displayModeBar: false, responsive: true };
+const FONT = { family: "system-ui, sans-serif", size: 12, color: "#1d2329" };
+const GAP = 0.5; // a step's cell spans t - 0.5 .. t + 0.5
+export const COLOURS = { input: "#5f6b76", prediction: "#2563eb", actual: "#d97706" };
+
+function layout({ title = "", xTitle = "step t", yTitle = "", extra = {} } = {}) {
+  return {
+    margin: { l: 48, r: 8, t: title ? 26 : 8, b: 36 }, font: FONT,
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    title: title ? { text: title, font: { size: 13 }, x: 0, xanchor: "left" } : undefined,
+    xaxis: { title: { text: xTitle, standoff: 4 }, showgrid: false, zeroline: false },
+    yaxis: { title: { text: yTitle, standoff: 4 }, showgrid: false, zeroline: false },
+    ...extra,
+  };
+}
+
+/** The colour settings of a Plotly heatmap for a scale {min, max, diverging}. */
+function colours({ min, max, diverging }, colourbar) {
+  return { zmin: min, zmax: max, colorscale: diverging ? DIVERGING : SEQUENTIAL,
+    colorbar: { thickness: 10, outlinewidth: 0, len: 1, ...colourbar } };
+}
+
+/** z[k][t] = data[t * size + k]: steps across, one row per unit (NaN and inf as gaps). */
+function byUnit(data, steps, size) {
+  return Array.from({ length: size }, (_, k) => Array.from({ length: steps }, (_, t) => {
+    const v = data[t * size + k];
+    return Number.isFinite(v) ? v : null;
+  }));
+}
+
+/** z[t][k] = data[t * size + k]: one row per step. */
+function byStep(data, steps, size) {
+  return Array.from({ length: steps }, (_, t) => Array.from(data.subarray(t * size, (t + 1) * size),
+    (v) => (Number.isFinite(v) ? v : null)));
+}
+
+/**
+ * A heatmap of a (1, T, K) tensor with the steps across and K rows (units, gates, classes) down, row 0 at
+ * the top; hover "step t, <rowName> k: <valueName> v".
+ */
+export function timeHeatmap(div, data, steps, size, { scale, title = "", rowName = "unit", valueName = "value",
+  rowLabels = null, step = null, compact = false }) {
+  const trace = {
+    type: "heatmap", z: byUnit(data, steps, size), ...colours(scale, compact ? { thickness: 8 } : {}),
+    hovertemplate: `step %{x}, ${rowName} %{y}<br>${valueName} %{z:.4g}<extra></extra>`,
+    ...(rowLabels ? { y: rowLabels } : {}),
+  };
+  const extra = {
+    yaxis: { title: { text: rowName, standoff: 2 }, autorange: "reversed", showgrid: false, zeroline: false,
+      ...(rowLabels ? { type: "category", dtick: 1 } : {}) },
+    shapes: stepShapes(step, "x"),
+  };
+  if (compact) extra.margin = { l: 34, r: 4, t: title ? 24 : 4, b: 30 };
+  div.dataset.axis = "x";
+  return Plotly.react(div, [trace], layout({ title, extra }), CONFIG);
+}
+
+/** A digit read row by row: rows (the steps) down, pixels across, as the picture itself. */
+export function digitHeatmap(div, data, steps, size, { scale, step = null }) {
+  const trace = {
+    type: "heatmap", z: byStep(data, steps, size), ...colours(scale),
+    hovertemplate: "step (row) %{y}, pixel %{x}<br>value %{z:.4g}<extra></extra>",
+  };
+  const extra = {
+    xaxis: { title: { text: "pixel in the row", standoff: 4 }, showgrid: false, zeroline: false, constrain: "domain" },
+    yaxis: { title: { text: "step t (row)", standoff: 4 }, autorange: "reversed", scaleanchor: "x", constrain: "domain",
+      showgrid: false, zeroline: false },
+    shapes: stepShapes(step, "y"),
+  };
+  div.dataset.axis = "y";
+  return Plotly.react(div, [trace], layout({ extra }), CONFIG);
+}
+
+/** Line plots over the steps: traces [{name, values, colour, dash}] (NaN leaves a gap). */
+export function lines(div, traces, { title = "", yTitle = "value", step = null } = {}) {
+  const data = traces.map(({ name, values, colour, dash = "solid" }) => ({
+    type: "scatter", mode: values.length <= 64 ? "lines+markers" : "lines", name,
+    x: Array.from(values, (_, t) => t), y: Array.from(values, (v) => (Number.isFinite(v) ? v : null)),
+    line: { color: colour, dash, width: 2 }, marker: { size: 4, color: colour },
+    hovertemplate: `step %{x}: %{y:.4g}<extra>${name}</extra>`,
+  }));
+  const extra = {
+    showlegend: traces.length > 1, legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
+    yaxis: { title: { text: yTitle, standoff: 4 }, zeroline: true, zerolinecolor: "#d9dde1", showgrid: true,
+      gridcolor: "#eef0f2" },
+    shapes: stepShapes(step, "x"),
+  };
+  if (traces.length > 1) extra.margin = { l: 48, r: 8, t: title ? 44 : 24, b: 36 };
+  div.dataset.axis = "x";
+  return Plotly.react(div, data, layout({ title, extra }), CONFIG);
+}
+
+/** A bar chart of one vector (a hidden state, probabilities) over the fixed value axis `range`. */
+export function bars(div, values, { labels = null, range, xTitle, yTitle, highlight = null, name = "value" }) {
+  const x = labels ?? Array.from(values, (_, i) => i);
+  const trace = {
+    type: "bar", x, y: Array.from(values, (v) => (Number.isFinite(v) ? v : null)),
+    // one bar highlighted (the most likely class), or signed values coloured as the diverging scale
+    marker: { color: Array.from(values, (v, i) => {
+      if (highlight !== null) return i === highlight ? COLOURS.prediction : "#9aa5b1";
+      return v < 0 ? "#4393c3" : "#d6604d";
+    }) },
+    hovertemplate: `${xTitle} %{x}: ${name} %{y:.4g}<extra></extra>`,
+  };
+  const extra = {
+    bargap: 0.15,
+    xaxis: { title: { text: xTitle, standoff: 4 }, showgrid: false, zeroline: false, ...(labels ? { type: "category" } : {}) },
+    yaxis: { title: { text: yTitle, standoff: 4 }, range, autorange: false, zeroline: true, zerolinecolor: "#9aa5b1",
+      gridcolor: "#eef0f2" },
+  };
+  return Plotly.react(div, [trace], layout({ extra }), CONFIG);
+}
+
+/**
+ * The outline of step `step`: a column (axis "x") or a row (axis "y") spanning the plot, drawn twice
+ * (dark and light) so that it shows on every colour.
+ */
+function stepShapes(step, axis) {
+  if (step === null) return [];
+  const across = axis === "x"
+    ? { xref: "x", yref: "paper", x0: step - GAP, x1: step + GAP, y0: 0, y1: 1 }
+    : { xref: "paper", yref: "y", x0: 0, x1: 1, y0: step - GAP, y1: step + GAP };
+  return [
+    { type: "rect", ...across, line: { color: "#111", width: 3 }, fillcolor: "rgba(0,0,0,0)" },
+    { type: "rect", ...across, line: { color: "#fff", width: 1 }, fillcolor: "rgba(255,255,255,0.12)" },
+  ];
+}
+
+/** Move the highlight of a plot drawn by this module to step `step` (a view change: no data is redrawn). */
+export function markStep(div, step) {
+  if (!div.data || !div.dataset.axis) return null;
+  return Plotly.relayout(div, { shapes: stepShapes(step, div.dataset.axis) });
+}
+
+/** Turn clicks on a plot into steps: onStep(t) with the step under the pointer. */
+export function onStepClick(div, onStep) {
+  if (div.dataset.clicks) return;
+  div.dataset.clicks = "1";
+  div.on("plotly_click", (event) => {
+    const point = event.points?.[0];
+    if (!point) return;
+    const value = div.dataset.axis === "y" ? point.y : point.x;
+    if (Number.isInteger(value)) onStep(value);
+  });
+}

@@ -1,0 +1,245 @@
+// Drawing one run of the Sequence view: drawRun(shown) draws every plot once per run; drawStep(shown, t)
+// only moves the highlight to step t and fills the "At step t" card (scrubbing never re-runs anything).
+//
+// `shown` (built by sequence.js from the run's messages): {choice, steps, features, units,
+//   input (T·F values), next (T actual next values or null), hidden (T·H), gates [{part, data}],
+//   output: {kind: "classes", data (T·C), names} | {kind: "next", data (T)} | null}
+
+import { drawStrip, formatNumber, scaleFor, summarize } from "./plots.js";
+import { COLOURS, bars, digitHeatmap, lines, markStep, onStepClick, timeHeatmap } from "./sequence-plots.js";
+
+const UNIT = { min: 0, max: 1, diverging: false }; // sigmoid gates, probabilities, pixels
+const SIGNED_UNIT = { min: -1, max: 1, diverging: true }; // tanh values
+
+/** What each traced quantity means, and its colour scale ("cell_state" is unbounded: its own reach). */
+export const GATES = {
+  input: { label: "input gate i", scale: UNIT, about: "how much of the candidate g to write into the memory" },
+  forget: { label: "forget gate f", scale: UNIT, about: "how much of the old memory c_(t−1) to keep" },
+  cell: { label: "candidate g", scale: SIGNED_UNIT, about: "what could be written into the memory (tanh)" },
+  output: { label: "output gate o", scale: UNIT, about: "how much of the memory shows as h_t" },
+  cell_state: { label: "cell state c", scale: null, about: "the memory: c_t = f·c_(t−1) + i·g" },
+  reset: { label: "reset gate r", scale: UNIT, about: "how much of h_(t−1) the proposal uses" },
+  update: { label: "update gate z", scale: UNIT, about: "1 keeps the old state, 0 takes the new one" },
+  new: { label: "new state n", scale: SIGNED_UNIT, about: "the proposed new state (tanh)" },
+};
+
+const $ = (selector) => document.querySelector(selector);
+const percent = (p) => `${(100 * p).toFixed(1)}%`;
+
+/** A diverging scale symmetric about 0: ±1 when every value fits in it (tanh outputs), else the data's reach. */
+function signedScale(data) {
+  const { min, max } = summarize(data, 0, data.length, 1);
+  const reach = Math.max(Math.abs(min ?? 0), Math.abs(max ?? 0));
+  return reach <= 1 ? SIGNED_UNIT : scaleFor(-reach, reach, { diverging: true });
+}
+
+function gateScale(part, data) {
+  return GATES[part]?.scale ?? signedScale(data);
+}
+
+/** The step a state value `step` (null: the last one) points at, within the run's steps. */
+export function clampStep(step, steps) {
+  if (step === null || step === undefined || !Number.isFinite(step)) return steps - 1;
+  return Math.max(0, Math.min(steps - 1, Math.round(step)));
+}
+
+/** Every plot of a run, each with step `step` highlighted; onStep(t) is called when a plot is clicked. */
+export async function drawRun(shown, step, onStep) {
+  const plots = [drawInput(shown, step), drawOutput(shown, step),
+    timeHeatmap($("#sq-hidden-plot"), shown.hidden, shown.steps, shown.units,
+      { scale: signedScale(shown.hidden), valueName: "h", step }),
+    ...drawGates(shown, step)];
+  await Promise.all(plots);
+  for (const div of stepPlots()) onStepClick(div, onStep);
+}
+
+function drawInput(shown, step) {
+  const div = $("#sq-input-plot");
+  const about = $("#sq-input-about");
+  if (shown.features === 1) {
+    about.textContent = `One number per step: x_t for t = 0 to ${shown.steps - 1}.`;
+    return lines(div, [{ name: "input x_t", values: shown.input, colour: COLOURS.input }], { yTitle: "x_t", step });
+  }
+  about.textContent = `The picture read from the top, one row of ${shown.features} pixels per step: `
+    + `${shown.steps} steps.`;
+  const { min, max } = summarize(shown.input, 0, shown.input.length, 1);
+  const scale = min >= 0 && max <= 1 ? UNIT : scaleFor(min, max);
+  return digitHeatmap(div, shown.input, shown.steps, shown.features, { scale, step });
+}
+
+function drawOutput(shown, step) {
+  const { output, choice } = shown;
+  const plot = $("#sq-output-plot");
+  const about = $("#sq-output-about");
+  $("#sq-output-bars").hidden = output?.kind !== "classes";
+  plot.hidden = !output;
+  if (!output) {
+    Plotly.purge(plot);
+    delete plot.dataset.axis;
+    delete plot.dataset.clicks;
+    $("#sq-answer").textContent = "";
+    about.textContent = "An untrained cell on its own has no output layer: what it passes on is its hidden state "
+      + "h_t (below). The built-in networks add a dense layer that turns h_t into a prediction at every step.";
+    return null;
+  }
+  if (output.kind === "next") {
+    about.textContent = "At every step t the network guesses the next value x_(t+1) from what it has read so far.";
+    $("#sq-answer").textContent = meanError(output.data, shown.next);
+    delete $("#sq-answer").dataset.answer;
+    return lines(plot, [
+      { name: "predicted next value", values: output.data, colour: COLOURS.prediction },
+      { name: "actual next value", values: shown.next, colour: COLOURS.actual, dash: "dot" },
+    ], { yTitle: "x_(t+1)", step });
+  }
+  about.textContent = `After every row the network says how likely each digit is (a dense layer and softmax on h_t). `
+    + `The last step's answer counts: it has read the whole picture. ${choice.model.trained ? ""
+      : "These weights are untrained, so the answers mean nothing yet."}`;
+  const last = classesAt(output, shown.steps - 1);
+  $("#sq-answer").textContent = `After all ${shown.steps} rows it reads ${output.names[last.best]} `
+    + `(${percent(last.values[last.best])} sure).`;
+  $("#sq-answer").dataset.answer = output.names[last.best];
+  return timeHeatmap(plot, output.data, shown.steps, output.names.length, { scale: UNIT, rowName: "class",
+    valueName: "probability", rowLabels: output.names, step });
+}
+
+/** The mean absolute error of the predictions where the actual next value is known, as a sentence. */
+function meanError(predicted, actual) {
+  let sum = 0, count = 0;
+  predicted.forEach((p, t) => {
+    if (Number.isFinite(actual?.[t]) && Number.isFinite(p)) {
+      sum += Math.abs(p - actual[t]);
+      count++;
+    }
+  });
+  return count ? `Its guesses are off by ${formatNumber(sum / count)} on average (over ${count} steps).` : "";
+}
+
+/** One small heatmap per traced gate, with its meaning underneath; a sentence for an RNN. */
+function drawGates(shown, step) {
+  const container = $("#sq-gates");
+  $("#sq-gates-about").textContent = shown.gates.length
+    ? `Each small map has the steps across and the ${shown.units} units down. Gates run from 0 (closed, dark) to 1 `
+      + "(open, yellow); the candidate and the memory are signed (blue below zero, red above)."
+    : `A plain ${shown.choice.cell} has no gates: at every step h_t = tanh(W_ih x_t + W_hh h_(t−1) + b), so the old `
+      + "state is squashed through the same weights again and again. Pick an LSTM or a GRU to see gates.";
+  const parts = shown.gates.map((gate) => gate.part);
+  if (container.dataset.parts !== parts.join(",")) {
+    container.dataset.parts = parts.join(",");
+    for (const plot of container.querySelectorAll(".js-plotly-plot")) Plotly.purge(plot);
+    container.replaceChildren(...parts.map((part) => {
+      const figure = document.createElement("figure");
+      figure.className = "sq-gate";
+      figure.dataset.part = part;
+      const plot = document.createElement("div");
+      plot.className = "sq-gate-plot";
+      plot.setAttribute("role", "img");
+      plot.setAttribute("aria-label", `${GATES[part]?.label ?? part} over steps and units`);
+      const caption = document.createElement("figcaption");
+      caption.textContent = GATES[part]?.about ?? "";
+      figure.append(plot, caption);
+      return figure;
+    }));
+  }
+  return shown.gates.map(({ part, data }, i) => timeHeatmap(container.children[i].firstChild, data, shown.steps,
+    shown.units, { scale: gateScale(part, data), title: GATES[part]?.label ?? part, valueName: part, step,
+      compact: true }));
+}
+
+/** The plots with the steps on an axis (not the bar charts of one step). */
+function stepPlots() {
+  return [...document.querySelectorAll("#sequence-view .js-plotly-plot")].filter((div) => div.dataset.axis);
+}
+
+function classesAt(output, t) {
+  const count = output.names.length;
+  const values = output.data.subarray(t * count, (t + 1) * count);
+  let best = 0;
+  values.forEach((v, i) => { if (v > values[best]) best = i; });
+  return { values, best };
+}
+
+// ---- the scrubbed step ----------------------------------------------------------------------------------
+
+/** Highlight step `t` in every plot and show the values at that step; resolves when the plots are updated. */
+export async function drawStep(shown, t) {
+  $("#sq-at-step").textContent = String(t);
+  const updates = stepPlots().map((div) => markStep(div, t));
+  showInputAt(shown, t);
+  const hidden = shown.hidden.subarray(t * shown.units, (t + 1) * shown.units);
+  updates.push(bars($("#sq-at-hidden"), hidden, { range: barRange(hidden), xTitle: "unit", yTitle: "h_t",
+    name: "h" }));
+  $("#sq-at-hidden").setAttribute("aria-label", `hidden state at step ${t}: ${shown.units} values`);
+  showGatesAt(shown, t);
+  updates.push(showOutputAt(shown, t));
+  await Promise.all(updates);
+}
+
+function barRange(values) {
+  const { min, max } = summarize(values, 0, values.length, 1);
+  const reach = Math.max(1, Math.abs(min ?? 0), Math.abs(max ?? 0));
+  return [-reach * 1.02, reach * 1.02];
+}
+
+function showInputAt(shown, t) {
+  const line = $("#sq-at-input");
+  const row = $("#sq-at-row");
+  row.hidden = shown.features === 1;
+  if (shown.features === 1) {
+    line.textContent = `Input x_${t} = ${formatNumber(shown.input[t])}`;
+    return;
+  }
+  const values = shown.input.subarray(t * shown.features, (t + 1) * shown.features);
+  line.textContent = `Input: row ${t} of the picture (${shown.features} pixels, mean ${formatNumber(
+    summarize(values, 0, values.length, 1).mean)})`;
+  drawStrip(row, values, UNIT);
+}
+
+function showGatesAt(shown, t) {
+  const table = $("#sq-at-gates");
+  table.hidden = !shown.gates.length;
+  const body = table.tBodies[0];
+  if (body.rows.length !== shown.gates.length || body.dataset.parts !== shown.gates.map((g) => g.part).join()) {
+    body.dataset.parts = shown.gates.map((g) => g.part).join();
+    body.replaceChildren(...shown.gates.map(({ part }) => {
+      const row = body.insertRow();
+      row.dataset.part = part;
+      row.insertCell().textContent = GATES[part]?.label ?? part;
+      const strip = document.createElement("canvas");
+      strip.className = "sq-strip";
+      row.insertCell().append(strip);
+      row.insertCell().className = "sq-gate-mean";
+      return row;
+    }));
+  }
+  shown.gates.forEach(({ part, data }, i) => {
+    const values = data.subarray(t * shown.units, (t + 1) * shown.units);
+    const row = body.rows[i];
+    drawStrip(row.cells[1].firstChild, values, gateScale(part, data));
+    row.cells[1].firstChild.setAttribute("aria-label", `${GATES[part]?.label ?? part} of each unit at step ${t}`);
+    row.cells[2].textContent = `mean ${formatNumber(summarize(values, 0, values.length, 1).mean)}`;
+  });
+}
+
+function showOutputAt(shown, t) {
+  const line = $("#sq-at-output");
+  const { output } = shown;
+  if (!output) {
+    line.textContent = "";
+    return null;
+  }
+  if (output.kind === "next") {
+    const actual = shown.next?.[t];
+    line.textContent = `Having read x_0 … x_${t}, it predicts x_${t + 1} = ${formatNumber(output.data[t])}`
+      + (Number.isFinite(actual) ? `; the actual x_${t + 1} is ${formatNumber(actual)} (error `
+        + `${formatNumber(output.data[t] - actual)}).` : " (the sequence ends here: there is no actual value).");
+    return null;
+  }
+  const { values, best } = classesAt(output, t);
+  line.textContent = `After row ${t} its best guess is ${output.names[best]} (${percent(values[best])}).`;
+  const chart = $("#sq-output-bars");
+  chart.dataset.best = output.names[best];
+  chart.setAttribute("aria-label", `probabilities at step ${t}: `
+    + output.names.map((name, i) => `${name} ${percent(values[i])}`).join(", "));
+  return bars(chart, values, { labels: output.names, range: [0, 1], xTitle: `class, at step ${t}`,
+    yTitle: "probability", highlight: best, name: "probability" });
+}

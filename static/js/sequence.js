@@ -1,0 +1,307 @@
+// The Sequence view (/sequence): a recurrent network (a built-in RNN, LSTM or GRU network, or an untrained
+// cell of a chosen size) reads a sequence (a sine wave, typed numbers, or a digit row by row); the page
+// shows the input, the hidden state and the gates over time, and the output, and a time scrubber
+// highlights one step everywhere. Scrubbing is a view change; a new network or input runs again (the
+// latest request wins).
+//
+// View state (mirrored in the URL): network (a built-in name or "untrained-rnn|lstm|gru"), hidden (the
+// untrained cell's size), source ("sine", "numbers", "digit"; null: the network's first), amplitude,
+// frequency, length (the sine wave), numbers (the typed text), input (the digit, inputs.js encodeSource;
+// null: mnist-3), step (null: the last step).
+// #sequence-view carries data-run-state (idle, running, done, error), data-runs-done (a count) and
+// data-step (the step drawn), for tests.
+
+import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
+import { createInputPicker, decodeSource, encodeSource } from "./inputs.js";
+import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } from "./sequence-inputs.js";
+import { clampStep, drawRun, drawStep } from "./sequence-render.js";
+import { createState } from "./state.js";
+import { RunSocket } from "./wire.js";
+
+const DEFAULT_NUMBERS = "0, 0.5, 1, 0.5, 0, -0.5, -1, -0.5, 0, 0.5, 1, 0.5, 0, -0.5, -1, -0.5";
+const DEFAULT_DIGIT = { type: "sample", name: "mnist-3" };
+const RUN_KEYS = ["network", "hidden", "source", "amplitude", "frequency", "length", "numbers", "input"];
+const PLAY_MS = 300; // one step per this many ms while playing
+const TYPING_MS = 300; // typed numbers run once typing pauses this long
+
+const state = createState(
+  { network: "digits-lstm", hidden: 16, source: null, amplitude: 0.5, frequency: 0.05, length: 64,
+    numbers: DEFAULT_NUMBERS, input: null, step: null },
+  { types: { source: "string", input: "string", step: "number" } },
+);
+
+const $ = (selector) => document.querySelector(selector);
+const view = {
+  root: $("#sequence-view"), network: $("#sq-network"), hidden: $("#sq-hidden"), sources: $("#sq-sources"),
+  numbers: $("#sq-numbers"), step: $("#sq-step"), play: $("#sq-play"), progress: $("#sq-progress"),
+};
+
+let choices = [];
+let picker = null;
+let socket = null;
+let current = null; // the run on screen (sequence-render.js `shown`)
+let runTicket = 0; // counts run() calls: only the newest sends its request
+let playTimer = null;
+let stepFrame = null; // a pending animation frame that draws the scrubbed step
+let typingTimer = null;
+
+const clamp = (value, { min, max }) => Math.min(max, Math.max(min, value));
+
+function currentChoice() {
+  return choices.find((choice) => choice.name === state.get().network) ?? choices[0];
+}
+
+/** The state with numbers clamped to their ranges and the source one the network reads. */
+function settings() {
+  const values = state.get();
+  const choice = currentChoice();
+  return { ...values, amplitude: clamp(values.amplitude, LIMITS.amplitude),
+    frequency: clamp(values.frequency, LIMITS.frequency), length: Math.round(clamp(values.length, LIMITS.length)),
+    hidden: Math.round(clamp(values.hidden, LIMITS.hidden)),
+    source: choice.sources.includes(values.source) ? values.source : choice.sources[0] };
+}
+
+function digitSource() {
+  return decodeSource(state.get().input) ?? DEFAULT_DIGIT;
+}
+
+// ---- start-up and controls ------------------------------------------------------------------------------
+
+async function start() {
+  try {
+    choices = networkChoices(await cachedJSON("/api/models"));
+  } catch (error) {
+    $("#sq-network-error").textContent = `The list of networks could not be loaded: ${error.message}`;
+    return;
+  }
+  buildControls();
+  picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"],
+    initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });
+  await picker.ready;
+  showControls(state.get(), new Set(Object.keys(state.get())));
+  socket = new RunSocket({ encoding: "float16", onStatus: (status, detail) => {
+    if (status === "reconnecting") view.progress.textContent = `Reconnecting to the server (${detail})…`;
+  } });
+  state.subscribe(changed);
+  window.addEventListener("pagehide", () => socket.close());
+  run();
+}
+
+function option(value, text) {
+  const element = document.createElement("option");
+  element.value = value;
+  element.textContent = text;
+  return element;
+}
+
+function buildControls() {
+  const group = (label, members) => {
+    const element = document.createElement("optgroup");
+    element.label = label;
+    element.append(...members.map((choice) => option(choice.name, choice.title)));
+    return element;
+  };
+  view.network.replaceChildren(group("Built-in networks", choices.filter((c) => c.model)),
+    group("Untrained cells", choices.filter((c) => !c.model)));
+  view.network.addEventListener("change", () => state.set({ network: view.network.value }, { push: true }));
+  for (const name of ["hidden", "amplitude", "frequency", "length"]) {
+    const slider = $(`#sq-${name}`);
+    Object.assign(slider, { min: LIMITS[name].min, max: LIMITS[name].max, step: LIMITS[name].step });
+    slider.addEventListener("input", () => state.set({ [name]: Number(slider.value) }));
+  }
+  for (const [value, title] of Object.entries(SOURCES)) {
+    const radio = Object.assign(document.createElement("input"), { type: "radio", name: "sq-source", value });
+    radio.addEventListener("change", () => state.set({ source: value }, { push: true }));
+    const label = document.createElement("label");
+    label.className = "sq-source";
+    label.append(radio, title);
+    view.sources.append(label);
+  }
+  view.numbers.addEventListener("input", () => {
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => state.set({ numbers: view.numbers.value }), TYPING_MS);
+  });
+  view.step.addEventListener("input", () => state.set({ step: Number(view.step.value) }));
+  $("#sq-prev").addEventListener("click", () => moveStep(-1));
+  $("#sq-next").addEventListener("click", () => moveStep(1));
+  view.play.addEventListener("click", () => play(!playTimer));
+  $("#sq-download").addEventListener("click", download);
+}
+
+/** Reflect the state in the controls (at start, and on Back and Forward). */
+function showControls(values, keys) {
+  const choice = currentChoice();
+  const use = settings();
+  view.network.value = choice.name;
+  $("#sq-hidden-field").hidden = Boolean(choice.model);
+  for (const name of ["hidden", "amplitude", "frequency", "length"]) $(`#sq-${name}`).value = use[name];
+  $("#sq-hidden-value").textContent = use.hidden;
+  $("#sq-amplitude-value").textContent = use.amplitude.toFixed(2);
+  $("#sq-frequency-value").textContent = `${use.frequency.toFixed(3)} cycles per step `
+    + `(one cycle every ${(1 / use.frequency).toFixed(1)} steps)`;
+  $("#sq-length-value").textContent = use.length;
+  for (const radio of view.sources.querySelectorAll("input")) {
+    radio.checked = radio.value === use.source;
+    radio.disabled = !choice.sources.includes(radio.value);
+    radio.parentElement.title = radio.disabled ? choice.why : "";
+  }
+  for (const pane of document.querySelectorAll(".sq-pane")) pane.hidden = pane.dataset.source !== use.source;
+  const asked = values.source && values.source !== use.source ? `It cannot read ${SOURCES[values.source].toLowerCase()}: `
+    : "";
+  $("#sq-source-why").textContent = asked + choice.why;
+  if (view.numbers.value !== values.numbers && document.activeElement !== view.numbers) {
+    view.numbers.value = values.numbers;
+  }
+  if (keys.has("input") && encodeSource(picker.getSource() ?? DEFAULT_DIGIT) !== encodeSource(digitSource())) {
+    picker.setSource(digitSource());
+  }
+  showNetworkAbout(choice, use.hidden);
+}
+
+function showNetworkAbout(choice, hidden) {
+  const about = $("#sq-network-about");
+  if (choice.model) {
+    about.textContent = `${choice.model.description} ${choice.model.trained ? "Trained weights."
+      : "Untrained: seeded random weights, so its answers mean nothing yet."}`;
+  } else {
+    about.textContent = `One ${choice.cell} layer with ${hidden} hidden units and seeded random weights, and no `
+      + "output layer: watch how its hidden state and gates respond to the input.";
+  }
+  cachedJSON(`/api/layers/${choice.cell}`).then((layer) => {
+    if (currentChoice().cell !== choice.cell) return;
+    $("#sq-layer-summary").textContent = `${choice.cell}: ${layer.summary}`;
+    $("#sq-layer-formula").textContent = layer.formula;
+  }, () => {}); // the explanation above stands without the catalogue's text
+}
+
+function changed(values, keys) {
+  if ([...keys].some((key) => key !== "step")) showControls(values, keys);
+  if (RUN_KEYS.some((key) => keys.has(key))) run();
+  else if (keys.has("step")) scheduleStep();
+}
+
+// ---- running ----------------------------------------------------------------------------------------------
+
+async function run() {
+  const choice = currentChoice();
+  const use = settings();
+  const ticket = ++runTicket;
+  let made;
+  try {
+    made = await requestInput(choice, use, digitSource());
+  } catch (problem) {
+    if (ticket === runTicket) showProblem(problem.field ?? "input", problem.message ?? String(problem));
+    return;
+  }
+  if (ticket !== runTicket) return; // a newer change is being prepared: it wins
+  for (const id of ["#sq-numbers-error", "#sq-network-error", "#sq-run-error"]) $(id).textContent = "";
+  picker.clearError();
+  const request = { network: requestNetwork(choice, use.hidden), input: made.input, trace: true };
+  const incoming = { request, choice, next: made.next, layers: [], outputs: new Map(), gates: [], input: null };
+  view.root.dataset.runState = "running";
+  view.progress.textContent = "Computing…";
+  socket.run(request, {
+    onStart: (message) => { incoming.layers = message.layers; },
+    onInput: (message) => { incoming.input = message.tensor; },
+    onLayer: (message) => incoming.outputs.set(message.index, message.tensor),
+    onTrace: (message) => incoming.gates.push({ part: message.part, data: message.tensor.data }),
+    onDone: (message) => finish(incoming, message),
+    onError: (message) => showProblem(message.field ?? "", message.message),
+  });
+}
+
+/** The run's tensors as sequence-render.js draws them. */
+function assemble({ request, choice, next, layers, outputs, gates, input }) {
+  const cellIndex = layers.findIndex((layer) => CELLS.includes(layer.kind));
+  const hidden = outputs.get(cellIndex);
+  const [, steps, units] = hidden.shape;
+  let output = null;
+  const last = outputs.get(layers.length - 1);
+  if (layers.length - 1 > cellIndex) {
+    const size = last.shape[2];
+    const names = choice.model?.class_names;
+    if (names?.length === size) output = { kind: "classes", data: last.data, names };
+    else if (size === 1) output = { kind: "next", data: last.data };
+  }
+  return { request, choice, cellIndex, steps, units, features: input.shape[2], input: input.data, next,
+    hidden: hidden.data, gates, output };
+}
+
+async function finish(incoming, done) {
+  current = assemble(incoming);
+  view.root.classList.remove("sq-stale");
+  const step = clampStep(state.get().step, current.steps);
+  await drawRun(current, step, (t) => state.set({ step: t }));
+  await showStep();
+  view.root.dataset.runState = "done";
+  view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone) + 1);
+  view.progress.textContent = `${current.steps} steps through the ${current.choice.cell} in `
+    + `${Math.round(done.total_ms)} ms.`;
+}
+
+/** An error next to the control it is about: the typed numbers, the digit picker, the network, or the run. */
+function showProblem(field, message) {
+  view.root.dataset.runState = "error";
+  view.progress.textContent = current ? "Stopped. The plots still show the last sequence that worked."
+    : "Stopped: nothing to show yet.";
+  view.root.classList.toggle("sq-stale", Boolean(current));
+  const source = settings().source;
+  if (field === "numbers" || (field.startsWith("input") && source === "numbers")) {
+    $("#sq-numbers-error").textContent = message;
+  } else if (field.startsWith("input") && source === "digit") picker.showError(message);
+  else if (field.startsWith("network")) $("#sq-network-error").textContent = message;
+  else $("#sq-run-error").textContent = message;
+}
+
+async function download() {
+  const error = $("#sq-download-error");
+  error.textContent = "";
+  if (!current) return;
+  try {
+    const { blob, filename } = await postForBlob(`/api/runs/layers/${current.cellIndex}.npy`, current.request);
+    saveBlob(blob, filename);
+  } catch (failure) {
+    error.textContent = failure instanceof ApiError ? `Download failed: ${failure.message}` : String(failure);
+  }
+}
+
+// ---- the time scrubber -----------------------------------------------------------------------------------
+
+function moveStep(delta) {
+  if (current) state.set({ step: clampStep(clampStep(state.get().step, current.steps) + delta, current.steps) });
+}
+
+/** Draw the scrubbed step at the next animation frame: a fast drag draws once per frame. */
+function scheduleStep() {
+  if (stepFrame === null) stepFrame = requestAnimationFrame(() => { stepFrame = null; showStep(); });
+}
+
+async function showStep() {
+  if (!current) return;
+  const t = clampStep(state.get().step, current.steps);
+  view.step.max = String(current.steps - 1);
+  view.step.value = String(t);
+  view.step.setAttribute("aria-valuetext", `step ${t} of ${current.steps}`);
+  $("#sq-step-text").textContent = `step ${t} (of 0–${current.steps - 1})`;
+  $("#sq-prev").disabled = t === 0;
+  $("#sq-next").disabled = t === current.steps - 1;
+  await drawStep(current, t);
+  view.root.dataset.step = String(t);
+}
+
+/** Play: move one step every PLAY_MS to the end (from the start when already there). */
+function play(on) {
+  clearInterval(playTimer);
+  playTimer = null;
+  view.play.setAttribute("aria-pressed", String(on));
+  view.play.textContent = on ? "Pause" : "Play";
+  if (!on || !current) return;
+  if (clampStep(state.get().step, current.steps) >= current.steps - 1) state.set({ step: 0 });
+  playTimer = setInterval(() => {
+    const t = clampStep(state.get().step, current.steps);
+    if (t >= current.steps - 1) play(false);
+    else state.set({ step: t + 1 });
+  }, PLAY_MS);
+}
+
+start();
