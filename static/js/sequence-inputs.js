@@ -32,16 +32,15 @@ export function networkChoices(models) {
     const [steps, features] = model.input_shape;
     const reads = features === 1 ? ["sine", "numbers"] : ["digit"];
     const why = features === 1
-      ? `It reads one number per step (it was trained on sums of sine waves), so a digit image, which gives ${DIGIT_SIZE} `
-        + "numbers per step, does not fit."
+      ? "It reads one number per step (it was trained on sums of sine waves), so a digit image, which gives "
+        + `${DIGIT_SIZE} numbers per step, does not fit.`
       : `It reads a ${steps}×${features} image one row per step (${features} pixels at a time) and was trained on `
         + "handwritten digits, so a sine wave or a list of numbers (one number per step) would mean nothing to it.";
-    return { name: model.name, title: model.title, model, cell: cell.kind, cellName: cell.name,
-      hiddenSize: cell.params.hidden_size, sources: reads, why };
+    return { name: model.name, title: model.title, model, cell: cell.kind, cellName: cell.name, sources: reads, why };
   });
   const untrained = CELLS.map((cell) => ({
-    name: `${UNTRAINED_PREFIX}${cell.toLowerCase()}`, title: `Untrained ${cell} cell (choose its size)`, model: null,
-    cell, cellName: cell.toLowerCase(), hiddenSize: null, sources: Object.keys(SOURCES),
+    name: `${UNTRAINED_PREFIX}${cell.toLowerCase()}`, title: `Untrained ${cell} cell`, model: null,
+    cell, cellName: cell.toLowerCase(), sources: Object.keys(SOURCES),
     why: "An untrained cell reads any sequence: one number per step, or a digit's rows of pixels.",
   }));
   return [...builtins, ...untrained];

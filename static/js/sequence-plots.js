@@ -5,6 +5,7 @@
 //   digitHeatmap(div, data, steps, size)   a digit read row by row: rows (the steps) down, pixels across
 //   lines(div, traces, {title, yTitle})    line plots over the steps
 //   markStep(div, step)                    outline step `step` in a plot drawn by one of these
+//   onStepClick(div, onStep)               a click on a plot picks the step under the pointer
 
 import { DIVERGING, SEQUENTIAL } from "./plots.js";
 
@@ -60,7 +61,10 @@ export function timeHeatmap(div, data, steps, size, { scale, title = "", rowName
       ...(rowLabels ? { type: "category", dtick: 1 } : {}) },
     shapes: stepShapes(step, "x"),
   };
-  if (compact) extra.margin = { l: 34, r: 4, t: title ? 24 : 4, b: 30 };
+  if (compact) {
+    extra.margin = { l: 34, r: 4, t: title ? 24 : 4, b: 38 };
+    extra.xaxis = { title: { text: "step t", standoff: 2 }, showgrid: false, zeroline: false };
+  }
   div.dataset.axis = "x";
   return Plotly.react(div, [trace], layout({ title, extra }), CONFIG);
 }
@@ -75,9 +79,10 @@ export function digitHeatmap(div, data, steps, size, { scale, step = null }) {
     xaxis: { title: { text: "pixel in the row", standoff: 4 }, showgrid: false, zeroline: false, constrain: "domain" },
     yaxis: { title: { text: "step t (row)", standoff: 4 }, autorange: "reversed", scaleanchor: "x", constrain: "domain",
       showgrid: false, zeroline: false },
-    shapes: stepShapes(step, "y"),
+    shapes: stepShapes(step, "y", size),
   };
   div.dataset.axis = "y";
+  div.dataset.width = String(size);
   return Plotly.react(div, [trace], layout({ extra }), CONFIG);
 }
 
@@ -100,36 +105,15 @@ export function lines(div, traces, { title = "", yTitle = "value", step = null }
   return Plotly.react(div, data, layout({ title, extra }), CONFIG);
 }
 
-/** A bar chart of one vector (a hidden state, probabilities) over the fixed value axis `range`. */
-export function bars(div, values, { labels = null, range, xTitle, yTitle, highlight = null, name = "value" }) {
-  const x = labels ?? Array.from(values, (_, i) => i);
-  const trace = {
-    type: "bar", x, y: Array.from(values, (v) => (Number.isFinite(v) ? v : null)),
-    // one bar highlighted (the most likely class), or signed values coloured as the diverging scale
-    marker: { color: Array.from(values, (v, i) => {
-      if (highlight !== null) return i === highlight ? COLOURS.prediction : "#9aa5b1";
-      return v < 0 ? "#4393c3" : "#d6604d";
-    }) },
-    hovertemplate: `${xTitle} %{x}: ${name} %{y:.4g}<extra></extra>`,
-  };
-  const extra = {
-    bargap: 0.15,
-    xaxis: { title: { text: xTitle, standoff: 4 }, showgrid: false, zeroline: false, ...(labels ? { type: "category" } : {}) },
-    yaxis: { title: { text: yTitle, standoff: 4 }, range, autorange: false, zeroline: true, zerolinecolor: "#9aa5b1",
-      gridcolor: "#eef0f2" },
-  };
-  return Plotly.react(div, [trace], layout({ extra }), CONFIG);
-}
-
 /**
- * The outline of step `step`: a column (axis "x") or a row (axis "y") spanning the plot, drawn twice
- * (dark and light) so that it shows on every colour.
+ * The outline of step `step`: a column (axis "x") spanning the plot, or a row (axis "y") `width` cells
+ * wide, drawn twice (dark and light) so that it shows on every colour.
  */
-function stepShapes(step, axis) {
+function stepShapes(step, axis, width = 1) {
   if (step === null) return [];
   const across = axis === "x"
     ? { xref: "x", yref: "paper", x0: step - GAP, x1: step + GAP, y0: 0, y1: 1 }
-    : { xref: "paper", yref: "y", x0: 0, x1: 1, y0: step - GAP, y1: step + GAP };
+    : { xref: "x", yref: "y", x0: -GAP, x1: width - GAP, y0: step - GAP, y1: step + GAP };
   return [
     { type: "rect", ...across, line: { color: "#111", width: 3 }, fillcolor: "rgba(0,0,0,0)" },
     { type: "rect", ...across, line: { color: "#fff", width: 1 }, fillcolor: "rgba(255,255,255,0.12)" },
@@ -139,7 +123,7 @@ function stepShapes(step, axis) {
 /** Move the highlight of a plot drawn by this module to step `step` (a view change: no data is redrawn). */
 export function markStep(div, step) {
   if (!div.data || !div.dataset.axis) return null;
-  return Plotly.relayout(div, { shapes: stepShapes(step, div.dataset.axis) });
+  return Plotly.relayout(div, { shapes: stepShapes(step, div.dataset.axis, Number(div.dataset.width)) });
 }
 
 /** Turn clicks on a plot into steps: onStep(t) with the step under the pointer. */

@@ -6,7 +6,8 @@
 //   output: {kind: "classes", data (T·C), names} | {kind: "next", data (T)} | null}
 
 import { drawStrip, formatNumber, scaleFor, summarize } from "./plots.js";
-import { COLOURS, bars, digitHeatmap, lines, markStep, onStepClick, timeHeatmap } from "./sequence-plots.js";
+import { barChart } from "./sequence-bars.js";
+import { COLOURS, digitHeatmap, lines, markStep, onStepClick, timeHeatmap } from "./sequence-plots.js";
 
 const UNIT = { min: 0, max: 1, diverging: false }; // sigmoid gates, probabilities, pixels
 const SIGNED_UNIT = { min: -1, max: 1, diverging: true }; // tanh values
@@ -14,17 +15,31 @@ const SIGNED_UNIT = { min: -1, max: 1, diverging: true }; // tanh values
 /** What each traced quantity means, and its colour scale ("cell_state" is unbounded: its own reach). */
 export const GATES = {
   input: { label: "input gate i", scale: UNIT, about: "how much of the candidate g to write into the memory" },
-  forget: { label: "forget gate f", scale: UNIT, about: "how much of the old memory c_(t−1) to keep" },
+  forget: { label: "forget gate f", scale: UNIT, about: "how much of the old memory c_{t−1} to keep" },
   cell: { label: "candidate g", scale: SIGNED_UNIT, about: "what could be written into the memory (tanh)" },
-  output: { label: "output gate o", scale: UNIT, about: "how much of the memory shows as h_t" },
-  cell_state: { label: "cell state c", scale: null, about: "the memory: c_t = f·c_(t−1) + i·g" },
-  reset: { label: "reset gate r", scale: UNIT, about: "how much of h_(t−1) the proposal uses" },
+  output: { label: "output gate o", scale: UNIT, about: "how much of the memory shows as h_{t}" },
+  cell_state: { label: "cell state c", scale: null, about: "the memory: c_{t} = f·c_{t−1} + i·g" },
+  reset: { label: "reset gate r", scale: UNIT, about: "how much of h_{t−1} the proposal uses" },
   update: { label: "update gate z", scale: UNIT, about: "1 keeps the old state, 0 takes the new one" },
   new: { label: "new state n", scale: SIGNED_UNIT, about: "the proposed new state (tanh)" },
 };
 
 const $ = (selector) => document.querySelector(selector);
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
+
+/** Set an element's text, with "x_{t+1}" written as x<sub>t+1</sub> (the rest stays plain text). */
+export function setMath(element, text) {
+  const parts = text.split(/_\{([^}]*)\}/);
+  element.replaceChildren(...parts.map((part, i) => {
+    if (i % 2 === 0) return part;
+    const sub = document.createElement("sub");
+    sub.textContent = part;
+    return sub;
+  }));
+}
+
+/** The same notation for Plotly, which reads <sub> in titles and hover text. */
+const plotMath = (text) => text.replace(/_\{([^}]*)\}/g, "<sub>$1</sub>");
 
 /** A diverging scale symmetric about 0: ±1 when every value fits in it (tanh outputs), else the data's reach. */
 function signedScale(data) {
@@ -47,7 +62,7 @@ export function clampStep(step, steps) {
 export async function drawRun(shown, step, onStep) {
   const plots = [drawInput(shown, step), drawOutput(shown, step),
     timeHeatmap($("#sq-hidden-plot"), shown.hidden, shown.steps, shown.units,
-      { scale: signedScale(shown.hidden), valueName: "h", step }),
+      { scale: signedScale(shown.hidden), valueName: plotMath("h_{t}"), step }),
     ...drawGates(shown, step)];
   await Promise.all(plots);
   for (const div of stepPlots()) onStepClick(div, onStep);
@@ -57,8 +72,9 @@ function drawInput(shown, step) {
   const div = $("#sq-input-plot");
   const about = $("#sq-input-about");
   if (shown.features === 1) {
-    about.textContent = `One number per step: x_t for t = 0 to ${shown.steps - 1}.`;
-    return lines(div, [{ name: "input x_t", values: shown.input, colour: COLOURS.input }], { yTitle: "x_t", step });
+    setMath(about, `One number per step: x_{t} for t = 0 to ${shown.steps - 1}.`);
+    return lines(div, [{ name: plotMath("input x_{t}"), values: shown.input, colour: COLOURS.input }],
+      { yTitle: plotMath("x_{t}"), step });
   }
   about.textContent = `The picture read from the top, one row of ${shown.features} pixels per step: `
     + `${shown.steps} steps.`;
@@ -71,29 +87,29 @@ function drawOutput(shown, step) {
   const { output, choice } = shown;
   const plot = $("#sq-output-plot");
   const about = $("#sq-output-about");
-  $("#sq-output-bars").hidden = output?.kind !== "classes";
+  $("#sq-output-bars").hidden = $("#sq-output-bars-title").hidden = output?.kind !== "classes";
   plot.hidden = !output;
   if (!output) {
     Plotly.purge(plot);
     delete plot.dataset.axis;
     delete plot.dataset.clicks;
     $("#sq-answer").textContent = "";
-    about.textContent = "An untrained cell on its own has no output layer: what it passes on is its hidden state "
-      + "h_t (below). The built-in networks add a dense layer that turns h_t into a prediction at every step.";
+    setMath(about, "An untrained cell on its own has no output layer: what it passes on is its hidden state "
+      + "h_{t} (below). The built-in networks add a dense layer that turns h_{t} into a prediction at every step.");
     return null;
   }
   if (output.kind === "next") {
-    about.textContent = "At every step t the network guesses the next value x_(t+1) from what it has read so far.";
+    setMath(about, "At every step t the network guesses the next value x_{t+1} from what it has read so far.");
     $("#sq-answer").textContent = meanError(output.data, shown.next);
     delete $("#sq-answer").dataset.answer;
     return lines(plot, [
       { name: "predicted next value", values: output.data, colour: COLOURS.prediction },
       { name: "actual next value", values: shown.next, colour: COLOURS.actual, dash: "dot" },
-    ], { yTitle: "x_(t+1)", step });
+    ], { yTitle: plotMath("x_{t+1}"), step });
   }
-  about.textContent = `After every row the network says how likely each digit is (a dense layer and softmax on h_t). `
+  setMath(about, `After every row the network says how likely each digit is (a dense layer and softmax on h_{t}). `
     + `The last step's answer counts: it has read the whole picture. ${choice.model.trained ? ""
-      : "These weights are untrained, so the answers mean nothing yet."}`;
+      : "These weights are untrained, so the answers mean nothing yet."}`);
   const last = classesAt(output, shown.steps - 1);
   $("#sq-answer").textContent = `After all ${shown.steps} rows it reads ${output.names[last.best]} `
     + `(${percent(last.values[last.best])} sure).`;
@@ -117,11 +133,11 @@ function meanError(predicted, actual) {
 /** One small heatmap per traced gate, with its meaning underneath; a sentence for an RNN. */
 function drawGates(shown, step) {
   const container = $("#sq-gates");
-  $("#sq-gates-about").textContent = shown.gates.length
+  setMath($("#sq-gates-about"), shown.gates.length
     ? `Each small map has the steps across and the ${shown.units} units down. Gates run from 0 (closed, dark) to 1 `
       + "(open, yellow); the candidate and the memory are signed (blue below zero, red above)."
-    : `A plain ${shown.choice.cell} has no gates: at every step h_t = tanh(W_ih x_t + W_hh h_(t−1) + b), so the old `
-      + "state is squashed through the same weights again and again. Pick an LSTM or a GRU to see gates.";
+    : `A plain ${shown.choice.cell} has no gates: at every step h_{t} = tanh(W_{ih} x_{t} + W_{hh} h_{t−1} + b), `
+      + "so the old state is squashed through the same weights again and again. Pick an LSTM or a GRU to see gates.");
   const parts = shown.gates.map((gate) => gate.part);
   if (container.dataset.parts !== parts.join(",")) {
     container.dataset.parts = parts.join(",");
@@ -135,14 +151,16 @@ function drawGates(shown, step) {
       plot.setAttribute("role", "img");
       plot.setAttribute("aria-label", `${GATES[part]?.label ?? part} over steps and units`);
       const caption = document.createElement("figcaption");
-      caption.textContent = GATES[part]?.about ?? "";
+      setMath(caption, GATES[part]?.about ?? "");
       figure.append(plot, caption);
       return figure;
     }));
   }
-  return shown.gates.map(({ part, data }, i) => timeHeatmap(container.children[i].firstChild, data, shown.steps,
-    shown.units, { scale: gateScale(part, data), title: GATES[part]?.label ?? part, valueName: part, step,
-      compact: true }));
+  return shown.gates.map(({ part, data }, i) => {
+    const label = GATES[part]?.label ?? part;
+    return timeHeatmap(container.children[i].firstChild, data, shown.steps, shown.units,
+      { scale: gateScale(part, data), title: label, valueName: label, step, compact: true });
+  });
 }
 
 /** The plots with the steps on an axis (not the bar charts of one step). */
@@ -166,18 +184,18 @@ export async function drawStep(shown, t) {
   const updates = stepPlots().map((div) => markStep(div, t));
   showInputAt(shown, t);
   const hidden = shown.hidden.subarray(t * shown.units, (t + 1) * shown.units);
-  updates.push(bars($("#sq-at-hidden"), hidden, { range: barRange(hidden), xTitle: "unit", yTitle: "h_t",
-    name: "h" }));
+  setMath($("#sq-at-hidden-title"), `Hidden state h_{${t}}: one bar per unit (${shown.units})`);
+  barChart($("#sq-at-hidden"), hidden, { range: barRange(hidden), itemName: "unit", valueName: `h_${t}` });
   $("#sq-at-hidden").setAttribute("aria-label", `hidden state at step ${t}: ${shown.units} values`);
   showGatesAt(shown, t);
-  updates.push(showOutputAt(shown, t));
+  showOutputAt(shown, t);
   await Promise.all(updates);
 }
 
 function barRange(values) {
   const { min, max } = summarize(values, 0, values.length, 1);
   const reach = Math.max(1, Math.abs(min ?? 0), Math.abs(max ?? 0));
-  return [-reach * 1.02, reach * 1.02];
+  return [-reach, reach];
 }
 
 function showInputAt(shown, t) {
@@ -185,7 +203,7 @@ function showInputAt(shown, t) {
   const row = $("#sq-at-row");
   row.hidden = shown.features === 1;
   if (shown.features === 1) {
-    line.textContent = `Input x_${t} = ${formatNumber(shown.input[t])}`;
+    setMath(line, `Input x_{${t}} = ${formatNumber(shown.input[t])}`);
     return;
   }
   const values = shown.input.subarray(t * shown.features, (t + 1) * shown.features);
@@ -225,14 +243,14 @@ function showOutputAt(shown, t) {
   const { output } = shown;
   if (!output) {
     line.textContent = "";
-    return null;
+    return;
   }
   if (output.kind === "next") {
     const actual = shown.next?.[t];
-    line.textContent = `Having read x_0 … x_${t}, it predicts x_${t + 1} = ${formatNumber(output.data[t])}`
-      + (Number.isFinite(actual) ? `; the actual x_${t + 1} is ${formatNumber(actual)} (error `
-        + `${formatNumber(output.data[t] - actual)}).` : " (the sequence ends here: there is no actual value).");
-    return null;
+    setMath(line, `Having read x_{0} … x_{${t}}, it predicts x_{${t + 1}} = ${formatNumber(output.data[t])}`
+      + (Number.isFinite(actual) ? `; the actual x_{${t + 1}} is ${formatNumber(actual)} (error `
+        + `${formatNumber(output.data[t] - actual)}).` : " (the sequence ends here: there is no actual value)."));
+    return;
   }
   const { values, best } = classesAt(output, t);
   line.textContent = `After row ${t} its best guess is ${output.names[best]} (${percent(values[best])}).`;
@@ -240,6 +258,7 @@ function showOutputAt(shown, t) {
   chart.dataset.best = output.names[best];
   chart.setAttribute("aria-label", `probabilities at step ${t}: `
     + output.names.map((name, i) => `${name} ${percent(values[i])}`).join(", "));
-  return bars(chart, values, { labels: output.names, range: [0, 1], xTitle: `class, at step ${t}`,
-    yTitle: "probability", highlight: best, name: "probability" });
+  $("#sq-output-bars-title").textContent = `Probabilities after row ${t}:`;
+  barChart(chart, values, { labels: output.names, range: [0, 1], highlight: best, itemName: "class",
+    valueName: "probability" });
 }

@@ -14,6 +14,7 @@
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
 import { createInputPicker, decodeSource, encodeSource } from "./inputs.js";
 import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } from "./sequence-inputs.js";
+import { formatNumber } from "./plots.js";
 import { clampStep, drawRun, drawStep } from "./sequence-render.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
@@ -146,8 +147,8 @@ function showControls(values, keys) {
     radio.parentElement.title = radio.disabled ? choice.why : "";
   }
   for (const pane of document.querySelectorAll(".sq-pane")) pane.hidden = pane.dataset.source !== use.source;
-  const asked = values.source && values.source !== use.source ? `It cannot read ${SOURCES[values.source].toLowerCase()}: `
-    : "";
+  const refused = values.source && values.source !== use.source;
+  const asked = refused ? `It cannot read ${SOURCES[values.source].toLowerCase()}: ` : "";
   $("#sq-source-why").textContent = asked + choice.why;
   if (view.numbers.value !== values.numbers && document.activeElement !== view.numbers) {
     view.numbers.value = values.numbers;
@@ -158,11 +159,17 @@ function showControls(values, keys) {
   showNetworkAbout(choice, use.hidden);
 }
 
+/** Where a built-in's weights come from: its training card's score, or that they are untrained. */
+function weightsText({ trained, card }) {
+  if (!trained) return "Untrained: seeded random weights, so its answers mean nothing yet.";
+  if (!card?.metric || card.held_out_score === null || card.held_out_score === undefined) return "Trained weights.";
+  return `Trained weights (${card.epochs} epochs); ${card.metric}: ${formatNumber(card.held_out_score)}.`;
+}
+
 function showNetworkAbout(choice, hidden) {
   const about = $("#sq-network-about");
   if (choice.model) {
-    about.textContent = `${choice.model.description} ${choice.model.trained ? "Trained weights."
-      : "Untrained: seeded random weights, so its answers mean nothing yet."}`;
+    about.textContent = `${choice.model.description} ${weightsText(choice.model)}`;
   } else {
     about.textContent = `One ${choice.cell} layer with ${hidden} hidden units and seeded random weights, and no `
       + "output layer: watch how its hidden state and gates respond to the input.";

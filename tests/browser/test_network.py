@@ -203,8 +203,10 @@ def test_transposed_convolution_kernels_match_the_weights(page, server_url):
     from engine.backend import to_numpy
     from engine.models import load_model
 
-    weight = to_numpy(dict(load_model("digits-autoencoder").layers)["dec1"].state_dict()["weight"])  # (16, 8, 4, 4)
-    open_network(page, "?network=digits-autoencoder&layer=4&map=5")
+    network = load_model("digits-autoencoder")
+    weight = to_numpy(network["dec1"].state_dict()["weight"])  # (16, 8, 4, 4)
+    index = [name for name, _ in network.layers].index("dec1")
+    open_network(page, f"?network=digits-autoencoder&layer={index}&map=5")
     page.locator("#nv-detail").wait_for(state="visible")
     assert page.inner_text("#nv-detail-title") == "dec1 · map 5 of 8"
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '16'")

@@ -1,0 +1,78 @@
+// A light bar chart of one vector (the hidden state at a step, the class probabilities at a step), made of
+// plain elements: it is redrawn on every move of the time scrubber, where a Plotly redraw costs 20 to 50 ms
+// here and this well under one. Hovering shows the value under the pointer in a readout line.
+//
+//   barChart(container, values, { labels, range: [low, high], highlight, itemName: "unit", valueName: "h" })
+
+import { formatNumber } from "./plots.js";
+
+const MAX_LABELS = 12; // at most this many labels under the bars (every k-th when there are more bars)
+
+function element(tag, className, text = "") {
+  const node = document.createElement(tag);
+  node.className = className;
+  node.textContent = text;
+  return node;
+}
+
+/** Build the chart's elements for `count` bars named `labels` (kept while the count and names stay). */
+function build(container, count, labels) {
+  const every = Math.ceil(count / MAX_LABELS);
+  const area = element("div", "sq-bar-area");
+  area.append(element("span", "sq-bar-zero"));
+  for (let i = 0; i < count; i++) {
+    const bar = element("span", "sq-bar");
+    bar.style.left = `${(100 * (i + 0.1)) / count}%`;
+    bar.style.width = `${80 / count}%`;
+    area.append(bar);
+  }
+  const names = element("div", "sq-bar-labels");
+  for (let i = 0; i < count; i += every) {
+    const label = element("span", "", labels[i]);
+    label.style.left = `${(100 * (i + 0.5)) / count}%`;
+    names.append(label);
+  }
+  const axis = element("div", "sq-bar-axis");
+  axis.append(element("span", ""), element("span", ""), element("span", ""));
+  const chart = element("div", "sq-barchart");
+  chart.dataset.labels = labels.join(",");
+  chart.append(axis, area, names, element("p", "sq-bar-readout muted"));
+  container.replaceChildren(chart);
+  return chart;
+}
+
+/**
+ * Draw `values` as bars from zero on the value axis `range` [low, high] (low <= 0 <= high): one bar
+ * highlighted in the accent colour (`highlight`), or every bar coloured by its sign.
+ */
+export function barChart(container, values, { labels = null, range, highlight = null, itemName, valueName }) {
+  const names = labels ?? Array.from(values, (_, i) => String(i));
+  let chart = container.querySelector(".sq-barchart");
+  if (!chart || chart.dataset.labels !== names.join(",")) chart = build(container, values.length, names);
+  const [low, high] = range;
+  const position = (v) => (Math.min(high, Math.max(low, v)) - low) / (high - low); // 0 bottom, 1 top
+  const zero = position(0);
+  chart.querySelector(".sq-bar-zero").style.bottom = `${100 * zero}%`;
+  const [top, middle, bottom] = chart.querySelectorAll(".sq-bar-axis span");
+  top.textContent = formatNumber(high);
+  bottom.textContent = formatNumber(low);
+  middle.textContent = low < 0 && high > 0 ? "0" : "";
+  middle.style.bottom = `calc(${100 * zero}% - .6em)`;
+  chart.querySelectorAll(".sq-bar").forEach((bar, i) => {
+    const v = values[i];
+    const at = Number.isFinite(v) ? position(v) : zero;
+    bar.style.bottom = `${100 * Math.min(at, zero)}%`;
+    bar.style.height = `${100 * Math.abs(at - zero)}%`;
+    bar.dataset.value = String(v);
+    bar.className = `sq-bar ${highlight === null ? (v < 0 ? "negative" : "positive") : i === highlight ? "best" : ""}`;
+  });
+  const readout = chart.querySelector(".sq-bar-readout");
+  const area = chart.querySelector(".sq-bar-area");
+  const describe = (i) => `${itemName} ${names[i]}: ${valueName} ${formatNumber(values[i])}`;
+  readout.textContent = highlight === null ? `Hover a bar to read its ${itemName}'s value.` : describe(highlight);
+  area.onmousemove = (event) => {
+    const box = area.getBoundingClientRect();
+    const i = Math.floor(((event.clientX - box.left) / box.width) * values.length);
+    if (i >= 0 && i < values.length) readout.textContent = describe(i);
+  };
+}

@@ -1,0 +1,417 @@
+"""The Sequence view, driven as a person would: pick a network and a sequence, draw a digit, type numbers,
+move the time scrubber with the keyboard and the mouse, and read what the plots show.
+
+Each test waits for the page's own signals (#sequence-view data-runs-done counts drawn runs, data-step the
+step drawn), then reads the plots' data and the text a person sees. Reference values come from the
+server's own computation of the same request (POST /api/runs/layers/{index}.npy) or, for the gates, from
+the engine's recurrent layers, so a wrong picture cannot pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import urllib.request
+
+import numpy as np
+import pytest
+
+from tests.browser.conftest import screenshot as save_screenshot
+
+VIEW = "#sequence-view"
+FLOAT16 = {"rtol": 2e-3, "atol": 1e-3}  # the page receives float16: about three significant digits
+LSTM_PARTS = ["input", "forget", "cell", "output", "cell_state"]
+GRU_PARTS = ["reset", "update", "new"]
+
+
+# ---- helpers --------------------------------------------------------------------------------------------
+
+def runs_done(page) -> int:
+    return int(page.get_attribute(VIEW, "data-runs-done") or 0)
+
+
+def wait_for_run_after(page, count: int, timeout: float = 20_000) -> None:
+    """Wait until more than `count` runs have been drawn completely."""
+    page.wait_for_function(f"Number(document.querySelector('{VIEW}').dataset.runsDone) > {count}", timeout=timeout)
+
+
+def open_sequence(page, query: str = "") -> None:
+    page.goto(f"/sequence{query}")
+    # the server's first MNIST sample loads the dataset (10 to 20 s on a busy machine)
+    wait_for_run_after(page, 0, timeout=90_000)
+
+
+def wait_for_step(page, step: int) -> None:
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.step === '{step}'")
+
+
+def plot_data(page, selector: str, trace: int = 0, field: str = "z") -> np.ndarray:
+    """A Plotly plot's data (z of a heatmap, y of a line) as it is drawn, None (a gap) as NaN."""
+    values = page.evaluate(f"document.querySelector({json.dumps(selector)}).data[{trace}].{field}")
+    return np.array(values, dtype=np.float64)
+
+
+def highlighted_step(page, selector: str) -> float:
+    """The centre of the step outlined in a plot (its first shape)."""
+    shape = page.evaluate(f"document.querySelector({json.dumps(selector)}).layout.shapes[0]")
+    axis = "x" if shape["yref"] == "paper" else "y"
+    return (shape[f"{axis}0"] + shape[f"{axis}1"]) / 2
+
+
+def bar_values(page, selector: str) -> np.ndarray:
+    return np.array([float(v) for v in page.eval_on_selector_all(
+        f"{selector} .sq-bar", "(bars) => bars.map((bar) => bar.dataset.value)")])
+
+
+def array_input(values: np.ndarray) -> dict:
+    data = np.ascontiguousarray(values, dtype="<f4")
+    return {"array": {"shape": list(data.shape), "dtype": "float32", "data": base64.b64encode(data.tobytes()).decode()}}
+
+
+def server_layer(server_url: str, request: dict, index: int) -> np.ndarray:
+    """The server's float32 output of layer `index` for a run request."""
+    call = urllib.request.Request(f"{server_url}/api/runs/layers/{index}.npy", data=json.dumps(request).encode(),
+                                  headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(call) as response:
+        return np.load(io.BytesIO(response.read()), allow_pickle=False)
+
+
+def screenshot(page, name: str) -> None:
+    """A full-page screenshot from the top (the sticky scrubber would show where the page was scrolled to)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    save_screenshot(page, name)
+
+
+def gate_parts(page) -> list[str]:
+    return page.eval_on_selector_all("#sq-gates figure", "(figures) => figures.map((f) => f.dataset.part)")
+
+
+# ---- tests ----------------------------------------------------------------------------------------------
+
+def test_digit_lstm_shows_input_hidden_state_gates_and_answer(page, server_url):
+    open_sequence(page)
+    screenshot(page, "sequence-digits-lstm")
+    hidden = server_layer(server_url, {"network": "digits-lstm", "input": {"sample": "mnist-3"}}, 0)
+    probabilities = server_layer(server_url, {"network": "digits-lstm", "input": {"sample": "mnist-3"}}, -1)
+    assert hidden.shape == (1, 28, 64) and probabilities.shape == (1, 28, 10)
+
+    # the input is the digit itself: 28 steps (rows) of 28 pixels
+    digit = plot_data(page, "#sq-input-plot")
+    assert digit.shape == (28, 28)
+    assert digit[10:18, 8:20].max() > 0.9 and digit[0, :].max() < 0.1  # ink in the middle, a blank top row
+    # the hidden state: one row per unit, one column per step, equal to the server's computation
+    z = plot_data(page, "#sq-hidden-plot")
+    assert z.shape == (64, 28)
+    np.testing.assert_allclose(z, hidden[0].T, **FLOAT16)
+    # the probabilities over time (classes x steps), and the last step's answer in words
+    p = plot_data(page, "#sq-output-plot")
+    assert p.shape == (10, 28)
+    np.testing.assert_allclose(p, probabilities[0].T, **FLOAT16)
+    best = int(np.argmax(probabilities[0, -1]))
+    answer = page.inner_text("#sq-answer")
+    assert re.fullmatch(rf"After all 28 rows it reads {best} \([\d.]+% sure\)\.", answer), answer
+    # the default step is the last one, outlined everywhere
+    assert page.get_attribute(VIEW, "data-step") == "27"
+    for selector in ["#sq-hidden-plot", "#sq-output-plot", "#sq-input-plot",
+                     "#sq-gates figure[data-part='forget'] .js-plotly-plot"]:
+        assert highlighted_step(page, selector) == 27
+    assert gate_parts(page) == LSTM_PARTS
+    assert page.input_value("#sq-network") == "digits-lstm"
+    assert page.is_checked("#sq-sources input[value='digit']")
+
+
+def test_time_scrubber_keyboard_drag_buttons_and_clicks(page, server_url):
+    open_sequence(page, "?network=digits-gru")
+    hidden = server_layer(server_url, {"network": "digits-gru", "input": {"sample": "mnist-3"}}, 0)[0]
+    probabilities = server_layer(server_url, {"network": "digits-gru", "input": {"sample": "mnist-3"}}, -1)[0]
+    count = runs_done(page)
+
+    def check_step(t: int) -> None:
+        wait_for_step(page, t)
+        assert page.input_value("#sq-step") == str(t)
+        assert page.inner_text("#sq-step-text") == f"step {t} (of 0–27)"
+        assert page.inner_text("#sq-at-step") == str(t)
+        for selector in ["#sq-hidden-plot", "#sq-output-plot", "#sq-input-plot",
+                         "#sq-gates figure[data-part='update'] .js-plotly-plot"]:
+            assert highlighted_step(page, selector) == t, selector
+        # the values at the step: the hidden vector and the probabilities, as the server computed them
+        np.testing.assert_allclose(bar_values(page, "#sq-at-hidden"), hidden[t], **FLOAT16)
+        np.testing.assert_allclose(bar_values(page, "#sq-output-bars"), probabilities[t], **FLOAT16)
+        best = int(np.argmax(probabilities[t]))
+        assert page.get_attribute("#sq-output-bars", "data-best") == str(best)
+        assert page.inner_text("#sq-at-output").startswith(f"After row {t} its best guess is {best} ")
+
+    page.focus("#sq-step")
+    page.keyboard.press("Home")
+    check_step(0)
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    check_step(3)
+    page.wait_for_url(re.compile(r"step=3"))
+    screenshot(page, "sequence-scrubbed-step-3")
+
+    # drag the slider's thumb with the mouse to about a quarter of the way
+    box = page.locator("#sq-step").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.6, y)
+    page.mouse.down()
+    for fraction in (0.5, 0.4, 0.3, 0.25):
+        page.mouse.move(box["x"] + box["width"] * fraction, y)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#sq-step').value !== '3'")
+    dragged = int(page.input_value("#sq-step"))
+    assert abs(dragged - round(0.25 * 27)) <= 1
+    check_step(dragged)
+
+    # the step buttons, and a click on a column of the hidden-state heatmap
+    page.click("#sq-next")
+    check_step(dragged + 1)
+    page.click("#sq-prev")
+    page.click("#sq-prev")
+    check_step(dragged - 1)
+    page.locator("#sq-hidden-plot").scroll_into_view_if_needed()
+    plot = page.locator("#sq-hidden-plot .nsewdrag").first.bounding_box()
+    page.mouse.click(plot["x"] + plot["width"] * (20.5 / 28), plot["y"] + plot["height"] / 2)
+    check_step(20)
+
+    # hover a bar of the hidden state at this step and read its value
+    page.locator("#sq-at-hidden").scroll_into_view_if_needed()
+    area = page.locator("#sq-at-hidden .sq-bar-area").bounding_box()
+    page.mouse.move(area["x"] + area["width"] * (10.5 / 64), area["y"] + area["height"] / 2)
+    match = re.fullmatch(r"unit 10: h_20 (-?[\d.e+-]+)", page.inner_text("#sq-at-hidden .sq-bar-readout"))
+    assert match, page.inner_text("#sq-at-hidden .sq-bar-readout")
+    assert float(match[1]) == pytest.approx(float(hidden[20, 10]), rel=FLOAT16["rtol"], abs=FLOAT16["atol"])
+    screenshot(page, "sequence-scrubbed-step-20")
+
+    # Play walks through the steps one by one; pressing it again pauses
+    page.focus("#sq-step")
+    page.keyboard.press("Home")
+    wait_for_step(page, 0)
+    page.click("#sq-play")
+    assert page.get_attribute("#sq-play", "aria-pressed") == "true"
+    wait_for_step(page, 1)
+    wait_for_step(page, 2)
+    page.click("#sq-play")
+    assert page.get_attribute("#sq-play", "aria-pressed") == "false"
+    assert page.inner_text("#sq-play") == "Play"
+    # scrubbing is a view change: nothing was computed again
+    assert runs_done(page) == count
+
+
+def test_sine_frequency_slider_changes_input_and_prediction(page, server_url):
+    open_sequence(page, "?network=sine-rnn")
+    assert page.is_checked("#sq-sources input[value='sine']")
+    before_input = plot_data(page, "#sq-input-plot", field="y")
+    before_output = plot_data(page, "#sq-output-plot", field="y")
+    assert before_input.shape == (64,)
+
+    count = runs_done(page)
+    page.focus("#sq-frequency")
+    for _ in range(4):  # 0.05 -> 0.07 cycles per step
+        page.keyboard.press("ArrowRight")
+    page.wait_for_url(re.compile(r"frequency=0\.07"))
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    wait_for_run_after(page, count)
+    assert "0.070 cycles per step" in page.inner_text(".sq-controls")
+
+    t = np.arange(65)
+    wave = (0.5 * np.sin(2 * np.pi * 0.07 * t)).astype(np.float32)
+    shown_input = plot_data(page, "#sq-input-plot", field="y")
+    np.testing.assert_allclose(shown_input, wave[:64], **FLOAT16)
+    assert not np.allclose(shown_input, before_input, atol=1e-2)
+    prediction = server_layer(server_url, {"network": "sine-rnn", "input": array_input(wave[:64, None])}, -1)
+    shown_prediction = plot_data(page, "#sq-output-plot", field="y")
+    np.testing.assert_allclose(shown_prediction, prediction[0, :, 0], **FLOAT16)
+    assert not np.allclose(shown_prediction, before_output, atol=1e-3)
+    # the dotted line is the actual next value, x_(t+1)
+    np.testing.assert_allclose(plot_data(page, "#sq-output-plot", trace=1, field="y"), wave[1:], **FLOAT16)
+    assert page.locator("#sq-gates figure").count() == 0
+    assert "has no gates" in page.inner_text("#sq-gates-about")
+    screenshot(page, "sequence-sine-rnn")
+
+
+def test_typed_numbers_run_and_bad_text_shows_an_error(page, server_url):
+    open_sequence(page, "?network=sine-rnn")
+    count = runs_done(page)
+    page.check("#sq-sources input[value='numbers']")
+    page.fill("#sq-numbers", "0.1, 0.4 0.9\n0.4, -0.2, -0.6")
+    page.wait_for_url(re.compile(r"numbers=0\.1"))
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    page.wait_for_function("document.querySelector('#sq-input-plot').data[0].y.length === 6")
+    assert runs_done(page) > count
+    typed = np.array([0.1, 0.4, 0.9, 0.4, -0.2, -0.6], np.float32)
+    np.testing.assert_allclose(plot_data(page, "#sq-input-plot", field="y"), typed, **FLOAT16)
+    assert page.get_attribute("#sq-step", "max") == "5"
+    prediction = server_layer(server_url, {"network": "sine-rnn", "input": array_input(typed[:, None])}, -1)
+    np.testing.assert_allclose(plot_data(page, "#sq-output-plot", field="y"), prediction[0, :, 0], **FLOAT16)
+    # the last step has no actual next value: the line has a gap there and the text says so
+    assert np.isnan(plot_data(page, "#sq-output-plot", trace=1, field="y")[-1])
+    assert "the sequence ends here" in page.inner_text("#sq-at-output")
+
+    page.fill("#sq-numbers", "0.1, 0.4, lots")
+    error = page.locator("#sq-numbers-error")
+    error.wait_for(state="visible")
+    assert error.inner_text().startswith("“lots” is not a number")
+    assert page.get_attribute(VIEW, "data-run-state") == "error"
+    assert "sq-stale" in page.get_attribute(VIEW, "class")  # the last good plots stay, dimmed
+    assert page.inner_text("#sq-run-error") == ""  # the message is next to the field, not elsewhere
+    screenshot(page, "sequence-numbers-error")
+
+    page.fill("#sq-numbers", "1")
+    page.wait_for_function("document.querySelector('#sq-numbers-error').textContent.startsWith('Type at least 2')")
+    count = runs_done(page)
+    page.fill("#sq-numbers", "1 2 3")
+    wait_for_run_after(page, count)
+    assert page.inner_text("#sq-numbers-error") == ""
+    assert "sq-stale" not in page.get_attribute(VIEW, "class")
+
+
+def test_drawing_a_digit_shows_a_prediction_per_step(page, server_url):
+    from engine.models import load_model
+
+    open_sequence(page, "?network=digits-lstm&step=5")
+    page.check("#sq-digit input[value='draw']")
+    pad = page.locator("#sq-digit canvas.ip-draw-pad").bounding_box()
+    count = runs_done(page)
+    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.15)
+    page.mouse.down()
+    for step in range(12):
+        page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * (0.15 + 0.06 * step))
+    page.mouse.up()
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    page.wait_for_url(re.compile(r"input=draw%3A"))
+
+    # the input plot shows the stroke: a vertical line, bright in the middle columns of the middle rows
+    digit = plot_data(page, "#sq-input-plot")
+    assert digit.shape == (28, 28)
+    assert digit[8:20, 13:15].mean() > 0.6 and digit[:, :5].max() < 0.1
+    # the probabilities per step are the network's classifier and softmax on the hidden states the server
+    # computed for exactly this request (downloaded with the page's own link)
+    with page.expect_download() as download:
+        page.click("#sq-download")
+    hidden = np.load(download.value.path(), allow_pickle=False)
+    assert hidden.shape == (1, 28, 64)
+    np.testing.assert_allclose(plot_data(page, "#sq-hidden-plot"), hidden[0].T, **FLOAT16)
+    layers = dict(load_model("digits-lstm").layers)
+    expected = layers["probabilities"](layers["classifier"](hidden))[0]
+    np.testing.assert_allclose(plot_data(page, "#sq-output-plot"), expected.T, **FLOAT16)
+    best = int(np.argmax(expected[-1]))
+    assert page.get_attribute("#sq-answer", "data-answer") == str(best)
+    assert page.inner_text("#sq-answer").startswith(f"After all 28 rows it reads {best} ")
+    # the bar chart is the probabilities at the scrubbed step (5, from the URL)
+    assert page.get_attribute(VIEW, "data-step") == "5"
+    np.testing.assert_allclose(bar_values(page, "#sq-output-bars"), expected[5], **FLOAT16)
+    assert page.inner_text("#sq-output-bars-title") == "Probabilities after row 5:"
+    screenshot(page, "sequence-drawn-digit")
+
+
+def test_lstm_shows_four_gates_and_cell_state_gru_three_rnn_none(page, server_url):
+    from engine.spec import network_from_spec
+
+    open_sequence(page, "?network=untrained-lstm&hidden=6&source=numbers&numbers=0.5%2C-1%2C2%2C0%2C1")
+    assert gate_parts(page) == LSTM_PARTS
+    assert page.locator("#sq-at-gates tbody tr").count() == 5
+    assert page.is_visible("#sq-hidden-field") and page.input_value("#sq-hidden") == "6"
+    # every gate against the engine's own LSTM with the same seeded weights
+    x = np.array([0.5, -1, 2, 0, 1], np.float32)[None, :, None]
+    spec = {"name": "untrained-lstm", "input_shape": [5, 1],
+            "layers": [{"kind": "LSTM", "name": "lstm", "params": {"hidden_size": 6}}]}
+    trace = network_from_spec(spec).layers[0][1].trace(x)
+    for part in LSTM_PARTS:
+        shown = plot_data(page, f"#sq-gates figure[data-part='{part}'] .js-plotly-plot")
+        assert shown.shape == (6, 5)
+        np.testing.assert_allclose(shown, trace[part][0].T, **FLOAT16)
+    np.testing.assert_allclose(plot_data(page, "#sq-hidden-plot"), trace["hidden"][0].T, **FLOAT16)
+    # sigmoid gates on a 0..1 sequential scale, the candidate on -1..1 diverging
+    forget = page.evaluate("document.querySelector(\"#sq-gates figure[data-part='forget'] .js-plotly-plot\").data[0]")
+    cell = page.evaluate("document.querySelector(\"#sq-gates figure[data-part='cell'] .js-plotly-plot\").data[0]")
+    assert (forget["zmin"], forget["zmax"]) == (0, 1) and (cell["zmin"], cell["zmax"]) == (-1, 1)
+    assert "no output layer" in page.inner_text("#sq-output-about")
+    screenshot(page, "sequence-untrained-lstm-gates")
+
+    count = runs_done(page)
+    page.select_option("#sq-network", "digits-gru")
+    wait_for_run_after(page, count)
+    assert gate_parts(page) == GRU_PARTS
+    assert page.locator("#sq-at-gates tbody tr").count() == 3
+    assert not page.is_visible("#sq-hidden-field")
+    # a digit network reads digits only, and says why
+    assert page.is_checked("#sq-sources input[value='digit']")
+    assert page.is_disabled("#sq-sources input[value='sine']")
+    assert page.is_disabled("#sq-sources input[value='numbers']")
+    assert "would mean nothing to it" in page.inner_text("#sq-source-why")
+    screenshot(page, "sequence-digits-gru")
+
+    count = runs_done(page)
+    page.select_option("#sq-network", "digits-rnn")
+    wait_for_run_after(page, count)
+    assert gate_parts(page) == []
+    assert not page.is_visible("#sq-at-gates")
+    assert "has no gates" in page.inner_text("#sq-gates-about")
+
+
+def test_url_round_trips_on_reload(page, server_url):
+    open_sequence(page, "?network=untrained-gru")
+    count = runs_done(page)
+    page.fill("#sq-hidden", "24")
+    page.dispatch_event("#sq-hidden", "input")
+    for name, value in (("amplitude", "0.8"), ("frequency", "0.1"), ("length", "40")):
+        page.fill(f"#sq-{name}", value)
+        page.dispatch_event(f"#sq-{name}", "input")
+    page.wait_for_function("document.querySelector('#sq-hidden-plot').data[0].z.length === 24 "
+                           "&& document.querySelector('#sq-hidden-plot').data[0].z[0].length === 40")
+    assert runs_done(page) > count
+    page.focus("#sq-step")
+    page.keyboard.press("Home")
+    for _ in range(7):
+        page.keyboard.press("ArrowRight")
+    wait_for_step(page, 7)
+    page.wait_for_url(re.compile(r"network=untrained-gru&hidden=24&amplitude=0\.8&frequency=0\.1&length=40&step=7"))
+    url = page.url
+
+    page.reload()
+    wait_for_run_after(page, 0, timeout=90_000)
+    wait_for_step(page, 7)
+    assert page.url == url
+    assert page.input_value("#sq-network") == "untrained-gru"
+    assert (page.input_value("#sq-hidden"), page.input_value("#sq-amplitude"), page.input_value("#sq-frequency"),
+            page.input_value("#sq-length")) == ("24", "0.8", "0.1", "40")
+    assert page.is_checked("#sq-sources input[value='sine']")
+    assert plot_data(page, "#sq-hidden-plot").shape == (24, 40)
+    wave = 0.8 * np.sin(2 * np.pi * 0.1 * np.arange(40))
+    np.testing.assert_allclose(plot_data(page, "#sq-input-plot", field="y"), wave, **FLOAT16)
+    assert highlighted_step(page, "#sq-hidden-plot") == 7
+    assert gate_parts(page) == GRU_PARTS
+    screenshot(page, "sequence-reloaded")
+
+    # the same untrained cell reads a digit row by row: 28 steps of 28 pixels
+    count = runs_done(page)
+    page.check("#sq-sources input[value='digit']")
+    wait_for_run_after(page, count)
+    assert plot_data(page, "#sq-input-plot").shape == (28, 28)
+    assert plot_data(page, "#sq-hidden-plot").shape == (24, 28)
+    page.wait_for_url(re.compile(r"source=digit"))
+    # Back returns to the sine wave
+    count = runs_done(page)
+    page.go_back()
+    wait_for_run_after(page, count)
+    assert page.is_checked("#sq-sources input[value='sine']")
+    assert plot_data(page, "#sq-hidden-plot").shape == (24, 40)
+
+
+def test_a_digit_network_refuses_other_inputs_and_says_why(page, server_url):
+    open_sequence(page, "?network=digits-lstm&source=sine")
+    assert page.is_checked("#sq-sources input[value='digit']")
+    why = page.inner_text("#sq-source-why")
+    assert why.startswith("It cannot read sine wave:") and "one row per step" in why
+    assert page.is_visible("#sq-digit") and not page.is_visible("#sq-sine")
+    # and the sine network refuses a digit
+    count = runs_done(page)
+    page.select_option("#sq-network", "sine-rnn")
+    wait_for_run_after(page, count)
+    assert page.is_disabled("#sq-sources input[value='digit']")
+    assert "does not fit" in page.inner_text("#sq-source-why")
+    assert page.is_visible("#sq-sine")
