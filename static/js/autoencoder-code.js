@@ -12,7 +12,7 @@ import { el } from "./autoencoder-maps.js";
 import { formatNumber } from "./plots.js";
 
 const DIGITS = 10;
-const SLIDER_STEPS = 200; // positions of a slider: arrow keys move one, PageUp/PageDown ten
+const SLIDER_STEPS = 200; // positions of a slider: an arrow key moves it by one
 const MARGIN = 0.5; // a slider reaches this share of the digits' span beyond it on each side
 const FETCH_AT_ONCE = 2; // digit codes requested at the same time
 
@@ -27,10 +27,9 @@ export function roundValue(value) {
 export function parseEdits(text, size) {
   const edits = new Map();
   for (const pair of (text || "").split(",")) {
-    const [dim, value] = pair.split(":").map((part) => Number(part));
-    if (Number.isInteger(dim) && dim >= 0 && dim < size && Number.isFinite(value) && pair.includes(":")) {
-      edits.set(dim, value);
-    }
+    const match = /^(\d+):(\S+)$/.exec(pair);
+    const [dim, value] = match ? [Number(match[1]), Number(match[2])] : [];
+    if (match && dim < size && Number.isFinite(value)) edits.set(dim, value);
   }
   return edits;
 }
@@ -168,6 +167,7 @@ export class CodePanel {
       input.min = String(min);
       input.max = String(max);
       input.step = String((max - min) / SLIDER_STEPS);
+      this.sliders[dim].decimals = Math.max(0, Math.min(6, Math.ceil(-Math.log10((max - min) / SLIDER_STEPS))));
       input.disabled = false;
       tick.style.setProperty("--at", String((this.encoded[dim] - min) / (max - min)));
       tick.title = `encoded value ${formatNumber(this.encoded[dim])}`;
@@ -182,7 +182,9 @@ export class CodePanel {
   build(size) {
     this.sliders = Array.from({ length: size }, (_, dim) => {
       const id = `ae-c${dim}`;
-      const input = el("input", { type: "range", id, "data-dim": dim, disabled: true });
+      const input = el("input", {
+        type: "range", id, "data-dim": dim, disabled: true, "aria-label": `code number ${dim}`,
+      });
       const tick = el("span", { class: "ae-tick", "aria-hidden": "true" });
       const output = el("output", { for: id, class: "ae-value" });
       input.addEventListener("input", () => this.onSlide(dim, Number(input.value)));
@@ -196,12 +198,12 @@ export class CodePanel {
   /** Show `code` on the sliders; the numbers in `edits` are marked as changed. */
   show(code, edits) {
     this.edits = edits;
-    this.sliders.forEach(({ row, input, output }, dim) => {
+    this.sliders.forEach(({ row, input, output, decimals }, dim) => {
       const value = code[dim];
       if (Number(input.value) !== value) input.value = String(value);
       const encoded = this.encoded[dim];
       const changed = edits.has(dim);
-      output.textContent = formatNumber(value);
+      output.textContent = value.toFixed(decimals); // as precise as one step of the slider
       row.classList.toggle("edited", changed);
       input.setAttribute("aria-valuetext", changed ? `${formatNumber(value)}, changed from ${formatNumber(encoded)}`
         : `${formatNumber(value)}, as encoded`);

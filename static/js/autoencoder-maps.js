@@ -1,12 +1,15 @@
-// Drawing for the Autoencoder view: grey pictures (input, output), their difference, and one row of
-// feature maps per layer with its colour scale and a readout of the value under the pointer.
+// The encoder's and the decoder's feature maps in the Autoencoder view: one row per layer with its maps,
+// its colour scale and a readout of the value under the pointer.
+//
+// A row keeps its colour scale while the code is edited (the widest range it has shown since the input
+// changed), so that a map that grows brighter looks brighter instead of being rescaled back.
 
-import { colourLegend, drawMap, formatNumber, gradientCss } from "./plots.js";
+import { colourLegend, drawMap, formatNumber, scaleFor } from "./plots.js";
 
 const MAP_GAP = 6; // CSS pixels between maps, borders included
 const MAP_SIZE = { min: 24, max: 64, single: 96 }; // CSS pixels of a map's longer side
 const PER_ROW = 8; // maps per row at most: 16 maps wrap into two rows of eight
-const GREY_MAGENTA = [255, 0, 255]; // NaN and inf, as plots.js draws them
+const ENCODER_KINDS = ["Conv2d", "ReLU", "MaxPool2d"];
 
 /** document.createElement with attributes and children (strings become text). */
 export function el(tag, attributes = {}, ...children) {
@@ -18,8 +21,6 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-export const shapeText = (shape) => shape.join("×");
-
 /** The per-sample shape of a layer's output as {channels, height, width} (a vector is one 1×n map). */
 export function mapsOf(shape) {
   const sample = shape.slice(1);
@@ -28,136 +29,143 @@ export function mapsOf(shape) {
   return { channels: 1, height: 1, width: sample.reduce((a, b) => a * b, 1) };
 }
 
-// ---- grey pictures -----------------------------------------------------------------------------------
-
-/** Draw h x w values as grey levels, 0 black and 1 white (clipped), NaN and inf in magenta. */
-export function drawGrey(canvas, data, h, w) {
-  if (canvas.width !== w) canvas.width = w;
-  if (canvas.height !== h) canvas.height = h;
-  const context = canvas.getContext("2d");
-  const image = context.createImageData(w, h);
-  for (let i = 0; i < h * w; i++) {
-    const v = data[i];
-    const rgb = Number.isFinite(v) ? Array(3).fill(Math.round(255 * Math.min(1, Math.max(0, v)))) : GREY_MAGENTA;
-    image.data.set([...rgb, 255], 4 * i);
-  }
-  context.putImageData(image, 0, 0);
-  return canvas;
-}
-
-/** A legend for the grey pictures: black is 0, white is 1. */
-export function greyLegend(element) {
-  element.classList.add("colour-legend");
-  element.setAttribute("role", "img");
-  element.setAttribute("aria-label", "grey scale from 0 (black) to 1 (white)");
-  const bar = el("span", { class: "colour-legend-bar" });
-  bar.style.background = "linear-gradient(to right, #000, #fff)";
-  element.replaceChildren(bar, el("span", { class: "colour-legend-labels" }, el("span", {}, "0"), el("span", {}, "1")));
-}
-
-/** The diverging legend of the difference picture, fixed from -1 to 1. */
-export function differenceLegend(element) {
-  colourLegend(element, { min: -1, max: 1, diverging: true });
-  element.querySelector(".colour-legend-bar").style.background = gradientCss(true);
-}
-
-/** Mean squared error between two equally long arrays (over the finite pairs), and the count of pairs. */
-export function meanSquaredError(a, b) {
-  let sum = 0, count = 0;
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const d = a[i] - b[i];
-    if (Number.isFinite(d)) {
-      sum += d * d;
-      count++;
-    }
-  }
-  return count ? sum / count : NaN;
-}
-
-/** output - input, value by value. */
-export function difference(output, input) {
-  return output.map((v, i) => v - input[i]);
-}
-
-// ---- a layer's row --------------------------------------------------------------------------------------
-
-/** The list item for one layer: a head (name, kind, shape, value range), its maps and a readout line. */
-export function layerRow(info, about) {
-  return el("li", { class: "ae-layer", "data-name": info.name, "data-state": "pending" },
-    el("header", { class: "ae-layer-head" },
-      el("h3", {}, info.name),
-      el("span", { class: "ae-kind" }, info.kind),
-      el("span", { class: "ae-shape", title: "output shape, batch first" }, shapeText(info.shape)),
-      el("span", { class: "ae-range muted" })),
-    about ? el("p", { class: "ae-layer-about muted help" }, about) : "",
-    el("div", { class: "ae-layer-body" },
-      el("div", { class: "ae-maps" }, el("p", { class: "muted ae-waiting" }, "waiting for this layer…")),
-      el("div", { class: "ae-legend" })),
-    el("p", { class: "ae-layer-readout muted", "aria-live": "off" }, "\u00a0"));
-}
-
-/** CSS pixels per map so that up to PER_ROW maps fit the row's width. */
-function mapSize(width, channels) {
-  if (channels === 1) return MAP_SIZE.single;
-  const perRow = Math.min(channels, PER_ROW);
-  const fit = Math.floor((width - MAP_GAP * perRow) / perRow);
-  return Math.max(MAP_SIZE.min, Math.min(MAP_SIZE.max, fit));
-}
-
-/**
- * Draw a layer's maps into its row on `scale` ({min, max, diverging}), with the colour legend and the
- * range of values it holds now. `width` is the CSS width the maps may take.
- */
-export function drawLayer(row, tensor, scale, width) {
-  const { channels, height, width: columns } = mapsOf(tensor.shape);
-  const container = row.querySelector(".ae-maps");
-  let canvases = [...container.querySelectorAll(":scope > canvas")];
-  if (canvases.length !== channels) {
-    canvases = Array.from({ length: channels }, (_, c) => el("canvas", {
-      role: "img", "data-channel": c, "aria-label": `map ${c} of ${channels} (${height}×${columns})`,
-    }));
-    container.replaceChildren(...canvases);
-  }
-  const area = height * columns;
-  canvases.forEach((canvas, c) => drawMap(canvas, tensor.data, height, columns, { ...scale, offset: c * area }));
-  sizeMaps(container, mapSize(width, channels), height, columns);
-  colourLegend(row.querySelector(".ae-legend"), scale);
+/** Smallest and largest finite value. */
+function rangeOf(data) {
   let low = Infinity, high = -Infinity;
-  for (const v of tensor.data) {
+  for (const v of data) {
     if (v < low) low = v;
     if (v > high) high = v;
   }
-  row.querySelector(".ae-range").textContent = `values ${formatNumber(low)} to ${formatNumber(high)}`;
-  row.dataset.state = "done";
-  const readout = row.querySelector(".ae-layer-readout");
-  container.onmousemove = (event) => {
-    const canvas = event.target.closest("canvas");
-    if (!canvas) return;
-    const c = Number(canvas.dataset.channel);
-    const box = canvas.getBoundingClientRect();
-    const x = Math.min(columns - 1, Math.floor(((event.clientX - box.left) / box.width) * columns));
-    const y = Math.min(height - 1, Math.floor(((event.clientY - box.top) / box.height) * height));
-    readout.textContent = `map ${c}, row ${y}, col ${x}: ${formatNumber(tensor.data[c * area + y * columns + x])}`;
-  };
+  return { min: low, max: high };
 }
 
-/** Size every map of a row: `size` CSS pixels on the longer side, crisp pixels when enlarged. */
-export function sizeMaps(container, size, height, width) {
-  const aspect = width / height;
-  container.style.setProperty("--map-width", `${aspect >= 1 ? size : Math.round(size * aspect)}px`);
-  container.style.setProperty("--map-height", `${aspect >= 1 ? Math.round(size / aspect) : size}px`);
+/** A line under a layer's name: what it does to the maps (`params` from the network's spec). */
+function aboutLayer(kind, params = {}) {
+  const k = params.kernel_size;
+  switch (kind) {
+    case "Conv2d": return `${k}×${k} convolution: signed responses (blue below zero, red above)`;
+    case "ReLU": return "ReLU: negative values become 0";
+    case "MaxPool2d": return `${k}×${k} max pooling: the largest value of each block, half the size`;
+    case "Unflatten": return "the code through a dense layer and ReLU, folded into maps";
+    case "ConvTranspose2d": return `${k}×${k} transposed convolution, stride ${params.stride ?? 1}: twice the size`;
+    default: return "";
+  }
 }
 
-/** Re-size a row's maps to a new width (the window was resized). */
-export function resizeLayer(row, width) {
-  const container = row.querySelector(".ae-maps");
-  const canvases = container.querySelectorAll(":scope > canvas");
-  if (!canvases.length) return;
-  const { width: columns, height } = canvases[0];
-  sizeMaps(container, mapSize(width, canvases.length), height, columns);
-}
+/**
+ * The rows of the encoder (layers before the code) and of the decoder (after it, up to the last layer, which
+ * the pictures show). Encoder convolutions (before their ReLU) only show with showRaw(true).
+ */
+export class LayerRows {
+  constructor(encoderList, decoderList, { codeIndex, spec }) {
+    this.lists = [encoderList, decoderList];
+    this.codeIndex = codeIndex;
+    this.spec = spec;
+    this.rows = new Map(); // layer name -> list item
+    this.scales = new Map(); // layer name -> {min, max} since the input changed
+    this.widths = new Map(); // list -> CSS width its maps may take (read once per resize)
+    this.raw = false;
+    for (const list of this.lists) new ResizeObserver(() => this.resize(list)).observe(list);
+  }
 
-/** Mark a row as waiting (its maps, if any, dimmed until new ones come). */
-export function markStale(row) {
-  if (row.dataset.state === "done") row.dataset.state = "stale";
+  /** Make the rows from a full run's plan [{index, name, kind, shape}] (once). */
+  build(plan) {
+    if (this.rows.size) return;
+    for (const info of plan.slice(0, -1)) {
+      const encoder = info.index < this.codeIndex;
+      if (info.shape.length !== 4 || (encoder && !ENCODER_KINDS.includes(info.kind))) continue;
+      const row = this.row(info);
+      row.dataset.raw = String(encoder && info.kind === "Conv2d");
+      this.rows.set(info.name, row);
+      this.lists[encoder ? 0 : 1].append(row);
+    }
+    this.showRaw(this.raw);
+  }
+
+  row(info) {
+    const about = aboutLayer(info.kind, this.spec.layers[info.index]?.params);
+    return el("li", { class: "ae-layer", "data-name": info.name, "data-state": "pending" },
+      el("header", { class: "ae-layer-head" },
+        el("h3", {}, info.name),
+        el("span", { class: "ae-kind" }, info.kind),
+        el("span", { class: "ae-shape", title: "output shape, batch first" }, info.shape.join("×"))),
+      about ? el("p", { class: "ae-layer-about muted help" }, about) : "",
+      el("div", { class: "ae-maps" }, el("p", { class: "muted ae-waiting" }, "waiting for this layer…")),
+      el("div", { class: "ae-layer-foot" },
+        el("div", { class: "ae-legend" }),
+        el("span", { class: "ae-range muted" }),
+        el("span", { class: "ae-layer-readout muted" })));
+  }
+
+  showRaw(on) {
+    this.raw = on;
+    for (const row of this.rows.values()) if (row.dataset.raw === "true") row.hidden = !on;
+  }
+
+  /** A new input: every row's colour scale starts afresh. */
+  newInput() {
+    this.scales.clear();
+  }
+
+  /** Forget the colour scales of these layers (the decoder's, when the code goes back to the encoded one). */
+  forget(names) {
+    for (const name of names) this.scales.delete(name);
+  }
+
+  /** Draw a layer's maps, if it has a row, on the widest range the row has shown since the input changed. */
+  draw(name, tensor) {
+    const row = this.rows.get(name);
+    if (!row) return;
+    const now = rangeOf(tensor.data);
+    const seen = this.scales.get(name) ?? now;
+    const range = { min: Math.min(seen.min, now.min), max: Math.max(seen.max, now.max) };
+    this.scales.set(name, range);
+    const { channels, height, width } = mapsOf(tensor.shape);
+    const container = row.querySelector(".ae-maps");
+    let canvases = [...container.querySelectorAll(":scope > canvas")];
+    if (canvases.length !== channels) {
+      canvases = Array.from({ length: channels }, (_, c) => el("canvas", {
+        role: "img", "data-channel": c, "aria-label": `map ${c} of ${channels} (${height}×${width})`,
+      }));
+      container.replaceChildren(...canvases);
+    }
+    const scale = scaleFor(range.min, range.max);
+    const area = height * width;
+    canvases.forEach((canvas, c) => drawMap(canvas, tensor.data, height, width, { ...scale, offset: c * area }));
+    this.size(row);
+    colourLegend(row.querySelector(".ae-legend"), scale);
+    row.querySelector(".ae-range").textContent = `values ${formatNumber(now.min)} to ${formatNumber(now.max)}`;
+    row.dataset.state = "done";
+    const readout = row.querySelector(".ae-layer-readout");
+    container.onmousemove = (event) => {
+      const canvas = event.target.closest("canvas");
+      if (!canvas) return;
+      const c = Number(canvas.dataset.channel);
+      const box = canvas.getBoundingClientRect();
+      const x = Math.min(width - 1, Math.floor(((event.clientX - box.left) / box.width) * width));
+      const y = Math.min(height - 1, Math.floor(((event.clientY - box.top) / box.height) * height));
+      readout.textContent = `map ${c}, row ${y}, col ${x}: ${formatNumber(tensor.data[c * area + y * width + x])}`;
+    };
+  }
+
+  /** Size a row's maps: as large as lets up to PER_ROW of them share the list's width. */
+  size(row) {
+    const container = row.querySelector(".ae-maps");
+    const canvases = container.querySelectorAll(":scope > canvas");
+    if (!canvases.length) return;
+    const list = row.parentElement;
+    if (!this.widths.has(list)) this.widths.set(list, Math.max(120, list.clientWidth));
+    const perRow = Math.min(canvases.length, PER_ROW);
+    const fit = Math.floor((this.widths.get(list) - MAP_GAP * perRow) / perRow);
+    const size = canvases.length === 1 ? MAP_SIZE.single : Math.max(MAP_SIZE.min, Math.min(MAP_SIZE.max, fit));
+    const { width, height } = canvases[0];
+    const aspect = width / height;
+    container.style.setProperty("--map-width", `${aspect >= 1 ? size : Math.round(size * aspect)}px`);
+    container.style.setProperty("--map-height", `${aspect >= 1 ? Math.round(size / aspect) : size}px`);
+  }
+
+  resize(list) {
+    this.widths.delete(list);
+    for (const row of list.children) this.size(row);
+  }
 }

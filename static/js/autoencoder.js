@@ -1,0 +1,316 @@
+// The Autoencoder view (/autoencoder): give the digit autoencoder a digit, see the encoder's maps, the
+// 16-number code as sliders, the decoder's transposed-convolution maps and the reconstruction beside the
+// input. Moving a slider sends the edited code through the decoder alone ("from_layer", docs/protocol.md);
+// the socket's latest request wins, so a dragged slider only ever waits for its newest position.
+//
+// View state (mirrored in the URL): input (inputs.js encodeSource text; empty: a held-out MNIST digit),
+// edits (changed code numbers, "dim:value,..."), toward and blend (the blend control's digit and position),
+// raw (also show the convolutions before their ReLU).
+//
+// #autoencoder-view carries data-run-state (idle, running, done, error) and data-updates (how many times
+// the output on screen became complete: after a full run, a decoder run, or a reset to the encoded code);
+// #ae-code carries data-code (the code whose decoding is on screen) and data-digit-codes (loading, loaded,
+// failed).
+
+import { cachedJSON } from "./api.js";
+import {
+  applyEdits, blendCodes, CodePanel, editsToward, formatEdits, loadDigitCodes, parseEdits, randomCode, roundValue,
+} from "./autoencoder-code.js";
+import { LayerRows } from "./autoencoder-maps.js";
+import { Pictures } from "./autoencoder-pictures.js";
+import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
+import { formatNumber } from "./plots.js";
+import { createState } from "./state.js";
+import { encodeArray, RunSocket } from "./wire.js";
+
+const NETWORK = "digits-autoencoder";
+const DEFAULT_SOURCE = { type: "sample", name: "mnist-3" };
+
+const state = createState(
+  { input: null, edits: "", toward: 8, blend: 0, raw: false },
+  { types: { input: "string" } },
+);
+
+const $ = (selector) => document.querySelector(selector);
+const view = {
+  root: $("#autoencoder-view"),
+  about: $("#ae-about"),
+  modelError: $("#ae-model-error"),
+  progressBar: $("#ae-progress progress"),
+  progressText: $("#ae-progress-text"),
+  runError: $("#ae-run-error"),
+};
+
+let model = null; // GET /api/models/digits-autoencoder
+let codeIndex = -1; // index of the layer named "code"
+let codeSize = 0; // how many numbers the code has
+let fromLayer = null; // the first decoder layer: where an edited code enters
+let picker = null;
+let socket = null;
+let panel = null; // the code sliders (autoencoder-code.js)
+let rows = null; // the encoder's and decoder's maps (autoencoder-maps.js)
+let pictures = null; // input, output and difference (autoencoder-pictures.js)
+let digitCodes = null; // the codes of mnist-0 .. mnist-9, once loaded
+let runTicket = 0; // counts full runs asked for: only the newest sends its request
+const run = {
+  plan: [], // the full network's layers [{index, name, kind, shape}] from the first start message
+  encoded: null, // the encoder's code for the input (Float32Array)
+  awaitingCode: false, // a full run is on its way and has not sent the code yet
+  full: null, // the handle of a full run in flight
+  decoder: null, // the handle of a decoder run in flight
+  baseline: new Map(), // layer name -> output of the decoder layers for the encoded code (from the full run)
+  baselineDone: false,
+};
+
+const edits = () => parseEdits(state.get().edits, codeSize);
+const lastLayer = () => run.plan.at(-1)?.name;
+
+// ---- start-up ---------------------------------------------------------------------------------------------
+
+async function start() {
+  pictures = new Pictures(view.root);
+  try {
+    model = await cachedJSON(`/api/models/${NETWORK}`);
+  } catch (error) {
+    view.modelError.textContent = `The autoencoder could not be loaded: ${error.message}`;
+    setProgress(0, "Stopped.");
+    return;
+  }
+  const names = model.spec.layers.map((layer) => layer.name);
+  codeIndex = names.indexOf("code");
+  fromLayer = names[codeIndex + 1];
+  codeSize = model.spec.layers[codeIndex].params.out_features;
+  showModel();
+  rows = new LayerRows($("#ae-encoder-layers"), $("#ae-decoder-layers"), { codeIndex, spec: model.spec });
+  rows.showRaw(state.get().raw);
+  panel = new CodePanel($("#ae-code"), { onSlide: slid, onReset: reset, onRandom: random, onBlend: blended });
+  panel.showBlend(state.get().toward, state.get().blend);
+  loadDigitCodes(NETWORK, codeIndex).then((codes) => {
+    digitCodes = codes;
+    panel.setDigitCodes(codes);
+  }, (error) => panel.setDigitCodes(null, error.message));
+
+  $("#ae-raw").checked = state.get().raw;
+  $("#ae-raw").addEventListener("change", (event) => state.set({ raw: event.target.checked }));
+  picker = createInputPicker($("#ae-input"), { initial: currentSource(), onChange: inputPicked });
+  await picker.ready;
+  socket = new RunSocket({ onStatus: showConnection, encoding: "float16" });
+  state.subscribe(changed);
+  linkNetworkView();
+  window.addEventListener("pagehide", () => socket.close());
+  runFull();
+}
+
+function currentSource() {
+  return decodeSource(state.get().input) ?? DEFAULT_SOURCE;
+}
+
+function showModel() {
+  const card = model.card;
+  const weights = !model.trained ? "Untrained: seeded random weights, so its output is a flat grey blur whatever the "
+    + "input, until the trained weights are installed."
+    : card ? `Trained weights (${card.epochs} epochs); their mean squared error on held-out digits is `
+      + `${formatNumber(card.held_out_score)}.` : "Trained weights.";
+  view.about.textContent = weights;
+  view.about.title = card ? `${card.data}; ${card.split}` : "";
+  view.root.dataset.trained = String(model.trained);
+}
+
+/** The Network view's link opens this network on this input. */
+function linkNetworkView() {
+  const input = encodeURIComponent(encodeSource(currentSource()));
+  $("#ae-network-link").href = `/network?network=${NETWORK}&input=${input}`;
+}
+
+function showConnection(status, detail) {
+  if (status === "reconnecting") setProgress(null, `Reconnecting to the server (${detail})…`);
+}
+
+function setProgress(done, text) {
+  if (done === null) view.progressBar.removeAttribute("value");
+  else view.progressBar.value = done;
+  view.progressText.textContent = text;
+}
+
+// ---- the state and what the person does ----------------------------------------------------------------------
+
+function inputPicked(source) {
+  const text = encodeSource(source);
+  if (text === state.get().input) return;
+  state.set({ input: text, edits: "", blend: 0 });
+}
+
+function changed(values, keys) {
+  if (keys.has("input")) {
+    const shown = picker.getSource();
+    if (!shown || encodeSource(shown) !== values.input) picker.setSource(currentSource()); // Back, Forward
+    linkNetworkView();
+  }
+  if (keys.has("toward") || keys.has("blend")) panel.showBlend(values.toward, values.blend);
+  if (keys.has("raw")) {
+    $("#ae-raw").checked = values.raw;
+    rows.showRaw(values.raw);
+  }
+  if (keys.has("input")) runFull();
+  else if (keys.has("edits")) decode();
+}
+
+function slid(dim, value) {
+  const changes = edits();
+  changes.set(dim, roundValue(value));
+  state.set({ edits: formatEdits(changes) });
+}
+
+function reset() {
+  state.set({ edits: "", blend: 0 });
+}
+
+function random() {
+  if (!run.encoded) return;
+  const code = randomCode(panel.ranges, digitCodes);
+  state.set({ edits: formatEdits(editsToward(run.encoded, code)), blend: 0 });
+}
+
+function blended(digit, t) {
+  if (!run.encoded || !digitCodes) return;
+  const code = blendCodes(run.encoded, digitCodes[digit], t);
+  state.set({ toward: digit, blend: t, edits: formatEdits(editsToward(run.encoded, code)) });
+}
+
+// ---- runs ----------------------------------------------------------------------------------------------------
+
+/** The run request's "input": samples and uploads by name, drawings and patterns made at 28 x 28 here. */
+async function requestInput() {
+  const source = currentSource();
+  if (source.type === "sample" || source.type === "upload") return sourceToInput(source);
+  return prepareInput(source, { size: Math.max(...model.input_size), channels: model.input_channels });
+}
+
+/** Run the whole network on the input: the encoder's maps, the code, and the decoder for the encoded code. */
+async function runFull() {
+  const ticket = ++runTicket;
+  let input;
+  try {
+    input = await requestInput();
+  } catch (error) {
+    failed({ field: "input", message: `This input could not be prepared: ${error.message}` });
+    return;
+  }
+  if (ticket !== runTicket) return; // a newer input is being prepared: it wins
+  clearErrors();
+  running();
+  rows.newInput();
+  Object.assign(run, { awaitingCode: true, baseline: new Map(), baselineDone: false, decoder: null });
+  const handle = socket.run({ network: NETWORK, input }, {
+    onStart: (message) => {
+      run.plan = message.layers;
+      view.progressBar.max = message.layers.length;
+      rows.build(message.layers);
+    },
+    onInput: (message) => pictures.setInput(message.tensor),
+    onLayer: fullLayer,
+    onDone: (message) => {
+      run.full = null;
+      run.baselineDone = true;
+      if (edits().size) decode();
+      else complete(run.encoded, `All ${message.layers} layers in ${Math.round(message.total_ms)} ms`);
+    },
+    onError: failed,
+  });
+  run.full = handle;
+}
+
+function fullLayer(message) {
+  const { index, name, tensor } = message;
+  const total = run.plan.length;
+  setProgress(index + 1, `Layer ${index + 1} of ${total} done: ${name}`);
+  if (index < codeIndex) rows.draw(name, tensor);
+  else if (index === codeIndex) codeArrived(tensor.data);
+  else {
+    run.baseline.set(name, tensor);
+    if (!edits().size) showDecoderLayer(name, tensor);
+  }
+}
+
+function codeArrived(code) {
+  run.encoded = Float32Array.from(code);
+  run.awaitingCode = false;
+  panel.setEncoded(run.encoded, edits());
+}
+
+/** Show what the current code decodes to: the full run's own decoder outputs when unedited, else a decoder run. */
+function decode() {
+  if (!run.encoded || run.awaitingCode) return; // the full run under way decodes the edits when it is done
+  const changes = edits();
+  const code = applyEdits(run.encoded, changes);
+  panel.show(code, changes);
+  if (!changes.size && (run.baselineDone || run.full)) {
+    run.decoder?.cancel();
+    run.decoder = null;
+    rows.forget(run.baseline.keys());
+    for (const [name, tensor] of run.baseline) showDecoderLayer(name, tensor);
+    if (run.baselineDone) complete(code, "Back to the encoded code");
+    return;
+  }
+  runDecoder(code);
+}
+
+/** Send `code` through the decoder alone; the layers come back indexed from the first decoder layer. */
+function runDecoder(code) {
+  running();
+  $("#ae-code-error").textContent = "";
+  const total = run.plan.length - codeIndex - 1;
+  view.progressBar.max = total;
+  const handle = socket.run({
+    network: NETWORK, from_layer: fromLayer, input: { array: encodeArray(code, [code.length]) },
+  }, {
+    onLayer: (message) => {
+      setProgress(message.index + 1, `Decoding the edited code: layer ${message.index + 1} of ${total}`);
+      showDecoderLayer(message.name, message.tensor);
+    },
+    onDone: (message) => {
+      run.decoder = null;
+      complete(code, `Decoded the edited code in ${Math.round(message.total_ms)} ms`);
+    },
+    onError: (message) => failed(message, $("#ae-code-error")),
+  });
+  run.full = null;
+  run.decoder = handle;
+}
+
+function running() {
+  view.root.dataset.runState = "running";
+}
+
+/** The output on screen is complete: say so, and how far it is from the input. */
+function complete(code, text) {
+  view.root.dataset.runState = "done";
+  view.root.dataset.updates = String(Number(view.root.dataset.updates || 0) + 1);
+  panel.markShown(code);
+  setProgress(view.progressBar.max, text);
+  pictures.describe({ edited: edits().size > 0, trained: model.trained, average: model.card?.held_out_score });
+}
+
+/** Show a server error next to what it is about: the input, the code (a decoder run), or the progress line. */
+function failed(message, place = view.runError) {
+  Object.assign(run, { full: null, decoder: null });
+  view.root.dataset.runState = "error";
+  setProgress(0, "Stopped: the server could not compute this.");
+  const field = message.field ?? "";
+  if (place === view.runError && (field === "input" || field.startsWith("input."))) picker.showError(message.message);
+  else place.textContent = message.message;
+}
+
+function clearErrors() {
+  view.runError.textContent = "";
+  $("#ae-code-error").textContent = "";
+  picker.clearError();
+}
+
+/** A decoder layer's output: the last one is the picture, the others are rows of maps. */
+function showDecoderLayer(name, tensor) {
+  if (name === lastLayer()) pictures.setOutput(tensor);
+  else rows.draw(name, tensor);
+}
+
+start();

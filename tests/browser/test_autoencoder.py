@@ -1,0 +1,422 @@
+"""The Autoencoder view, driven as a person would: pick a digit, draw one, drag and key the code sliders,
+reset, blend, reload.
+
+Each test waits for the page's own signal that the output on screen is complete (#autoencoder-view
+data-updates counts it, data-run-state is "done"), then reads what a person sees: the pictures' pixels,
+the sliders, the error sentence, the URL. Reference values come from the server's own computation
+(POST /api/runs/layers/{index}.npy), so a wrong picture cannot pass. The tests hold for untrained and
+trained weights alike.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser.conftest import screenshot
+
+VIEW = "#autoencoder-view"
+NETWORK = "digits-autoencoder"
+FLOAT16_RTOL = 2e-3  # the page receives float16: about three significant digits
+ENCODER_ROWS = {"enc_relu1": 8, "enc_pool1": 8, "enc_relu2": 16, "enc_pool2": 16}
+DECODER_ROWS = {"unflatten": 16, "dec1": 8, "dec_relu1": 8, "dec2": 1}
+
+# the grey level (red channel, 0..255) of every pixel of a canvas, row by row
+GREYS = """(selector) => {
+  const canvas = document.querySelector(selector);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const out = [];
+  for (let i = 0; i < data.length; i += 4) out.push(data[i]);
+  return { width: canvas.width, height: canvas.height, values: out };
+}"""
+
+# a checksum of every canvas in a layer's row
+ROW_PRINT = """(name) => {
+  const canvases = document.querySelectorAll(`.ae-layer[data-name="${name}"] .ae-maps canvas`);
+  let hash = 0, colours = new Set();
+  for (const canvas of canvases) {
+    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 0; i < data.length; i += 4) {
+      hash = (Math.imul(hash, 31) + data[i] * 65536 + data[i + 1] * 256 + data[i + 2]) | 0;
+      colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    }
+  }
+  return { count: canvases.length, hash, colours: colours.size };
+}"""
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------
+
+def updates(page) -> int:
+    return int(page.get_attribute(VIEW, "data-updates") or 0)
+
+
+def wait_for_update_after(page, count: int, timeout: float = 20_000) -> None:
+    """Wait until the output on screen is complete again, for the latest request."""
+    page.wait_for_function(
+        f"(() => {{ const v = document.querySelector('{VIEW}'); "
+        f"return Number(v.dataset.updates) > {count} && v.dataset.runState === 'done'; }})()", timeout=timeout)
+
+
+def open_view(page, query: str = "") -> None:
+    page.goto(f"/autoencoder{query}")
+    wait_until_ready(page)
+
+
+def wait_until_ready(page) -> None:
+    """The first output of a freshly loaded page is complete, and the sliders have their ranges."""
+    wait_for_update_after(page, 0)
+    page.wait_for_function("document.querySelector('#ae-code').dataset.digitCodes === 'loaded'", timeout=20_000)
+
+
+def model(server_url: str) -> dict:
+    with urllib.request.urlopen(f"{server_url}/api/models/{NETWORK}") as response:
+        return json.load(response)
+
+
+def layer_index(server_url: str, name: str) -> int:
+    return [layer["name"] for layer in model(server_url)["spec"]["layers"]].index(name)
+
+
+def server_layer(server_url: str, index: int, request: dict) -> np.ndarray:
+    """The server's exact float32 output of layer `index` for a run request."""
+    body = json.dumps({"network": NETWORK, **request}).encode()
+    call = urllib.request.Request(f"{server_url}/api/runs/layers/{index}.npy", data=body,
+                                  headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(call) as response:
+        return np.load(io.BytesIO(response.read()), allow_pickle=False)
+
+
+def decoded(server_url: str, code: np.ndarray) -> np.ndarray:
+    """The server's decoder alone run on `code` (from_layer "expand"): the reconstruction, 28x28."""
+    import base64
+
+    data = base64.b64encode(np.asarray(code, "<f4").tobytes()).decode()
+    request = {"from_layer": "expand", "input": {"array": {"shape": [len(code)], "dtype": "float32", "data": data}}}
+    return server_layer(server_url, -1, request)[0, 0]
+
+
+def encoded(server_url: str, sample: str) -> np.ndarray:
+    return server_layer(server_url, layer_index(server_url, "code"), {"input": {"sample": sample}})[0]
+
+
+def shown_code(page) -> np.ndarray:
+    return np.array(json.loads(page.get_attribute("#ae-code", "data-code")), np.float32)
+
+
+def greys(page, selector: str) -> np.ndarray:
+    info = page.evaluate(GREYS, selector)
+    return np.array(info["values"], np.int32).reshape(info["height"], info["width"])
+
+
+def assert_picture_is(page, selector: str, values: np.ndarray) -> None:
+    """The canvas shows `values` (0..1) as grey levels, within one level (float16 and rounding)."""
+    expected = np.round(255 * np.clip(values, 0, 1)).astype(np.int32)
+    got = greys(page, selector)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 1, f"largest difference {np.abs(got - expected).max()} grey levels"
+
+
+def wait_for_url_edits(page, dims: list[int]) -> None:
+    """Wait until the URL (written shortly after a change) holds edits of exactly `dims`, with the shown values."""
+    page.wait_for_function("""(dims) => {
+      const text = new URLSearchParams(location.search).get("edits") || "";
+      const code = JSON.parse(document.querySelector("#ae-code").dataset.code);
+      const pairs = text ? text.split(",").map((pair) => pair.split(":").map(Number)) : [];
+      return JSON.stringify(pairs.map(([dim]) => dim)) === JSON.stringify(dims)
+        && pairs.every(([dim, value]) => Math.fround(value) === code[dim]);
+    }""", arg=dims, timeout=5_000)
+
+
+def row_print(page, name: str) -> dict:
+    return page.evaluate(ROW_PRINT, name)
+
+
+def sample_pixels(server_url: str, name: str) -> np.ndarray:
+    with urllib.request.urlopen(f"{server_url}/api/samples/{name}") as response:
+        return np.asarray(Image.open(io.BytesIO(response.read())).convert("L"), np.float32) / 255
+
+
+def slider(page, dim: int):
+    return page.locator(f"#ae-c{dim}")
+
+
+def drag_slider(page, dim: int, fraction: float) -> None:
+    """Drag slider `dim`'s thumb with the mouse to `fraction` of its track."""
+    track = slider(page, dim).bounding_box()
+    low, high = float(slider(page, dim).get_attribute("min")), float(slider(page, dim).get_attribute("max"))
+    value = float(slider(page, dim).input_value())
+    start = track["x"] + 7 + (track["width"] - 14) * (value - low) / (high - low)
+    y = track["y"] + track["height"] / 2
+    page.mouse.move(start, y)
+    page.mouse.down()
+    target = track["x"] + 7 + (track["width"] - 14) * fraction
+    for step in range(1, 9):
+        page.mouse.move(start + (target - start) * step / 8, y)
+    page.mouse.up()
+
+
+# ---- tests -----------------------------------------------------------------------------------------------------
+
+def test_sample_shows_maps_code_and_reconstruction(page, server_url):
+    info = model(server_url)
+    open_view(page)
+    screenshot(page, "autoencoder-mnist-3")
+    assert page.input_value("#ae-input .ip-sample") == "mnist-3"
+    # the input as the network got it, in grey, beside the reconstruction
+    pixels = sample_pixels(server_url, "mnist-3")
+    assert_picture_is(page, "#ae-input-image", pixels)
+    reconstruction = server_layer(server_url, -1, {"input": {"sample": "mnist-3"}})[0, 0]
+    assert_picture_is(page, "#ae-output-image", reconstruction)
+    assert page.inner_text("#ae-output-caption") == "Reconstruction"
+    assert page.get_attribute("#ae-network-link", "href") == f"/network?network={NETWORK}&input=sample%3Amnist-3"
+
+    # the encoder's and the decoder's maps, each row drawn with more than one colour
+    for name, count in {**ENCODER_ROWS, **DECODER_ROWS}.items():
+        printed = row_print(page, name)
+        assert printed["count"] == count, name
+        assert printed["colours"] > 1, f"{name} is one flat colour"
+    assert page.locator(".ae-layer[data-name='enc1']").is_hidden()  # the raw convolutions are off by default
+
+    # 16 sliders holding the encoded code, marked at it, none edited
+    code = encoded(server_url, "mnist-3")
+    assert code.shape == (16,)
+    assert page.locator("#ae-sliders input[type='range']").count() == 16
+    np.testing.assert_allclose(shown_code(page), code, rtol=FLOAT16_RTOL, atol=1e-4)
+    for dim in (0, 7, 15):
+        text = page.inner_text(f".ae-slider[data-dim='{dim}'] output")
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        value = float(code[dim])
+        assert float(text) == pytest.approx(value, abs=10 ** -decimals + FLOAT16_RTOL * abs(value))
+        low, high = float(slider(page, dim).get_attribute("min")), float(slider(page, dim).get_attribute("max"))
+        assert low < code[dim] < high
+    assert page.locator(".ae-slider.edited").count() == 0
+    assert page.is_disabled("#ae-reset")
+
+    # the reconstruction error in words, against numpy's
+    mse = float(((reconstruction - pixels) ** 2).mean())
+    text = page.inner_text("#ae-error")
+    match = re.search(r"mean squared error (\d[\d.e+-]*)", text)
+    assert match and text.startswith("Reconstruction error")
+    assert float(match[1]) == pytest.approx(mse, rel=1e-3)
+    assert ("Untrained" in page.inner_text("#ae-about")) == (not info["trained"])
+
+    # hovering the input reads the pixel in both pictures
+    box = page.locator("#ae-input-image").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 14.5 / 28, box["y"] + box["height"] * 6.5 / 28)
+    readout = page.inner_text("#ae-picture-readout")
+    match = re.fullmatch(r"row 6, col 14: input (\S+), output (\S+), difference (\S+)", readout)
+    assert match, readout
+    assert float(match[1]) == pytest.approx(pixels[6, 14], abs=2e-3)
+    assert float(match[2]) == pytest.approx(reconstruction[6, 14], abs=2e-3)
+
+    # another digit: a new code, new maps, and the URL says which
+    before = row_print(page, "enc_relu1")["hash"]
+    count = updates(page)
+    page.select_option("#ae-input .ip-sample", "mnist-7")
+    wait_for_update_after(page, count)
+    page.wait_for_url(re.compile(r"input=sample%3Amnist-7"))
+    np.testing.assert_allclose(shown_code(page), encoded(server_url, "mnist-7"), rtol=FLOAT16_RTOL, atol=1e-4)
+    assert row_print(page, "enc_relu1")["hash"] != before
+    assert_picture_is(page, "#ae-output-image", server_layer(server_url, -1, {"input": {"sample": "mnist-7"}})[0, 0])
+    assert page.get_attribute("#ae-network-link", "href").endswith("input=sample%3Amnist-7")
+
+
+def test_drawing_a_digit_encodes_and_decodes_it(page, server_url):
+    open_view(page)
+    code_before = shown_code(page)
+    error_before = page.inner_text("#ae-error")
+    page.check("#ae-input input[value='draw']")
+    pad = page.locator("#ae-input canvas.ip-draw-pad").bounding_box()
+    count = updates(page)
+    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.15)
+    page.mouse.down()
+    for step in range(12):
+        page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * (0.15 + 0.06 * step))
+    page.mouse.up()
+    wait_for_update_after(page, count)
+    page.wait_for_url(re.compile(r"input=draw%3A"))
+    # the stroke is a vertical line: bright in the input's middle column, dark at its side
+    drawn = greys(page, "#ae-input-image")
+    assert drawn[14, 14] > 200 and drawn[14, 3] < 30
+    # a new code, and the picture on the right is what the server's decoder makes of it
+    code = shown_code(page)
+    assert not np.allclose(code, code_before)
+    assert_picture_is(page, "#ae-output-image", decoded(server_url, code))
+    assert page.inner_text("#ae-error") != error_before
+    screenshot(page, "autoencoder-drawn")
+
+
+def test_dragging_a_code_slider_moves_the_decoder(page, server_url):
+    open_view(page)
+    code = shown_code(page)
+    encoder_before = row_print(page, "enc_pool2")
+    decoder_before = row_print(page, "dec1")
+    output_before = greys(page, "#ae-output-image")
+    count = updates(page)
+    drag_slider(page, 5, 0.95)
+    wait_for_update_after(page, count)
+    wait_for_url_edits(page, [5])  # the URL holds the value the page sent, rounded as it was sent
+    edited = shown_code(page)
+    # only number 5 changed, to a larger value
+    assert np.flatnonzero(edited != code).tolist() == [5]
+    assert edited[5] > code[5]
+    assert page.locator(".ae-slider.edited").count() == 1
+    assert page.locator(".ae-slider[data-dim='5']").get_attribute("class").split() == ["ae-slider", "edited"]
+    assert "changed from" in slider(page, 5).get_attribute("aria-valuetext")
+    assert page.inner_text("#ae-output-caption") == "Decoded from the edited code"
+    assert "The code is edited" in page.inner_text("#ae-error")
+    # the output is the server's decoder on the edited code; the decoder's maps moved, the encoder's did not
+    expected = decoded(server_url, edited)
+    assert_picture_is(page, "#ae-output-image", expected)
+    if np.abs(np.round(255 * expected) - output_before).max() > 2:
+        assert not np.array_equal(greys(page, "#ae-output-image"), output_before)
+    assert row_print(page, "dec1")["hash"] != decoder_before["hash"]
+    assert row_print(page, "enc_pool2") == encoder_before
+    screenshot(page, "autoencoder-slider-dragged")
+
+    # the keyboard: focus slider 2 and press the right arrow five times: five steps up
+    slider(page, 2).focus()
+    step = float(slider(page, 2).get_attribute("step"))
+    start = float(slider(page, 2).input_value())
+    count = updates(page)
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    wait_for_update_after(page, count)
+    wait_for_url_edits(page, [2, 5])
+    keyed = shown_code(page)
+    assert keyed[2] == pytest.approx(start + 5 * step, rel=1e-3, abs=step / 100)
+    assert keyed[5] == edited[5]
+    assert_picture_is(page, "#ae-output-image", decoded(server_url, keyed))
+    assert page.locator(".ae-slider.edited").count() == 2
+
+
+def test_reset_restores_the_encoded_code(page, server_url):
+    open_view(page, "?input=sample%3Amnist-0")
+    code = shown_code(page)
+    output_before = greys(page, "#ae-output-image")
+    decoder_before = row_print(page, "dec_relu1")
+    count = updates(page)
+    drag_slider(page, 9, 0.05)
+    wait_for_update_after(page, count)
+    page.wait_for_url(re.compile(r"edits="))
+    assert page.is_enabled("#ae-reset")
+
+    count = updates(page)
+    page.click("#ae-reset")
+    wait_for_update_after(page, count)
+    page.wait_for_url(lambda url: "edits=" not in url)
+    np.testing.assert_array_equal(shown_code(page), code)
+    np.testing.assert_array_equal(greys(page, "#ae-output-image"), output_before)
+    assert row_print(page, "dec_relu1") == decoder_before
+    assert page.locator(".ae-slider.edited").count() == 0
+    step = float(slider(page, 9).get_attribute("step"))
+    assert float(slider(page, 9).input_value()) == pytest.approx(float(code[9]), abs=step)
+    assert page.is_disabled("#ae-reset")
+    assert page.inner_text("#ae-output-caption") == "Reconstruction"
+    assert page.inner_text("#ae-error").startswith("Reconstruction error")
+
+
+def test_blend_toward_a_digit_and_a_random_code(page, server_url):
+    open_view(page)
+    start = shown_code(page)
+    target = encoded(server_url, "mnist-1")
+    page.select_option("#ae-blend-digit", "1")
+    count = updates(page)
+    page.focus("#ae-blend")
+    page.keyboard.press("End")  # 100%: the code of the held-out 1
+    wait_for_update_after(page, count)
+    page.wait_for_url(re.compile(r"toward=1&blend=1"))
+    assert page.inner_text("#ae-blend-value") == "100%"
+    np.testing.assert_allclose(shown_code(page), target, rtol=FLOAT16_RTOL, atol=1e-4)
+    assert_picture_is(page, "#ae-output-image", server_layer(server_url, -1, {"input": {"sample": "mnist-1"}})[0, 0])
+
+    count = updates(page)
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")  # back to 50%
+    wait_for_update_after(page, count)
+    page.wait_for_url(re.compile(r"blend=0.5"))
+    half = shown_code(page)
+    np.testing.assert_allclose(half, (start + target) / 2, rtol=2e-3, atol=2e-3)
+    assert_picture_is(page, "#ae-output-image", decoded(server_url, half))
+    screenshot(page, "autoencoder-blend")
+
+    count = updates(page)
+    page.click("#ae-random")
+    wait_for_update_after(page, count)
+    page.wait_for_url(lambda url: "blend=" not in url)
+    code = shown_code(page)
+    digits = np.stack([encoded(server_url, f"mnist-{d}") for d in range(10)])
+    assert np.all(code >= digits.min(axis=0) - 1e-3) and np.all(code <= digits.max(axis=0) + 1e-3)
+    assert page.locator(".ae-slider.edited").count() >= 15
+    assert_picture_is(page, "#ae-output-image", decoded(server_url, code))
+
+
+def test_reload_restores_input_edits_and_options(page, server_url):
+    open_view(page)
+    count = updates(page)
+    page.select_option("#ae-input .ip-sample", "mnist-5")
+    wait_for_update_after(page, count)
+    count = updates(page)
+    slider(page, 11).focus()
+    page.keyboard.press("PageUp")
+    wait_for_update_after(page, count)
+    page.check("#ae-raw")
+    page.wait_for_url(re.compile(r"input=sample%3Amnist-5&edits=11%3A[-\d.e]+&raw=1$"))
+    url = page.url
+    code = shown_code(page)
+    output = greys(page, "#ae-output-image")
+    assert page.locator(".ae-layer[data-name='enc1']").is_visible()
+    assert row_print(page, "enc1")["count"] == 8
+
+    page.reload()
+    wait_until_ready(page)
+    assert page.url == url
+    assert page.input_value("#ae-input .ip-sample") == "mnist-5"
+    np.testing.assert_array_equal(shown_code(page), code)
+    np.testing.assert_array_equal(greys(page, "#ae-output-image"), output)
+    assert page.locator(".ae-slider.edited").count() == 1
+    assert page.is_checked("#ae-raw") and page.locator(".ae-layer[data-name='enc2']").is_visible()
+    assert page.inner_text("#ae-output-caption") == "Decoded from the edited code"
+    screenshot(page, "autoencoder-reloaded")
+
+
+def test_code_helpers_in_the_page(page, server_url):
+    page.goto("/autoencoder")
+    result = page.evaluate("""async () => {
+      const m = await import("/static/js/autoencoder-code.js");
+      const edits = m.parseEdits("3:1.25,7:-0.5,bad,99:1,4:x,2:", 16);
+      const response = await fetch("/api/runs/layers/7.npy", { method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ network: "digits-autoencoder", input: { sample: "mnist-4" } }) });
+      return {
+        edits: [...edits], text: m.formatEdits(new Map([[7, -0.5], [3, 1.25]])),
+        applied: Array.from(m.applyEdits(new Float32Array(4), new Map([[2, 1.5]]))),
+        blend: Array.from(m.blendCodes([0, 2], [4, 6], 0.25)),
+        rounded: m.roundValue(1.23456789), npy: Array.from(m.parseNpy(await response.arrayBuffer())),
+        ranges: m.sliderRanges(new Float32Array([0.5]), [[0], [1]]),
+      };
+    }""")
+    assert result["edits"] == [[3, 1.25], [7, -0.5]]
+    assert result["text"] == "3:1.25,7:-0.5"
+    assert result["applied"] == [0, 0, 1.5, 0]
+    assert result["blend"] == [1, 3]
+    assert result["rounded"] == 1.235
+    np.testing.assert_array_equal(np.float32(result["npy"]), encoded(server_url, "mnist-4"))
+    assert result["ranges"] == [{"min": -0.5, "max": 1.5}]
+
+
+def test_expired_upload_error_next_to_input(page, server_url):
+    page.goto("/autoencoder?input=upload%3Anot-an-id%3A10x10")
+    error = page.locator("#ae-input .error")
+    error.wait_for(state="visible")
+    assert "upload it again" in error.inner_text()
+    assert page.get_attribute(VIEW, "data-run-state") == "error"
+    assert page.inner_text("#ae-run-error") == "" and page.inner_text("#ae-code-error") == ""
+    screenshot(page, "autoencoder-expired-upload")
