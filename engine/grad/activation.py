@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from numbers import Real
 
+import numpy
+
 from engine.backend import array_module
 from engine.functional.activation import _check_array, _check_dim
 
@@ -30,7 +32,7 @@ def _select(condition, a, b=None):
     Inf or NaN that is cut off.
     """
     xp = array_module(a)
-    integers = xp.dtype(f"i{a.dtype.itemsize}")
+    integers = numpy.dtype(f"i{a.dtype.itemsize}")
     mask = -condition.view(xp.int8).astype(integers)  # 0 -> 0, 1 -> -1 (all bits set)
     bits = a.view(integers) & mask
     if b is not None:

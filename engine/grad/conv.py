@@ -37,12 +37,14 @@ from engine.functional.conv import (
     conv2d,
     conv_transpose2d,
 )
-from engine.shapes import check_input, conv_transpose_output_size, non_negative_pair, positive_pair
+from engine.shapes import check_channels, check_input, conv_transpose_output_size, non_negative_pair, positive_pair
 
 
-def _check_grad_output(grad_output, expected_shape: tuple[int, ...], op: str) -> None:
-    """Raise ValueError unless grad_output is a float array of the forward output's shape."""
+def _check_grad_output(xp, grad_output, expected_shape: tuple[int, ...], op: str) -> None:
+    """Raise ValueError unless grad_output is a float array of xp with the forward output's shape."""
     check_input(grad_output, "grad_output", 4)
+    if array_module(grad_output) is not xp:
+        raise ValueError(f"{op} backward: grad_output and input must both be NumPy or both be CuPy arrays")
     if tuple(grad_output.shape) != tuple(expected_shape):
         raise ValueError(f"grad_output of {op} must have the output's shape {tuple(expected_shape)}, "
                          f"got {tuple(grad_output.shape)}")
@@ -63,7 +65,7 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     """
     xp, groups = _check_operands("conv2d_backward", x, weight, None, 0, groups)
     geometry = _conv2d_geometry(x, weight, stride, padding, dilation, groups)
-    _check_grad_output(grad_output, (geometry.batch, geometry.out_channels, *geometry.out_size), "conv2d")
+    _check_grad_output(xp, grad_output, (geometry.batch, geometry.out_channels, *geometry.out_size), "conv2d")
     dtype = grad_output.dtype
     grad_weight = _conv2d_weight_grad(xp, x.astype(dtype, copy=False), grad_output, geometry)
     grad_bias = grad_output.sum(axis=(0, 2, 3))
@@ -87,7 +89,7 @@ def _conv2d_input_grad(grad_output, weight, input_shape, geometry):
     grad_x = conv_transpose2d(grad_output, weight, None, geometry.stride, (top, left), tuple(output_padding),
                               geometry.groups, geometry.dilation)
     if tuple(grad_x.shape[2:]) != tuple(input_shape[2:]):
-        grad_x = grad_x[:, :, :input_shape[2], :input_shape[3]]
+        grad_x = array_module(grad_x).ascontiguousarray(grad_x[:, :, :input_shape[2], :input_shape[3]])
     return grad_x
 
 
@@ -134,14 +136,12 @@ def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, outpu
     The output_padding rows and columns receive no input value, so only the bias sees them.
     """
     xp, groups = _check_operands("conv_transpose2d_backward", x, weight, None, 1, groups)
-    check_input(grad_output, "grad_output", 4)
-    if array_module(grad_output) is not xp:
-        raise ValueError("conv_transpose2d_backward: grad_output and input must both be NumPy or both be CuPy arrays")
+    check_channels(x.shape[1], weight.shape[0], f"input of conv_transpose2d with weight {tuple(weight.shape)}")
     stride, dilation = positive_pair(stride, "stride"), positive_pair(dilation, "dilation")
     padding, output_padding = non_negative_pair(padding, "padding"), non_negative_pair(output_padding, "output_padding")
     out_size = tuple(conv_transpose_output_size(x.shape[2 + a], weight.shape[2 + a], stride[a], padding[a],
                                                 output_padding[a], dilation[a]) for a in range(2))
-    _check_grad_output(grad_output, (x.shape[0], weight.shape[1] * groups, *out_size), "conv_transpose2d")
+    _check_grad_output(xp, grad_output, (x.shape[0], weight.shape[1] * groups, *out_size), "conv_transpose2d")
     # conv2d geometry with the roles swapped: input dL/dy (O channels), weight (C, O/G, kH, kW) read as
     # conv2d's (out, in/groups, kH, kW), output gradient x (C channels).
     geometry = _conv2d_geometry(grad_output, weight, stride, padding, dilation, groups)

@@ -20,9 +20,9 @@ def linear_backward(grad_output, x, weight, need_input_grad=True):
     xp = array_module(grad_output)
     if not hasattr(grad_output, "dtype") or grad_output.dtype.kind != "f":
         raise ValueError(f"grad_output must be a floating-point array, got {getattr(grad_output, 'dtype', None)}")
+    _check_linear(x, weight, None)
     dtype = grad_output.dtype
     x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
-    _check_linear(x, weight, None)
     expected = (*x.shape[:-1], weight.shape[0])
     if tuple(grad_output.shape) != expected:
         raise ValueError(f"grad_output must have the output's shape {expected}, got {tuple(grad_output.shape)}")

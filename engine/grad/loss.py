@@ -27,9 +27,11 @@ def cross_entropy(logits, target):
         raise ValueError(f"logits must be 2-D (N, classes), got shape {tuple(logits.shape)}")
     batch, classes = logits.shape
     if not hasattr(target, "dtype") or target.dtype.kind not in "iu":
-        raise ValueError(f"target must be an integer array of class indices, got {getattr(target, 'dtype', type(target))}")
+        kind = getattr(target, "dtype", type(target).__name__)
+        raise ValueError(f"target must be an integer array of class indices, got {kind}")
     if tuple(target.shape) != (batch,):
-        raise ValueError(f"target must have shape ({batch},) for logits {tuple(logits.shape)}, got {tuple(target.shape)}")
+        raise ValueError(f"target must have shape ({batch},) for logits {tuple(logits.shape)}, "
+                         f"got {tuple(target.shape)}")
     if batch == 0:
         raise ValueError("logits must hold at least one row, got N = 0")
     if bool(xp.any((target < 0) | (target >= classes))):

@@ -102,6 +102,19 @@ def _state_grad(xp, value, like):
     return xp.zeros_like(like) if value is None else value.astype(like.dtype, copy=True)
 
 
+def _sigmoid_slope(xp, value, out=None):
+    """value (1 - value): the sigmoid's derivative, from its value."""
+    out = xp.subtract(1, value, out=out)
+    out *= value
+    return out
+
+
+def _tanh_slope(xp, value, out=None):
+    """1 - value^2: tanh's derivative, from its value."""
+    out = xp.multiply(value, value, out=out)
+    return xp.subtract(1, out, out=out)
+
+
 def _previous(xp, start, sequence):
     """(T, N, H) values one step earlier: [start (zeros when None), sequence[0], ..., sequence[T-2]]."""
     previous = xp.empty_like(sequence)
@@ -162,7 +175,7 @@ def rnn_sequence_backward(grad_output, saved, grad_h_n=None):
     h0 = saved["states"]["h0"]
     hidden, h0, weight_hh = _cast_all(dtype, saved["record"]["hidden"], h0, saved["weights"][1])
     if saved["nonlinearity"] == "tanh":
-        slope = 1 - hidden * hidden
+        slope = _tanh_slope(xp, hidden)
     else:
         slope = (hidden > 0).astype(dtype)
     grad_steps = _time_major(xp, grad_output, dtype)
@@ -195,18 +208,23 @@ def lstm_sequence_backward(grad_output, saved, grad_h_n=None, grad_c_n=None):
     """
     xp, dtype = _check_gradients(grad_output, saved, grad_h_n=grad_h_n, grad_c_n=grad_c_n)
     record, states = saved["record"], saved["states"]
-    hidden, cell, tanh_cell, g, sigmoids, h0, c0, weight_hh = _cast_all(
-        dtype, record["hidden"], record["cell_state"], record["tanh_cell"], record["cell"], record["sigmoids"],
+    hidden, cell, tanh_cell, gates, h0, c0, weight_hh = _cast_all(
+        dtype, record["hidden"], record["cell_state"], record["tanh_cell"], record["gates"],
         states["h0"], states["c0"], saved["weights"][1])
-    i, f, _, o = _split_blocks(sigmoids, 4)
+    i, f, g, o = _split_blocks(gates, 4)
     steps, batch, size = hidden.shape
 
-    cell_from_hidden = o * (1 - tanh_cell * tanh_cell)   # dc_t gets dh_t times this
-    output_gate = tanh_cell * o * (1 - o)                 # da_o = dh_t times this
-    from_cell = xp.empty((steps, batch, 3, size), dtype=dtype)  # da_i, da_f, da_g = dc_t times these
-    from_cell[:, :, 0] = g * i * (1 - i)
-    from_cell[:, :, 1] = _previous(xp, c0, cell) * f * (1 - f)
-    from_cell[:, :, 2] = i * (1 - g * g)
+    # In place where possible: these are full (T, N, H) arrays.
+    cell_from_hidden = _tanh_slope(xp, tanh_cell)  # dc_t gets dh_t times this
+    cell_from_hidden *= o
+    output_gate = _sigmoid_slope(xp, o)  # da_o = dh_t times this
+    output_gate *= tanh_cell
+    input_factor = _sigmoid_slope(xp, i)  # da_i = dc_t times this, and so on
+    input_factor *= g
+    forget_factor = _sigmoid_slope(xp, f)
+    forget_factor *= _previous(xp, c0, cell)
+    cell_factor = _tanh_slope(xp, g)
+    cell_factor *= i
     grad_steps = _time_major(xp, grad_output, dtype)
 
     pre = xp.empty((steps, batch, 4 * size), dtype=dtype)  # da_t for every step
@@ -216,7 +234,8 @@ def lstm_sequence_backward(grad_output, saved, grad_h_n=None, grad_c_n=None):
     for t in range(steps - 1, -1, -1):
         carry += grad_steps[t]
         cell_carry += carry * cell_from_hidden[t]
-        xp.multiply(cell_carry[:, None, :], from_cell[t], out=blocks[t, :, :3])
+        for block, factor in enumerate((input_factor, forget_factor, cell_factor)):
+            xp.multiply(cell_carry, factor[t], out=blocks[t, :, block])
         xp.multiply(carry, output_gate[t], out=blocks[t, :, 3])
         carry = pre[t] @ weight_hh
         cell_carry *= f[t]
@@ -245,18 +264,22 @@ def gru_sequence_backward(grad_output, saved, grad_h_n=None):
     """
     xp, dtype = _check_gradients(grad_output, saved, grad_h_n=grad_h_n)
     record = saved["record"]
-    hidden, new, reset_update, from_hidden, h0, weight_hh = _cast_all(
-        dtype, record["hidden"], record["new"], record["reset_update"], record["from_hidden"],
-        saved["states"]["h0"], saved["weights"][1])
-    r, z = _split_blocks(reset_update, 2)
+    hidden, gates, from_hidden, h0, weight_hh = _cast_all(
+        dtype, record["hidden"], record["gates"], record["from_hidden"], saved["states"]["h0"], saved["weights"][1])
+    r, z, new = _split_blocks(gates, 3)
     hidden_new = _split_blocks(from_hidden, 3)[2]
     h_prev = _previous(xp, h0, hidden)
     steps, batch, size = hidden.shape
 
+    # In place where possible: these are full (T, N, H) arrays.
     from_hidden_grad = xp.empty((steps, batch, 2, size), dtype=dtype)  # da_z, da_n = dh_t times these
-    from_hidden_grad[:, :, 0] = (h_prev - new) * z * (1 - z)
-    from_hidden_grad[:, :, 1] = (1 - z) * (1 - new * new)
-    reset_from_new = hidden_new * r * (1 - r)  # da_r = da_n times this
+    update_factor, new_factor = from_hidden_grad[:, :, 0], from_hidden_grad[:, :, 1]
+    _sigmoid_slope(xp, z, out=update_factor)
+    update_factor *= h_prev - new
+    _tanh_slope(xp, new, out=new_factor)
+    new_factor *= 1 - z
+    reset_from_new = _sigmoid_slope(xp, r)  # da_r = da_n times this
+    reset_from_new *= hidden_new
     grad_steps = _time_major(xp, grad_output, dtype)
 
     pre_ih = xp.empty((steps, batch, 3 * size), dtype=dtype)

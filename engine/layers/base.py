@@ -161,7 +161,9 @@ class Layer:
                     f"{self.kind}.load_state_dict: {name} has shape {tuple(array.shape)}, "
                     f"expected {tuple(expected[name].shape)}"
                 )
-            self._register(name, xp.ascontiguousarray(array, dtype=xp.float32), buffer=name in self._buffers)
+            # reshape: ascontiguousarray turns a 0-d array (num_batches_tracked) into shape (1,)
+            contiguous = xp.ascontiguousarray(array, dtype=xp.float32).reshape(array.shape)
+            self._register(name, contiguous, buffer=name in self._buffers)
 
     def _register(self, name: str, value, buffer: bool = False) -> None:
         (self._buffers if buffer else self._parameters)[name] = value

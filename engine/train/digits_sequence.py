@@ -15,9 +15,10 @@ from engine.grad.loss import cross_entropy
 from engine.network import Sequential
 from engine.optim import Adam
 from engine.train.common import untrained, without_softmax
+from engine.train.digits_cnn import MAX_SHIFT, random_shifts
 from engine.train.loop import fit, predict
 
-EPOCHS = {"digits-lstm": 20, "digits-gru": 20, "digits-rnn": 20}
+EPOCHS = {"digits-lstm": 40, "digits-gru": 40, "digits-rnn": 40}
 BATCH_SIZE = 64
 LEARNING_RATE = {"digits-lstm": 3e-3, "digits-gru": 3e-3, "digits-rnn": 1e-3}
 CLIP_NORM = 5.0
@@ -26,6 +27,11 @@ CLIP_NORM = 5.0
 def rows_as_steps(images: np.ndarray) -> np.ndarray:
     """(N, 1, 28, 28) -> (N, 28 steps, 28 features)."""
     return np.ascontiguousarray(images[:, 0])
+
+
+def shifted_rows(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The digits moved by up to MAX_SHIFT pixels each way (as for digits-cnn), still read row by row."""
+    return np.ascontiguousarray(random_shifts(rows[:, None], rng)[:, 0])
 
 
 def last_step_cross_entropy(scores, labels) -> tuple[float, object]:
@@ -43,8 +49,9 @@ def train(name: str, seed: int, epochs: int | None = None) -> tuple[Sequential, 
     body = without_softmax(network)
     fit(body, rows_as_steps(data.images), data.labels, last_step_cross_entropy,
         Adam(body.parameters(), lr=LEARNING_RATE[name]), epochs=epochs, batch_size=BATCH_SIZE,
-        rng=np.random.default_rng(seed), clip_norm=CLIP_NORM, description=name)
+        rng=np.random.default_rng(seed), augment=shifted_rows, clip_norm=CLIP_NORM, description=name)
     return network, {"epochs": epochs, "batch_size": BATCH_SIZE,
+                     "augmentation": f"random shifts of up to {MAX_SHIFT} pixels",
                      "optimizer": f"Adam lr {LEARNING_RATE[name]} with cosine decay, gradient norm clipped to {CLIP_NORM}",
                      "loss": "cross-entropy of the last step's scores"}
 

@@ -227,6 +227,9 @@ def test_bad_hyperparameters_name_the_argument(xp):
         conv2d_backward(grad_output, x, weight)
     with pytest.raises(ValueError, match="input"):
         conv2d_backward(grad_output, x[0], weight, groups=2)
+    with pytest.raises(ValueError, match="channels"):
+        conv_transpose2d_backward(xp.zeros((1, 2, 8, 8), np.float32), xp.zeros((1, 3, 6, 6), np.float32),
+                                  xp.zeros((4, 2, 3, 3), np.float32))
     with pytest.raises(ValueError, match="output_padding"):
         conv_transpose2d_backward(xp.zeros((1, 2, 8, 8), np.float32), xp.zeros((1, 4, 6, 6), np.float32),
                                   xp.zeros((4, 2, 3, 3), np.float32), output_padding=2)
