@@ -20,6 +20,7 @@ from engine.spec import network_from_spec
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DIGIT_CLASSES = [str(d) for d in range(10)]
 AUTOENCODER_CODE_SIZE = 16
+DIGIT_READER_HIDDEN = 128
 
 
 def _conv(name, out_channels, kernel_size, **params):
@@ -140,7 +141,7 @@ BUILTIN_MODELS: dict[str, ModelInfo] = {m.name: m for m in (
         f"digits-{cell.lower()}", f"Digit reader ({cell})",
         f"A {cell} reads a 28x28 digit one row at a time (28 steps of 28 pixels) and a dense layer turns its "
         "hidden state into class scores after every row: the last step's scores are the answer.",
-        (_layer(cell, cell.lower(), hidden_size=64), _layer("Linear", "classifier", out_features=10),
+        (_layer(cell, cell.lower(), hidden_size=DIGIT_READER_HIDDEN), _layer("Linear", "classifier", out_features=10),
          _layer("Softmax", "probabilities", dim=-1)),
         class_names=DIGIT_CLASSES, sequence_features=28, sequence_steps=28) for cell in ("LSTM", "RNN", "GRU")),
     ModelInfo(

@@ -13,10 +13,14 @@ factors that do not depend on the gradient (gate derivatives such as i * (1 - i)
 for all steps at once before the loop, and the per-step pre-activation gradients da_t are
 stacked into a (T*N, G*H) array, so that after the loop one matrix product each gives
 
-    dW_ih = da^T [x_0; ...; x_{T-1}]       dW_hh = da^T [h_{-1}; ...; h_{T-2}]
-    dx    = da W_ih                        db_ih = db_hh = sum of da over (t, n)
+    dW_ih = da^T [x_0; ...; x_{T-1}]       dx    = da W_ih
+    dW_hh = da^T [h_{-1}; ...; h_{T-2}]    db_ih = db_hh = sum of da over (t, n)
 
-(GRU: the hidden-side gradient differs from the input side in the n block, see gru_sequence_backward).
+(dW_hh as the product of the rows of steps 1..T-1 with h_0..h_{T-2}, plus step 0's with h0, so
+no shifted copy of the hidden states is made; GRU: the hidden-side gradient differs from the
+input side in the n block, see gru_sequence_backward). Full-size temporaries are kept few
+(in-place updates): on the 2-core machines a fresh page of memory costs about as much as a
+pass over it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from engine.shapes import check_input
 # --- forward passes that keep what the backward needs ------------------------------------
 
 def _saved(x, states: dict, weights: tuple, record: dict, **extra) -> dict:
+    """What every backward reads: the input, the initial states, the weights used and the per-step record."""
     return {"x": x, "states": states, "weights": weights, "record": record, **extra}
 
 
@@ -53,7 +58,7 @@ def rnn_sequence_train(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, 
 def lstm_sequence_train(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     """`lstm_sequence` plus what `lstm_sequence_backward` needs: returns (output, (h_n, c_n), saved)."""
     _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 4, {"h0": h0, "c0": c0})
-    record = _lstm_steps(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
+    record = _lstm_steps(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, keep=True)
     saved = _saved(x, {"h0": h0, "c0": c0}, (weight_ih, weight_hh, bias_ih, bias_hh), record)
     hidden = record["hidden"]
     return _batch_first(hidden), (hidden[-1].copy(), record["cell_state"][-1].copy()), saved
@@ -62,7 +67,7 @@ def lstm_sequence_train(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=N
 def gru_sequence_train(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     """`gru_sequence` plus what `gru_sequence_backward` needs: returns (output, h_n, saved)."""
     _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, 3, {"h0": h0})
-    record = _gru_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+    record = _gru_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, keep=True)
     saved = _saved(x, {"h0": h0}, (weight_ih, weight_hh, bias_ih, bias_hh), record)
     hidden = record["hidden"]
     return _batch_first(hidden), hidden[-1].copy(), saved
@@ -102,58 +107,68 @@ def _state_grad(xp, value, like):
     return xp.zeros_like(like) if value is None else value.astype(like.dtype, copy=True)
 
 
-def _sigmoid_slope(xp, value, out=None):
-    """value (1 - value): the sigmoid's derivative, from its value."""
-    out = xp.subtract(1, value, out=out)
-    out *= value
-    return out
+def _sigmoid_slope(xp, value):
+    """value (1 - value): the sigmoid's derivative, from its value (a new array)."""
+    slope = xp.subtract(1, value)
+    slope *= value
+    return slope
 
 
-def _tanh_slope(xp, value, out=None):
-    """1 - value^2: tanh's derivative, from its value."""
-    out = xp.multiply(value, value, out=out)
-    return xp.subtract(1, out, out=out)
+def _tanh_slope(xp, value):
+    """1 - value^2: tanh's derivative, from its value (a new array)."""
+    slope = xp.multiply(value, value)
+    return xp.subtract(1, slope, out=slope)
 
 
-def _previous(xp, start, sequence):
-    """(T, N, H) values one step earlier: [start (zeros when None), sequence[0], ..., sequence[T-2]]."""
-    previous = xp.empty_like(sequence)
-    previous[0] = 0 if start is None else start
-    previous[1:] = sequence[:-1]
-    return previous
+def _multiply_by_previous(values, start, sequence):
+    """values[t] *= sequence[t-1] for every step, in place; sequence[-1] is start (zeros when None)."""
+    values[1:] *= sequence[:-1]
+    if start is None:
+        values[0] = 0
+    else:
+        values[0] *= start
+    return values
 
 
-def _parameter_grads(xp, saved, dtype, pre_ih, pre_hh, h_prev):
-    """The gradients of x and every weight from the stacked pre-activation gradients, one product each.
+def _add_previous(values, start, sequence):
+    """values[t] += sequence[t-1] for every step, in place; sequence[-1] is start (zeros when None)."""
+    values[1:] += sequence[:-1]
+    if start is not None:
+        values[0] += start
+    return values
 
-    pre_ih, pre_hh: (T, N, G*H) dL/d(x_t W_ih^T + b_ih) and dL/d(h_{t-1} W_hh^T + b_hh) (the same array
-    for RNN and LSTM); h_prev: (T, N, H) the h_{t-1}. Returns (grad_x, grad_weight_ih, grad_weight_hh,
-    grad_bias_ih, grad_bias_hh), a bias gradient None where the bias is None.
-    """
-    weight_ih, _, bias_ih, bias_hh = saved["weights"]
-    steps, batch, rows = pre_ih.shape
-    flat_ih = pre_ih.reshape(steps * batch, rows)
-    flat_hh = pre_hh.reshape(steps * batch, rows)
-    x_flat = _time_major(xp, saved["x"], dtype).reshape(steps * batch, -1)
-    grad_x = (flat_ih @ weight_ih.astype(dtype, copy=False)).reshape(steps, batch, -1)
-    grad_weight_ih = flat_ih.T @ x_flat
-    grad_weight_hh = flat_hh.T @ h_prev.reshape(steps * batch, -1)
-    grad_bias_ih = None if bias_ih is None else flat_ih.sum(axis=0)
-    grad_bias_hh = None
-    if bias_hh is not None:
-        grad_bias_hh = grad_bias_ih.copy() if grad_bias_ih is not None and pre_hh is pre_ih else flat_hh.sum(axis=0)
-    return _batch_first(grad_x), grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
+
+def _flat(pre):
+    """(T, N, R) -> (T*N, R) (a view, also of a column slice)."""
+    return pre.reshape(pre.shape[0] * pre.shape[1], pre.shape[2])
+
+
+def _input_side_grads(xp, saved, dtype, pre):
+    """(grad_x, grad_weight_ih, grad_bias_ih) from pre (T, N, G*H) = dL/d(x_t W_ih^T + b_ih), one product each."""
+    weight_ih, bias_ih = saved["weights"][0], saved["weights"][2]
+    steps, batch, _ = pre.shape
+    flat = _flat(pre)
+    x_flat = _flat(_time_major(xp, saved["x"], dtype))
+    grad_x = (flat @ weight_ih.astype(dtype, copy=False)).reshape(steps, batch, -1)
+    return _batch_first(grad_x), flat.T @ x_flat, _sum_or_none(flat, bias_ih)
+
+
+def _hidden_weight_grad(pre, start, hidden):
+    """sum over t of pre_t^T h_{t-1} with h_{-1} = start (zeros when None): pre (T, N, R), hidden (T, N, H)."""
+    grad = _flat(pre[1:]).T @ _flat(hidden[:-1])
+    if start is not None:
+        grad += pre[0].T @ start
+    return grad
+
+
+def _sum_or_none(flat, bias):
+    """The bias gradient: the sum over (t, n) of its pre-activation gradient; None when there is no bias."""
+    return None if bias is None else flat.sum(axis=0)
 
 
 def _for_given(start, grad):
     """The gradient of an initial state, or None where the state was None (zeros)."""
     return None if start is None else grad
-
-
-def _with_state_grads(parameter_grads: tuple, *state_grads) -> tuple:
-    """(grad_x, *state grads, weight and bias grads): the order of the forward op's arguments."""
-    grad_x, *rest = parameter_grads
-    return (grad_x, *state_grads, *rest)
 
 
 # --- the backward passes ---------------------------------------------------------------------
@@ -172,8 +187,7 @@ def rnn_sequence_backward(grad_output, saved, grad_h_n=None):
     None when h0 was None, a bias gradient None when that bias is None.
     """
     xp, dtype = _check_gradients(grad_output, saved, grad_h_n=grad_h_n)
-    h0 = saved["states"]["h0"]
-    hidden, h0, weight_hh = _cast_all(dtype, saved["record"]["hidden"], h0, saved["weights"][1])
+    hidden, h0, weight_hh = _cast_all(dtype, saved["record"]["hidden"], saved["states"]["h0"], saved["weights"][1])
     if saved["nonlinearity"] == "tanh":
         slope = _tanh_slope(xp, hidden)
     else:
@@ -186,8 +200,9 @@ def rnn_sequence_backward(grad_output, saved, grad_h_n=None):
         carry += grad_steps[t]
         xp.multiply(carry, slope[t], out=pre[t])
         carry = pre[t] @ weight_hh
-    grads = _parameter_grads(xp, saved, dtype, pre, pre, _previous(xp, h0, hidden))
-    return _with_state_grads(grads, _for_given(h0, carry))
+    grad_x, grad_weight_ih, grad_bias_ih = _input_side_grads(xp, saved, dtype, pre)
+    return (grad_x, _for_given(h0, carry), grad_weight_ih, _hidden_weight_grad(pre, h0, hidden),
+            grad_bias_ih, _sum_or_none(_flat(pre), saved["weights"][3]))
 
 
 def lstm_sequence_backward(grad_output, saved, grad_h_n=None, grad_c_n=None):
@@ -214,33 +229,33 @@ def lstm_sequence_backward(grad_output, saved, grad_h_n=None, grad_c_n=None):
     i, f, g, o = _split_blocks(gates, 4)
     steps, batch, size = hidden.shape
 
-    # In place where possible: these are full (T, N, H) arrays.
     cell_from_hidden = _tanh_slope(xp, tanh_cell)  # dc_t gets dh_t times this
     cell_from_hidden *= o
-    output_gate = _sigmoid_slope(xp, o)  # da_o = dh_t times this
-    output_gate *= tanh_cell
+    output_factor = _sigmoid_slope(xp, o)  # da_o = dh_t times this
+    output_factor *= tanh_cell
     input_factor = _sigmoid_slope(xp, i)  # da_i = dc_t times this, and so on
     input_factor *= g
-    forget_factor = _sigmoid_slope(xp, f)
-    forget_factor *= _previous(xp, c0, cell)
+    forget_factor = _multiply_by_previous(_sigmoid_slope(xp, f), c0, cell)
     cell_factor = _tanh_slope(xp, g)
     cell_factor *= i
     grad_steps = _time_major(xp, grad_output, dtype)
 
     pre = xp.empty((steps, batch, 4 * size), dtype=dtype)  # da_t for every step
-    blocks = pre.reshape(steps, batch, 4, size)
     carry = _state_grad(xp, grad_h_n, hidden[0])
     cell_carry = _state_grad(xp, grad_c_n, hidden[0])
     for t in range(steps - 1, -1, -1):
         carry += grad_steps[t]
         cell_carry += carry * cell_from_hidden[t]
-        for block, factor in enumerate((input_factor, forget_factor, cell_factor)):
-            xp.multiply(cell_carry, factor[t], out=blocks[t, :, block])
-        xp.multiply(carry, output_gate[t], out=blocks[t, :, 3])
+        da_i, da_f, da_g, da_o = _split_blocks(pre[t], 4)
+        xp.multiply(cell_carry, input_factor[t], out=da_i)
+        xp.multiply(cell_carry, forget_factor[t], out=da_f)
+        xp.multiply(cell_carry, cell_factor[t], out=da_g)
+        xp.multiply(carry, output_factor[t], out=da_o)
         carry = pre[t] @ weight_hh
         cell_carry *= f[t]
-    grads = _parameter_grads(xp, saved, dtype, pre, pre, _previous(xp, h0, hidden))
-    return _with_state_grads(grads, _for_given(h0, carry), _for_given(c0, cell_carry))
+    grad_x, grad_weight_ih, grad_bias_ih = _input_side_grads(xp, saved, dtype, pre)
+    return (grad_x, _for_given(h0, carry), _for_given(c0, cell_carry), grad_weight_ih,
+            _hidden_weight_grad(pre, h0, hidden), grad_bias_ih, _sum_or_none(_flat(pre), saved["weights"][3]))
 
 
 def gru_sequence_backward(grad_output, saved, grad_h_n=None):
@@ -257,7 +272,8 @@ def gru_sequence_backward(grad_output, saved, grad_h_n=None):
         dhn   = da_n r_t
 
     The input-side pre-activation gradient is (da_r, da_z, da_n) and the hidden-side one
-    dA_t = (da_r, da_z, dhn): they differ in the n block, where r_t sits between them.
+    dA_t = (da_r, da_z, dhn): they differ in the n block, where r_t sits between them, so the
+    hidden side's products are split into the r, z rows and the n rows of W_hh.
     dh0 = dh_0 z_0 + dA_0 W_hh.
     Returns (grad_x, grad_h0, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh); grad_h0 is
     None when h0 was None, a bias gradient None when that bias is None.
@@ -268,33 +284,36 @@ def gru_sequence_backward(grad_output, saved, grad_h_n=None):
         dtype, record["hidden"], record["gates"], record["from_hidden"], saved["states"]["h0"], saved["weights"][1])
     r, z, new = _split_blocks(gates, 3)
     hidden_new = _split_blocks(from_hidden, 3)[2]
-    h_prev = _previous(xp, h0, hidden)
     steps, batch, size = hidden.shape
 
-    # In place where possible: these are full (T, N, H) arrays.
-    from_hidden_grad = xp.empty((steps, batch, 2, size), dtype=dtype)  # da_z, da_n = dh_t times these
-    update_factor, new_factor = from_hidden_grad[:, :, 0], from_hidden_grad[:, :, 1]
-    _sigmoid_slope(xp, z, out=update_factor)
-    update_factor *= h_prev - new
-    _tanh_slope(xp, new, out=new_factor)
+    update_factor = _add_previous(xp.negative(new), h0, hidden)  # h_{t-1} - n_t, then times z_t (1 - z_t):
+    update_factor *= _sigmoid_slope(xp, z)                      # da_z = dh_t times this
+    new_factor = _tanh_slope(xp, new)  # da_n = dh_t times this
     new_factor *= 1 - z
-    reset_from_new = _sigmoid_slope(xp, r)  # da_r = da_n times this
-    reset_from_new *= hidden_new
+    reset_factor = _sigmoid_slope(xp, r)  # da_r = da_n times this
+    reset_factor *= hidden_new
     grad_steps = _time_major(xp, grad_output, dtype)
 
-    pre_ih = xp.empty((steps, batch, 3 * size), dtype=dtype)
-    pre_hh = xp.empty_like(pre_ih)
-    blocks_ih = pre_ih.reshape(steps, batch, 3, size)
-    blocks_hh = pre_hh.reshape(steps, batch, 3, size)
+    pre = xp.empty((steps, batch, 3 * size), dtype=dtype)  # (da_r, da_z, da_n) for every step
+    pre_new_hidden = xp.empty_like(hidden)  # dhn for every step
+    weight_reset_update, weight_new = weight_hh[:2 * size], weight_hh[2 * size:]
     carry = _state_grad(xp, grad_h_n, hidden[0])
     for t in range(steps - 1, -1, -1):
         carry += grad_steps[t]
-        xp.multiply(carry[:, None, :], from_hidden_grad[t], out=blocks_ih[t, :, 1:])
-        xp.multiply(blocks_ih[t, :, 2], reset_from_new[t], out=blocks_ih[t, :, 0])
-        blocks_hh[t, :, :2] = blocks_ih[t, :, :2]
-        xp.multiply(blocks_ih[t, :, 2], r[t], out=blocks_hh[t, :, 2])
+        da_r, da_z, da_n = _split_blocks(pre[t], 3)
+        xp.multiply(carry, update_factor[t], out=da_z)
+        xp.multiply(carry, new_factor[t], out=da_n)
+        xp.multiply(da_n, reset_factor[t], out=da_r)
+        xp.multiply(da_n, r[t], out=pre_new_hidden[t])
         direct = carry * z[t]
-        carry = pre_hh[t] @ weight_hh
+        carry = pre[t, :, :2 * size] @ weight_reset_update
+        carry += pre_new_hidden[t] @ weight_new
         carry += direct
-    grads = _parameter_grads(xp, saved, dtype, pre_ih, pre_hh, h_prev)
-    return _with_state_grads(grads, _for_given(h0, carry))
+    grad_x, grad_weight_ih, grad_bias_ih = _input_side_grads(xp, saved, dtype, pre)
+    pre_reset_update = pre[:, :, :2 * size]
+    grad_weight_hh = xp.concatenate([_hidden_weight_grad(pre_reset_update, h0, hidden),
+                                     _hidden_weight_grad(pre_new_hidden, h0, hidden)])
+    grad_bias_hh = None
+    if saved["weights"][3] is not None:
+        grad_bias_hh = xp.concatenate([_flat(pre_reset_update).sum(axis=0), _flat(pre_new_hidden).sum(axis=0)])
+    return grad_x, _for_given(h0, carry), grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh

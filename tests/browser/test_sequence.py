@@ -18,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+from engine.models import DIGIT_READER_HIDDEN
 from tests.browser.conftest import screenshot as save_screenshot
 
 VIEW = "#sequence-view"
@@ -95,7 +96,7 @@ def test_digit_lstm_shows_input_hidden_state_gates_and_answer(page, server_url):
     screenshot(page, "sequence-digits-lstm")
     hidden = server_layer(server_url, {"network": "digits-lstm", "input": {"sample": "mnist-3"}}, 0)
     probabilities = server_layer(server_url, {"network": "digits-lstm", "input": {"sample": "mnist-3"}}, -1)
-    assert hidden.shape == (1, 28, 64) and probabilities.shape == (1, 28, 10)
+    assert hidden.shape == (1, 28, DIGIT_READER_HIDDEN) and probabilities.shape == (1, 28, 10)
 
     # the input is the digit itself: 28 steps (rows) of 28 pixels
     digit = plot_data(page, "#sq-input-plot")
@@ -103,7 +104,7 @@ def test_digit_lstm_shows_input_hidden_state_gates_and_answer(page, server_url):
     assert digit[10:18, 8:20].max() > 0.9 and digit[0, :].max() < 0.1  # ink in the middle, a blank top row
     # the hidden state: one row per unit, one column per step, equal to the server's computation
     z = plot_data(page, "#sq-hidden-plot")
-    assert z.shape == (64, 28)
+    assert z.shape == (DIGIT_READER_HIDDEN, 28)
     np.testing.assert_allclose(z, hidden[0].T, **FLOAT16)
     # the probabilities over time (classes x steps), and the last step's answer in words
     p = plot_data(page, "#sq-output-plot")
@@ -293,7 +294,7 @@ def test_drawing_a_digit_shows_a_prediction_per_step(page, server_url):
     with page.expect_download() as download:
         page.click("#sq-download")
     hidden = np.load(download.value.path(), allow_pickle=False)
-    assert hidden.shape == (1, 28, 64)
+    assert hidden.shape == (1, 28, DIGIT_READER_HIDDEN)
     np.testing.assert_allclose(plot_data(page, "#sq-hidden-plot"), hidden[0].T, **FLOAT16)
     layers = dict(load_model("digits-lstm").layers)
     expected = layers["probabilities"](layers["classifier"](hidden))[0]

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 
-from engine.models import BUILTIN_MODELS, load_model
+from engine.models import BUILTIN_MODELS, DIGIT_READER_HIDDEN, load_model
 from engine.spec import network_from_spec
 from server import runs
 from server.app import create_app
@@ -610,7 +610,7 @@ def test_sequence_network_reads_a_drawn_digit_row_by_row_and_sends_the_gates(cli
         assert all(h["index"] == 0 and h["name"] == "lstm" for h, _ in messages if h["type"] == "trace")
         np.testing.assert_allclose(value, expected[part], rtol=1e-3, atol=1e-3)
     (_, hidden), (_, scores), (_, probabilities) = layers_of(messages, "s")
-    assert hidden.shape == (1, 28, 64) and probabilities.shape == (1, 28, 10)
+    assert hidden.shape == (1, 28, DIGIT_READER_HIDDEN) and probabilities.shape == (1, 28, 10)
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-2)
 
 
