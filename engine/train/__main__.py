@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import sys
 import time
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         **score,
         "train_seconds": round(seconds, 1),
         "parameters": parameter_count(network),
-        "machine": f"{get_backend().device_name}, {platform.python_implementation()} {platform.python_version()}, "
+        "machine": f"{get_backend().device_name} ({os.cpu_count()} CPUs), {platform.python_implementation()} {platform.python_version()}, "
                    f"NumPy {np.__version__}",
         "command": f"python -m engine.train {args.name} --seed {args.seed}"
                    + (f" --epochs {args.epochs}" if args.epochs else ""),

@@ -15,7 +15,7 @@ from engine.optim import Adam
 from engine.train.common import untrained, without_softmax
 from engine.train.loop import fit, predict
 
-EPOCHS = 20
+EPOCHS = 40
 BATCH_SIZE = 64
 LEARNING_RATE = 3e-3
 MAX_SHIFT = 2
