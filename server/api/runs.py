@@ -29,11 +29,12 @@ def _file_name(*parts: object) -> str:
 async def download_layer(index: int, body: DownloadRequest, runner: Annotated[Runner, Depends(get_runner)]) -> Response:
     """Run the request up to layer `index` (negative counts from the end) and return that layer's output.
 
-    The body is a run request as on the WebSocket (docs/protocol.md); `id`, `encoding`, `kernels` and
-    `explain` are ignored. The same limits apply, counted up to that layer.
+    The body is a run request as on the WebSocket (docs/protocol.md); `id`, `encoding`, `kernels`,
+    `explain`, `trace` and `saliency` are ignored. The same limits apply, counted up to that layer.
     """
     try:
-        plan = await anyio.to_thread.run_sync(runner.plan, body.model_copy(update={"explain": None}), index)
+        only_the_layer = body.model_copy(update={"explain": None, "saliency": None, "trace": False})
+        plan = await anyio.to_thread.run_sync(runner.plan, only_the_layer, index)
         async with runner.run_slot(threading.Event()):
             array = await anyio.to_thread.run_sync(layer_output, plan)
     except ServerBusy as error:

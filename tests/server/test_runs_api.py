@@ -41,6 +41,13 @@ def test_builtin_layer_output_equals_the_engine(client, index, name):
     assert response.headers["content-disposition"] == f'attachment; filename="digits-cnn-{position}-{name}.npy"'
 
 
+def test_a_page_request_with_saliency_and_trace_downloads_any_layer(client):
+    """The pages download with the request they ran: its saliency and trace fields do not stop a middle layer."""
+    body = {"network": "digits-cnn", "input": {"array": array_to_json(DIGIT)}, "saliency": -1, "trace": True}
+    array = _load(client.post("/api/runs/layers/3.npy", json=body))
+    np.testing.assert_array_equal(array, [r.output for r in load_model("digits-cnn").run(DIGIT[None])][3])
+
+
 def test_spec_and_single_layer_downloads(client):
     spec = {"name": "my net/v2", "input_shape": [1, 12, 12], "layers": [
         {"kind": "Conv2d", "params": {"out_channels": 3, "kernel_size": 5}}, {"kind": "Tanh"}]}
