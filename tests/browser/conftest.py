@@ -90,3 +90,13 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def draw_vertical_stroke(page, pad_selector: str) -> None:
+    """Draw a "1" with the mouse: a vertical stroke down the middle of a drawing pad, as a person would."""
+    pad = page.locator(pad_selector).first.bounding_box()
+    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.15)
+    page.mouse.down()
+    for step in range(12):
+        page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * (0.15 + 0.06 * step))
+    page.mouse.up()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import draw_vertical_stroke, screenshot
 
 VIEW = "#autoencoder-view"
 NETWORK = "digits-autoencoder"
@@ -233,13 +233,8 @@ def test_drawing_a_digit_encodes_and_decodes_it(page, server_url):
     code_before = shown_code(page)
     error_before = page.inner_text("#ae-error")
     page.check("#ae-input input[value='draw']")
-    pad = page.locator("#ae-input canvas.ip-draw-pad").bounding_box()
     count = updates(page)
-    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.15)
-    page.mouse.down()
-    for step in range(12):
-        page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * (0.15 + 0.06 * step))
-    page.mouse.up()
+    draw_vertical_stroke(page, "#ae-input canvas.ip-draw-pad")
     wait_for_update_after(page, count)
     page.wait_for_url(re.compile(r"input=draw%3A"))
     # the stroke is a vertical line: bright in the input's middle column, dark at its side

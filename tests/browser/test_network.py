@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import draw_vertical_stroke, screenshot
 
 VIEW = "#network-view"
 FLOAT16_RTOL = 2e-3  # the page receives float16: about three significant digits
@@ -296,13 +296,8 @@ def test_expired_upload_error_next_to_input(page, server_url):
 def test_drawing_a_digit_runs_the_network(page, server_url):
     open_network(page)
     page.check("#nv-input input[value='draw']")
-    pad = page.locator("#nv-input canvas").first.bounding_box()
     count = runs_done(page)
-    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.15)
-    page.mouse.down()
-    for step in range(12):
-        page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * (0.15 + 0.06 * step))
-    page.mouse.up()
+    draw_vertical_stroke(page, "#nv-input canvas")
     wait_for_run_after(page, count)
     page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
     page.wait_for_url(re.compile(r"input=draw%3A"))
@@ -507,7 +502,7 @@ def test_saliency_map_of_the_trained_digit_network(page, server_url):
     page.select_option("#nv-saliency-class", "5")
     wait_for_run_after(page, runs)
     page.wait_for_function(f"document.querySelector('{canvas}').dataset.classIndex === '5'")
-    assert "saliency=5" in page.url
+    page.wait_for_url(re.compile(r"saliency=5"))
     gradient_5, _, _ = saliency(network, x, 5)
     check_drawn(gradient_5)
     page.reload()

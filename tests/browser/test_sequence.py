@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from engine.models import DIGIT_READER_HIDDEN
-from tests.browser.conftest import screenshot as save_screenshot
+from tests.browser.conftest import draw_vertical_stroke, screenshot as save_screenshot
 
 VIEW = "#sequence-view"
 FLOAT16 = {"rtol": 2e-3, "atol": 1e-3}  # the page receives float16: about three significant digits
@@ -180,7 +180,7 @@ def test_time_scrubber_keyboard_drag_buttons_and_clicks(page, server_url):
     # hover a bar of the hidden state at this step and read its value
     page.locator("#sq-at-hidden").scroll_into_view_if_needed()
     area = page.locator("#sq-at-hidden .sq-bar-area").bounding_box()
-    page.mouse.move(area["x"] + area["width"] * (10.5 / 64), area["y"] + area["height"] / 2)
+    page.mouse.move(area["x"] + area["width"] * (10.5 / DIGIT_READER_HIDDEN), area["y"] + area["height"] / 2)
     match = re.fullmatch(r"unit 10: h_20 (-?[\d.e+-]+)", page.inner_text("#sq-at-hidden .sq-bar-readout"))
     assert match, page.inner_text("#sq-at-hidden .sq-bar-readout")
     assert float(match[1]) == pytest.approx(float(hidden[20, 10]), rel=FLOAT16["rtol"], abs=FLOAT16["atol"])
@@ -274,13 +274,8 @@ def test_drawing_a_digit_shows_a_prediction_per_step(page, server_url):
 
     open_sequence(page, "?network=digits-lstm&step=5")
     page.check("#sq-digit input[value='draw']")
-    pad = page.locator("#sq-digit canvas.ip-draw-pad").bounding_box()
     count = runs_done(page)
-    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.15)
-    page.mouse.down()
-    for step in range(12):
-        page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * (0.15 + 0.06 * step))
-    page.mouse.up()
+    draw_vertical_stroke(page, "#sq-digit canvas.ip-draw-pad")
     wait_for_run_after(page, count)
     page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
     page.wait_for_url(re.compile(r"input=draw%3A"))
