@@ -27,7 +27,7 @@ import numpy as np
 
 ENCODINGS = ("float16", "uint8")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-HALF_CHUNK = 32768  # values converted to float16 at a time: the temporaries stay in cache and are reused
+HALF_CHUNK = 262144  # values converted at a time, with reused scratch: NumPy's per-call cost outweighs cache misses below this
 
 
 def channel_axis(ndim: int) -> int | None:
@@ -65,42 +65,45 @@ def float16_bits(values: np.ndarray) -> np.ndarray:
     The same bits as `values.astype(np.float16)` (NaN payloads aside), rounded to nearest even. NumPy
     converts one value at a time with branches, which runs up to twice as slow on ReLU outputs (zeros and
     positive values alternating at random); this converts chunks small enough to stay in cache, with a
-    fixed sequence of vector operations.
+    fixed sequence of vector operations, and mends NaNs afterwards in the rare arrays that hold any.
     """
     flat = np.ascontiguousarray(values, np.float32).reshape(-1)
     halves = np.empty(flat.size, "<u2")
+    scratch = np.empty((3, min(HALF_CHUNK, flat.size)), np.uint32)  # reused by every chunk: no page faults
     for start in range(0, flat.size, HALF_CHUNK):
-        _half_bits(flat[start:start + HALF_CHUNK], halves[start:start + HALF_CHUNK])
+        chunk = flat[start:start + HALF_CHUNK]
+        _half_bits(chunk, halves[start:start + HALF_CHUNK], *scratch[:, :chunk.size])
+    if np.count_nonzero((halves & 0x7C00) == 0x7C00):  # some half is inf or NaN: a NaN may have come out as inf
+        nan = np.isnan(flat)
+        halves[nan] = 0x7E00 | ((flat[nan].view(np.uint32) >> 16) & 0x8000)  # the quiet NaN, with x's sign
     return halves.reshape(np.shape(values))
 
 
-def _half_bits(values: np.ndarray, out: np.ndarray) -> None:
+def _half_bits(values: np.ndarray, out: np.ndarray, scaled: np.ndarray, exponent: np.ndarray,
+               half: np.ndarray) -> None:
     """Write the half-float bits of float32 `values` into uint16 `out`, without a branch per value.
 
     M. Maratyszcza's fp16_ieee_from_fp32_value (github.com/Maratyszcza/FP16) in vector form: |x| times
     2^112 then 2^-110 overflows to inf exactly where the half does. Adding 2^(e + 15), with e the
     exponent of x but at least -14 (the smallest normal half), makes float32 addition itself round |x|
     to the half's 10 mantissa bits, nearest even (subnormal halves included); the half's exponent and
-    mantissa are then read off the sum's bits. NaN becomes the quiet NaN 0x7E00; the sign is copied.
+    mantissa are then read off the sum's bits and the sign is copied. A NaN comes out as an infinity
+    here (float16_bits mends it). `scaled`, `exponent` and `half` are uint32 scratch of the values' length.
     """
     bits = values.view(np.uint32)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is wanted; signalling NaNs stay NaN
-        scaled = np.abs(values)
-        scaled *= np.float32(2.0**112)
-        scaled *= np.float32(2.0**-110)
-    exponent = bits + bits  # the sign shifted out: the exponent field is the top 8 bits
-    nan = exponent > np.uint32(0xFF000000)
-    np.bitwise_and(exponent, np.uint32(0xFF000000), out=exponent)
-    np.maximum(exponent, np.uint32(0x71000000), out=exponent)  # 0x71 = 113: exponent -14
-    np.right_shift(exponent, np.uint32(1), out=exponent)
-    np.add(exponent, np.uint32(0x07800000), out=exponent)  # 2^(e + 15)
-    scaled += exponent.view(np.float32)
-    rounded = scaled.view(np.uint32)
-    half = np.right_shift(rounded, np.uint32(13))
+        magnitude = np.abs(values, out=scaled.view(np.float32))
+        magnitude *= np.float32(2.0**112)
+        magnitude *= np.float32(2.0**-110)
+    np.bitwise_and(bits, np.uint32(0x7F800000), out=exponent)  # the biased exponent E, in place: E << 23
+    np.maximum(exponent, np.uint32(113 << 23), out=exponent)  # E = 113: exponent -14
+    exponent += np.uint32(15 << 23)  # 2^(e + 15)
+    magnitude += exponent.view(np.float32)
+    rounded = scaled
+    np.right_shift(rounded, np.uint32(13), out=half)
     np.bitwise_and(half, np.uint32(0x7C00), out=half)
     np.bitwise_and(rounded, np.uint32(0x0FFF), out=rounded)
     half += rounded
-    half[nan] = 0x7E00
     np.right_shift(bits, np.uint32(16), out=exponent)
     np.bitwise_and(exponent, np.uint32(0x8000), out=exponent)
     half |= exponent
