@@ -202,7 +202,10 @@ function changed(values, keys) {
 function showModel() {
   const model = currentModel();
   if (!model) return;
-  const weights = model.trained ? "trained weights" : "untrained: seeded random weights, so its answers mean nothing yet";
+  const designed = model.card?.epochs === 0; // e.g. edges: filters made by hand, stored like trained weights
+  const weights = designed ? "hand-designed filters, not trained"
+    : model.trained ? `trained weights (${model.card ? `held-out score ${model.card.held_out_score}` : "no card"})`
+      : "untrained: seeded random weights, so its answers mean nothing yet";
   view.networkAbout.textContent = `${model.description} Takes ${model.input_channels}×${model.input_size.join("×")} `
     + `(inputs are resized to fit); ${weights}.`;
   view.networkError.textContent = "";

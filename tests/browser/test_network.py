@@ -471,7 +471,8 @@ def test_saliency_map_of_the_trained_digit_network(page, server_url):
     from engine.saliency import saliency
     from server.samples import load_sample
 
-    assert model(server_url, "digits-cnn")["trained"], "digits-cnn has no trained weights (engine/weights)"
+    info = model(server_url, "digits-cnn")
+    assert info["trained"], "digits-cnn has no trained weights (engine/weights)"
     x = np.ascontiguousarray(load_sample("mnist-3").transpose(2, 0, 1)[None])
     network = load_model("digits-cnn")
     open_network(page, "?input=sample%3Amnist-3")
@@ -480,6 +481,7 @@ def test_saliency_map_of_the_trained_digit_network(page, server_url):
     gradient, scores, classes = saliency(network, x)
     assert page.get_attribute(canvas, "data-class-index") == str(int(classes[0]))
     assert page.input_value("#nv-saliency-class") == "top"
+    assert f"trained weights (held-out score {info['card']['held_out_score']:g})" in page.inner_text("#nv-network-about")
 
     def check_drawn(gradient):
         """Every pixel: the input's grey blended toward red (raises the score) or blue (lowers it), more
@@ -513,4 +515,8 @@ def test_saliency_map_of_the_trained_digit_network(page, server_url):
 
 def test_saliency_is_hidden_for_untrained_networks(page):
     open_network(page, "?network=tiny-vgg")
+    assert page.locator("#nv-saliency").is_hidden()
+    assert "untrained: seeded random weights" in page.inner_text("#nv-network-about")
+    page.select_option("#nv-network", "edges")
+    page.wait_for_function("document.querySelector('#nv-network-about').textContent.includes('hand-designed')")
     assert page.locator("#nv-saliency").is_hidden()

@@ -49,6 +49,15 @@ def test_models_list_and_spec(client):
     assert client.get("/api/models/nope").status_code == 404
 
 
+def test_models_say_what_they_read_and_how_they_were_trained(client):
+    models = {m["name"]: m for m in client.get("/api/models").json()}
+    assert models["digits-lstm"]["input_kind"] == "sequence" and models["digits-lstm"]["input_shape"] == [28, 28]
+    assert models["digits-cnn"]["input_kind"] == "image" and models["digits-cnn"]["input_shape"] == [1, 28, 28]
+    card = models["digits-cnn"]["card"]
+    assert models["digits-cnn"]["trained"] and card["held_out_score"] >= 97 and card["seed"] == 0
+    assert models["tiny-vgg"]["card"] is None and not models["tiny-vgg"]["trained"]
+
+
 @pytest.mark.parametrize("name", list(BUILTIN_MODELS))
 def test_every_builtin_runs_on_its_input_size(name):
     info = BUILTIN_MODELS[name]
