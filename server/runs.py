@@ -226,7 +226,8 @@ class Runner:
             raise RunError(str(error), "input") from None
         shapes = self._output_shapes(network, name, x)
         last = self._last_layer(network, name, last)
-        flops = self._check_limits(network, x, shapes, last)
+        # a saliency map adds a backward pass: about twice the forward's multiply-adds again
+        flops = self._check_limits(network, x, shapes, last, work_factor=3 if request.saliency is not None else 1)
         if request.explain is not None:
             self._check_explain(network, shapes, last, request.explain)
         if request.saliency is not None:
@@ -360,8 +361,8 @@ class Runner:
                            f"(0 to {count - 1}, or -1 for the last)", "index")
         return last % count
 
-    def _check_limits(self, network: Sequential, x: np.ndarray, shapes, last: int) -> list[int]:
-        """Each layer's multiply-adds, after refusing outputs or work beyond the settings."""
+    def _check_limits(self, network: Sequential, x: np.ndarray, shapes, last: int, work_factor: int = 1) -> list[int]:
+        """Each layer's multiply-adds, after refusing outputs or work (times work_factor) beyond the settings."""
         limit = self.settings.max_tensor_elements
         for index, ((layer_name, layer), shape) in enumerate(zip(network.layers[:last + 1], shapes)):
             if math.prod(shape) > limit:
@@ -373,8 +374,10 @@ class Runner:
             flops.append(int(layer.flops(shape)))
             shape = out_shape
         work_limit = self.settings.max_work_flops
-        if sum(flops) > work_limit:
-            raise RunError(f"this run needs about {sum(flops):,} multiply-adds; the limit is {work_limit:,} per run "
+        work = work_factor * sum(flops)
+        if work > work_limit:
+            passes = " (forward and backward)" if work_factor > 1 else ""
+            raise RunError(f"this run needs about {work:,} multiply-adds{passes}; the limit is {work_limit:,} per run "
                            f"(max_work_flops): use a smaller input or fewer or smaller layers", "network")
         return flops
 

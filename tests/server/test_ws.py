@@ -699,3 +699,16 @@ def test_bad_saliency_requests_are_refused(client, fields, words):
         ws.send_json({"type": "run", "id": "bad", "input": {"sample": "digit-1"}, **fields})
         messages = run_messages(ws, "bad")
     assert last_of(messages)["type"] == "error" and words in last_of(messages)["message"]
+
+
+def test_saliency_counts_its_backward_pass_in_the_work_limit():
+    """A run that fits the work limit forward only is refused when it also asks for a saliency map."""
+    forward = load_model("digits-cnn").flops((1, 1, 28, 28))
+    with app_client(max_work_flops=2 * forward) as client, connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "plain", "network": "digits-cnn", "input": {"sample": "digit-1"}})
+        assert last_of(run_messages(ws, "plain"))["type"] == "done"
+        ws.send_json({"type": "run", "id": "sal", "network": "digits-cnn", "input": {"sample": "digit-1"},
+                      "saliency": 3})
+        error = last_of(run_messages(ws, "sal"))
+    assert error["type"] == "error" and "(forward and backward)" in error["message"]
