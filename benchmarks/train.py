@@ -61,7 +61,7 @@ def engine_step(name: str):
     def step():
         output, saved = network.forward_saved(x)
         _, grad = loss(output, y)
-        _, grads = network.backward(grad, saved)
+        _, grads = network.backward(grad, saved, need_input_grad=False)  # as engine.train.loop does
         optimizer.step(grads)
 
     return step

@@ -106,14 +106,18 @@ class Sequential:
             saved.append(layer_saved)
         return x, saved
 
-    def backward(self, grad_output, saved) -> tuple[object, dict]:
+    def backward(self, grad_output, saved, need_input_grad: bool = True) -> tuple[object, dict]:
         """Back-propagate dL/d(output) through the layers in reverse.
 
         Returns (dL/d(input), {'{layer name}.{parameter}': gradient}) with the names of `parameters()`.
+        need_input_grad=False (training) lets the first layer skip dL/d(input); it may then be None.
         """
         grads = {}
-        for (name, layer), layer_saved in zip(reversed(self.layers), reversed(saved)):
-            grad_output, layer_grads = layer.backward(grad_output, layer_saved)
+        last = len(self.layers) - 1
+        for index, ((name, layer), layer_saved) in enumerate(zip(reversed(self.layers), reversed(saved))):
+            first_layer = index == last
+            grad_output, layer_grads = layer.backward(grad_output, layer_saved,
+                                                      need_input_grad=need_input_grad or not first_layer)
             grads.update({f"{name}.{key}": value for key, value in layer_grads.items()})
         return grad_output, grads
 

@@ -40,7 +40,7 @@ class ReLU(_Elementwise):
     def forward_saved(self, x, training=True):
         return self.forward(x), x
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         return relu_backward(grad_output, saved), {}
 
 
@@ -62,7 +62,7 @@ class LeakyReLU(_Elementwise):
     def forward_saved(self, x, training=True):
         return self.forward(x), x
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         return leaky_relu_backward(grad_output, saved, self.negative_slope), {}
 
 
@@ -80,7 +80,7 @@ class Sigmoid(_Elementwise):
         y = self.forward(x)
         return y, y
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         return sigmoid_backward(grad_output, saved), {}
 
 
@@ -98,7 +98,7 @@ class Tanh(_Elementwise):
         y = self.forward(x)
         return y, y
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         return tanh_backward(grad_output, saved), {}
 
 
@@ -128,7 +128,7 @@ class Softmax(Layer):
         y = self.forward(x)
         return y, y
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         return softmax_backward(grad_output, saved, self.dim), {}
 
     def explain(self, x, index):

@@ -199,10 +199,11 @@ class Layer:
         """
         raise NotImplementedError(f"{self.kind} has no backward pass")
 
-    def backward(self, grad_output, saved) -> tuple[object, dict[str, object]]:
+    def backward(self, grad_output, saved, need_input_grad: bool = True) -> tuple[object, dict[str, object]]:
         """Given dL/d(output) and `saved` from `forward_saved`, return (dL/dx, {parameter name: dL/dparameter}).
 
-        The dictionary has the names of `state_dict()`'s parameters (not its buffers).
+        The dictionary has the names of `state_dict()`'s parameters (not its buffers). With
+        need_input_grad=False (a network's first layer, in training) a layer may skip dL/dx and return None.
         """
         raise NotImplementedError(f"{self.kind} has no backward pass")
 

@@ -77,9 +77,9 @@ class Conv2d(Layer):
         """The output, and the input (all the weight gradient needs)."""
         return self.forward(x), x
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         grad_x, grad_weight, grad_bias = conv2d_backward(grad_output, saved, self.weight, self.stride, self.padding,
-                                                         self.dilation, self.groups)
+                                                         self.dilation, self.groups, need_input_grad)
         return grad_x, _parameter_grads(self, grad_weight, grad_bias)
 
     def flops(self, input_shape):
@@ -165,10 +165,10 @@ class ConvTranspose2d(Layer):
         """The output, and the input (all the weight gradient needs)."""
         return self.forward(x), x
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         grad_x, grad_weight, grad_bias = conv_transpose2d_backward(
             grad_output, saved, self.weight, self.stride, self.padding, self.output_padding, self.groups,
-            self.dilation)
+            self.dilation, need_input_grad)
         return grad_x, _parameter_grads(self, grad_weight, grad_bias)
 
     def flops(self, input_shape):

@@ -65,9 +65,9 @@ class Linear(Layer):
         """The output, and the input (all the weight gradient needs)."""
         return self.forward(x), x
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         """dL/dx and the gradients; dL/dweight is C-contiguous (the weight itself is stored in Fortran order)."""
-        grad_x, grad_weight, grad_bias = linear_backward(grad_output, saved, self.weight)
+        grad_x, grad_weight, grad_bias = linear_backward(grad_output, saved, self.weight, need_input_grad)
         grads = {"weight": grad_weight}
         if self.bias is not None:
             grads["bias"] = grad_bias

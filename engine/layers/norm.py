@@ -68,7 +68,7 @@ class BatchNorm2d(Layer):
         self.num_batches_tracked += 1
         return y, (True, saved)
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         training, values = saved
         if training:
             grad_x, grad_weight, grad_bias = batch_norm_backward(grad_output, values)

@@ -87,7 +87,7 @@ class MaxPool2d(_Pool2d):
         output, indices = self.forward_with_indices(x)
         return output, (indices, tuple(x.shape))
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         indices, input_shape = saved
         overlapping = any(d * (k - 1) >= s for k, s, d in zip(self.kernel_size, self.stride, self.dilation))
         return max_pool2d_backward(grad_output, indices, input_shape, overlapping), {}
@@ -129,7 +129,7 @@ class AvgPool2d(_Pool2d):
         """The output, and the input shape (the backward needs no values)."""
         return self.forward(x), tuple(x.shape)
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         return avg_pool2d_backward(grad_output, saved, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                    self.count_include_pad), {}
 

@@ -99,7 +99,7 @@ class _Recurrent(Layer):
         output, _, saved = self._train(x)
         return output, saved
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         """(dL/dx, {"weight_ih_l0", "weight_hh_l0"[, "bias_ih_l0", "bias_hh_l0"]: gradient}), through time."""
         grads = self._backward(grad_output, saved)
         names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")

@@ -40,7 +40,7 @@ class Flatten(Layer):
     def forward_saved(self, x, training=True):
         return self.forward(x), tuple(x.shape)
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         """The gradient folded back into the input's shape."""
         return grad_output.reshape(saved), {}
 
@@ -73,7 +73,7 @@ class Upsample(Layer):
     def forward_saved(self, x, training=True):
         return self.forward(x), tuple(x.shape)
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         return interpolate_backward(grad_output, saved, self.scale_factor, self.mode, self._align()), {}
 
 
@@ -111,7 +111,7 @@ class Dropout(Layer):
         y, mask = dropout_train(x, self.p, rng)
         return y, mask
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         if saved is None:
             return grad_output, {}
         return dropout_backward(grad_output, saved, self.p), {}
@@ -153,7 +153,7 @@ class Unflatten(Layer):
     def forward_saved(self, x, training=True):
         return self.forward(x), tuple(x.shape)
 
-    def backward(self, grad_output, saved):
+    def backward(self, grad_output, saved, need_input_grad=True):
         """The gradient flattened back into the input's shape."""
         return grad_output.reshape(saved), {}
 

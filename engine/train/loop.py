@@ -49,7 +49,7 @@ def fit(network: Sequential, inputs: np.ndarray, targets: np.ndarray, loss: Loss
                 optimizer.lr = base_lr * 0.5 * (1 + math.cos(math.pi * bar.n / total_steps))
                 output, saved = network.forward_saved(asarray(x), training=True)
                 value, grad = loss(output, asarray(targets[chosen], dtype=targets.dtype))
-                _, grads = network.backward(grad, saved)
+                _, grads = network.backward(grad, saved, need_input_grad=False)
                 if clip_norm is not None:
                     clip_gradients(grads, clip_norm)
                 optimizer.step(grads)

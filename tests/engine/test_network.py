@@ -141,3 +141,19 @@ def test_statistics_agree_with_numpy_on_random_activations(seed):
     assert stats["mean"] == pytest.approx(as64.mean(), rel=1e-9, abs=1e-9)
     assert stats["std"] == pytest.approx(as64.std(), rel=1e-5)
     assert stats["zero_fraction"] == pytest.approx(np.mean(values == 0))
+
+
+def test_backward_without_the_input_gradient_gives_the_same_parameter_gradients():
+    """Training skips the first layer's dL/dx; the parameters' gradients must not change."""
+    from engine.models import load_model
+
+    network = load_model("digits-autoencoder")
+    x = np.random.default_rng(0).uniform(0, 1, (3, 1, 28, 28)).astype(np.float32)
+    output, saved = network.forward_saved(x, training=False)
+    grad = np.random.default_rng(1).standard_normal(output.shape).astype(np.float32)
+    grad_x, grads = network.backward(grad, saved)
+    skipped, grads_skipped = network.backward(grad, saved, need_input_grad=False)
+    assert grad_x.shape == x.shape and skipped is None
+    assert grads.keys() == grads_skipped.keys()
+    for key in grads:
+        np.testing.assert_array_equal(grads[key], grads_skipped[key])
