@@ -47,12 +47,10 @@ def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
 def engine_step(name: str):
     from engine.grad.loss import cross_entropy, mse_loss
     from engine.optim import Adam
-    from engine.train.common import untrained, without_softmax
+    from engine.train.common import untrained
     from engine.train.digits_sequence import last_step_cross_entropy
 
-    network = untrained(name, 0)
-    if network.layers[-1][1].kind == "Softmax":
-        network = without_softmax(network)
+    network = untrained(name, 0).without_final_softmax()
     loss = {"digits-cnn": cross_entropy, "digits-autoencoder": mse_loss, "sine-rnn": mse_loss}.get(
         name, last_step_cross_entropy)
     optimizer = Adam(network.parameters(), lr=1e-3)

@@ -121,6 +121,14 @@ class Sequential:
             grads.update({f"{name}.{key}": value for key, value in layer_grads.items()})
         return grad_output, grads
 
+    def without_final_softmax(self) -> "Sequential":
+        """The network up to its scores: the same layers (shared, so training one trains the other) without a
+        final Softmax, or this network when it has none. Training computes softmax and cross-entropy together
+        on the scores (exact and stable); a saliency map is taken of a score, not of a probability."""
+        if self.layers and self.layers[-1][1].kind == "Softmax":
+            return Sequential(self.layers[:-1], name=self.name, input_shape=self.input_shape)
+        return self
+
     def parameters(self) -> dict:
         """Every trainable array as '{layer name}.{parameter}' (the arrays themselves: optimizers update them in place)."""
         return {f"{name}.{key}": value for name, layer in self.layers for key, value in layer.parameters().items()}

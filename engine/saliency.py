@@ -13,19 +13,12 @@ from engine.backend import array_module
 from engine.network import Sequential
 
 
-def class_scores_network(network: Sequential) -> Sequential:
-    """The network up to its class scores: without a final Softmax, if it has one (layers are shared)."""
-    if network.layers and network.layers[-1][1].kind == "Softmax":
-        return Sequential(network.layers[:-1], name=network.name)
-    return network
-
-
 def saliency(network: Sequential, x, class_index: int | None = None) -> tuple[object, object, object]:
     """∂ score_k / ∂ x for a batch x, k = class_index, or each sample's top-scoring class when None.
 
     Returns (the gradient with x's shape, the scores (N, classes), the classes k (N,) it was taken for).
     """
-    scoring = class_scores_network(network)
+    scoring = network.without_final_softmax()
     scores, saved = scoring.forward_saved(x, training=False)
     if scores.ndim != 2:
         raise ValueError(f"saliency needs a network that ends in class scores (N, classes), got {tuple(scores.shape)}")

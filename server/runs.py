@@ -405,10 +405,6 @@ class Runner:
         if not -1 <= class_index < scores_shape[1]:
             raise RunError(f"saliency: class index {class_index} is out of range 0 to {scores_shape[1] - 1} "
                            "(or -1 for the top-scoring class)", "saliency")
-        if any(type(layer).backward is Layer.backward for _, layer in network.layers):
-            kinds = sorted({layer.kind for _, layer in network.layers if type(layer).backward is Layer.backward})
-            raise RunError(f"saliency: network {name!r} has layers without a backward pass ({', '.join(kinds)})",
-                           "saliency")
 
     # -- the concurrency limit --
     @asynccontextmanager

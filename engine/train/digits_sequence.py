@@ -14,8 +14,7 @@ from engine.datasets import mnist
 from engine.grad.loss import cross_entropy
 from engine.network import Sequential
 from engine.optim import Adam
-from engine.train.common import untrained, without_softmax
-from engine.train.digits_cnn import MAX_SHIFT, random_shifts
+from engine.train.common import MAX_SHIFT, random_shifts, untrained
 from engine.train.loop import fit, predict
 
 EPOCHS = {"digits-lstm": 40, "digits-gru": 40, "digits-rnn": 40}
@@ -46,7 +45,7 @@ def train(name: str, seed: int, epochs: int | None = None) -> tuple[Sequential, 
     epochs = epochs or EPOCHS[name]
     network = untrained(name, seed)
     data = mnist("train")
-    body = without_softmax(network)
+    body = network.without_final_softmax()
     fit(body, rows_as_steps(data.images), data.labels, last_step_cross_entropy,
         Adam(body.parameters(), lr=LEARNING_RATE[name]), epochs=epochs, batch_size=BATCH_SIZE,
         rng=np.random.default_rng(seed), augment=shifted_rows, clip_norm=CLIP_NORM, description=name)

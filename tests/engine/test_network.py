@@ -157,3 +157,11 @@ def test_backward_without_the_input_gradient_gives_the_same_parameter_gradients(
     assert grads.keys() == grads_skipped.keys()
     for key in grads:
         np.testing.assert_array_equal(grads[key], grads_skipped[key])
+
+
+def test_every_layer_kind_has_a_backward_pass():
+    """Saliency and training take any spec: every kind a spec can name must back-propagate."""
+    from engine.layers import LAYER_TYPES
+    from engine.layers.base import Layer
+
+    assert [kind for kind, cls in LAYER_TYPES.items() if cls.backward is Layer.backward] == []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.models import load_model
-from engine.saliency import class_scores_network, saliency
+from engine.saliency import saliency
 
 torch = pytest.importorskip("torch")
 
@@ -47,7 +47,7 @@ def test_without_a_class_each_sample_gets_its_top_class():
 def test_scores_are_taken_before_the_softmax():
     network = load_model("digits-cnn")
     assert network.layers[-1][1].kind == "Softmax"
-    assert class_scores_network(network).layers[-1][1].kind == "Linear"
+    assert network.without_final_softmax().layers[-1][1].kind == "Linear"
 
 
 def test_class_index_out_of_range_is_refused():
