@@ -103,10 +103,13 @@ function currentModel() {
   return models.find((model) => model.name === state.get().network) ?? null;
 }
 
-/** The sample a network starts with: a digit for small grayscale networks, a photo otherwise. */
+/**
+ * The sample a network starts with: for small grayscale networks a held-out MNIST digit (what the
+ * digit networks were trained and scored on), a photo otherwise.
+ */
 function defaultSource(model) {
   const [height] = model?.input_size ?? [28];
-  if (model && model.input_channels === 1 && height <= 32) return { type: "sample", name: "digit-3" };
+  if (model && model.input_channels === 1 && height <= 32) return { type: "sample", name: "mnist-3" };
   return { type: "sample", name: model?.input_channels === 3 ? "astronaut" : "camera" };
 }
 

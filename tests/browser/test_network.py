@@ -96,6 +96,9 @@ def test_sample_shows_every_layer_and_a_new_sample_redraws(page, server_url):
         row = page.locator(f".nv-layer[data-index='{index}']")
         assert row.locator("canvas.nv-strip").count() == 1 and row.locator("button.map").count() == 0
     assert "All 9 layers" in page.inner_text("#nv-progress-text")
+    # a digit network opens on a held-out MNIST digit, the kind it was trained and scored on
+    assert page.input_value("#nv-input .ip-sample") == "mnist-3"
+    assert page.get_attribute("#nv-scores-plot", "data-best") == "3"
 
     before = {i: pixels(page, f".nv-layer[data-index='{i}'] button.map canvas")["sum"] for i in (-1, 0, 3)}
     count = runs_done(page)
