@@ -1,8 +1,9 @@
 """conv2d and conv_transpose2d against a naive loop written here and against PyTorch.
 
 Every formulation inside engine/functional/conv.py (im2col GEMM in image blocks and
-in row blocks, Winograd F(2x2, 3x3) in one or many tile blocks, GEMM + col2im) is
-driven by cases chosen to reach it, and a spy checks that it was reached.
+in row blocks, row-shift GEMMs in one or many row blocks, Winograd F(2x2, 3x3) in one
+or many tile blocks, GEMM + col2im) is driven by cases chosen to reach it, and a spy
+checks that it was reached.
 """
 
 import numpy as np
@@ -129,7 +130,7 @@ def _on(xp, *arrays):
 @pytest.fixture
 def spy(monkeypatch):
     """Count calls of the private formulations, to prove a case reaches the branch it is meant for."""
-    calls = {"winograd": 0, "im2col": 0}
+    calls = {"winograd": 0, "im2col": 0, "row_shift": 0}
 
     def wrap(name, key):
         original = getattr(conv_module, name)
@@ -142,6 +143,7 @@ def spy(monkeypatch):
 
     wrap("_winograd_conv3x3", "winograd")
     wrap("_im2col_conv", "im2col")
+    wrap("_row_shift_conv", "row_shift")
     return calls
 
 
@@ -200,6 +202,62 @@ def test_conv2d_im2col_in_image_blocks(xp, monkeypatch):
     monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 2 * per_image)  # blocks of 2, 2 and 1 images
     got = conv2d(*_on(xp, x, w, b), padding=1)
     assert_matches(got, torch_conv2d(x, w, b, 1, 1, 1, 1))
+
+
+# ----------------------------------------------------------------------------- conv2d: row-shift path
+
+
+@pytest.fixture
+def row_shift_for_all(monkeypatch):
+    """Let every stride-1 layer, however small, take the row-shift path (and none take Winograd)."""
+    monkeypatch.setattr(conv_module, "_ROW_SHIFT_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_module, "_ROW_SHIFT_MIN_PIXELS", 1)
+    monkeypatch.setattr(conv_module, "_WINOGRAD_MIN_CHANNEL_PRODUCT", 10**9)
+
+
+STRIDE_ONE_CASES = [case for case in CONV_CASES if case[2] == 1]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups, bias", STRIDE_ONE_CASES,
+                         ids=[f"case{i}" for i in range(len(STRIDE_ONE_CASES))])
+def test_conv2d_row_shift_matches_naive_loop_and_torch(xp, spy, row_shift_for_all, x_shape, w_shape, stride,
+                                                      padding, dilation, groups, bias):
+    x, w, b = _data(len(x_shape) + sum(x_shape), x_shape, w_shape, w_shape[0] if bias else None)
+    got = conv2d(*_on(xp, x, w, b), stride=stride, padding=padding, dilation=dilation, groups=groups)
+    assert_matches(got, naive_conv2d(x, w, b, stride, padding, dilation, groups))
+    assert_matches(got, torch_conv2d(x, w, b, stride, padding, dilation, groups))
+    if xp is np:  # CuPy takes the im2col path by design
+        assert spy["row_shift"] == 1 and spy["im2col"] == 0
+
+
+def test_conv2d_row_shift_in_one_row_blocks(xp, spy, row_shift_for_all, monkeypatch):
+    """Blocks of one output row each: every run, including the last, reads past its row's end."""
+    monkeypatch.setattr(conv_module, "_ROW_SHIFT_BLOCK_COLUMNS", 1)
+    x, w, b = _data(11, (2, 5, 9, 7), (3, 5, 3, 4), 3)
+    got = conv2d(*_on(xp, x, w, b), padding=(1, 2), dilation=(2, 1))
+    assert_matches(got, torch_conv2d(x, w, b, 1, (1, 2), (2, 1), 1))
+    if xp is np:
+        assert spy["row_shift"] == 1
+
+
+def test_conv2d_row_shift_keeps_nan_and_inf_where_they_belong(xp, row_shift_for_all):
+    """Thrown-away columns read across rows; a non-finite input must reach only its own outputs."""
+    x, w, b = _data(12, (1, 4, 8, 8), (3, 4, 3, 3), 3)
+    x[0, 1, 2, 7] = np.nan  # last column: its row's wrap-around columns are the ones thrown away
+    x[0, 2, 5, 0] = np.inf
+    got = to_numpy(conv2d(*_on(xp, x, w, b), padding=1))
+    want = torch_conv2d(x, w, b, 1, 1, 1, 1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+def test_conv2d_row_shift_takes_wide_layers_by_default(xp, spy):
+    """With the default thresholds, a 32x32 layer with 16 channels takes the row-shift path and agrees with im2col."""
+    x, w, b = _data(13, (1, 16, 32, 32), (16, 16, 3, 3), 16)
+    got = to_numpy(conv2d(*_on(xp, x, w, b), padding=1))
+    assert_matches(got, torch_conv2d(x, w, b, 1, 1, 1, 1))
+    if xp is np:
+        assert spy["row_shift"] == 1 and spy["im2col"] == 0 and spy["winograd"] == 0
 
 
 # ----------------------------------------------------------------------------- conv2d: Winograd path
