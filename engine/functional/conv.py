@@ -8,8 +8,8 @@ the case, but every formulation gives the same numbers up to float32 rounding:
   last row is all ones, so one matrix product with [weight | bias] gives the output,
   bias included. The copy is made in blocks of images or output rows no larger than
   `_COLS_BUDGET_BYTES`, so it stays in the CPU cache and never grows with the image.
-- Row shifts on NumPy for stride-1 layers with 8 or more channels and 1,024 or more
-  output pixels: the padded input is read as flat rows, so each kernel tap reads one
+- Row shifts on NumPy for stride-1 layers with 8 or more input channels per group and
+  1,024 or more output pixels: the padded input is read as flat rows, so each kernel tap reads one
   contiguous run per channel; a block copies only the kW column shifts and makes the
   output with kH matrix products, computing a few thrown-away columns per row.
 - Winograd F(2x2, 3x3) on NumPy for 3x3, stride-1, undilated, ungrouped layers with
@@ -63,7 +63,7 @@ _WINOGRAD_BLOCK_TILES = 256
 _WINOGRAD_BLOCK_BYTES = 2 * 2**20
 # Winograd pays off once the channel products (C * O per tile) outweigh its transforms:
 # measured against the row-shift path, from 256 x 256 channels up (0.6x-0.9x of its time
-# at 28x28 and 14x14, even at 56x56); 128-channel layers lost (1.2x).
+# at 28x28 and 14x14, a tie at 56x56); 128-channel layers lost (1.2x).
 _WINOGRAD_MIN_CHANNEL_PRODUCT = 256 * 256
 
 # Winograd F(2x2, 3x3) matrices (Lavin & Gray, 2016): Y = A^T [(G g G^T) * (B^T d B)] A.
@@ -281,7 +281,7 @@ def _im2col_conv(xp, x, weight, bias, geometry: _ConvGeometry):
 
 
 def _row_shift_applies(xp, geometry: _ConvGeometry) -> bool:
-    """The row-shift path on NumPy: stride 1 and enough input channels per group for its GEMMs."""
+    """The row-shift path on NumPy: stride 1, and enough channels and pixels for its GEMMs."""
     return (
         xp is numpy
         and geometry.stride == (1, 1)
@@ -314,6 +314,8 @@ def _row_shift_conv(xp, x, weight, bias, geometry: _ConvGeometry):
     w_rows = weight.reshape(g, out_per_group, in_per_group, kh, kw).transpose(3, 0, 1, 4, 2)
     w_rows = xp.ascontiguousarray(w_rows).reshape(kh, g, out_per_group, kw * in_per_group)
     out = xp.empty((batch, geometry.out_channels, ho, wo), dtype=x.dtype)
+    # Output rows per block: about _ROW_SHIFT_BLOCK_COLUMNS outputs, with the shifted copy
+    # (its rows plus the kernel's extra (kH-1)*dh) within one workspace buffer.
     bytes_per_row = kw * channels * width * x.itemsize
     step = max(1, min(_ROW_SHIFT_BLOCK_COLUMNS // width, _WORKSPACE_MAX_BYTES // bytes_per_row - (kh - 1) * dh))
     for n in range(batch):
