@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from engine import __version__
 from engine.backend import get_backend, set_backend
 from engine.layers import Conv2d
-from server import pages, ws
+from server import live, pages, ws
 from server.api import catalogue, health, images, models, runs, samples
 from server.samples import list_samples
 from server.settings import Settings
@@ -41,10 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Lamina", version=__version__, lifespan=lifespan,
                   description="See what deep-learning layers do: layer catalogue, samples, uploads, streamed runs.")
     app.state.settings = settings
+    app.state.live = live.LiveHub(settings.max_live_sessions, settings.max_live_followers,
+                                  settings.live_grace_seconds)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     for module in (health, catalogue, models, samples, images, runs):
         app.include_router(module.router, prefix="/api")
     app.include_router(ws.router)
+    app.include_router(live.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.ROOT / "static"), name="static")
     return app

@@ -31,3 +31,8 @@ class Settings(BaseSettings):
     max_sockets: int = 64
     max_message_bytes: int = 4_000_000  # one WebSocket text message from a client
     max_spec_layers: int = 64
+
+    # live classroom sessions (/ws/live)
+    max_live_sessions: int = 64
+    max_live_followers: int = 500  # followers of one session
+    live_grace_seconds: float = 30.0  # how long a session waits for its presenter's next page

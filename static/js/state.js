@@ -14,6 +14,8 @@
 
 // history.replaceState costs about 10 ms in Chromium here: replacements within this many ms are written once
 const URL_DELAY_MS = 100;
+/** The window event sent after the URL was written (a live session's presenter passes it on: live.js). */
+export const URL_WRITTEN = "lamina:url-written";
 
 function typeOf(value) {
   if (typeof value === "number") return "number";
@@ -100,6 +102,7 @@ export function createState(defaults, { types = {}, url = true } = {}) {
     const next = `${location.pathname}${query}${location.hash}`;
     if (push) history.pushState(null, "", next);
     else history.replaceState(null, "", next);
+    window.dispatchEvent(new Event(URL_WRITTEN));
   }
 
   /** Replace the URL soon: a burst of changes (a slider dragged, a stroke drawn) writes it once. */

@@ -70,19 +70,33 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, server_url):
-    """A 1280x720 page (a projector's size) that records console errors; the test fails if any occurred."""
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, base_url=server_url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.console_errors = errors
-    page.allowed_errors = []  # regexes a test expects, e.g. the browser's own log line for a 415 it provoked
-    yield page
-    context.close()
-    unexpected = [e for e in errors if not any(re.search(pattern, e) for pattern in page.allowed_errors)]
-    assert not unexpected, f"console errors: {unexpected}"
+def new_page(browser, server_url):
+    """Make 1280x720 pages (a projector's size), each in its own browser context (its own tab storage),
+    recording console errors; the test fails if any occurred on any of them."""
+    made = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1280, "height": 720}, base_url=server_url)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.console_errors = errors
+        page.allowed_errors = []  # regexes a test expects, e.g. the browser's own log line for a 415 it provoked
+        made.append((context, page))
+        return page
+
+    yield make
+    for context, page in made:
+        context.close()
+        unexpected = [e for e in page.console_errors if not any(re.search(p, e) for p in page.allowed_errors)]
+        assert not unexpected, f"console errors: {unexpected}"
+
+
+@pytest.fixture
+def page(new_page):
+    """One page (see `new_page`)."""
+    return new_page()
 
 
 def screenshot(page, name: str) -> Path:

@@ -1,0 +1,185 @@
+// Live classroom sessions (server/live.py, docs/protocol.md): followers see the presenter's view.
+//
+// Every view keeps its whole state in its URL, so the presenter's tab sends its path and query each
+// time state.js writes them; a follower's tab shows each URL it receives: on the same page it takes
+// the new query and re-reads it (as after Back), otherwise it opens the other page. A tab remembers
+// its part in sessionStorage, so the session goes on across page changes; `?follow=CODE` in a link
+// joins a session.
+
+import { URL_WRITTEN } from "./state.js";
+
+const PRESENTING = "lamina:live-presenting"; // {code, key}: this tab presents that session
+const FOLLOWING = "lamina:live-following"; // code: this tab follows that session
+const RETRY_MS = 2000; // after a lost connection (a server restart), try again this much later
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  toggle: $("live-toggle"), panel: $("live-panel"), idle: $("live-idle"), presenting: $("live-presenting"),
+  start: $("live-start"), form: $("live-follow-form"), code: $("live-code"), bigCode: $("live-big-code"),
+  link: $("live-link"), error: $("live-error"), banner: $("live-banner"), status: $("live-status"),
+  stop: $("live-stop"),
+};
+
+const live = { role: null, code: null, followers: 0, ended: null, socket: null };
+
+function currentUrl() {
+  return location.pathname + location.search;
+}
+
+function send(message) {
+  if (live.socket?.readyState === WebSocket.OPEN) live.socket.send(JSON.stringify(message));
+}
+
+function connect(firstMessage) {
+  live.socket?.close();
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/live`);
+  live.socket = socket;
+  socket.addEventListener("open", () => socket.send(JSON.stringify(firstMessage)));
+  socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
+  socket.addEventListener("close", () => {
+    if (live.socket === socket && live.role) setTimeout(() => live.socket === socket && resume(), RETRY_MS);
+  });
+}
+
+/** Take up this tab's part again (after a page change or a lost connection), if it has one. */
+function resume() {
+  const presenting = JSON.parse(sessionStorage.getItem(PRESENTING) || "null");
+  const following = sessionStorage.getItem(FOLLOWING);
+  if (presenting) {
+    Object.assign(live, { role: "present", code: presenting.code });
+    connect({ type: "present", code: presenting.code, key: presenting.key });
+  } else if (following) {
+    Object.assign(live, { role: "follow", code: following });
+    connect({ type: "follow", code: following });
+  }
+  render();
+}
+
+/** This tab no longer presents or follows; `forget` also clears its part for the tab's next pages. */
+function stop(endedCode = null, { forget = true } = {}) {
+  if (forget) {
+    sessionStorage.removeItem(PRESENTING);
+    sessionStorage.removeItem(FOLLOWING);
+  }
+  const socket = live.socket;
+  Object.assign(live, { role: null, code: null, followers: 0, ended: endedCode, socket: null });
+  socket?.close();
+  render();
+}
+
+/** A follower shows the presenter's URL: a new query for this page, or another page. */
+function show(url) {
+  const target = new URL(url, location.origin);
+  if (target.origin !== location.origin) return;
+  if (target.pathname !== location.pathname) {
+    location.assign(target.pathname + target.search);
+  } else if (target.search !== location.search) {
+    history.replaceState(null, "", target.pathname + target.search + location.hash);
+    window.dispatchEvent(new PopStateEvent("popstate"));
+  }
+}
+
+function receive(message) {
+  switch (message.type) {
+    case "presenting":
+      sessionStorage.setItem(PRESENTING, JSON.stringify({ code: message.code, key: message.key }));
+      Object.assign(live, { role: "present", code: message.code, followers: message.followers, ended: null });
+      send({ type: "view", url: currentUrl() });
+      break;
+    case "followers":
+      live.followers = message.count;
+      break;
+    case "following":
+      sessionStorage.setItem(FOLLOWING, message.code);
+      Object.assign(live, { role: "follow", code: message.code, ended: null });
+      ui.panel.hidden = true;
+      if (message.url) show(message.url);
+      break;
+    case "view":
+      if (live.role === "follow") show(message.url);
+      break;
+    case "ended":
+      // "reason": a newer page of this tab presents the session now; this page just lets go
+      if (message.reason) stop(null, { forget: false });
+      else stop(live.role === "follow" ? message.code : null);
+      break;
+    case "left":
+      stop();
+      break;
+    case "error":
+      // a refused present or follow (an ended session, a mistyped code) ends this tab's part
+      if (message.field !== "url") stop();
+      ui.error.textContent = message.message;
+      ui.error.hidden = false;
+      ui.panel.hidden = false;
+      break;
+  }
+  render();
+}
+
+function render() {
+  const { role, code } = live;
+  ui.toggle.textContent = role === "present" ? `Live: ${code}` : role === "follow" ? `Following ${code}` : "Live session";
+  ui.toggle.setAttribute("aria-expanded", String(!ui.panel.hidden));
+  ui.idle.hidden = role === "present";
+  ui.presenting.hidden = role !== "present";
+  ui.start.disabled = role === "follow";
+  if (role === "present") {
+    const link = `${location.origin}/?follow=${code}`;
+    ui.bigCode.textContent = code;
+    ui.link.textContent = link;
+    ui.link.href = link;
+  }
+  const banner = {
+    present: [`Live session <strong>${code}</strong>: ${live.followers} following`, "End session"],
+    follow: [`Following <strong>${code}</strong>: this tab shows the presenter's view`, "Leave"],
+  }[role] ?? (live.ended ? [`The live session <strong>${live.ended}</strong> has ended`, "Close"] : null);
+  ui.banner.hidden = !banner;
+  if (banner) {
+    ui.status.innerHTML = banner[0]; // codes are from CODE_ALPHABET: letters and digits only
+    ui.stop.textContent = banner[1];
+  }
+  document.body.dataset.live = role ?? "";
+}
+
+ui.toggle.addEventListener("click", () => {
+  ui.panel.hidden = !ui.panel.hidden;
+  render();
+});
+ui.start.addEventListener("click", () => {
+  ui.error.hidden = true;
+  Object.assign(live, { role: "present", code: "…", ended: null });
+  connect({ type: "present" });
+  render();
+});
+ui.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const code = ui.code.value.trim().toUpperCase();
+  if (!code) return;
+  ui.error.hidden = true;
+  Object.assign(live, { role: "follow", code, ended: null });
+  connect({ type: "follow", code });
+  render();
+});
+ui.stop.addEventListener("click", () => {
+  // the server's "ended" or "left" reply stops this tab's part; without a connection, stop now
+  const request = { present: { type: "end" }, follow: { type: "leave" } }[live.role];
+  if (request && live.socket?.readyState === WebSocket.OPEN) send(request);
+  else stop();
+});
+for (const event of [URL_WRITTEN, "popstate"]) {
+  window.addEventListener(event, () => {
+    if (live.role === "present") send({ type: "view", url: currentUrl() });
+  });
+}
+
+// A link with ?follow=CODE joins that session (the parameter is taken out of the address).
+const params = new URLSearchParams(location.search);
+const linked = params.get("follow");
+if (linked && !sessionStorage.getItem(PRESENTING)) {
+  params.delete("follow");
+  const query = params.toString();
+  history.replaceState(null, "", location.pathname + (query ? `?${query}` : "") + location.hash);
+  sessionStorage.setItem(FOLLOWING, linked.trim().toUpperCase());
+}
+resume();

@@ -1,0 +1,103 @@
+"""Live sessions in the browser: a follower's tab shows what the presenter's tab shows, page by page."""
+
+import re
+
+from tests.browser.conftest import screenshot
+
+NETWORK = "#network-view"
+
+
+def runs_done(page) -> int:
+    return int(page.get_attribute(NETWORK, "data-runs-done") or 0)
+
+
+def wait_for_network_run_after(page, count: int) -> None:
+    page.wait_for_function(f"Number(document.querySelector('{NETWORK}').dataset.runsDone) > {count}",
+                           timeout=30_000)
+
+
+def start_session(page) -> str:
+    page.click("#live-toggle")
+    page.click("#live-start")
+    page.wait_for_function("/^[A-Z2-9]{6}$/.test(document.getElementById('live-big-code').textContent)")
+    return page.inner_text("#live-big-code")
+
+
+def follow_by_code(page, code: str) -> None:
+    page.click("#live-toggle")
+    page.fill("#live-code", code)
+    page.click("#live-follow-form button[type=submit]")
+
+
+def banner(page) -> str:
+    return page.inner_text("#live-banner")
+
+
+def test_a_follower_sees_the_presenters_view_change_and_move_between_pages(new_page):
+    presenter = new_page()
+    presenter.goto("/network")
+    wait_for_network_run_after(presenter, 0)
+    code = start_session(presenter)
+    assert re.fullmatch(f"Live session {code}: 0 following\\s*End session", banner(presenter))
+    assert presenter.inner_text("#live-link").endswith(f"/?follow={code}")
+    screenshot(presenter, "live-presenter-code")
+
+    follower = new_page()
+    follower.goto("/sequence")
+    follow_by_code(follower, code.lower())  # typed in any case
+    follower.wait_for_url(re.compile(r"/network$"))  # the presenter's page, with its (default) state
+    wait_for_network_run_after(follower, 0)
+    assert banner(follower).startswith(f"Following {code}")
+    presenter.wait_for_function("document.getElementById('live-status').textContent.includes('1 following')")
+
+    # the presenter picks another network: the follower's page takes the new state and runs it
+    before = runs_done(follower)
+    presenter.select_option("#nv-network", "edges")
+    follower.wait_for_url(re.compile(r"/network\?network=edges"))
+    wait_for_network_run_after(follower, before)
+    assert follower.input_value("#nv-network") == "edges"
+    assert follower.locator(f"{NETWORK} .nv-layer").count() == presenter.locator(f"{NETWORK} .nv-layer").count()
+    screenshot(follower, "live-follower-edges")
+
+    # the presenter opens another page: the session goes on there, and the follower goes along
+    presenter.click("header.top nav a[href='/sequence']")
+    presenter.wait_for_function("document.getElementById('live-status').textContent.includes('1 following')")
+    assert presenter.inner_text("#live-toggle") == f"Live: {code}"
+    follower.wait_for_url(re.compile(r"/sequence$"))
+    assert banner(follower).startswith(f"Following {code}")
+
+    # the presenter ends it: the follower is told, and stays where it is
+    presenter.click("#live-stop")
+    follower.wait_for_function(f"document.getElementById('live-status').textContent.includes('{code} has ended')")
+    assert presenter.is_hidden("#live-banner") and presenter.inner_text("#live-toggle") == "Live session"
+    assert follower.inner_text("#live-toggle") == "Live session"
+    follower.reload()  # the tab no longer follows anything
+    follower.wait_for_timeout(500)
+    assert follower.is_hidden("#live-banner")
+
+
+def test_a_join_link_follows_and_leave_stops_following(new_page):
+    presenter = new_page()
+    presenter.goto("/?kind=MaxPool2d")
+    code = start_session(presenter)
+
+    follower = new_page()
+    follower.goto(f"/autoencoder?follow={code}")
+    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))  # no follow= left in the address
+    assert banner(follower).startswith(f"Following {code}")
+    follower.click("#live-stop")  # "Leave"
+    follower.wait_for_function("document.getElementById('live-banner').hidden")
+    presenter.wait_for_function("document.getElementById('live-status').textContent.includes('0 following')")
+    presenter.select_option("#lab-kind", "AvgPool2d")
+    presenter.wait_for_url(re.compile(r"kind=AvgPool2d"))
+    follower.wait_for_timeout(500)
+    assert "kind=MaxPool2d" in follower.url  # no longer following
+
+
+def test_a_mistyped_code_says_so(new_page):
+    page = new_page()
+    page.goto("/sequence")
+    follow_by_code(page, "ZZZZZZ")
+    page.wait_for_selector("#live-error:not([hidden])")
+    assert "no live session has the code 'ZZZZZZ'" in page.inner_text("#live-error")
+    assert page.inner_text("#live-toggle") == "Live session" and page.is_hidden("#live-banner")
