@@ -130,14 +130,17 @@ function render() {
     ui.link.textContent = link;
     ui.link.href = link;
   }
+  // [text before the code, the code, text after it, the button's label]
   const banner = {
-    present: [`Live session <strong>${code}</strong>: ${live.followers} following`, "End session"],
-    follow: [`Following <strong>${code}</strong>: this tab shows the presenter's view`, "Leave"],
-  }[role] ?? (live.ended ? [`The live session <strong>${live.ended}</strong> has ended`, "Close"] : null);
+    present: ["Live session ", code, `: ${live.followers} following`, "End session"],
+    follow: ["Following ", code, ": this tab shows the presenter's view", "Leave"],
+  }[role] ?? (live.ended ? ["The live session ", live.ended, " has ended", "Close"] : null);
   ui.banner.hidden = !banner;
   if (banner) {
-    ui.status.innerHTML = banner[0]; // codes are from CODE_ALPHABET: letters and digits only
-    ui.stop.textContent = banner[1];
+    const strong = document.createElement("strong");
+    strong.textContent = banner[1];
+    ui.status.replaceChildren(banner[0], strong, banner[2]);
+    ui.stop.textContent = banner[3];
   }
   document.body.dataset.live = role ?? "";
 }
