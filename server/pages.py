@@ -19,6 +19,7 @@ PAGES = [
     ("/network", "network.html", "Network"),
     ("/sequence", "sequence.html", "Sequence"),
     ("/autoencoder", "autoencoder.html", "Autoencoder"),
+    ("/layers", "cortex.html", "Layers & cortex"),
 ]
 
 router = APIRouter(include_in_schema=False)
