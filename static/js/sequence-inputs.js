@@ -5,6 +5,8 @@
 // chosen hidden size. Each choice says which inputs it can read:
 //   sine     a sine wave x_t = A sin(2π f t), one number per step (F = 1)
 //   numbers  numbers typed in, one per step (F = 1)
+//   text     the characters of a text, one per step, each one-hot over a–z and space (F = 27; untrained
+//            cells only: no built-in network was trained on text)
 //   digit    a digit image read row by row: each of its rows is one step of F pixels
 // and requestInput turns the view state into the run request's "input", plus the values a plot
 // compares the network's prediction with (the actual next value of the sequence).
@@ -12,7 +14,8 @@
 import { prepareInput, sourceToInput } from "./inputs.js";
 import { encodeArray } from "./wire.js";
 
-export const SOURCES = { sine: "Sine wave", numbers: "Numbers", digit: "Digit, row by row" };
+export const SOURCES = { sine: "Sine wave", numbers: "Numbers", text: "Characters of a text",
+  digit: "Digit, row by row" };
 export const CELLS = ["RNN", "LSTM", "GRU"];
 export const LIMITS = {
   amplitude: { min: 0, max: 1, step: 0.05 },
@@ -20,8 +23,11 @@ export const LIMITS = {
   length: { min: 4, max: 256, step: 1 },
   hidden: { min: 1, max: 128, step: 1 },
   numbers: { min: 2, max: 512 },
+  text: { min: 1, max: 256 }, // characters
 };
 export const DIGIT_SIZE = 28; // the digit networks read 28 rows of 28 pixels
+/** The symbols a text may use, in the order of the one-hot rows: symbol k sets feature k. */
+export const ALPHABET = "abcdefghijklmnopqrstuvwxyz ";
 
 const UNTRAINED_PREFIX = "untrained-";
 
@@ -33,15 +39,17 @@ export function networkChoices(models) {
     const reads = features === 1 ? ["sine", "numbers"] : ["digit"];
     const why = features === 1
       ? "It reads one number per step (it was trained on sums of sine waves), so a digit image, which gives "
-        + `${DIGIT_SIZE} numbers per step, does not fit.`
+        + `${DIGIT_SIZE} numbers per step, or a text, which gives ${ALPHABET.length}, does not fit.`
       : `It reads a ${steps}×${features} image one row per step (${features} pixels at a time) and was trained on `
-        + "handwritten digits, so a sine wave or a list of numbers (one number per step) would mean nothing to it.";
+        + "handwritten digits, so a sine wave, a list of numbers (one number per step) or a text would mean "
+        + "nothing to it.";
     return { name: model.name, title: model.title, model, cell: cell.kind, cellName: cell.name, sources: reads, why };
   });
   const untrained = CELLS.map((cell) => ({
     name: `${UNTRAINED_PREFIX}${cell.toLowerCase()}`, title: `Untrained ${cell} cell`, model: null,
     cell, cellName: cell.toLowerCase(), sources: Object.keys(SOURCES),
-    why: "An untrained cell reads any sequence: one number per step, or a digit's rows of pixels.",
+    why: "An untrained cell reads any sequence: one number per step, a text's characters (27 numbers per step), "
+      + "or a digit's rows of pixels.",
   }));
   return [...builtins, ...untrained];
 }
@@ -78,6 +86,48 @@ export function parseNumbers(text) {
   return { values: Float32Array.from(words, Number) };
 }
 
+/** How an error names one character: “é” when it can be seen, its code point (U+0009) when not. */
+function characterName(character) {
+  if (/^[\p{L}\p{M}\p{N}\p{P}\p{S}]+$/u.test(character)) return `“${character}”`;
+  const code = character.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+  return `the invisible character U+${code}`;
+}
+
+/**
+ * The characters of `text`, one per step, with capitals folded to small letters: {characters} (an array
+ * of ALPHABET symbols) or {error} with a sentence a student can act on (which character is not allowed,
+ * or how many characters are).
+ */
+export function parseText(text) {
+  const characters = Array.from(text); // code points: "é" or "😀" is one character, as a person counts
+  const position = characters.findIndex((character) => !/^[a-z ]$/i.test(character));
+  if (position >= 0) {
+    return { error: `${characterName(characters[position])} (character ${position + 1}) is not one of the letters `
+      + "a–z or a space. Type only letters and spaces, like “hello world”." };
+  }
+  const { min, max } = LIMITS.text;
+  if (characters.length < min) return { error: `Type at least ${min} character: letters a–z and spaces.` };
+  if (characters.length > max) {
+    return { error: `At most ${max} characters, please: you typed ${characters.length}.` };
+  }
+  return { characters: characters.map((character) => character.toLowerCase()) };
+}
+
+/**
+ * The one-hot encoding of `characters` (ALPHABET symbols): T rows of ALPHABET.length numbers, C order,
+ * row t all zeros but a 1 at the index of character t in ALPHABET.
+ */
+export function oneHot(characters) {
+  const size = ALPHABET.length;
+  const values = new Float32Array(characters.length * size);
+  characters.forEach((character, t) => {
+    const k = ALPHABET.indexOf(character);
+    if (k < 0) throw new Error(`“${character}” is not in the alphabet`);
+    values[t * size + k] = 1;
+  });
+  return values;
+}
+
 /** A sequence of T numbers as a [T, 1] input array. */
 function columnInput(values) {
   return { array: encodeArray(values, [values.length, 1]) };
@@ -85,7 +135,8 @@ function columnInput(values) {
 
 /**
  * The run request's "input" for the view state `values` and the network `choice`, with `next`: the actual
- * value after each step (NaN where the sequence does not say) when the input is one number per step.
+ * value after each step (NaN where the sequence does not say) when the input is one number per step, and
+ * `characters`: the character read at each step when the input is a text.
  * Rejects with {field, message} when the input cannot be made (bad text, an image that cannot load).
  */
 export async function requestInput(choice, values, digitSource) {
@@ -99,6 +150,13 @@ export async function requestInput(choice, values, digitSource) {
     const next = new Float32Array(parsed.values.length).fill(NaN);
     next.set(parsed.values.subarray(1));
     return { input: columnInput(parsed.values), next };
+  }
+  if (values.source === "text") {
+    const parsed = parseText(values.text);
+    if (parsed.error) throw { field: "text", message: parsed.error };
+    const { characters } = parsed;
+    return { input: { array: encodeArray(oneHot(characters), [characters.length, ALPHABET.length]) }, next: null,
+      characters };
   }
   return { input: await digitInput(choice, digitSource), next: null };
 }

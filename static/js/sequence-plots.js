@@ -3,6 +3,8 @@
 //
 //   timeHeatmap(div, data, steps, size, {scale, title, rowName, valueName})  steps across, K rows down
 //   digitHeatmap(div, data, steps, size)   a digit read row by row: rows (the steps) down, pixels across
+//   textHeatmap(div, data, characters, symbols)  a one-hot text: steps across (its characters under them),
+//                                          one row per symbol
 //   lines(div, traces, {title, yTitle})    line plots over the steps
 //   markStep(div, step)                    outline step `step` in a plot drawn by one of these
 //   onStepClick(div, onStep)               a click on a plot picks the step under the pointer
@@ -83,6 +85,40 @@ export function digitHeatmap(div, data, steps, size, { scale, step = null }) {
   };
   div.dataset.axis = "y";
   div.dataset.width = String(size);
+  return Plotly.react(div, [trace], layout({ extra }), CONFIG);
+}
+
+/** A symbol as a label: a space as "␣", so that it can be seen. */
+const visible = (symbol) => (symbol === " " ? "␣" : symbol);
+/** A character as a sentence names it: “h”, or "a space". */
+export const named = (character) => (character === " " ? "a space" : `“${character}”`);
+const MONO = "ui-monospace, 'DejaVu Sans Mono', monospace";
+const MAX_CHARACTER_TICKS = 64; // longer texts get numbered steps on the axis (their characters in the hover)
+
+/**
+ * A text read one character per step, each step one-hot over `symbols` (data: T × symbols.length values):
+ * steps across with the character read under each one, one row per symbol (labelled) down.
+ */
+export function textHeatmap(div, data, characters, symbols, { scale, step = null }) {
+  const steps = characters.length;
+  const labelled = steps <= MAX_CHARACTER_TICKS;
+  const trace = {
+    type: "heatmap", z: byUnit(data, steps, symbols.length), y: [...symbols].map(visible), ...colours(scale),
+    customdata: [...symbols].map(() => characters.map((character, t) => [t, named(character)])),
+    xgap: labelled ? 1 : 0, ygap: 1,
+    hovertemplate: "step %{customdata[0]} reads %{customdata[1]}<br>row %{y}: %{z}<extra></extra>",
+  };
+  const ticks = labelled ? { tickmode: "array", tickvals: characters.map((_, t) => t),
+    ticktext: characters.map(visible), tickangle: 0, tickfont: { family: MONO, size: 12 } } : {};
+  const extra = {
+    margin: { l: 36, r: 8, t: 8, b: labelled ? 40 : 36 },
+    xaxis: { title: { text: labelled ? "step t: the character read" : "step t", standoff: 2 }, showgrid: false,
+      zeroline: false, ...ticks },
+    yaxis: { type: "category", dtick: 1, autorange: "reversed", showgrid: false, zeroline: false,
+      tickfont: { family: MONO, size: 9 } },
+    shapes: stepShapes(step, "x"),
+  };
+  div.dataset.axis = "x";
   return Plotly.react(div, [trace], layout({ extra }), CONFIG);
 }
 

@@ -2,12 +2,16 @@
 // only moves the highlight to step t and fills the "At step t" card (scrubbing never re-runs anything).
 //
 // `shown` (built by sequence.js from the run's messages): {choice, steps, features, units,
-//   input (T·F values), next (T actual next values or null), hidden (T·H), gates [{part, data}],
+//   input (T·F values), next (T actual next values or null), characters (the T characters of a text, each
+//   one-hot over ALPHABET, or null), hidden (T·H), gates [{part, data}],
 //   output: {kind: "classes", data (T·C), names} | {kind: "next", data (T)} | null}
 
 import { drawStrip, formatNumber, scaleFor, summarize } from "./plots.js";
 import { barChart } from "./sequence-bars.js";
-import { COLOURS, digitHeatmap, lines, markStep, onStepClick, timeHeatmap } from "./sequence-plots.js";
+import { ALPHABET } from "./sequence-inputs.js";
+import {
+  COLOURS, digitHeatmap, lines, markStep, named, onStepClick, textHeatmap, timeHeatmap,
+} from "./sequence-plots.js";
 
 const UNIT = { min: 0, max: 1, diverging: false }; // sigmoid gates, probabilities, pixels
 const SIGNED_UNIT = { min: -1, max: 1, diverging: true }; // tanh values
@@ -71,6 +75,19 @@ export async function drawRun(shown, step, onStep) {
 function drawInput(shown, step) {
   const div = $("#sq-input-plot");
   const about = $("#sq-input-about");
+  const isText = Boolean(shown.characters);
+  if (div.classList.contains("sq-plot-text") !== isText) {
+    // a text's plot is taller (27 rows), and Plotly measures its div only when it first draws into it
+    div.classList.toggle("sq-plot-text", isText);
+    Plotly.purge(div);
+    delete div.dataset.clicks;
+  }
+  if (shown.characters) {
+    about.textContent = `${shown.steps} characters, one per step. Each becomes a column of ${ALPHABET.length} `
+      + "numbers (a–z and space) with a single 1 in its letter's row: one-hot. The cell's weights are random, so "
+      + "its hidden state shows how information about earlier characters is carried along, not a learned meaning.";
+    return textHeatmap(div, shown.input, shown.characters, ALPHABET, { scale: UNIT, step });
+  }
   if (shown.features === 1) {
     setMath(about, `One number per step: x_{t} for t = 0 to ${shown.steps - 1}.`);
     return lines(div, [{ name: plotMath("input x_{t}"), values: shown.input, colour: COLOURS.input }],
@@ -201,7 +218,16 @@ function barRange(values) {
 function showInputAt(shown, t) {
   const line = $("#sq-at-input");
   const row = $("#sq-at-row");
-  row.hidden = shown.features === 1;
+  const text = $("#sq-at-text");
+  text.hidden = !shown.characters;
+  row.hidden = shown.features === 1 || Boolean(shown.characters);
+  if (shown.characters) {
+    const character = shown.characters[t];
+    line.textContent = `Input: reading ${named(character)} (step ${t}), a 1 in its row and 0 in the other `
+      + `${ALPHABET.length - 1}.`;
+    showTextAt(text, shown.characters, t);
+    return;
+  }
   if (shown.features === 1) {
     setMath(line, `Input x_{${t}} = ${formatNumber(shown.input[t])}`);
     return;
@@ -210,6 +236,19 @@ function showInputAt(shown, t) {
   line.textContent = `Input: row ${t} of the picture (${shown.features} pixels, mean ${formatNumber(
     summarize(values, 0, values.length, 1).mean)})`;
   drawStrip(row, values, UNIT);
+}
+
+/** The text with the characters already read, the one read at step t (marked) and those still to come. */
+function showTextAt(element, characters, t) {
+  const read = document.createElement("span");
+  read.className = "sq-read";
+  read.textContent = characters.slice(0, t).join("");
+  const now = document.createElement("mark");
+  now.textContent = characters[t];
+  const later = document.createElement("span");
+  later.className = "sq-unread";
+  later.textContent = characters.slice(t + 1).join("");
+  element.replaceChildren(read, now, later);
 }
 
 function showGatesAt(shown, t) {

@@ -1,13 +1,13 @@
 // The Sequence view (/sequence): a recurrent network (a built-in RNN, LSTM or GRU network, or an untrained
-// cell of a chosen size) reads a sequence (a sine wave, typed numbers, or a digit row by row); the page
-// shows the input, the hidden state and the gates over time, and the output, and a time scrubber
-// highlights one step everywhere. Scrubbing is a view change; a new network or input runs again (the
+// cell of a chosen size) reads a sequence (a sine wave, typed numbers, the characters of a text, or a digit
+// row by row); the page shows the input, the hidden state and the gates over time, and the output, and a
+// time scrubber highlights one step everywhere. Scrubbing is a view change; a new network or input runs again (the
 // latest request wins).
 //
 // View state (mirrored in the URL): network (a built-in name or "untrained-rnn|lstm|gru"), hidden (the
-// untrained cell's size), source ("sine", "numbers", "digit"; null: the network's first), amplitude,
-// frequency, length (the sine wave), numbers (the typed text), input (the digit, inputs.js encodeSource;
-// null: mnist-3), step (null: the last step).
+// untrained cell's size), source ("sine", "numbers", "text", "digit"; null: the network's first), amplitude,
+// frequency, length (the sine wave), numbers (the typed numbers), text (the typed text), input (the digit,
+// inputs.js encodeSource; null: mnist-3), step (null: the last step).
 // #sequence-view carries data-run-state (idle, running, done, error), data-runs-done (a count) and
 // data-step (the step drawn), for tests.
 
@@ -20,21 +20,22 @@ import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
 const DEFAULT_NUMBERS = "0, 0.5, 1, 0.5, 0, -0.5, -1, -0.5, 0, 0.5, 1, 0.5, 0, -0.5, -1, -0.5";
+const DEFAULT_TEXT = "hello world";
 const DEFAULT_DIGIT = { type: "sample", name: "mnist-3" };
-const RUN_KEYS = ["network", "hidden", "source", "amplitude", "frequency", "length", "numbers", "input"];
+const RUN_KEYS = ["network", "hidden", "source", "amplitude", "frequency", "length", "numbers", "text", "input"];
 const PLAY_MS = 300; // one step per this many ms while playing
-const TYPING_MS = 300; // typed numbers run once typing pauses this long
+const TYPING_MS = 300; // typed numbers and text run once typing pauses this long
 
 const state = createState(
   { network: "digits-lstm", hidden: 16, source: null, amplitude: 0.5, frequency: 0.05, length: 64,
-    numbers: DEFAULT_NUMBERS, input: null, step: null },
+    numbers: DEFAULT_NUMBERS, text: DEFAULT_TEXT, input: null, step: null },
   { types: { source: "string", input: "string", step: "number" } },
 );
 
 const $ = (selector) => document.querySelector(selector);
 const view = {
   root: $("#sequence-view"), network: $("#sq-network"), hidden: $("#sq-hidden"), sources: $("#sq-sources"),
-  numbers: $("#sq-numbers"), step: $("#sq-step"), play: $("#sq-play"), progress: $("#sq-progress"),
+  numbers: $("#sq-numbers"), text: $("#sq-text"), step: $("#sq-step"), play: $("#sq-play"), progress: $("#sq-progress"),
 };
 
 let choices = [];
@@ -118,10 +119,12 @@ function buildControls() {
     label.append(radio, title);
     view.sources.append(label);
   }
-  view.numbers.addEventListener("input", () => {
-    clearTimeout(typingTimer);
-    typingTimer = setTimeout(() => state.set({ numbers: view.numbers.value }), TYPING_MS);
-  });
+  for (const name of ["numbers", "text"]) {
+    view[name].addEventListener("input", () => {
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => state.set({ [name]: view[name].value }), TYPING_MS);
+    });
+  }
   view.step.addEventListener("input", () => state.set({ step: Number(view.step.value) }));
   $("#sq-prev").addEventListener("click", () => moveStep(-1));
   $("#sq-next").addEventListener("click", () => moveStep(1));
@@ -150,8 +153,8 @@ function showControls(values, keys) {
   const refused = values.source && values.source !== use.source;
   const asked = refused ? `It cannot read ${SOURCES[values.source].toLowerCase()}: ` : "";
   $("#sq-source-why").textContent = asked + choice.why;
-  if (view.numbers.value !== values.numbers && document.activeElement !== view.numbers) {
-    view.numbers.value = values.numbers;
+  for (const name of ["numbers", "text"]) {
+    if (view[name].value !== values[name] && document.activeElement !== view[name]) view[name].value = values[name];
   }
   if (keys.has("input") && encodeSource(picker.getSource() ?? DEFAULT_DIGIT) !== encodeSource(digitSource())) {
     picker.setSource(digitSource());
@@ -201,10 +204,14 @@ async function run() {
     return;
   }
   if (ticket !== runTicket) return; // a newer change is being prepared: it wins
-  for (const id of ["#sq-numbers-error", "#sq-network-error", "#sq-run-error"]) $(id).textContent = "";
+  for (const id of ["#sq-numbers-error", "#sq-text-error", "#sq-network-error", "#sq-run-error"]) {
+    $(id).textContent = "";
+  }
+  for (const field of [view.numbers, view.text]) field.removeAttribute("aria-invalid");
   picker.clearError();
   const request = { network: requestNetwork(choice, use.hidden), input: made.input, trace: true };
-  const incoming = { request, choice, next: made.next, layers: [], outputs: new Map(), gates: [], input: null };
+  const incoming = { request, choice, next: made.next, characters: made.characters ?? null, layers: [],
+    outputs: new Map(), gates: [], input: null };
   view.root.dataset.runState = "running";
   view.progress.textContent = "Computing…";
   socket.run(request, {
@@ -218,7 +225,7 @@ async function run() {
 }
 
 /** The run's tensors as sequence-render.js draws them. */
-function assemble({ request, choice, next, layers, outputs, gates, input }) {
+function assemble({ request, choice, next, characters, layers, outputs, gates, input }) {
   const cellIndex = layers.findIndex((layer) => CELLS.includes(layer.kind));
   const hidden = outputs.get(cellIndex);
   const [, steps, units] = hidden.shape;
@@ -230,7 +237,7 @@ function assemble({ request, choice, next, layers, outputs, gates, input }) {
     if (names?.length === size) output = { kind: "classes", data: last.data, names };
     else if (size === 1) output = { kind: "next", data: last.data };
   }
-  return { request, choice, cellIndex, steps, units, features: input.shape[2], input: input.data, next,
+  return { request, choice, cellIndex, steps, units, features: input.shape[2], input: input.data, next, characters,
     hidden: hidden.data, gates, output };
 }
 
@@ -246,7 +253,7 @@ async function finish(incoming, done) {
     + `${Math.round(done.total_ms)} ms.`;
 }
 
-/** An error next to the control it is about: the typed numbers, the digit picker, the network, or the run. */
+/** An error next to the control it is about: the typed numbers or text, the digit picker, the network, or the run. */
 function showProblem(field, message) {
   view.root.dataset.runState = "error";
   view.progress.textContent = current ? "Stopped. The plots still show the last sequence that worked."
@@ -255,6 +262,10 @@ function showProblem(field, message) {
   const source = settings().source;
   if (field === "numbers" || (field.startsWith("input") && source === "numbers")) {
     $("#sq-numbers-error").textContent = message;
+    view.numbers.setAttribute("aria-invalid", "true");
+  } else if (field === "text" || (field.startsWith("input") && source === "text")) {
+    $("#sq-text-error").textContent = message;
+    view.text.setAttribute("aria-invalid", "true");
   } else if (field.startsWith("input") && source === "digit") picker.showError(message);
   else if (field.startsWith("network")) $("#sq-network-error").textContent = message;
   else $("#sq-run-error").textContent = message;

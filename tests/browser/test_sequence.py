@@ -411,3 +411,241 @@ def test_a_digit_network_refuses_other_inputs_and_says_why(page, server_url):
     assert page.is_disabled("#sq-sources input[value='digit']")
     assert "does not fit" in page.inner_text("#sq-source-why")
     assert page.is_visible("#sq-sine")
+
+
+# ---- characters of a text ----------------------------------------------------------------------------------
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz "
+
+
+def one_hot(text: str) -> np.ndarray:
+    """The [T, 27] one-hot encoding of `text` (a-z and space), written here independently of the page."""
+    x = np.zeros((len(text), len(ALPHABET)), np.float32)
+    for t, character in enumerate(text):
+        x[t, ALPHABET.index(character)] = 1
+    return x
+
+
+def untrained_trace(cell: str, hidden: int, x: np.ndarray) -> dict:
+    """The engine's own untrained cell (the same seeded weights as the page's) run on x [T, F]."""
+    from engine.spec import network_from_spec
+
+    spec = {"name": f"untrained-{cell.lower()}", "input_shape": list(x.shape),
+            "layers": [{"kind": cell, "name": cell.lower(), "params": {"hidden_size": hidden}}]}
+    return network_from_spec(spec).layers[0][1].trace(x[None])
+
+
+def input_plot_height(page) -> float:
+    """The height Plotly drew the input plot at (it measures its div once: a taller div needs a resize)."""
+    return page.locator("#sq-input-plot .main-svg").first.bounding_box()["height"]
+
+
+def choose_text(page, text: str) -> None:
+    """Pick the text source and type `text`; returns once that text's run is drawn."""
+    count = runs_done(page)
+    page.check("#sq-sources input[value='text']")
+    wait_for_run_after(page, count)  # the default text runs first
+    count = runs_done(page)
+    page.fill("#sq-text", text)
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+
+
+def test_text_is_read_one_hot_character_by_character(page, server_url):
+    open_sequence(page, "?network=untrained-lstm&hidden=6")
+    choose_text(page, "Hi Bob")  # capitals are read as small letters
+    page.wait_for_url(re.compile(r"source=text&text=Hi\+Bob"))
+    x = one_hot("hi bob")
+
+    # the input over time: 27 rows (a-z, space) by 6 steps, a single 1 per column, the characters as ticks
+    shown = plot_data(page, "#sq-input-plot")
+    assert shown.shape == (27, 6)
+    np.testing.assert_array_equal(shown, x.T)
+    figure = page.evaluate("(({ data, layout }) => ({ y: data[0].y, ticks: layout.xaxis.ticktext }))"
+                           "(document.querySelector('#sq-input-plot'))")
+    assert figure["y"] == list("abcdefghijklmnopqrstuvwxyz") + ["␣"]
+    assert figure["ticks"] == ["h", "i", "␣", "b", "o", "b"]
+    assert "a single 1" in page.inner_text("#sq-input-about") and "random" in page.inner_text("#sq-input-about")
+    # the plot grew from the sine wave's height so that the 27 labelled rows fit
+    assert input_plot_height(page) == pytest.approx(page.locator("#sq-input-plot").bounding_box()["height"], abs=2)
+    assert input_plot_height(page) > 300
+
+    # what the page sent is the one-hot matrix: the server computes the same hidden state for the page's own
+    # request (the download link posts it) as the engine's seeded LSTM for x
+    trace = untrained_trace("LSTM", 6, x)
+    with page.expect_download() as download:
+        page.click("#sq-download")
+    sent = np.load(download.value.path(), allow_pickle=False)
+    assert sent.shape == (1, 6, 6)
+    np.testing.assert_allclose(sent, trace["hidden"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(plot_data(page, "#sq-hidden-plot"), trace["hidden"][0].T, **FLOAT16)
+    for part in LSTM_PARTS:
+        np.testing.assert_allclose(plot_data(page, f"#sq-gates figure[data-part='{part}'] .js-plotly-plot"),
+                                   trace[part][0].T, **FLOAT16)
+    # and it differs from another text's: the input matters
+    assert not np.allclose(trace["hidden"], untrained_trace("LSTM", 6, one_hot("hi bib"))["hidden"], atol=1e-3)
+
+    # the scrubber shows which character is being read
+    page.focus("#sq-step")
+    page.keyboard.press("Home")
+    wait_for_step(page, 0)
+    assert page.inner_text("#sq-at-input").startswith("Input: reading “h” (step 0)")
+    assert page.inner_text("#sq-at-text mark") == "h"
+    assert highlighted_step(page, "#sq-input-plot") == 0
+    np.testing.assert_allclose(bar_values(page, "#sq-at-hidden"), trace["hidden"][0, 0], **FLOAT16)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    wait_for_step(page, 2)
+    assert page.inner_text("#sq-at-input").startswith("Input: reading a space (step 2)")
+    assert page.inner_text("#sq-at-text .sq-read") == "hi"
+    assert page.inner_text("#sq-at-text .sq-unread") == "bob"
+    assert highlighted_step(page, "#sq-input-plot") == 2
+    assert page.is_hidden("#sq-at-row")
+    # hovering the space's cell names the step and the character
+    page.locator("#sq-input-plot").scroll_into_view_if_needed()
+    plot = page.locator("#sq-input-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(plot["x"] + plot["width"] * (2.5 / 6), plot["y"] + plot["height"] * (26.5 / 27))
+    page.wait_for_function("document.querySelector('#sq-input-plot .hoverlayer').textContent.includes('reads')")
+    assert page.text_content("#sq-input-plot .hoverlayer") == "step 2 reads a spacerow ␣: 1"
+    screenshot(page, "sequence-text-lstm")
+    # a click on a column of the input plot picks that step
+    page.locator("#sq-input-plot").scroll_into_view_if_needed()
+    plot = page.locator("#sq-input-plot .nsewdrag").first.bounding_box()
+    page.mouse.click(plot["x"] + plot["width"] * (4.5 / 6), plot["y"] + plot["height"] / 2)
+    wait_for_step(page, 4)
+    assert page.inner_text("#sq-at-input").startswith("Input: reading “o” (step 4)")
+
+
+def test_text_round_trips_in_the_url(page, server_url):
+    open_sequence(page, "?network=untrained-gru&hidden=8")
+    choose_text(page, "round trip")
+    page.focus("#sq-step")
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    wait_for_step(page, 1)
+    page.wait_for_url(re.compile(r"network=untrained-gru&hidden=8&source=text&text=round\+trip&step=1"))
+    url = page.url
+
+    page.reload()
+    wait_for_run_after(page, 0, timeout=90_000)
+    wait_for_step(page, 1)
+    assert page.url == url
+    assert page.is_checked("#sq-sources input[value='text']")
+    assert page.is_visible("#sq-text") and page.input_value("#sq-text") == "round trip"
+    np.testing.assert_array_equal(plot_data(page, "#sq-input-plot"), one_hot("round trip").T)
+    trace = untrained_trace("GRU", 8, one_hot("round trip"))
+    np.testing.assert_allclose(plot_data(page, "#sq-hidden-plot"), trace["hidden"][0].T, **FLOAT16)
+    assert page.inner_text("#sq-at-input").startswith("Input: reading “o” (step 1)")
+    assert gate_parts(page) == GRU_PARTS
+
+    # a link straight to a text works too, and the same cell reads numbers after it
+    page.goto("/sequence?network=untrained-rnn&source=text&text=abc")
+    wait_for_run_after(page, 0, timeout=90_000)
+    np.testing.assert_array_equal(plot_data(page, "#sq-input-plot"), one_hot("abc").T)
+    count = runs_done(page)
+    page.check("#sq-sources input[value='numbers']")
+    wait_for_run_after(page, count)
+    assert page.evaluate("document.querySelector('#sq-input-plot').data[0].type") == "scatter"
+    assert input_plot_height(page) < 250  # back to the height of a line plot
+    assert page.is_hidden("#sq-text") and page.is_hidden("#sq-at-text")
+
+
+def test_a_bad_character_shows_an_error_next_to_the_field_and_does_not_run(page, server_url):
+    open_sequence(page, "?network=untrained-lstm")
+    choose_text(page, "ok")
+    before = plot_data(page, "#sq-input-plot")
+    count = runs_done(page)
+
+    page.fill("#sq-text", "naïve")
+    error = page.locator("#sq-text-error")
+    error.wait_for(state="visible")
+    assert error.inner_text().startswith("“ï” (character 3) is not one of the letters a–z or a space")
+    assert page.get_attribute("#sq-text", "aria-invalid") == "true"
+    assert page.get_attribute(VIEW, "data-run-state") == "error"
+    assert "sq-stale" in page.get_attribute(VIEW, "class")  # the last good plots stay, dimmed
+    assert page.inner_text("#sq-run-error") == ""  # the message is next to the field, not elsewhere
+    assert input_plot_height(page) > 300
+    # the error sits right under the field
+    field, message = page.locator("#sq-text").bounding_box(), error.bounding_box()
+    assert 0 <= message["y"] - (field["y"] + field["height"]) < 16
+    screenshot(page, "sequence-text-error")
+
+    page.fill("#sq-text", "tab\there")
+    page.wait_for_function("document.querySelector('#sq-text-error').textContent.includes('U+0009')")
+    page.fill("#sq-text", "")
+    page.wait_for_function("document.querySelector('#sq-text-error').textContent.startsWith('Type at least 1')")
+    page.fill("#sq-text", "a" * 257)
+    page.wait_for_function("document.querySelector('#sq-text-error').textContent.startsWith('At most 256')")
+    assert "you typed 257" in error.inner_text()
+    page.wait_for_timeout(500)
+    assert runs_done(page) == count  # nothing ran
+    np.testing.assert_array_equal(plot_data(page, "#sq-input-plot"), before)
+
+    page.fill("#sq-text", "a" * 256)  # the longest text allowed
+    wait_for_run_after(page, count)
+    assert page.inner_text("#sq-text-error") == ""
+    assert page.get_attribute("#sq-text", "aria-invalid") is None
+    assert "sq-stale" not in page.get_attribute(VIEW, "class")
+    assert plot_data(page, "#sq-input-plot").shape == (27, 256)
+
+
+def test_built_in_networks_do_not_offer_text(page, server_url):
+    open_sequence(page, "?network=digits-gru&source=text")
+    assert page.is_checked("#sq-sources input[value='digit']")
+    assert page.is_disabled("#sq-sources input[value='text']")
+    why = page.inner_text("#sq-source-why")
+    assert why.startswith("It cannot read characters of a text:") and "or a text would mean nothing" in why
+    assert page.is_visible("#sq-digit") and page.is_hidden("#sq-text")
+    assert plot_data(page, "#sq-input-plot").shape == (28, 28)
+    label = page.locator("#sq-sources label", has=page.locator("input[value='text']"))
+    assert "trained on handwritten digits" in label.get_attribute("title")
+    screenshot(page, "sequence-text-refused")
+
+    count = runs_done(page)
+    page.select_option("#sq-network", "sine-rnn")
+    wait_for_run_after(page, count)
+    assert page.is_disabled("#sq-sources input[value='text']")
+    assert "or a text, which gives 27, does not fit" in page.inner_text("#sq-source-why")
+    # an untrained cell offers it
+    count = runs_done(page)
+    page.select_option("#sq-network", "untrained-gru")
+    wait_for_run_after(page, count)
+    assert page.is_enabled("#sq-sources input[value='text']")
+
+
+def test_text_helpers_in_the_page(page, server_url):
+    page.goto("/sequence?network=untrained-rnn")
+    result = page.evaluate("""async () => {
+      const m = await import("/static/js/sequence-inputs.js");
+      const made = await m.requestInput(null, { source: "text", text: "Ab z" }, null);
+      let refused = null;
+      try { await m.requestInput(null, { source: "text", text: "a1" }, null); } catch (problem) { refused = problem; }
+      const choices = m.networkChoices([]);
+      return {
+        alphabet: m.ALPHABET, parsed: m.parseText("Hello World"), accent: m.parseText("café"),
+        digit: m.parseText("r2d2"), empty: m.parseText(""), long: m.parseText("x".repeat(257)),
+        longest: m.parseText("x".repeat(256)).characters.length, spaces: m.parseText("  "),
+        emoji: m.parseText("hi 😀"), newline: m.parseText("a\\nb"),
+        oneHot: Array.from(m.oneHot(["b", " ", "a"])), shape: made.input.array.shape,
+        data: Array.from(new Float32Array(Uint8Array.from(atob(made.input.array.data), (c) => c.charCodeAt(0)).buffer)),
+        characters: made.characters, next: made.next, refused,
+        untrained: choices.map((c) => c.sources.includes("text")),
+      };
+    }""")
+    assert result["alphabet"] == ALPHABET and len(result["alphabet"]) == 27
+    assert result["parsed"] == {"characters": list("hello world")}
+    assert result["accent"]["error"].startswith("“é” (character 4) is not one of the letters a–z or a space.")
+    assert result["digit"]["error"].startswith("“2” (character 2) is not one")
+    assert result["empty"]["error"] == "Type at least 1 character: letters a–z and spaces."
+    assert result["long"]["error"] == "At most 256 characters, please: you typed 257."
+    assert result["longest"] == 256
+    assert result["spaces"] == {"characters": [" ", " "]}
+    assert result["emoji"]["error"].startswith("“😀” (character 4) is not")
+    assert result["newline"]["error"].startswith("the invisible character U+000A (character 2) is not")
+    np.testing.assert_array_equal(np.array(result["oneHot"]).reshape(3, 27), one_hot("b a"))
+    assert result["shape"] == [4, 27]
+    np.testing.assert_array_equal(np.array(result["data"]).reshape(4, 27), one_hot("ab z"))
+    assert result["characters"] == list("ab z") and result["next"] is None
+    assert result["refused"] == {"field": "text", "message": result["refused"]["message"]}
+    assert result["refused"]["message"].startswith("“1” (character 2)")
+    assert result["untrained"] == [True, True, True]
