@@ -11,6 +11,9 @@ import { URL_WRITTEN } from "./state.js";
 const PRESENTING = "lamina:live-presenting"; // {code, key}: this tab presents that session
 const FOLLOWING = "lamina:live-following"; // code: this tab follows that session
 const RETRY_MS = 2000; // after a lost connection (a server restart), try again this much later
+// A follower shows at most one view per this many ms (the newest): each view it shows costs the server
+// a run, and a presenter dragging a slider writes its URL up to ten times a second.
+const FOLLOW_INTERVAL_MS = 250;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -79,6 +82,20 @@ function show(url) {
   }
 }
 
+let nextView = null; // the newest view not shown yet, and the timer that will show it
+let viewTimer = null;
+let lastShown = -Infinity;
+
+function showSoon(url) {
+  nextView = url;
+  if (viewTimer !== null) return;
+  viewTimer = setTimeout(() => {
+    viewTimer = null;
+    lastShown = performance.now();
+    if (live.role === "follow") show(nextView);
+  }, Math.max(0, lastShown + FOLLOW_INTERVAL_MS - performance.now()));
+}
+
 function receive(message) {
   switch (message.type) {
     case "presenting":
@@ -96,7 +113,7 @@ function receive(message) {
       if (message.url) show(message.url);
       break;
     case "view":
-      if (live.role === "follow") show(message.url);
+      if (live.role === "follow") showSoon(message.url);
       break;
     case "ended":
       // "reason": a newer page of this tab presents the session now; this page just lets go

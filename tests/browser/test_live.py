@@ -101,3 +101,32 @@ def test_a_mistyped_code_says_so(new_page):
     page.wait_for_selector("#live-error:not([hidden])")
     assert "no live session has the code 'ZZZZZZ'" in page.inner_text("#live-error")
     assert page.inner_text("#live-toggle") == "Live session" and page.is_hidden("#live-banner")
+
+
+def test_a_follower_shows_a_burst_of_views_as_a_few_with_the_newest_last(new_page):
+    """While the presenter drags a slider, a follower shows at most about four views a second (each costs a run)."""
+    presenter = new_page()
+    presenter.goto("/layers")
+    code = presenter.evaluate("""async () => {
+      const ws = new WebSocket(`ws://${location.host}/ws/live`);  // a bare presenter: the test sends the views
+      await new Promise((resolve) => { ws.onopen = resolve; });
+      ws.send(JSON.stringify({ type: "present" }));
+      const reply = await new Promise((resolve) => { ws.onmessage = (event) => resolve(JSON.parse(event.data)); });
+      window.bare = ws;
+      return reply.code;
+    }""")
+    follower = new_page()
+    follower.goto(f"/?follow={code}")
+    follower.wait_for_function("document.getElementById('live-status').textContent.startsWith('Following')")
+    follower.evaluate("window.shown = 0; addEventListener('popstate', () => { window.shown += 1; })")
+    # 20 views 50 ms apart, as a dragged slider writes them (the server passes each on: none waits unsent)
+    presenter.evaluate("""async () => {
+      for (let i = 0; i < 20; i++) {
+        window.bare.send(JSON.stringify({ type: "view", url: `/?size=${32 + i}` }));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }""")
+    follower.wait_for_url(re.compile(r"/\?size=51$"))
+    follower.wait_for_timeout(600)
+    assert 2 <= follower.evaluate("window.shown") <= 7  # one per 250 ms over about a second
+    assert follower.url.endswith("/?size=51")
