@@ -165,6 +165,13 @@ function render() {
 ui.toggle.addEventListener("click", () => {
   ui.panel.hidden = !ui.panel.hidden;
   render();
+  if (!ui.panel.hidden) (live.role === "present" ? ui.link : live.role ? ui.code : ui.start).focus();
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || ui.panel.hidden) return;
+  ui.panel.hidden = true;
+  render();
+  ui.toggle.focus();
 });
 ui.start.addEventListener("click", () => {
   ui.error.hidden = true;

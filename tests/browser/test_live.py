@@ -97,6 +97,11 @@ def test_a_join_link_follows_and_leave_stops_following(new_page):
 def test_a_mistyped_code_says_so(new_page):
     page = new_page()
     page.goto("/sequence")
+    page.click("#live-toggle")  # the panel opens with its first control focused, and Escape closes it
+    assert page.evaluate("document.activeElement.id") == "live-start"
+    assert page.get_attribute("#live-toggle", "aria-expanded") == "true"
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#live-panel") and page.get_attribute("#live-toggle", "aria-expanded") == "false"
     follow_by_code(page, "ZZZZZZ")
     page.wait_for_selector("#live-error:not([hidden])")
     assert "no live session has the code 'ZZZZZZ'" in page.inner_text("#live-error")
