@@ -9,6 +9,8 @@ bundled sample every --interval seconds (starts staggered over one interval; a c
 behind sends its next request as soon as its previous run is done) for --seconds, and records the
 time from sending a request to receiving its "done" message. Prints p50/p95/p99 latency, errors,
 and the server's resident memory (VmRSS from /proc/<pid>/status) after a warm-up and at the end.
+Every client asks for the same run, which the server would compute once and share (server/shared_runs.py):
+the server runs with LAMINA_SHARE_IDENTICAL_RUNS=false unless --share, so that each request is computed.
 Targets: p95 <= 250 ms, no errors, memory growth <= 50 MB.
 """
 
@@ -143,8 +145,12 @@ def main() -> None:
     parser.add_argument("--deflate", action="store_true",
                         help="let uvicorn compress WebSocket messages (permessage-deflate, uvicorn's default; "
                              "off by default here as in `lamina serve`)")
+    parser.add_argument("--share", action="store_true",
+                        help="let the server share identical runs (its default); off here, because every client "
+                             "asks for the same run and the benchmark measures computing them")
     args = parser.parse_args()
 
+    os.environ["LAMINA_SHARE_IDENTICAL_RUNS"] = "true" if args.share else "false"  # the server inherits it
     port = _free_port()
     server = _start_server(args.app, port, args.deflate)
     try:

@@ -17,6 +17,7 @@ from server import live, pages, ws
 from server.api import catalogue, health, images, models, runs, samples
 from server.samples import list_samples
 from server.settings import Settings
+from server.shared_runs import MAX_BYTES, RunShares
 from server.uploads import UploadStore
 
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Lamina", version=__version__, lifespan=lifespan,
                   description="See what deep-learning layers do: layer catalogue, samples, uploads, streamed runs.")
     app.state.settings = settings
+    app.state.run_shares = RunShares(max_bytes=MAX_BYTES if settings.share_identical_runs else 0)
     app.state.live = live.LiveHub(settings.max_live_sessions, settings.max_live_followers,
                                   settings.live_grace_seconds)
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     max_sockets: int = 64
     max_message_bytes: int = 4_000_000  # one WebSocket text message from a client
     max_spec_layers: int = 64
+    share_identical_runs: bool = True  # requests equal but for their id share one computation (shared_runs.py)
 
     # live classroom sessions (/ws/live)
     max_live_sessions: int = 64

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from server.runs import (Execution, Frame, RunCancelled, RunError, Runner, RunRequest, get_runner,
                          parse_request, pump)
+from server.shared_runs import RunShares
 from server.wire import ENCODINGS, dumps
 
 PROTOCOL_VERSION = 1
@@ -128,12 +129,22 @@ class Session:
     async def execute(self, run: ActiveRun) -> None:
         try:
             plan = await anyio.to_thread.run_sync(self.runner.plan, run.request)
-            execution = Execution(plan, run.cancel)
-            async with self.runner.run_slot(run.cancel):
-                await pump(execution, lambda frames: self.send_frames(run, frames))
+            shares: RunShares = self.websocket.app.state.run_shares
+            if shares.can_share(plan):  # computed once for every socket that asks for the same run
+                shared = shares.join(plan, self.runner)
+                try:
+                    await shared.stream(run.request.id, lambda frames: self.send_frames(run, frames),
+                                        run.cancel.is_set)
+                finally:
+                    shares.leave(shared)
+                done = shared
+            else:
+                done = Execution(plan, run.cancel)
+                async with self.runner.run_slot(run.cancel):
+                    await pump(done, lambda frames: self.send_frames(run, frames))
             await self.send_frames(run, [Frame({
                 "type": "done", "id": run.request.id, "total_ms": (time.perf_counter() - run.received) * 1000,
-                "compute_ms": execution.compute_seconds * 1000, "layers": execution.layers_done})], final=True)
+                "compute_ms": done.compute_seconds * 1000, "layers": done.layers_done})], final=True)
         except RunCancelled:
             pass
         except RunError as error:

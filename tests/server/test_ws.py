@@ -17,6 +17,7 @@ from engine.spec import network_from_spec
 from server import runs
 from server.app import create_app
 from server.settings import Settings
+from server.shared_runs import RunShares
 from server.wire import array_from_json, array_to_json, decode
 
 TENSOR_MESSAGES = ("input", "layer", "kernel", "trace", "saliency")  # each is followed by exactly one binary frame
@@ -108,6 +109,8 @@ def gate(monkeypatch):
         return original(self)
 
     monkeypatch.setattr(runs.Execution, "step", step)
+    # one computation per request here: a finished or running identical request would otherwise be shared
+    monkeypatch.setattr(RunShares, "can_share", lambda self, plan: False)
     yield release
     release.set()
 
