@@ -36,8 +36,8 @@ def request_key(plan: Plan) -> str:
 
 
 def estimated_bytes(plan: Plan) -> int:
-    """An upper estimate of the frames' bytes: every tensor at 2 bytes a value, twice over for the kernels,
-    gates and saliency a request may add."""
+    """An estimate of the frames' bytes: every tensor at 2 bytes a value, twice over for the kernels and
+    saliency a request may add (a recurrent layer's traced gates can add a few times its output more)."""
     values = math.prod(plan.x.shape) + sum(math.prod(shape) for shape in plan.shapes[:plan.last + 1])
     return 2 * 2 * values
 
@@ -70,6 +70,9 @@ class SharedRun:
                 self.failure = RunCancelled()
         except Exception as error:  # handed to the sockets, which report it as they would their own run's
             self.failure = error
+        except asyncio.CancelledError:  # the server is shutting down
+            self.failure = RunCancelled()
+            raise
         finally:
             self.compute_seconds, self.layers_done = execution.compute_seconds, execution.layers_done
             self.finished = True
