@@ -19,7 +19,7 @@ import contextlib
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from server.runs import Execution, Frame, Plan, RunCancelled, Runner, pump
@@ -87,26 +87,24 @@ class SharedRun:
         changed, self.changed = self.changed, asyncio.Event()
         changed.set()
 
-    async def stream(self, request_id, send, cancelled: Callable[[], bool]) -> bool:
-        """Send every frame so far and the later ones as they come, with `request_id`; raise the computation's
-        failure. False once the socket's run is cancelled (`cancelled()`, or `send` returning False)."""
+    async def stream(self, request_id, send, cancelled: Callable[[], bool]) -> None:
+        """Send every frame so far and the later ones as they come, with `request_id`, until the computation
+        ends (then raise its failure, if any) or the socket's run is cancelled (`cancelled()`, or `send`
+        returning False)."""
         sent = 0
-        while True:
+        while not cancelled():
             changed = self.changed
-            if cancelled():
-                return False
             if sent < len(self.frames):
                 batch, sent = self.frames[sent:], len(self.frames)
                 if not await send([_for_request(frame, request_id) for frame in batch]):
-                    return False
+                    return
             elif self.finished:
-                break
+                if self.failure is not None:
+                    raise self.failure
+                return
             else:  # wake for the next frame, or to notice a cancellation while the computation is slow
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), CANCEL_POLL_SECONDS)
-        if self.failure is not None:
-            raise self.failure
-        return True
 
 
 def _for_request(frame: Frame, request_id) -> Frame:
@@ -129,6 +127,15 @@ class RunShares:
 
     def can_share(self, plan: Plan) -> bool:
         return estimated_bytes(plan) <= self.max_bytes
+
+    @contextlib.contextmanager
+    def watching(self, plan: Plan, runner: Runner) -> Iterator[SharedRun]:
+        """The shared run for `plan` (see `join`), left again when the block ends."""
+        shared = self.join(plan, runner)
+        try:
+            yield shared
+        finally:
+            self.leave(shared)
 
     def join(self, plan: Plan, runner: Runner) -> SharedRun:
         """The shared run for `plan`'s request: the one in flight or just finished, or a new computation."""

@@ -19,9 +19,9 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
-from server.runs import (Execution, Frame, RunCancelled, RunError, Runner, RunRequest, get_runner,
+from server.runs import (Execution, Frame, Plan, RunCancelled, RunError, Runner, RunRequest, get_runner,
                          parse_request, pump)
-from server.shared_runs import RunShares
+from server.shared_runs import RunShares, SharedRun
 from server.wire import ENCODINGS, dumps
 
 PROTOCOL_VERSION = 1
@@ -129,22 +129,10 @@ class Session:
     async def execute(self, run: ActiveRun) -> None:
         try:
             plan = await anyio.to_thread.run_sync(self.runner.plan, run.request)
-            shares: RunShares = self.websocket.app.state.run_shares
-            if shares.can_share(plan):  # computed once for every socket that asks for the same run
-                shared = shares.join(plan, self.runner)
-                try:
-                    await shared.stream(run.request.id, lambda frames: self.send_frames(run, frames),
-                                        run.cancel.is_set)
-                finally:
-                    shares.leave(shared)
-                done = shared
-            else:
-                done = Execution(plan, run.cancel)
-                async with self.runner.run_slot(run.cancel):
-                    await pump(done, lambda frames: self.send_frames(run, frames))
+            computed = await self.compute(run, plan)
             await self.send_frames(run, [Frame({
                 "type": "done", "id": run.request.id, "total_ms": (time.perf_counter() - run.received) * 1000,
-                "compute_ms": done.compute_seconds * 1000, "layers": done.layers_done})], final=True)
+                "compute_ms": computed.compute_seconds * 1000, "layers": computed.layers_done})], final=True)
         except RunCancelled:
             pass
         except RunError as error:
@@ -156,6 +144,20 @@ class Session:
         finally:
             if self.current is run:
                 self.current = None
+
+    async def compute(self, run: ActiveRun, plan: Plan) -> Execution | SharedRun:
+        """Stream the run's frames: from a computation shared with every socket asking the same run when
+        it is small enough to hold, else from its own. Returns what computed it (its seconds and layers)."""
+        send = lambda frames: self.send_frames(run, frames)  # noqa: E731
+        shares: RunShares = self.websocket.app.state.run_shares
+        if shares.can_share(plan):
+            with shares.watching(plan, self.runner) as shared:
+                await shared.stream(run.request.id, send, run.cancel.is_set)
+            return shared
+        execution = Execution(plan, run.cancel)
+        async with self.runner.run_slot(run.cancel):
+            await pump(execution, send)
+        return execution
 
     async def send_frames(self, run: ActiveRun, frames: list[Frame], final: bool = False) -> bool:
         """Send the frames unless the run was cancelled; False when it was (or the socket is gone)."""

@@ -260,12 +260,10 @@ function showProblem(field, message) {
     : "Stopped: nothing to show yet.";
   view.root.classList.toggle("sq-stale", Boolean(current));
   const source = settings().source;
-  if (field === "numbers" || (field.startsWith("input") && source === "numbers")) {
-    $("#sq-numbers-error").textContent = message;
-    view.numbers.setAttribute("aria-invalid", "true");
-  } else if (field === "text" || (field.startsWith("input") && source === "text")) {
-    $("#sq-text-error").textContent = message;
-    view.text.setAttribute("aria-invalid", "true");
+  const typed = ["numbers", "text"].find((name) => field === name || (field.startsWith("input") && source === name));
+  if (typed) {
+    $(`#sq-${typed}-error`).textContent = message;
+    view[typed].setAttribute("aria-invalid", "true");
   } else if (field.startsWith("input") && source === "digit") picker.showError(message);
   else if (field.startsWith("network")) $("#sq-network-error").textContent = message;
   else $("#sq-run-error").textContent = message;
