@@ -43,7 +43,7 @@ from engine.spec import network_from_spec
 from server.inputs import InputError, resolve_input
 from server.settings import Settings
 from server.uploads import UploadStore
-from server.wire import array_from_json, encode
+from server.wire import array_from_json, encode, encoding_for
 
 MAX_ID_LENGTH = 200
 BUSY_POLL_SECONDS = 0.01
@@ -518,7 +518,7 @@ class Execution:
                       "input_shape": list(self.plan.x.shape), "layers": layers, "flops": sum(self.plan.flops)})
 
     def _tensor_frame(self, header: dict, array: np.ndarray) -> Frame:
-        meta, payload = encode(array, self.plan.request.encoding)
+        meta, payload = encode(array, encoding_for(array.size, self.plan.request.encoding))
         return Frame({"type": header.pop("type"), "id": self.plan.request.id, **header, **meta}, payload)
 
     def _explain_frame(self, record, layer: Layer) -> Frame:

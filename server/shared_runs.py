@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from server.runs import Execution, Frame, Plan, RunCancelled, Runner, pump
+from server.wire import ITEM_BYTES, encoding_for
 
 MAX_BYTES = 16 * 2**20  # estimated frames of one shared run
 MAX_KEPT_BYTES = 64 * 2**20  # frames of finished runs kept for latecomers, all together
@@ -36,10 +37,11 @@ def request_key(plan: Plan) -> str:
 
 
 def estimated_bytes(plan: Plan) -> int:
-    """An estimate of the frames' bytes: every tensor at 2 bytes a value, twice over for the kernels and
-    saliency a request may add (a recurrent layer's traced gates can add a few times its output more)."""
-    values = math.prod(plan.x.shape) + sum(math.prod(shape) for shape in plan.shapes[:plan.last + 1])
-    return 2 * 2 * values
+    """An estimate of the frames' bytes: every tensor at 2 bytes a value (4 when it is small enough to
+    travel exactly), twice over for the kernels and saliency a request may add (a recurrent layer's
+    traced gates can add a few times its output more)."""
+    sizes = [math.prod(plan.x.shape)] + [math.prod(shape) for shape in plan.shapes[:plan.last + 1]]
+    return 2 * sum(size * ITEM_BYTES[encoding_for(size, "float16")] for size in sizes)
 
 
 @dataclass(eq=False)

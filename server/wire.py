@@ -1,6 +1,6 @@
 """Tensors for the browser: compact binary encodings, and strict JSON for everything else.
 
-Two encodings of a float array (docs/protocol.md has the byte layout):
+Two compact encodings of a float array, which a run chooses (docs/protocol.md has the byte layout):
 
 - "float16": the values as little-endian IEEE half floats in C order, 2 bytes each. Finite values
   beyond float16's range (|x| > 65504) become +-inf and are counted in meta["overflow"]; NaN stays
@@ -11,6 +11,10 @@ Two encodings of a float array (docs/protocol.md has the byte layout):
   tensors. offset is the channel's smallest finite value and scale = (max - min) / 255, so a
   decoded value is within scale / 2 of the original. A constant channel has scale 0. NaN and
   +-inf are sent as q = 0 and counted in meta["non_finite"].
+
+A tensor of at most `EXACT_VALUES` values (class scores, a dense layer's output, a kernel) is sent
+as "float32" whatever the run chose (`encoding_for`): the exact values, 4 bytes each, at most
+16 KB. The browser prints such numbers, and a rounded 0.9966 beside an exact 0.9967 misleads.
 
 JSON sent to the browser is strict (no NaN or Infinity): `dumps` turns non-finite floats into
 null and NumPy arrays into {"shape", "dtype": "float32", "data": base64}.
@@ -25,7 +29,9 @@ import math
 
 import numpy as np
 
-ENCODINGS = ("float16", "uint8")
+ENCODINGS = ("float16", "uint8")  # what a run request may ask for
+EXACT_VALUES = 4096  # tensors this small travel as exact float32 whatever the run asked for
+ITEM_BYTES = {"float32": 4, "float16": 2, "uint8": 1}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 HALF_CHUNK = 262144  # values converted at a time, with reused scratch: NumPy's per-call cost outweighs cache misses below this
 
@@ -39,14 +45,23 @@ def channel_axis(ndim: int) -> int | None:
     return None
 
 
+def encoding_for(size: int, requested: str) -> str:
+    """The encoding a tensor of `size` values travels in: exact float32 when small, else the requested one."""
+    return "float32" if size <= EXACT_VALUES else requested
+
+
 def encode(array, encoding: str) -> tuple[dict, bytes]:
     """(meta, payload) for a NumPy array; meta holds what `decode` and the browser need besides the bytes."""
     values = np.ascontiguousarray(array, dtype=np.float32)
+    if encoding == "float32":
+        meta = {"encoding": "float32", "dtype": "float32", "shape": list(values.shape),
+                "non_finite": values.size - int(np.count_nonzero(np.isfinite(values)))}
+        return meta, values.astype("<f4", copy=False).tobytes()
     if encoding == "float16":
         return _encode_float16(values)
     if encoding == "uint8":
         return _encode_uint8(values)
-    raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    raise ValueError(f"encoding must be one of {', '.join(ITEM_BYTES)}, got {encoding!r}")
 
 
 def _encode_float16(values: np.ndarray) -> tuple[dict, bytes]:
@@ -154,12 +169,14 @@ def decode(meta: dict, payload: bytes) -> np.ndarray:
     """The float32 array that `encode` produced (meta, payload) from, within the encoding's precision."""
     shape = tuple(meta["shape"])
     count = math.prod(shape)
-    item_bytes = {"float16": 2, "uint8": 1}.get(meta.get("encoding"))
+    item_bytes = ITEM_BYTES.get(meta.get("encoding"))
     if item_bytes is None:
-        raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {meta.get('encoding')!r}")
+        raise ValueError(f"encoding must be one of {', '.join(ITEM_BYTES)}, got {meta.get('encoding')!r}")
     if len(payload) != count * item_bytes:
         raise ValueError(f"payload has {len(payload)} bytes; shape {list(shape)} in {meta['encoding']} "
                          f"needs {count * item_bytes}")
+    if meta["encoding"] == "float32":
+        return np.frombuffer(payload, "<f4").astype(np.float32).reshape(shape)
     if meta["encoding"] == "float16":
         return np.frombuffer(payload, "<f2").astype(np.float32).reshape(shape)
     codes = np.frombuffer(payload, np.uint8)

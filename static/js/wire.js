@@ -58,10 +58,15 @@ function product(numbers) {
 
 /**
  * The Float32Array that a tensor header (encoding, shape, and for uint8 channel_axis, offsets, scales)
- * and its binary frame hold. float16: little-endian halves; uint8: value = offset[c] + q * scale[c].
+ * and its binary frame hold. float32 (small tensors): the values; float16: little-endian halves;
+ * uint8: value = offset[c] + q * scale[c].
  */
 export function decodeTensor(header, buffer) {
   const count = product(header.shape);
+  if (header.encoding === "float32") { // small tensors travel exact
+    if (buffer.byteLength !== count * 4) throw new Error(`float32 frame of ${buffer.byteLength} bytes for ${count} values`);
+    return new Float32Array(buffer);
+  }
   if (header.encoding === "float16") {
     if (buffer.byteLength !== count * 2) throw new Error(`float16 frame of ${buffer.byteLength} bytes for ${count} values`);
     const halves = new Uint16Array(buffer);

@@ -242,8 +242,18 @@ def test_class_scores_bar_chart(page, server_url):
     heights = np.array([fills.nth(i).bounding_box()["height"] for i in range(10)])
     np.testing.assert_allclose(heights / area, probabilities, atol=0.01)
     assert page.locator("#nv-scores-plot .score-bar.best .score-label").inner_text() == best
+    # the printed scores are the exact float32 probabilities (small tensors travel exactly), formatted as
+    # the layer's statistics are: a float16 0.9966 beside a statistics line saying 0.9967 would mislead
+    printed = page.evaluate("""async (values) => {
+      const { formatNumber } = await import("/static/js/plots.js");
+      return values.map(formatNumber);
+    }""", [float(p) for p in probabilities.ravel()])
     for i, name in enumerate(info["class_names"]):
-        assert bars.nth(i).get_attribute("title").startswith(f"{name}: ")
+        assert bars.nth(i).get_attribute("title") == f"{name}: {printed[i]}"
+    top = printed[int(np.argmax(probabilities))]
+    assert page.inner_text("#nv-scores-best") == f"Highest: {best} ({top})"
+    stats = page.locator('.nv-layer[data-index="8"] .nv-stats').inner_text()
+    assert re.search(r"max\s+" + re.escape(top) + r"\b", stats), stats
     screenshot(page, "network-class-scores")
 
 
@@ -337,7 +347,7 @@ def test_wire_decodes_what_the_server_encodes(page):
     values = rng.normal(0, 3, (1, 3, 4, 5)).astype(np.float32)
     values[0, 0, 0, :5] = [np.nan, np.inf, -np.inf, 1e-6, 70000.0]  # NaN, infinities, a float16 subnormal, overflow
     values[0, 2] = 0.25  # a constant channel: uint8 scale 0
-    for encoding in ("float16", "uint8"):
+    for encoding in ("float32", "float16", "uint8"):
         meta, payload = encode(values, encoding)
         decoded = page.evaluate("""async ([meta, bytes]) => {
           const { decodeTensor } = await import("/static/js/wire.js");

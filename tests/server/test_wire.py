@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from server.wire import (HALF_CHUNK, array_from_json, array_to_json, channel_axis, decode, dumps, encode,
-                         float16_bits, json_safe)
+from server.wire import (ENCODINGS, EXACT_VALUES, HALF_CHUNK, array_from_json, array_to_json, channel_axis, decode,
+                         dumps, encode, encoding_for, float16_bits, json_safe)
 
 
 def _strict_loads(text: str):
@@ -175,10 +175,27 @@ def test_property_both_encodings_round_trip_within_their_precision(x):
     assert meta16["overflow"] == int((np.isinf(y) & np.isfinite(x)).sum())
 
 
+def test_float32_is_exact_and_counts_non_finite_values():
+    x = np.random.default_rng(5).standard_normal((1, 10)).astype(np.float32)
+    x[0, :3] = [np.nan, np.inf, -np.inf]
+    meta, payload = encode(x, "float32")
+    assert meta == {"encoding": "float32", "dtype": "float32", "shape": [1, 10], "non_finite": 3}
+    assert payload == x.astype("<f4").tobytes()
+    np.testing.assert_array_equal(decode(meta, payload), x)
+    with pytest.raises(ValueError, match="payload has 39 bytes; shape \\[1, 10\\] in float32 needs 40"):
+        decode(meta, payload[:-1])
+
+
+@pytest.mark.parametrize("requested", ENCODINGS)
+def test_small_tensors_travel_exact_whatever_was_asked(requested):
+    assert encoding_for(1, requested) == encoding_for(EXACT_VALUES, requested) == "float32"
+    assert encoding_for(EXACT_VALUES + 1, requested) == requested
+
+
 def test_encode_converts_other_dtypes_and_refuses_unknown_encodings():
     meta, payload = encode(np.arange(6, dtype=np.float64).reshape(2, 3), "float16")
     np.testing.assert_array_equal(decode(meta, payload), np.arange(6, dtype=np.float32).reshape(2, 3))
-    with pytest.raises(ValueError, match="encoding must be one of float16, uint8"):
+    with pytest.raises(ValueError, match="encoding must be one of float32, float16, uint8"):
         encode(np.zeros(3, np.float32), "png")
 
 
