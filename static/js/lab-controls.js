@@ -2,7 +2,7 @@
 // numbers and pairs with a range, a select for choices, a checkbox for booleans. Every control has an
 // error line under it where the server's complaints about that parameter appear.
 //
-//   const controls = createParamControls(container, kindInfo, values, { onInput, hidden, limits });
+//   const controls = createParamControls(container, kindInfo, values, { onInput, hidden, limits, idPrefix });
 //   controls.values();                  // only the values that differ from the defaults
 //   controls.showError("stride", "...");  controls.clearErrors();
 
@@ -29,9 +29,11 @@ const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
  * Build one control per parameter of `kind` (skipping `hidden` names) into `container`.
  * values: the non-default values to start from; limits: {name: maximum} that narrow the catalogue's
  * ranges for the lab (e.g. at most 16 output channels); onInput(name, values) on every change,
- * `values` being the non-default values. Returns {values(), showError(name, text), clearErrors(), names}.
+ * `values` being the non-default values; idPrefix: the start of the controls' element ids (several sets of
+ * controls on one page need different ones). Returns {values(), showError(name, text), clearErrors(), names}.
  */
-export function createParamControls(container, kind, values, { onInput = () => {}, hidden = [], limits = {} } = {}) {
+export function createParamControls(container, kind, values,
+  { onInput = () => {}, hidden = [], limits = {}, idPrefix = "param" } = {}) {
   const current = {};
   const rows = new Map();
   const params = kind.params.filter((p) => !hidden.includes(p.name));
@@ -46,7 +48,8 @@ export function createParamControls(container, kind, values, { onInput = () => {
   for (const param of params) {
     current[param.name] = param.name in values ? values[param.name] : param.default;
     const maximum = Math.min(param.maximum ?? Infinity, limits[param.name] ?? Infinity);
-    const row = controlFor({ ...param, maximum }, current[param.name], (value) => changed(param.name, value));
+    const row = controlFor({ ...param, maximum }, current[param.name], (value) => changed(param.name, value),
+      `${idPrefix}-${param.name}`);
     row.dataset.param = param.name;
     rows.set(param.name, row);
     container.append(row);
@@ -66,8 +69,7 @@ export function createParamControls(container, kind, values, { onInput = () => {
   };
 }
 
-function controlFor(param, value, onChange) {
-  const id = `param-${param.name}`;
+function controlFor(param, value, onChange, id) {
   const row = element("div", { class: "param" });
   const label = element("label", { for: id, class: "param-name" }, param.name.replace(/_/g, " "));
   const help = element("span", { class: "help muted", id: `${id}-help` }, param.help);

@@ -1,9 +1,11 @@
-// The Network view (/network): pick a built-in network and an input, watch every layer's feature maps
-// arrive as the server streams them, and open one map in a detail panel (heatmap, kernels, histogram).
+// The Network view (/network): pick a built-in network, or put layers together (network-stack.js), and an
+// input; watch every layer's feature maps arrive as the server streams them, and open one map in a detail
+// panel (heatmap, kernels, histogram).
 //
-// View state (mirrored in the URL): network, input (inputs.js encodeSource text; empty: the network's
-// default sample), layer and map (the selection; layer -1 is the input), scale ("layer": one colour scale
-// per layer, "map": one per map), saliency (the class whose saliency map is shown; empty: the top class).
+// View state (mirrored in the URL): network (a built-in name, or "custom" for the user's stack), stack (that
+// stack, network-stack.js), input (inputs.js encodeSource text; empty: the network's default sample), layer
+// and map (the selection; layer -1 is the input), scale ("layer": one colour scale per layer, "map": one per
+// map), saliency (the class whose saliency map is shown; empty: the top class).
 //
 // Performance marks for benchmarks/browser.py (the latest of each name is kept):
 //   lamina:input-start   the user changed the input (a file chosen, a sample picked, each stroke segment drawn)
@@ -17,6 +19,9 @@
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
 import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
+import {
+  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackModel, stackSpec, validStack,
+} from "./network-stack.js";
 import {
   colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
   scaleFor, sizeGrid, summarize,
@@ -34,7 +39,7 @@ const MAP_GAP = 8; // CSS pixels between maps, borders included
 const STALE_AFTER_MS = 250; // a layer still showing the previous run's maps this long after a run starts is dimmed
 
 const state = createState(
-  { network: "digits-cnn", input: null, layer: null, map: null, scale: "layer", saliency: null },
+  { network: "digits-cnn", stack: DEFAULT_STACK, input: null, layer: null, map: null, scale: "layer", saliency: null },
   { types: { input: "string", layer: "number", map: "number", saliency: "number" } },
 );
 
@@ -44,6 +49,7 @@ const view = {
   networkSelect: $("#nv-network"),
   networkAbout: $("#nv-network-about"),
   networkError: $("#nv-network-error"),
+  stack: $("#nv-stack"),
   scaleSelect: $("#nv-scale"),
   progressBar: $("#nv-progress progress"),
   progressText: $("#nv-progress-text"),
@@ -55,6 +61,8 @@ const view = {
 };
 
 let models = []; // GET /api/models
+let layerKinds = []; // GET /api/layers: what a stack can hold
+let stackEditor = null;
 const saliency = createSaliencyPanel(
   { root: $("#nv-saliency"), select: $("#nv-saliency-class"), canvas: $("#nv-saliency-map"),
     caption: $("#nv-saliency-caption") },
@@ -68,7 +76,7 @@ let fileChosen = false; // a file was chosen and its upload has not reported bac
 let runTicket = 0; // counts run() calls: only the newest one sends its request
 let inputErrorShown = false; // an error of ours is on the input picker
 const shown = { // the run on screen
-  id: null, network: null, layers: [], outputs: new Map(), kernels: new Map(), request: null, firstDrawn: false,
+  id: null, network: null, layers: [], inputShape: null, outputs: new Map(), kernels: new Map(), request: null, firstDrawn: false,
   staleTimer: null,
 };
 
@@ -99,7 +107,10 @@ const product = (numbers) => numbers.reduce((a, b) => a * b, 1);
 const shapeText = (shape) => shape.join("×");
 const percent = (fraction) => (fraction === null || fraction === undefined ? "–" : `${(100 * fraction).toFixed(1)}%`);
 
+const building = () => state.get().network === CUSTOM_NETWORK; // the user's own stack is the network
+
 function currentModel() {
+  if (building()) return stackModel(state.get().stack);
   return models.find((model) => model.name === state.get().network) ?? null;
 }
 
@@ -139,15 +150,28 @@ async function start() {
   });
   try {
     // Sequence networks have their own view (/sequence); this one takes images.
-    models = (await cachedJSON("/api/models")).filter((model) => model.input_kind === "image");
+    [models, layerKinds] = await Promise.all([cachedJSON("/api/models"), cachedJSON("/api/layers")]);
+    models = models.filter((model) => model.input_kind === "image");
   } catch (error) {
     view.networkError.textContent = `The list of networks could not be loaded: ${error.message}`;
     return;
   }
-  view.networkSelect.replaceChildren(...models.map((model) => el("option", { value: model.name }, model.title)));
+  view.networkSelect.replaceChildren(
+    el("optgroup", { label: "Built-in networks" }, ...models.map((model) => el("option", { value: model.name }, model.title))),
+    el("optgroup", { label: "Build your own" }, el("option", { value: CUSTOM_NETWORK }, STACK_TITLE)),
+  );
+  stackEditor = createStackEditor({
+    channels: $("#nv-stack-channels"), size: $("#nv-stack-size"), sizeShown: $("#nv-stack-size-shown"),
+    layers: $("#nv-stack-layers"), addKind: $("#nv-stack-kind"), add: $("#nv-stack-add"), error: $("#nv-stack-error"),
+  }, layerKinds, { onChange: (stack) => state.set({ stack }) });
+  const stackUnreadable = linkStackUnreadable();
+  if (!validStack(state.get().stack, layerKinds)) state.set({ stack: DEFAULT_STACK });
   if (!currentModel()) state.set({ network: models[0].name });
   view.networkSelect.value = state.get().network;
   showModel();
+  if (stackUnreadable && building()) {
+    $("#nv-stack-error").textContent = "The stack in this link could not be read; this is the stack to start from.";
+  }
 
   picker = createInputPicker($("#nv-input"), {
     initial: currentSource(),
@@ -161,6 +185,17 @@ async function start() {
   window.addEventListener("pagehide", () => socket.close());
   new ResizeObserver(resizeMaps).observe(view.layers);
   run();
+}
+
+/** Whether the page's link holds a stack that is not one (hand-edited, or cut short when copied). */
+function linkStackUnreadable() {
+  const text = new URLSearchParams(location.search).get("stack");
+  if (text === null) return false;
+  try {
+    return !validStack(JSON.parse(text), layerKinds);
+  } catch {
+    return true;
+  }
 }
 
 /** Mark the moment a file is chosen or dropped: the wait for an upload starts there, before the POST. */
@@ -186,10 +221,16 @@ function inputPicked(source) {
 }
 
 function changed(values, keys) {
-  if (keys.has("network")) {
+  if (keys.has("stack") && !validStack(values.stack, layerKinds)) {
+    state.set({ stack: DEFAULT_STACK }); // Back or Forward to a hand-edited URL: start again from a good stack
+    return;
+  }
+  if (keys.has("network") || (keys.has("stack") && building())) {
     view.networkSelect.value = values.network;
     showModel();
-    if (!values.input) picker.setSource(defaultSource(currentModel()));
+    const source = defaultSource(currentModel()); // e.g. a photo instead of a digit once the stack takes 64×64
+    const onPicker = picker.getSource();
+    if (!values.input && (!onPicker || encodeSource(onPicker) !== encodeSource(source))) picker.setSource(source);
   }
   const pickerShows = picker.getSource() && encodeSource(picker.getSource()) === values.input;
   if (keys.has("input") && !keys.has("network") && !pickerShows) picker.setSource(currentSource()); // Back, Forward
@@ -198,20 +239,27 @@ function changed(values, keys) {
     for (const index of shown.outputs.keys()) drawLayer(index);
   }
   if (keys.has("saliency")) saliency.setChoice(values.saliency);
-  if (keys.has("network") || keys.has("input") || keys.has("saliency")) run();
+  if (keys.has("network") || keys.has("input") || keys.has("saliency") || (keys.has("stack") && building())) run();
   else if (keys.has("layer") || keys.has("map")) renderDetail();
 }
 
 function showModel() {
   const model = currentModel();
   if (!model) return;
+  view.stack.hidden = !building();
+  view.networkError.textContent = "";
+  if (building()) {
+    view.networkAbout.textContent = ""; // the stack's own section says what it is
+    stackEditor.show(state.get().stack);
+    saliency.setModel(model);
+    return;
+  }
   const designed = model.card?.epochs === 0; // e.g. edges: filters made by hand, stored like trained weights
   const weights = designed ? "hand-designed filters, not trained"
     : model.trained ? `trained weights (${model.card ? `held-out score ${model.card.held_out_score}` : "no card"})`
       : "untrained: seeded random weights, so its answers mean nothing yet";
   view.networkAbout.textContent = `${model.description} Takes ${model.input_channels}×${model.input_size.join("×")} `
     + `(inputs are resized to fit); ${weights}.`;
-  view.networkError.textContent = "";
   saliency.setModel(model);
   saliency.setChoice(state.get().saliency);
 }
@@ -247,7 +295,7 @@ async function run() {
     return;
   }
   if (ticket !== runTicket) return; // a newer change is being prepared: it wins
-  const request = { network: model.name, input, kernels: true };
+  const request = { network: building() ? stackSpec(state.get().stack) : model.name, input, kernels: true };
   // a trained classifier also sends its saliency map for the chosen class (-1: the top-scoring one)
   const chosen = state.get().saliency;
   if (model.trained && model.class_names) {
@@ -273,10 +321,12 @@ async function run() {
 
 /** The plan arrived: lay out one row per layer (kept, and marked stale, when the network is the same). */
 function begin(message, request) {
-  const sameLayers = shown.network === message.network && shown.layers.length === message.layers.length
+  const sameLayers = shown.network === message.network && samePlan(shown, message)
     && view.layers.children.length === message.layers.length + 1;
+  if (building()) stackEditor.showShapes(message.layers);
   shown.network = message.network;
   shown.layers = message.layers;
+  shown.inputShape = message.input_shape;
   shown.request = request;
   shown.firstDrawn = false;
   shown.outputs.clear();
@@ -297,6 +347,14 @@ function begin(message, request) {
   }
   view.progressBar.max = message.layers.length;
   setProgress(0, `Computing layer 1 of ${message.layers.length}: ${message.layers[0]?.name ?? ""}`);
+}
+
+/** Whether a run's plan has the layers on screen (names, kinds and shapes): then their rows can stay. */
+function samePlan(previous, plan) {
+  const sameShape = (a, b) => shapeText(a ?? []) === shapeText(b ?? []);
+  return sameShape(previous.inputShape, plan.input_shape) && previous.layers.length === plan.layers.length
+    && previous.layers.every((layer, i) => layer.name === plan.layers[i].name && layer.kind === plan.layers[i].kind
+      && sameShape(layer.shape, plan.layers[i].shape));
 }
 
 function receiveOutput(index, message) {
@@ -344,6 +402,7 @@ function failed(message) {
   setProgress(0, "Stopped: the server could not compute this run.");
   const field = message.field ?? "";
   if (field === "input" || field.startsWith("input.")) showInputError(message.message);
+  else if ((field === "network" || field.startsWith("network.")) && building()) stackEditor.showError(message.message);
   else if (field === "network" || field.startsWith("network.")) view.networkError.textContent = message.message;
   else view.runError.textContent = message.message;
 }

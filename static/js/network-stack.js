@@ -1,0 +1,227 @@
+// The Network view's own stack: layers a user puts together (kind by kind, with the controls the catalogue
+// describes), run top to bottom on an image of the channels and size they choose. The server builds the
+// network from the spec this editor makes (docs/protocol.md, "A spec"), with seeded, untrained weights.
+//
+//   const editor = createStackEditor(elements, kinds, { onChange });  // kinds: GET /api/layers
+//   editor.show(stack);              // draw a stack (from the URL, Back/Forward or a live session)
+//   editor.showShapes(plan.layers);  // each layer's output shape, from a run's plan
+//   editor.showError(message);       // a server error about the spec, shown at the layer it names
+//
+// A stack is {input: [channels, height, width], layers: [{kind, params}]}, params holding only the values
+// that differ from the catalogue's defaults; it lives in the view state (the URL) as JSON.
+
+import { element } from "./inputs.js";
+import { createParamControls, formatValue } from "./lab-controls.js";
+
+export const CUSTOM_NETWORK = "custom";
+export const STACK_TITLE = "Your own stack of layers";
+
+/** A small CNN for 28×28 digits: what the stack starts as. */
+export const DEFAULT_STACK = {
+  input: [1, 28, 28],
+  layers: [
+    { kind: "Conv2d", params: { out_channels: 8, padding: 1 } },
+    { kind: "ReLU", params: {} },
+    { kind: "MaxPool2d", params: {} },
+    { kind: "Conv2d", params: { out_channels: 16, padding: 1 } },
+    { kind: "ReLU", params: {} },
+    { kind: "MaxPool2d", params: {} },
+    { kind: "Flatten", params: {} },
+    { kind: "Linear", params: { out_features: 10 } },
+    { kind: "Softmax", params: {} },
+  ],
+};
+
+export const INPUT_SIZE = { min: 8, max: 128 }; // pixels of the square input
+// channel and feature counts follow from the layer above (engine/spec.py), so they get no control
+const INFERRED = ["in_channels", "in_features", "num_features", "input_size"];
+// narrower slider ranges than the catalogue's (which allows 4,096 channels): enough to explore, easy to drag
+const LIMITS = { out_channels: 64, out_features: 256, groups: 64, channels: 64, height: 64, width: 64 };
+
+/** The request's spec for a stack. */
+export function stackSpec(stack) {
+  return {
+    name: "your stack",
+    input_shape: stack.input,
+    layers: stack.layers.map(({ kind, params }) => ({ kind, params })),
+  };
+}
+
+/** What the Network view needs to know of a stack, in the shape of a GET /api/models entry. */
+export function stackModel(stack) {
+  return {
+    name: CUSTOM_NETWORK,
+    title: STACK_TITLE,
+    input_channels: stack.input[0],
+    input_size: stack.input.slice(1),
+    input_kind: "image",
+    trained: false,
+    class_names: null,
+    card: null,
+  };
+}
+
+/** `stack` if it has the shape of one (a URL can hold anything), else null. */
+export function validStack(stack, kinds) {
+  const known = new Set(kinds.map((kind) => kind.kind));
+  const [channels, height, width] = Array.isArray(stack?.input) ? stack.input : [];
+  const inputOk = [1, 3].includes(channels) && height === width && Number.isInteger(height)
+    && height >= INPUT_SIZE.min && height <= INPUT_SIZE.max;
+  const layersOk = Array.isArray(stack?.layers) && stack.layers.length > 0 && stack.layers.every(
+    (layer) => known.has(layer?.kind) && layer.params !== null && typeof layer.params === "object"
+      && !Array.isArray(layer.params));
+  return inputOk && layersOk ? stack : null;
+}
+
+/** The layer kinds a stack offers: those that take images or flat vectors (the recurrent cells have /sequence). */
+export function imageKinds(kinds) {
+  return kinds.filter((kind) => kind.input_ndim.some((ndim) => ndim === 2 || ndim === 4));
+}
+
+/** A layer's settings that differ from the defaults: "out channels 8, padding 1". */
+function settingsText(params) {
+  return Object.entries(params).map(([name, value]) => `${name.replace(/_/g, " ")} ${formatValue(value)}`).join(", ");
+}
+
+/**
+ * elements: {root, channels (select), size (range), sizeShown (output), layers (ol), addKind (select),
+ * add (button), error (p)}. onChange(stack) after every edit; the editor never calls it for show().
+ */
+export function createStackEditor(elements, kinds, { onChange }) {
+  const catalogue = new Map(kinds.map((kind) => [kind.kind, kind]));
+  let stack = null;
+  let open = new Set(); // indices of the layers whose settings are unfolded
+  let rows = [];
+  let serverError = false; // an error from showError is on screen (the next good run clears it)
+
+  elements.addKind.replaceChildren(...imageKinds(kinds).map((kind) => element("option", { value: kind.kind }, kind.kind)));
+  elements.channels.addEventListener("change", () => {
+    edit({ ...stack, input: [Number(elements.channels.value), ...stack.input.slice(1)] });
+  });
+  elements.size.min = String(INPUT_SIZE.min);
+  elements.size.max = String(INPUT_SIZE.max);
+  elements.size.addEventListener("input", () => {
+    const size = Number(elements.size.value);
+    elements.sizeShown.textContent = `${size} px`;
+    edit({ ...stack, input: [stack.input[0], size, size] });
+  });
+  elements.add.addEventListener("click", () => {
+    open = new Set([stack.layers.length]);
+    edit({ ...stack, layers: [...stack.layers, { kind: elements.addKind.value, params: {} }] }, { redraw: true });
+  });
+
+  function edit(next, { redraw = false } = {}) {
+    stack = next;
+    elements.error.textContent = "";
+    if (redraw) drawLayers();
+    onChange(stack);
+  }
+
+  function move(index, offset) {
+    const layers = [...stack.layers];
+    const [layer] = layers.splice(index, 1);
+    layers.splice(index + offset, 0, layer);
+    open = new Set([...open].map((i) => (i === index ? index + offset : i === index + offset ? index : i)));
+    edit({ ...stack, layers }, { redraw: true });
+    // keep the keyboard on the moved layer: on the same button while it can move further, else on its name
+    const moved = rows[index + offset];
+    const again = moved.querySelector(offset < 0 ? ".nv-stack-up" : ".nv-stack-down");
+    (again.disabled ? moved.querySelector(".nv-stack-toggle") : again).focus();
+  }
+
+  function remove(index) {
+    open = new Set([...open].filter((i) => i !== index).map((i) => (i > index ? i - 1 : i)));
+    edit({ ...stack, layers: stack.layers.filter((_, i) => i !== index) }, { redraw: true });
+    (rows[index] ?? rows[index - 1])?.querySelector(".nv-stack-toggle")?.focus();
+  }
+
+  function setParams(index, params) {
+    const layers = stack.layers.map((layer, i) => (i === index ? { kind: layer.kind, params } : layer));
+    rows[index].querySelector(".nv-stack-settings").textContent = settingsText(params);
+    rows[index].querySelector(".nv-stack-body > .error").textContent = "";
+    edit({ ...stack, layers });
+  }
+
+  function layerRow(layer, index) {
+    const count = stack.layers.length;
+    const bodyId = `nv-stack-body-${index}`;
+    const toggle = element("button", { type: "button", class: "nv-stack-toggle", "aria-controls": bodyId,
+      "aria-expanded": String(open.has(index)) },
+    element("span", { class: "nv-stack-index" }, `${index}`),
+    element("span", { class: "nv-stack-kind" }, layer.kind),
+    element("span", { class: "nv-stack-settings muted" }, settingsText(layer.params)));
+    const buttons = [
+      ["nv-stack-up", "↑", `Move layer ${index} up`, index === 0, () => move(index, -1)],
+      ["nv-stack-down", "↓", `Move layer ${index} down`, index === count - 1, () => move(index, 1)],
+      ["nv-stack-remove", "✕", `Remove layer ${index}`, count === 1, () => remove(index)],
+    ].map(([className, text, label, disabled, action]) => {
+      const button = element("button", { type: "button", class: className, "aria-label": label, title: label }, text);
+      button.disabled = disabled;
+      button.addEventListener("click", action);
+      return button;
+    });
+    const params = element("div", { class: "nv-stack-params" });
+    const body = element("div", { class: "nv-stack-body", id: bodyId },
+      element("p", { class: "error", role: "alert" }), params);
+    body.hidden = !open.has(index);
+    toggle.addEventListener("click", () => {
+      body.hidden = !body.hidden;
+      toggle.setAttribute("aria-expanded", String(!body.hidden));
+      if (body.hidden) open.delete(index);
+      else open.add(index);
+    });
+    createParamControls(params, catalogue.get(layer.kind), layer.params, {
+      hidden: INFERRED, limits: LIMITS, idPrefix: `nv-stack-${index}`,
+      onInput: (_, values) => setParams(index, values),
+    });
+    return element("li", { class: "nv-stack-layer" },
+      element("div", { class: "nv-stack-head" }, toggle, element("span", { class: "nv-stack-shape muted" }), ...buttons),
+      body);
+  }
+
+  function drawLayers() {
+    rows = stack.layers.map(layerRow);
+    elements.layers.replaceChildren(...rows);
+  }
+
+  return {
+    show(next) {
+      if (stack && JSON.stringify(next) === JSON.stringify(stack)) return;
+      stack = next;
+      elements.channels.value = String(stack.input[0]);
+      elements.size.value = String(stack.input[1]);
+      elements.sizeShown.textContent = `${stack.input[1]} px`;
+      elements.error.textContent = "";
+      open = new Set([...open].filter((i) => i < stack.layers.length));
+      drawLayers();
+    },
+    /** Each layer's output shape from a run's plan (its layers in the stack's order); a plan means the spec
+     * was good, so an earlier error about it goes. */
+    showShapes(planLayers) {
+      if (serverError) {
+        for (const row of rows) row.querySelector(".nv-stack-body > .error").textContent = "";
+        elements.error.textContent = "";
+        serverError = false;
+      }
+      planLayers.forEach((info, i) => {
+        const shape = rows[i]?.querySelector(".nv-stack-shape");
+        if (shape) shape.textContent = `→ ${info.shape.slice(1).join("×")}`;
+      });
+    },
+    /** A spec error: engine/spec.py starts it with "layer N (Kind)", which points at the row to unfold. */
+    showError(message) {
+      serverError = true;
+      const match = /^layer (\d+)\b/.exec(message);
+      const row = match ? rows[Number(match[1])] : null;
+      if (!row) {
+        elements.error.textContent = message;
+        return;
+      }
+      row.querySelector(".nv-stack-body > .error").textContent = message.replace(/^layer \d+ (?:'[^']*' )?\([^)]*\): /, "");
+      row.querySelector(".nv-stack-body").hidden = false;
+      row.querySelector(".nv-stack-toggle").setAttribute("aria-expanded", "true");
+      open.add(Number(match[1]));
+      elements.error.textContent = `Layer ${match[1]} cannot run: see its settings.`;
+    },
+  };
+}

@@ -1,0 +1,245 @@
+"""The Network view's own stack of layers, driven as a person would: open it, change a layer's settings
+with the keyboard, add, move and remove layers, break a layer and mend it, share the link.
+
+Shapes are checked against the engine's own shape rules (`Sequential.output_shapes` of the same spec),
+values against the layer above them (a ReLU row against the download of the convolution before it), so a
+stack the page draws wrongly cannot pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+
+import numpy as np
+
+from engine.spec import network_from_spec
+from tests.browser.conftest import screenshot
+from tests.browser.test_live import start_session
+from tests.browser.test_network import VIEW, download_layer, layer_rows, runs_done, wait_for_run_after
+
+DEFAULT_KINDS = ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "Softmax"]
+STACK_ROWS = "#nv-stack-layers > li"
+
+
+def open_stack(page, query: str = "") -> None:
+    page.goto(f"/network?network=custom{query}")
+    wait_for_run_after(page, 0)
+
+
+def stack_row(page, index: int):
+    return page.locator(STACK_ROWS).nth(index)
+
+
+def stack_kinds(page) -> list[str]:
+    return page.locator(f"{STACK_ROWS} .nv-stack-kind").all_inner_texts()
+
+
+def shown_kinds(page) -> list[str]:
+    return layer_rows(page).locator(".nv-kind").all_inner_texts()
+
+
+def stack_in_url(page) -> dict:
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    return json.loads(query["stack"][0])
+
+
+def engine_shapes(stack: dict) -> list[str]:
+    """Each layer's output shape per sample, as the engine computes it for the same spec."""
+    spec = {"name": "reference", "input_shape": stack["input"],
+            "layers": [{"kind": layer["kind"], "params": layer["params"]} for layer in stack["layers"]]}
+    network = network_from_spec(spec)
+    return ["×".join(map(str, shape[1:])) for shape in network.output_shapes((1, *stack["input"]))]
+
+
+def editor_shapes(page) -> list[str]:
+    return [text.removeprefix("→ ") for text in page.locator(f"{STACK_ROWS} .nv-stack-shape").all_inner_texts()]
+
+
+def unfold(page, index: int) -> None:
+    toggle = stack_row(page, index).locator(".nv-stack-toggle")
+    if toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+
+
+def press_on(page, selector: str, key: str, times: int = 1) -> None:
+    page.focus(selector)
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+def test_the_default_stack_runs_with_the_engines_shapes_and_values(page):
+    open_stack(page)
+    screenshot(page, "network-stack-default")
+    assert page.locator("#nv-network").input_value() == "custom"
+    assert page.is_visible("#nv-stack")
+    assert stack_kinds(page) == DEFAULT_KINDS
+    assert shown_kinds(page) == DEFAULT_KINDS
+    stack = {"input": [1, 28, 28], "layers": [
+        {"kind": "Conv2d", "params": {"out_channels": 8, "padding": 1}}, {"kind": "ReLU", "params": {}},
+        {"kind": "MaxPool2d", "params": {}}, {"kind": "Conv2d", "params": {"out_channels": 16, "padding": 1}},
+        {"kind": "ReLU", "params": {}}, {"kind": "MaxPool2d", "params": {}}, {"kind": "Flatten", "params": {}},
+        {"kind": "Linear", "params": {"out_features": 10}}, {"kind": "Softmax", "params": {}}]}
+    expected = engine_shapes(stack)
+    assert expected[:3] == ["8×28×28", "8×28×28", "8×14×14"]
+    assert editor_shapes(page) == expected
+    # the layer list draws what the server computed: the ReLU row is max(conv, 0) of the row above it
+    conv, relu = download_layer(page, 0), download_layer(page, 1)
+    assert conv.shape == relu.shape == (1, 8, 28, 28)
+    assert (conv < 0).any() and (conv > 0).any()
+    np.testing.assert_array_equal(relu, np.maximum(conv, 0))
+    probabilities = download_layer(page, 8)
+    np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
+    assert not page.is_visible("#nv-scores"), "an untrained stack has no class names to score"
+    # a built-in network hides the stack, and choosing the stack again brings it back as it was
+    count = runs_done(page)
+    page.select_option("#nv-network", "digits-cnn")
+    wait_for_run_after(page, count)
+    assert page.is_hidden("#nv-stack")
+    assert shown_kinds(page)[0] == "Conv2d" and layer_rows(page).count() == 9
+    count = runs_done(page)
+    page.go_back()
+    wait_for_run_after(page, count)
+    assert page.is_visible("#nv-stack") and stack_kinds(page) == DEFAULT_KINDS
+
+
+def test_changing_a_layer_reruns_the_stack_and_the_link_brings_it_back(page, new_page):
+    open_stack(page)
+    unfold(page, 0)
+    slider = "#nv-stack-0-out_channels"
+    assert page.input_value(slider) == "8"
+    count = runs_done(page)
+    press_on(page, slider, "ArrowLeft", 5)  # 8 -> 3 output channels
+    wait_for_run_after(page, count)
+    page.wait_for_function(
+        "document.querySelectorAll(\".nv-layer[data-index='0'] button.map\").length === 3")
+    assert stack_row(page, 0).locator(".nv-stack-settings").inner_text() == "out channels 3, padding 1"
+    page.wait_for_function("new URLSearchParams(location.search).get('stack')?.includes('\"out_channels\":3')")
+    stack = stack_in_url(page)
+    assert stack["layers"][0] == {"kind": "Conv2d", "params": {"out_channels": 3, "padding": 1}}
+    assert editor_shapes(page) == engine_shapes(stack)
+    assert editor_shapes(page)[0] == "3×28×28"
+    # a kernel size of 5 without more padding shrinks every map below it by 2 pixels a side
+    count = runs_done(page)
+    press_on(page, "#nv-stack-0-kernel_size", "ArrowRight", 2)
+    wait_for_run_after(page, count)
+    page.wait_for_function("document.querySelector('#nv-stack-layers .nv-stack-shape').textContent === '→ 3×26×26'")
+    page.wait_for_function("new URLSearchParams(location.search).get('stack')?.includes('\"kernel_size\":5')")
+    stack = stack_in_url(page)
+    assert editor_shapes(page) == engine_shapes(stack)
+    screenshot(page, "network-stack-edited")
+
+    # the link reproduces the stack in a fresh tab
+    other = new_page()
+    other.goto(page.url)
+    wait_for_run_after(other, 0)
+    assert other.locator("#nv-network").input_value() == "custom"
+    assert stack_row(other, 0).locator(".nv-stack-settings").inner_text() == "out channels 3, kernel size 5, padding 1"
+    assert editor_shapes(other) == engine_shapes(stack)
+    assert other.locator(".nv-layer[data-index='0'] button.map").count() == 3
+    np.testing.assert_array_equal(download_layer(other, 0), download_layer(page, 0))
+
+
+def test_layers_can_be_added_moved_and_removed(page):
+    open_stack(page)
+    count = runs_done(page)
+    page.select_option("#nv-stack-kind", "Tanh")
+    page.click("#nv-stack-add")
+    wait_for_run_after(page, count)
+    assert stack_kinds(page) == [*DEFAULT_KINDS, "Tanh"]
+    page.wait_for_function(f"document.querySelectorAll(\"{VIEW} .nv-layer\").length === 11")
+    assert shown_kinds(page) == [*DEFAULT_KINDS, "Tanh"]
+    assert stack_row(page, 9).locator(".nv-stack-toggle").get_attribute("aria-expanded") == "true"
+    assert "This layer has no settings." in stack_row(page, 9).inner_text()
+    # the kinds offered are those that take images or vectors: the recurrent cells live on /sequence
+    offered = page.locator("#nv-stack-kind option").all_inner_texts()
+    assert {"Conv2d", "ConvTranspose2d", "MaxPool2d", "Linear", "ReLU", "Upsample"} <= set(offered)
+    assert not {"RNN", "LSTM", "GRU"} & set(offered)
+
+    # Tanh before the softmax: Linear, Tanh, Softmax
+    count = runs_done(page)
+    stack_row(page, 9).locator(".nv-stack-up").click()
+    wait_for_run_after(page, count)
+    assert stack_kinds(page)[-3:] == ["Linear", "Tanh", "Softmax"]
+    page.wait_for_function(f"[...document.querySelectorAll('{VIEW} .nv-layer .nv-kind')].slice(-2)"
+                           ".map((e) => e.textContent).join() === 'Tanh,Softmax'")
+    tanh, linear = download_layer(page, 8), download_layer(page, 7)
+    np.testing.assert_allclose(tanh, np.tanh(linear), rtol=1e-6, atol=1e-7)
+
+    # removing the first convolution: the stack starts with a ReLU of the image itself
+    count = runs_done(page)
+    stack_row(page, 0).locator(".nv-stack-remove").click()
+    wait_for_run_after(page, count)
+    assert stack_kinds(page)[:3] == ["ReLU", "MaxPool2d", "Conv2d"]
+    page.wait_for_function(f"document.querySelector(\"{VIEW} .nv-layer[data-index='0'] .nv-kind\").textContent === 'ReLU'")
+    assert editor_shapes(page)[:3] == ["1×28×28", "1×14×14", "16×14×14"]
+    assert stack_row(page, 0).locator(".nv-stack-up").is_disabled()
+    assert stack_row(page, len(stack_kinds(page)) - 1).locator(".nv-stack-down").is_disabled()
+
+
+def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(page):
+    open_stack(page)
+    unfold(page, 3)  # the second convolution reads 8×14×14 maps
+    count = runs_done(page)
+    press_on(page, "#nv-stack-3-kernel_size", "End")  # kernel 31 > 14 pixels
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'error'")
+    error = stack_row(page, 3).locator(".nv-stack-body > .error")
+    # the engine's words, with the numbers: 14 pixels plus padding 1 a side is 16, less than the kernel
+    assert "the dilated kernel 31 is larger than the padded input 16" in error.inner_text()
+    assert not error.inner_text().startswith("layer 3"), "the row already says which layer"
+    assert page.inner_text("#nv-stack-error") == "Layer 3 cannot run: see its settings."
+    screenshot(page, "network-stack-error")
+    # back to a kernel that fits: the error goes and the stack runs again
+    press_on(page, "#nv-stack-3-kernel_size", "Home")
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    assert error.inner_text() == ""
+    assert page.inner_text("#nv-stack-error") == ""
+    page.wait_for_function("new URLSearchParams(location.search).get('stack')?.includes('\"kernel_size\":1')")
+    assert editor_shapes(page) == engine_shapes(stack_in_url(page))
+    assert editor_shapes(page)[3] == "16×16×16"  # Home: the smallest kernel, 1, with padding 1 a side
+
+
+def test_the_input_shape_and_an_unreadable_link(page):
+    open_stack(page)
+    count = runs_done(page)
+    page.select_option("#nv-stack-channels", "3")
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector(\"{VIEW} .nv-layer[data-index='-1'] .nv-shape\").textContent === '1×3×28×28'")
+    count = runs_done(page)
+    press_on(page, "#nv-stack-size", "ArrowRight", 4)
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector(\"{VIEW} .nv-layer[data-index='-1'] .nv-shape\").textContent === '1×3×32×32'")
+    assert page.inner_text("#nv-stack-size-shown") == "32 px"
+    assert editor_shapes(page)[:3] == ["8×32×32", "8×32×32", "8×16×16"]
+    assert stack_in_url(page)["input"] == [3, 32, 32]
+
+    # a link whose stack is not one (hand-edited, cut short) falls back to the default stack and says so
+    for broken in ("not-json", json.dumps({"input": [2, 28, 28], "layers": []}),
+                   json.dumps({"input": [1, 28, 28], "layers": [{"kind": "Teleport", "params": {}}]})):
+        page.goto(f"/network?network=custom&stack={urllib.parse.quote(broken)}")
+        wait_for_run_after(page, 0)
+        assert stack_kinds(page) == DEFAULT_KINDS
+        assert "could not be read" in page.inner_text("#nv-stack-error")
+
+
+def test_a_live_follower_sees_the_presenters_stack_change(new_page):
+    presenter = new_page()
+    open_stack(presenter)
+    code = start_session(presenter)
+    follower = new_page()
+    follower.goto(f"/?follow={code}")
+    follower.wait_for_url(re.compile(r"/network\?network=custom"))
+    wait_for_run_after(follower, 0)
+    assert follower.is_visible("#nv-stack") and stack_kinds(follower) == DEFAULT_KINDS
+
+    before = runs_done(follower)
+    presenter.select_option("#nv-stack-kind", "Sigmoid")
+    presenter.click("#nv-stack-add")
+    wait_for_run_after(follower, before)
+    follower.wait_for_function("document.querySelectorAll('#nv-stack-layers > li').length === 10")
+    assert stack_kinds(follower) == [*DEFAULT_KINDS, "Sigmoid"]
+    follower.wait_for_function(f"document.querySelectorAll(\"{VIEW} .nv-layer\").length === 11")
+    assert shown_kinds(follower) == shown_kinds(presenter)
+    np.testing.assert_array_equal(download_layer(follower, 9), download_layer(presenter, 9))
