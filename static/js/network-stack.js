@@ -32,7 +32,7 @@ export const DEFAULT_STACK = {
   ],
 };
 
-export const INPUT_SIZE = { min: 8, max: 128 }; // pixels of the square input
+export const INPUT_SIZE = { min: 8, max: 256 }; // pixels of the square input
 // channel and feature counts follow from the layer above (engine/spec.py), so they get no control
 const INFERRED = ["in_channels", "in_features", "num_features", "input_size"];
 // narrower slider ranges than the catalogue's (which allows 4,096 channels): enough to explore, easy to drag
@@ -71,6 +71,22 @@ export function validStack(stack, kinds) {
     (layer) => known.has(layer?.kind) && layer.params !== null && typeof layer.params === "object"
       && !Array.isArray(layer.params));
   return inputOk && layersOk ? stack : null;
+}
+
+/**
+ * A stack holding a built-in network's layers (GET /api/models' spec), its settings as the spec gives them less
+ * the catalogue's defaults and the counts that follow from the layer above; null when the stack cannot hold
+ * them (an input that is not a square image of 1 or 3 channels and 8 to 256 pixels).
+ */
+export function stackFromSpec(spec, kinds) {
+  const catalogue = new Map(kinds.map((kind) => [kind.kind, kind]));
+  const layers = (spec?.layers ?? []).map(({ kind, params = {} }) => {
+    const defaults = new Map((catalogue.get(kind)?.params ?? []).map((param) => [param.name, param.default]));
+    const changed = Object.entries(params).filter(([name, value]) => !INFERRED.includes(name)
+      && JSON.stringify(value) !== JSON.stringify(defaults.get(name)));
+    return { kind, params: Object.fromEntries(changed) };
+  });
+  return validStack({ input: spec?.input_shape, layers }, kinds);
 }
 
 /** The layer kinds a stack offers: those that take images or flat vectors (the recurrent cells have /sequence). */
@@ -148,7 +164,8 @@ export function createStackEditor(elements, kinds, { onChange }) {
     const toggle = element("button", { type: "button", class: "nv-stack-toggle", "aria-controls": bodyId,
       "aria-expanded": String(open.has(index)) },
     element("span", { class: "nv-stack-index" }, `${index}`),
-    element("span", { class: "nv-stack-kind" }, layer.kind),
+    element("span", { class: "nv-stack-name" }, element("span", { class: "nv-stack-kind" }, layer.kind),
+      element("span", { class: "nv-stack-shape muted" })),
     element("span", { class: "nv-stack-settings muted" }, settingsText(layer.params)));
     const buttons = [
       ["nv-stack-up", "↑", `Move layer ${index} up`, index === 0, () => move(index, -1)],
@@ -170,12 +187,15 @@ export function createStackEditor(elements, kinds, { onChange }) {
       if (body.hidden) open.delete(index);
       else open.add(index);
     });
+    // a copied network's settings may go past the usual slider ranges (a decoder's 784 features): widen to them
+    const limits = Object.fromEntries(Object.entries(LIMITS)
+      .map(([name, maximum]) => [name, Math.max(maximum, Number(layer.params[name]) || 0)]));
     createParamControls(params, catalogue.get(layer.kind), layer.params, {
-      hidden: INFERRED, limits: LIMITS, idPrefix: `nv-stack-${index}`,
+      hidden: INFERRED, limits, idPrefix: `nv-stack-${index}`,
       onInput: (_, values) => setParams(index, values),
     });
     return element("li", { class: "nv-stack-layer" },
-      element("div", { class: "nv-stack-head" }, toggle, element("span", { class: "nv-stack-shape muted" }), ...buttons),
+      element("div", { class: "nv-stack-head" }, toggle, ...buttons),
       body);
   }
 

@@ -20,7 +20,7 @@ import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
 import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
 import {
-  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackModel, stackSpec, validStack,
+  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackFromSpec, stackModel, stackSpec, validStack,
 } from "./network-stack.js";
 import {
   colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
@@ -50,6 +50,7 @@ const view = {
   networkAbout: $("#nv-network-about"),
   networkError: $("#nv-network-error"),
   stack: $("#nv-stack"),
+  copyStack: $("#nv-copy-stack"),
   scaleSelect: $("#nv-scale"),
   progressBar: $("#nv-progress progress"),
   progressText: $("#nv-progress-text"),
@@ -143,6 +144,10 @@ async function start() {
   view.scaleSelect.addEventListener("change", () => state.set({ scale: view.scaleSelect.value }));
   view.networkSelect.addEventListener("change", () => {
     state.set({ network: view.networkSelect.value, layer: null, map: null }, { push: true });
+  });
+  view.copyStack.addEventListener("click", () => {
+    const stack = stackFromSpec(currentModel()?.spec, layerKinds);
+    state.set({ network: CUSTOM_NETWORK, stack, layer: null, map: null }, { push: true });
   });
   $("#nv-detail-close").addEventListener("click", closeDetail);
   document.addEventListener("keydown", (event) => {
@@ -247,6 +252,7 @@ function showModel() {
   const model = currentModel();
   if (!model) return;
   view.stack.hidden = !building();
+  view.copyStack.hidden = building() || !stackFromSpec(model.spec, layerKinds);
   view.networkError.textContent = "";
   if (building()) {
     view.networkAbout.textContent = ""; // the stack's own section says what it is

@@ -17,7 +17,7 @@ import numpy as np
 from engine.spec import network_from_spec
 from tests.browser.conftest import screenshot
 from tests.browser.test_live import start_session
-from tests.browser.test_network import VIEW, download_layer, layer_rows, runs_done, wait_for_run_after
+from tests.browser.test_network import VIEW, download_layer, layer_rows, model, runs_done, wait_for_run_after
 
 DEFAULT_KINDS = ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "Softmax"]
 STACK_ROWS = "#nv-stack-layers > li"
@@ -243,3 +243,35 @@ def test_a_live_follower_sees_the_presenters_stack_change(new_page):
     follower.wait_for_function(f"document.querySelectorAll(\"{VIEW} .nv-layer\").length === 11")
     assert shown_kinds(follower) == shown_kinds(presenter)
     np.testing.assert_array_equal(download_layer(follower, 9), download_layer(presenter, 9))
+
+
+def test_a_built_in_networks_layers_can_be_copied_into_the_stack(page, server_url):
+    for name in ("digits-cnn", "digits-autoencoder"):
+        page.goto(f"/network?network={name}")
+        wait_for_run_after(page, 0)
+        built_in = shown_kinds(page)
+        assert page.is_hidden("#nv-stack")
+        count = runs_done(page)
+        page.click("#nv-copy-stack")
+        wait_for_run_after(page, count)
+        page.wait_for_url(re.compile(r"network=custom"))
+        assert page.is_visible("#nv-stack") and page.is_hidden("#nv-copy-stack")
+        spec = model(server_url, name)["spec"]
+        assert stack_kinds(page) == [layer["kind"] for layer in spec["layers"]] == built_in
+        page.wait_for_function(f"document.querySelectorAll(\"{VIEW} .nv-layer\").length === {len(built_in) + 1}")
+        assert shown_kinds(page) == built_in
+        reference = {"input": spec["input_shape"], "layers": spec["layers"]}
+        assert editor_shapes(page) == engine_shapes(reference) == engine_shapes(stack_in_url(page))
+        assert page.get_attribute(VIEW, "data-run-state") == "done"
+        if name == "digits-autoencoder":
+            # the decoder's dense layer keeps its 784 features although the slider usually stops at 256
+            settings = page.locator(f"{STACK_ROWS} .nv-stack-settings").all_inner_texts()
+            assert "out features 784" in settings, settings
+            index = settings.index("out features 784")
+            unfold(page, index)
+            assert page.input_value(f"#nv-stack-{index}-out_features") == "784"
+        # Back returns to the trained network
+        count = runs_done(page)
+        page.go_back()
+        wait_for_run_after(page, count)
+        assert page.locator("#nv-network").input_value() == name
