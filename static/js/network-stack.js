@@ -32,7 +32,7 @@ export const DEFAULT_STACK = {
   ],
 };
 
-export const INPUT_SIZE = { min: 8, max: 256 }; // pixels of the square input
+const INPUT_SIZE = { min: 8, max: 256 }; // pixels of the square input
 // channel and feature counts follow from the layer above (engine/spec.py), so they get no control
 const INFERRED = ["in_channels", "in_features", "num_features", "input_size"];
 // narrower slider ranges than the catalogue's (which allows 4,096 channels): enough to explore, easy to drag
@@ -90,7 +90,7 @@ export function stackFromSpec(spec, kinds) {
 }
 
 /** The layer kinds a stack offers: those that take images or flat vectors (the recurrent cells have /sequence). */
-export function imageKinds(kinds) {
+function imageKinds(kinds) {
   return kinds.filter((kind) => kind.input_ndim.some((ndim) => ndim === 2 || ndim === 4));
 }
 
