@@ -100,8 +100,8 @@ function settingsText(params) {
 }
 
 /**
- * elements: {root, channels (select), size (range), sizeShown (output), layers (ol), addKind (select),
- * add (button), error (p)}. onChange(stack) after every edit; the editor never calls it for show().
+ * elements: {channels (select), size (range), sizeShown (output), layers (ol), addKind (select), add (button),
+ * reset (button), error (p)}. onChange(stack) after every edit; the editor never calls it for show().
  */
 export function createStackEditor(elements, kinds, { onChange }) {
   const catalogue = new Map(kinds.map((kind) => [kind.kind, kind]));
@@ -125,6 +125,18 @@ export function createStackEditor(elements, kinds, { onChange }) {
     open = new Set([stack.layers.length]);
     edit({ ...stack, layers: [...stack.layers, { kind: elements.addKind.value, params: {} }] }, { redraw: true });
   });
+
+  elements.reset.addEventListener("click", () => {
+    open = new Set();
+    edit(DEFAULT_STACK, { redraw: true });
+    showInput();
+  });
+
+  function showInput() {
+    elements.channels.value = String(stack.input[0]);
+    elements.size.value = String(stack.input[1]);
+    elements.sizeShown.textContent = `${stack.input[1]} px`;
+  }
 
   function edit(next, { redraw = false } = {}) {
     stack = next;
@@ -208,9 +220,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
     show(next) {
       if (stack && JSON.stringify(next) === JSON.stringify(stack)) return;
       stack = next;
-      elements.channels.value = String(stack.input[0]);
-      elements.size.value = String(stack.input[1]);
-      elements.sizeShown.textContent = `${stack.input[1]} px`;
+      showInput();
       elements.error.textContent = "";
       open = new Set([...open].filter((i) => i < stack.layers.length));
       drawLayers();

@@ -167,7 +167,8 @@ async function start() {
   );
   stackEditor = createStackEditor({
     channels: $("#nv-stack-channels"), size: $("#nv-stack-size"), sizeShown: $("#nv-stack-size-shown"),
-    layers: $("#nv-stack-layers"), addKind: $("#nv-stack-kind"), add: $("#nv-stack-add"), error: $("#nv-stack-error"),
+    layers: $("#nv-stack-layers"), addKind: $("#nv-stack-kind"), add: $("#nv-stack-add"), reset: $("#nv-stack-reset"),
+    error: $("#nv-stack-error"),
   }, layerKinds, { onChange: (stack) => state.set({ stack }) });
   const stackUnreadable = linkStackUnreadable();
   if (!validStack(state.get().stack, layerKinds)) state.set({ stack: DEFAULT_STACK });

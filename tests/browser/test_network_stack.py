@@ -177,6 +177,15 @@ def test_layers_can_be_added_moved_and_removed(page):
     assert stack_row(page, 0).locator(".nv-stack-up").is_disabled()
     assert stack_row(page, len(stack_kinds(page)) - 1).locator(".nv-stack-down").is_disabled()
 
+    # "Start again" brings back the stack a new visitor sees, and the link loses its stack
+    count = runs_done(page)
+    page.click("#nv-stack-reset")
+    wait_for_run_after(page, count)
+    assert stack_kinds(page) == DEFAULT_KINDS
+    page.wait_for_function(f"document.querySelectorAll(\"{VIEW} .nv-layer\").length === {len(DEFAULT_KINDS) + 1}")
+    assert shown_kinds(page) == DEFAULT_KINDS
+    page.wait_for_url(lambda url: "stack=" not in url)
+
 
 def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(page):
     open_stack(page)
@@ -214,6 +223,11 @@ def test_the_input_shape_and_an_unreadable_link(page):
     assert page.inner_text("#nv-stack-size-shown") == "32 px"
     assert editor_shapes(page)[:3] == ["8×32×32", "8×32×32", "8×16×16"]
     assert stack_in_url(page)["input"] == [3, 32, 32]
+    count = runs_done(page)
+    page.click("#nv-stack-reset")
+    wait_for_run_after(page, count)
+    assert page.input_value("#nv-stack-channels") == "1" and page.inner_text("#nv-stack-size-shown") == "28 px"
+    page.wait_for_function(f"document.querySelector(\"{VIEW} .nv-layer[data-index='-1'] .nv-shape\").textContent === '1×1×28×28'")
 
     # a link whose stack is not one (hand-edited, cut short) falls back to the default stack and says so
     for broken in ("not-json", json.dumps({"input": [2, 28, 28], "layers": []}),
