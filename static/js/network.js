@@ -77,8 +77,8 @@ let fileChosen = false; // a file was chosen and its upload has not reported bac
 let runTicket = 0; // counts run() calls: only the newest one sends its request
 let inputErrorShown = false; // an error of ours is on the input picker
 const shown = { // the run on screen
-  id: null, network: null, layers: [], inputShape: null, outputs: new Map(), kernels: new Map(), request: null, firstDrawn: false,
-  staleTimer: null,
+  id: null, network: null, layers: [], inputShape: null, outputs: new Map(), kernels: new Map(), request: null,
+  firstDrawn: false, staleTimer: null,
 };
 
 // ---- small helpers --------------------------------------------------------------------------------------
