@@ -94,6 +94,14 @@ function imageKinds(kinds) {
   return kinds.filter((kind) => kind.input_ndim.some((ndim) => ndim === 2 || ndim === 4));
 }
 
+/** The Layer lab's link for one layer: its kind and settings, on the lab's own sample picture. */
+function labLink({ kind, params }, channels) {
+  const query = new URLSearchParams({ kind });
+  if (Object.keys(params).length) query.set("params", JSON.stringify(params));
+  if (channels === 3) query.set("colour", "rgb");
+  return `/?${query}`;
+}
+
 /** A layer's settings that differ from the defaults: "out channels 8, padding 1". */
 function settingsText(params) {
   return Object.entries(params).map(([name, value]) => `${name.replace(/_/g, " ")} ${formatValue(value)}`).join(", ");
@@ -113,6 +121,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
   elements.addKind.replaceChildren(...imageKinds(kinds).map((kind) => element("option", { value: kind.kind }, kind.kind)));
   elements.channels.addEventListener("change", () => {
     edit({ ...stack, input: [Number(elements.channels.value), ...stack.input.slice(1)] });
+    stack.layers.forEach((layer, i) => { rows[i].querySelector(".nv-stack-lab").href = labLink(layer, stack.input[0]); });
   });
   elements.size.min = String(INPUT_SIZE.min);
   elements.size.max = String(INPUT_SIZE.max);
@@ -166,6 +175,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
   function setParams(index, params) {
     const layers = stack.layers.map((layer, i) => (i === index ? { kind: layer.kind, params } : layer));
     rows[index].querySelector(".nv-stack-settings").textContent = settingsText(params);
+    rows[index].querySelector(".nv-stack-lab").href = labLink(layers[index], stack.input[0]);
     rows[index].querySelector(".nv-stack-body > .error").textContent = "";
     edit({ ...stack, layers });
   }
@@ -191,7 +201,8 @@ export function createStackEditor(elements, kinds, { onChange }) {
     });
     const params = element("div", { class: "nv-stack-params" });
     const body = element("div", { class: "nv-stack-body", id: bodyId },
-      element("p", { class: "error", role: "alert" }), params);
+      element("p", { class: "error", role: "alert" }), params,
+      element("a", { class: "nv-stack-lab", href: labLink(layer, stack.input[0]) }, "Study this layer in the Layer lab"));
     body.hidden = !open.has(index);
     toggle.addEventListener("click", () => {
       body.hidden = !body.hidden;

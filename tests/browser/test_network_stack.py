@@ -140,6 +140,15 @@ def test_changing_a_layer_reruns_the_stack_and_the_link_brings_it_back(page, new
     assert other.locator(".nv-layer[data-index='0'] button.map").count() == 3
     np.testing.assert_array_equal(download_layer(other, 0), download_layer(page, 0))
 
+    # the layer's link opens the Layer lab on the same kind and settings
+    unfold(other, 0)
+    other.click("#nv-stack-layers > li >> nth=0 >> .nv-stack-lab")
+    other.wait_for_url(re.compile(r"/\?kind=Conv2d"))
+    other.wait_for_selector("#param-out_channels")
+    assert other.input_value("#param-out_channels") == "3"
+    assert other.input_value("#param-kernel_size") == "5"
+    assert other.input_value("#param-padding") == "1"
+
 
 def test_layers_can_be_added_moved_and_removed(page):
     open_stack(page)
