@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from engine import __version__
 from engine.backend import get_backend, set_backend
 from engine.layers import Conv2d
-from server import live, pages, ws
+from server import api_docs, live, pages, ws
 from server.api import catalogue, health, images, models, runs, samples
 from server.samples import list_samples
 from server.settings import Settings
@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threading.Thread(target=list_samples, name="warm-samples", daemon=True).start()
         yield
 
-    app = FastAPI(title="Lamina", version=__version__, lifespan=lifespan,
+    # docs_url=None, redoc_url=None: FastAPI's pages load from a CDN; api_docs serves /docs from this server
+    app = FastAPI(title="Lamina", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="See what deep-learning layers do: layer catalogue, samples, uploads, streamed runs.")
     app.state.settings = settings
     app.state.run_shares = RunShares(max_bytes=MAX_BYTES if settings.share_identical_runs else 0)
@@ -51,5 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(live.router)
     app.include_router(pages.router)
+    app.include_router(api_docs.router)
     app.mount("/static", StaticFiles(directory=pages.ROOT / "static"), name="static")
     return app
