@@ -187,8 +187,8 @@ export function createStackEditor(elements, kinds, { onChange }) {
       "aria-expanded": String(open.has(index)) },
     element("span", { class: "nv-stack-index" }, `${index}`),
     element("span", { class: "nv-stack-name" }, element("span", { class: "nv-stack-kind" }, layer.kind),
-      element("span", { class: "nv-stack-shape muted" })),
-    element("span", { class: "nv-stack-settings muted" }, settingsText(layer.params)));
+      element("span", { class: "nv-stack-shape" })),
+    element("span", { class: "nv-stack-settings" }, settingsText(layer.params)));
     const buttons = [
       ["nv-stack-up", "↑", `Move layer ${index} up`, index === 0, () => move(index, -1)],
       ["nv-stack-down", "↓", `Move layer ${index} down`, index === count - 1, () => move(index, 1)],

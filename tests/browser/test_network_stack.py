@@ -92,6 +92,13 @@ def test_the_default_stack_runs_with_the_engines_shapes_and_values(page):
     probabilities = download_layer(page, 8)
     np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
     assert not page.is_visible("#nv-scores"), "an untrained stack has no class names to score"
+    # presenter mode hides help text, but the shapes and settings are the stack's content: they stay
+    page.click("#presenter-toggle")
+    page.wait_for_function("document.body.classList.contains('presenter')")
+    assert stack_row(page, 0).locator(".nv-stack-shape").is_visible()
+    assert stack_row(page, 0).locator(".nv-stack-settings").is_visible()
+    assert page.is_hidden("#nv-stack .help")
+    page.click("#presenter-toggle")
     # a built-in network hides the stack, and choosing the stack again brings it back as it was
     count = runs_done(page)
     page.select_option("#nv-network", "digits-cnn")
