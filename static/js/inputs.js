@@ -430,7 +430,7 @@ class InputPicker {
     return element("div", { class: "ip-pane", "data-kind": "upload" },
       element("div", { class: "ip-drop" },
         element("label", { for: file.id }, "Choose an image"), file,
-        element("span", { class: "muted" }, "or drop one anywhere on this box (PNG, JPEG, GIF, WebP, BMP, TIFF)")),
+        element("span", { class: "muted help" }, "or drop one anywhere on this box (PNG, JPEG, GIF, WebP, BMP, TIFF)")),
       element("p", { class: "ip-upload-name muted" }));
   }
 

@@ -1,0 +1,46 @@
+"""Presenter mode (large type, no clutter) hides instructions and descriptions, never the numbers a class
+is looking at: readouts, captions, legends and control labels stay."""
+
+from __future__ import annotations
+
+from tests.browser.test_autoencoder import open_view
+from tests.browser.test_lab import open_lab
+from tests.browser.test_network import open_network
+
+
+def present(page) -> None:
+    page.click("#presenter-toggle")
+    page.wait_for_function("document.body.classList.contains('presenter')")
+
+
+def test_the_network_view_keeps_its_scores_statistics_and_detail(page):
+    open_network(page)
+    present(page)
+    assert page.is_hidden("#nv-network-about") and page.is_hidden(".nv-toolbar .help")
+    assert page.is_visible("#nv-scores-best") and page.inner_text("#nv-scores-best").startswith("Highest: 3")
+    assert page.locator(".nv-layer[data-index='0'] .nv-hist-range").is_visible()
+    assert page.locator(".nv-layer[data-index='0'] .nv-time").is_visible()
+    page.click(".nv-layer[data-index='0'] button.map[data-channel='0']")
+    page.wait_for_selector("#nv-detail-stats", state="visible")
+    assert page.inner_text("#nv-detail-stats").startswith("Conv2d, 28×28: min")
+    assert page.is_visible("#nv-kernel-about")
+
+
+def test_the_layer_lab_keeps_its_map_names_and_control_labels(page):
+    open_lab(page)
+    present(page)
+    assert page.locator(".param .help").first.is_hidden()
+    assert page.locator(".lab-map-name").first.is_visible()
+    assert page.locator(".lab-map-name").first.inner_text() == "channel 1"
+    assert page.is_visible("label[for='lab-speed']")
+
+
+def test_the_autoencoder_keeps_its_legends_and_reconstruction_error(page):
+    open_view(page)
+    present(page)
+    assert page.is_hidden("#ae-about")
+    assert page.locator(".ae-legends .muted").all_inner_texts() == ["pixels", "difference"]
+    assert all(label.is_visible() for label in page.locator(".ae-legends .muted").all())
+    assert "Reconstruction error" in page.inner_text("#ae-error")
+    ranges = page.locator(".ae-range:visible")  # "values 0 to 2.045" under each shown layer's maps
+    assert ranges.count() >= 4 and ranges.first.inner_text().startswith("values ")
