@@ -3,6 +3,10 @@ is looking at: readouts, captions, legends and control labels stay."""
 
 from __future__ import annotations
 
+import pytest
+
+from server.pages import PAGES
+from tests.browser.conftest import screenshot
 from tests.browser.test_autoencoder import open_view
 from tests.browser.test_lab import open_lab
 from tests.browser.test_network import open_network
@@ -44,3 +48,19 @@ def test_the_autoencoder_keeps_its_legends_and_reconstruction_error(page):
     assert "Reconstruction error" in page.inner_text("#ae-error")
     ranges = page.locator(".ae-range:visible")  # "values 0 to 2.045" under each shown layer's maps
     assert ranges.count() >= 4 and ranges.first.inner_text().startswith("values ")
+
+
+@pytest.mark.parametrize("path", [path for path, _, _ in PAGES])
+def test_every_page_fits_a_1024_pixel_projector_with_and_without_presenter_mode(new_page, path):
+    page = new_page()
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(path)
+    page.wait_for_selector("main")
+    page.wait_for_timeout(1500)  # the first output is drawn
+    for mode in ("normal", "presenter"):
+        if mode == "presenter":
+            present(page)
+            page.wait_for_timeout(300)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} in {mode} mode is {overflow} px wider than the window"
+    screenshot(page, f"presenter-1024-{path.strip('/') or 'lab'}")
