@@ -12,6 +12,13 @@ from tests.browser.test_lab import open_lab
 from tests.browser.test_network import open_network
 
 
+# the input picker's tabs whose label runs past the row of tabs (and is cut off by it)
+CUT_TABS = """[...document.querySelectorAll('.ip-tab')].filter((tab) => {
+  const box = tab.getBoundingClientRect(), row = tab.parentElement.getBoundingClientRect();
+  return box.width > 0 && (box.right > row.right + 1 || tab.scrollWidth > tab.clientWidth + 1);
+}).map((tab) => tab.textContent)"""
+
+
 def present(page) -> None:
     page.click("#presenter-toggle")
     page.wait_for_function("document.body.classList.contains('presenter')")
@@ -63,4 +70,6 @@ def test_every_page_fits_a_1024_pixel_projector_with_and_without_presenter_mode(
             page.wait_for_timeout(300)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} in {mode} mode is {overflow} px wider than the window"
+        cut = page.evaluate(CUT_TABS)
+        assert not cut, f"{path} in {mode} mode cuts the input tabs {cut}"
     screenshot(page, f"presenter-1024-{path.strip('/') or 'lab'}")
