@@ -54,14 +54,19 @@ def encode(array, encoding: str) -> tuple[dict, bytes]:
     """(meta, payload) for a NumPy array; meta holds what `decode` and the browser need besides the bytes."""
     values = np.ascontiguousarray(array, dtype=np.float32)
     if encoding == "float32":
-        meta = {"encoding": "float32", "dtype": "float32", "shape": list(values.shape),
-                "non_finite": values.size - int(np.count_nonzero(np.isfinite(values)))}
-        return meta, values.astype("<f4", copy=False).tobytes()
+        return _encode_float32(values)
     if encoding == "float16":
         return _encode_float16(values)
     if encoding == "uint8":
         return _encode_uint8(values)
     raise ValueError(f"encoding must be one of {', '.join(ITEM_BYTES)}, got {encoding!r}")
+
+
+def _encode_float32(values: np.ndarray) -> tuple[dict, bytes]:
+    """The exact values, little-endian, 4 bytes each (small tensors only: see `encoding_for`)."""
+    meta = {"encoding": "float32", "dtype": "float32", "shape": list(values.shape),
+            "non_finite": values.size - int(np.count_nonzero(np.isfinite(values)))}
+    return meta, values.astype("<f4", copy=False).tobytes()
 
 
 def _encode_float16(values: np.ndarray) -> tuple[dict, bytes]:

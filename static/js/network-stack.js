@@ -37,6 +37,7 @@ const INPUT_SIZE = { min: 8, max: 256 }; // pixels of the square input
 const INFERRED = ["in_channels", "in_features", "num_features", "input_size"];
 // narrower slider ranges than the catalogue's (which allows 4,096 channels): enough to explore, easy to drag
 const LIMITS = { out_channels: 64, out_features: 256, groups: 64, channels: 64, height: 64, width: 64 };
+const ROW_ERROR = ".nv-stack-body > .error"; // a layer's own error line
 
 /** The request's spec for a stack. */
 export function stackSpec(stack) {
@@ -120,8 +121,8 @@ export function createStackEditor(elements, kinds, { onChange }) {
 
   elements.addKind.replaceChildren(...imageKinds(kinds).map((kind) => element("option", { value: kind.kind }, kind.kind)));
   elements.channels.addEventListener("change", () => {
-    edit({ ...stack, input: [Number(elements.channels.value), ...stack.input.slice(1)] });
-    stack.layers.forEach((layer, i) => { rows[i].querySelector(".nv-stack-lab").href = labLink(layer, stack.input[0]); });
+    // redrawn: each layer's Layer lab link carries the input's colour
+    edit({ ...stack, input: [Number(elements.channels.value), ...stack.input.slice(1)] }, { redraw: true });
   });
   elements.size.min = String(INPUT_SIZE.min);
   elements.size.max = String(INPUT_SIZE.max);
@@ -140,6 +141,14 @@ export function createStackEditor(elements, kinds, { onChange }) {
     edit(DEFAULT_STACK, { redraw: true });
     showInput();
   });
+
+  /** Fold or unfold layer `index`'s settings. */
+  function fold(index, folded) {
+    rows[index].querySelector(".nv-stack-body").hidden = folded;
+    rows[index].querySelector(".nv-stack-toggle").setAttribute("aria-expanded", String(!folded));
+    if (folded) open.delete(index);
+    else open.add(index);
+  }
 
   function showInput() {
     elements.channels.value = String(stack.input[0]);
@@ -176,7 +185,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
     const layers = stack.layers.map((layer, i) => (i === index ? { kind: layer.kind, params } : layer));
     rows[index].querySelector(".nv-stack-settings").textContent = settingsText(params);
     rows[index].querySelector(".nv-stack-lab").href = labLink(layers[index], stack.input[0]);
-    rows[index].querySelector(".nv-stack-body > .error").textContent = "";
+    rows[index].querySelector(ROW_ERROR).textContent = "";
     edit({ ...stack, layers });
   }
 
@@ -204,12 +213,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
       element("p", { class: "error", role: "alert" }), params,
       element("a", { class: "nv-stack-lab", href: labLink(layer, stack.input[0]) }, "Study this layer in the Layer lab"));
     body.hidden = !open.has(index);
-    toggle.addEventListener("click", () => {
-      body.hidden = !body.hidden;
-      toggle.setAttribute("aria-expanded", String(!body.hidden));
-      if (body.hidden) open.delete(index);
-      else open.add(index);
-    });
+    toggle.addEventListener("click", () => fold(index, !body.hidden));
     // a copied network's settings may go past the usual slider ranges (a decoder's 784 features): widen to them
     const limits = Object.fromEntries(Object.entries(LIMITS)
       .map(([name, maximum]) => [name, Math.max(maximum, Number(layer.params[name]) || 0)]));
@@ -240,7 +244,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
      * was good, so an earlier error about it goes. */
     showShapes(planLayers) {
       if (serverError) {
-        for (const row of rows) row.querySelector(".nv-stack-body > .error").textContent = "";
+        for (const row of rows) row.querySelector(ROW_ERROR).textContent = "";
         elements.error.textContent = "";
         serverError = false;
       }
@@ -258,10 +262,8 @@ export function createStackEditor(elements, kinds, { onChange }) {
         elements.error.textContent = message;
         return;
       }
-      row.querySelector(".nv-stack-body > .error").textContent = message.replace(/^layer \d+ (?:'[^']*' )?\([^)]*\): /, "");
-      row.querySelector(".nv-stack-body").hidden = false;
-      row.querySelector(".nv-stack-toggle").setAttribute("aria-expanded", "true");
-      open.add(Number(match[1]));
+      row.querySelector(ROW_ERROR).textContent = message.replace(/^layer \d+ (?:'[^']*' )?\([^)]*\): /, "");
+      fold(Number(match[1]), false);
       elements.error.textContent = `Layer ${match[1]} cannot run: see its settings.`;
     },
   };

@@ -170,8 +170,9 @@ async function start() {
     layers: $("#nv-stack-layers"), addKind: $("#nv-stack-kind"), add: $("#nv-stack-add"), reset: $("#nv-stack-reset"),
     error: $("#nv-stack-error"),
   }, layerKinds, { onChange: (stack) => state.set({ stack }) });
+  // a stack the state could not parse is already the default; one that parsed but is not a stack is replaced
   const stackUnreadable = linkStackUnreadable();
-  if (!validStack(state.get().stack, layerKinds)) state.set({ stack: DEFAULT_STACK });
+  if (stackUnreadable) state.set({ stack: DEFAULT_STACK });
   if (!currentModel()) state.set({ network: models[0].name });
   view.networkSelect.value = state.get().network;
   showModel();
@@ -231,7 +232,8 @@ function changed(values, keys) {
     state.set({ stack: DEFAULT_STACK }); // Back or Forward to a hand-edited URL: start again from a good stack
     return;
   }
-  if (keys.has("network") || (keys.has("stack") && building())) {
+  const stackChanged = keys.has("stack") && building();
+  if (keys.has("network") || stackChanged) {
     view.networkSelect.value = values.network;
     showModel();
     const source = defaultSource(currentModel()); // e.g. a photo instead of a digit once the stack takes 64×64
@@ -245,7 +247,7 @@ function changed(values, keys) {
     for (const index of shown.outputs.keys()) drawLayer(index);
   }
   if (keys.has("saliency")) saliency.setChoice(values.saliency);
-  if (keys.has("network") || keys.has("input") || keys.has("saliency") || (keys.has("stack") && building())) run();
+  if (keys.has("network") || keys.has("input") || keys.has("saliency") || stackChanged) run();
   else if (keys.has("layer") || keys.has("map")) renderDetail();
 }
 
@@ -408,9 +410,10 @@ function failed(message) {
   view.root.dataset.runState = "error";
   setProgress(0, "Stopped: the server could not compute this run.");
   const field = message.field ?? "";
-  if (field === "input" || field.startsWith("input.")) showInputError(message.message);
-  else if ((field === "network" || field.startsWith("network.")) && building()) stackEditor.showError(message.message);
-  else if (field === "network" || field.startsWith("network.")) view.networkError.textContent = message.message;
+  const about = field.split(".")[0]; // "network.layers" is about the network
+  if (about === "input") showInputError(message.message);
+  else if (about === "network" && building()) stackEditor.showError(message.message);
+  else if (about === "network") view.networkError.textContent = message.message;
   else view.runError.textContent = message.message;
 }
 
