@@ -22,7 +22,8 @@ the case, but every formulation gives the same numbers up to float32 rounding:
   shift (kernel a multiple of the stride), one small im2col and one GEMM with the
   phases' weights stacked give every phase. Otherwise one GEMM gives every (output
   channel, kernel tap, input pixel) product and each phase is the sum of a few plain
-  slices of those products.
+  slices of those products. Non-finite weights take the definition, tap by tap (one
+  GEMM per tap added into a strided slice), so that no padding zero meets an Inf.
 
 Temporaries live in a per-thread workspace reused across calls (see `_Workspace`).
 Inputs are checked before any work; errors are ValueError with the numbers.
@@ -518,16 +519,48 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     out_w = conv_transpose_output_size(width, kw, stride[1], padding[1], output_padding[1], dilation[1], "width")
     weight = weight.astype(x.dtype, copy=False)
     bias = None if bias is None else bias.astype(x.dtype, copy=False)
+    out = xp.empty((batch, weight.shape[1] * groups, out_h, out_w), dtype=x.dtype)
+    if not bool(xp.isfinite(weight).all()):
+        _scatter_taps(xp, x, weight, bias, groups, stride, padding, dilation, out)
+        return out
     rows = _phase_taps(height, out_h, kh, stride[0], padding[0], dilation[0])
     cols = _phase_taps(width, out_w, kw, stride[1], padding[1], dilation[1])
     x_pad = _pad(xp, x, rows.pads + cols.pads)
-    out = xp.empty((batch, weight.shape[1] * groups, out_h, out_w), dtype=x.dtype)
     if _shares_taps(rows) and _shares_taps(cols):
         _all_phases(xp, x_pad, weight, bias, groups, rows, cols, stride, out)
         return out
     for n0, n1, products in _transpose_products(xp, x_pad, weight, groups):
         _gather_phases(xp, products, bias, rows, cols, stride, out[n0:n1])
     return out
+
+
+def _scatter_taps(xp, x, weight, bias, groups: int, stride, padding, dilation, out) -> None:
+    """The definition, tap by tap: each kernel tap (p, q) adds w[:, :, p, q]-weighted input pixels at i*s + p*d - pad.
+
+    One GEMM per tap, (O/G, C/G) @ (C/G, H*W) per group, added into a strided slice of
+    an uncropped output; only real input pixels are multiplied. The faster paths also
+    multiply padding zeros, which is harmless for finite weights but gives NaN
+    (0 * Inf) where PyTorch gives a number, so non-finite weights come here.
+    """
+    batch, channels, height, width = x.shape
+    out_per_group, kh, kw = weight.shape[1:]
+    (sh, sw), (dh, dw), (ph, pw) = stride, dilation, padding
+    out_h, out_w = out.shape[2:]
+    full = xp.zeros((batch, groups, out_per_group, max(out_h + ph, (height - 1) * sh + (kh - 1) * dh + 1),
+                     max(out_w + pw, (width - 1) * sw + (kw - 1) * dw + 1)), dtype=x.dtype)
+    x_groups = x.reshape(batch, groups, channels // groups, height * width)
+    w_groups = weight.reshape(groups, channels // groups, out_per_group, kh, kw)
+    for p in range(kh):
+        for q in range(kw):
+            taps = xp.matmul(w_groups[:, :, :, p, q].transpose(0, 2, 1), x_groups)
+            target = full[..., p * dh:p * dh + (height - 1) * sh + 1:sh, q * dw:q * dw + (width - 1) * sw + 1:sw]
+            with numpy.errstate(invalid="ignore"):  # Inf - Inf is NaN, as in PyTorch, without a warning
+                target += taps.reshape(batch, groups, out_per_group, height, width)
+    cropped = full.reshape(batch, -1, *full.shape[3:])[:, :, ph:ph + out_h, pw:pw + out_w]
+    if bias is None:
+        out[...] = cropped
+    else:
+        xp.add(cropped, bias[:, None, None], out=out)
 
 
 @dataclass(frozen=True)

@@ -470,6 +470,28 @@ def test_conv_transpose2d_inf_reaches_only_its_taps_like_torch(xp, kernel):
     np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+@pytest.mark.parametrize("geometry", [
+    dict(stride=2, padding=1, output_padding=0, groups=1, dilation=1),  # k4 s2: all phases share one im2col
+    dict(stride=(3, 2), padding=(1, 0), output_padding=(1, 0), groups=2, dilation=(1, 2)),  # scattered phases
+])
+def test_conv_transpose2d_non_finite_weight_meets_only_real_pixels(xp, bad, geometry):
+    """An Inf or NaN weight reaches only the outputs its tap writes; padding zeros never meet it (0 * Inf = NaN)."""
+    x, w, b = _data(16, (2, 4, 4, 5), (4, 3, 4, 4), 3 * geometry["groups"])
+    w[1, 2, 0, 0] = bad
+    w[2, 0, 3, 2] = bad
+    args = (geometry["stride"], geometry["padding"], geometry["output_padding"], geometry["groups"],
+            geometry["dilation"])
+    got = to_numpy(conv_transpose2d(*_on(xp, x, w, b), *args))
+    expected = naive_conv_transpose2d(x, w, b, *args)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    assert np.isfinite(expected).any() and not np.isfinite(expected).all()
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(np.isnan(torch_conv_transpose2d(x, w, b, *args)), np.isnan(expected))
+
+
 def test_reused_scratch_memory_never_leaks_into_a_later_result(xp, winograd_from_16):
     """The per-thread workspace is left full of NaN by one call; the next, smaller calls must not see it."""
     poisoned = xp.full((2, 32, 20, 20), np.nan, dtype=xp.float32)
