@@ -21,6 +21,22 @@ def pair(value, name: str) -> tuple[int, int]:
     raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
+def positive_int(value, name: str) -> int:
+    """An int >= 1 (a channel count, a number of groups or features), or ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def axis(dim, ndim: int, name: str) -> int:
+    """dim (negative counts from the end) as a non-negative axis of an ndim-D array, or ValueError naming it."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise ValueError(f"{name} must be an int, got {dim!r}")
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"{name} {dim} is out of range for an input with {ndim} dimensions")
+    return int(dim) % ndim
+
+
 def positive_pair(value, name: str) -> tuple[int, int]:
     """Like `pair`, and each entry must be >= 1 (strides, dilations, kernel sizes)."""
     result = pair(value, name)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from numbers import Real
 
+import numpy
+
 from engine.backend import array_module
+from engine.shapes import axis
 
 
 def _check_array(x, name: str = "input") -> None:
@@ -32,7 +35,9 @@ def leaky_relu(x, negative_slope=0.01):
     _check_array(x)
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real):
         raise ValueError(f"negative_slope must be a number, got {negative_slope!r}")
-    return xp.where(x > 0, x, x * x.dtype.type(negative_slope))
+    with numpy.errstate(over="ignore", invalid="ignore"):  # e.g. inf * 0 in the branch where() drops
+        scaled = x * x.dtype.type(negative_slope)
+    return xp.where(x > 0, x, scaled)
 
 
 def sigmoid(x):
@@ -56,11 +61,7 @@ def tanh(x):
 
 def _check_dim(x, dim) -> int:
     """dim as a non-negative axis of x, or ValueError."""
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise ValueError(f"dim must be an int, got {dim!r}")
-    if not -x.ndim <= dim < x.ndim:
-        raise ValueError(f"dim {dim} is out of range for an input with {x.ndim} dimensions (shape {tuple(x.shape)})")
-    return dim % x.ndim
+    return axis(dim, x.ndim, "dim")
 
 
 def _shifted_exp(x, xp, dim):
@@ -87,6 +88,8 @@ def softmax(x, dim):
     xp = array_module(x)
     _check_array(x)
     dim = _check_dim(x, dim)
+    if x.size == 0:  # nothing to normalise (the max of an empty axis has no value)
+        return x.copy()
     _, exp, total, finite = _shifted_exp(x, xp, dim)
     return xp.where(finite, exp / total, xp.nan).astype(x.dtype, copy=False)
 
@@ -99,5 +102,7 @@ def log_softmax(x, dim):
     xp = array_module(x)
     _check_array(x)
     dim = _check_dim(x, dim)
+    if x.size == 0:
+        return x.copy()
     shifted, _, total, finite = _shifted_exp(x, xp, dim)
     return xp.where(finite, shifted - xp.log(total), xp.nan).astype(x.dtype, copy=False)

@@ -20,6 +20,8 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     stride = kernel if stride is None else positive_pair(stride, "stride")
     padding = non_negative_pair(padding, "padding")
     dilation = positive_pair(dilation, "dilation")
+    if not isinstance(ceil_mode, bool):
+        raise ValueError(f"ceil_mode must be True or False, got {ceil_mode!r}")
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"padding {padding} must be at most half of kernel_size {kernel}")
     out = tuple(

@@ -49,6 +49,9 @@ def _check_arguments(x, weight_ih, weight_hh, bias_ih, bias_hh, gates: int, stat
     the initial states (h0, c0) to their values (None allowed).
     """
     check_input(x, "x", ndim=3)
+    for name, weight in (("weight_ih", weight_ih), ("weight_hh", weight_hh)):
+        if not hasattr(weight, "shape") or not hasattr(weight, "dtype"):
+            raise ValueError(f"{name} must be an array, got {type(weight).__name__}")
     xp = array_module(x)
     for name, value in {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
                         "bias_hh": bias_hh, **states}.items():

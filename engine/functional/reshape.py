@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+import numpy
+
 from engine.backend import array_module
-from engine.shapes import check_input, positive_pair
+from engine.shapes import axis, check_input, positive_pair
 
 
 def _check_float_array(x, name: str = "input") -> None:
@@ -17,15 +19,6 @@ def _check_float_array(x, name: str = "input") -> None:
         raise ValueError(f"{name} must be a floating-point array (float32), got dtype {x.dtype}")
 
 
-def _axis(dim, ndim: int, name: str) -> int:
-    """dim as a non-negative axis of an ndim-D array, or ValueError naming the argument."""
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise ValueError(f"{name} must be an int, got {dim!r}")
-    if not -ndim <= dim < ndim:
-        raise ValueError(f"{name} {dim} is out of range for an input with {ndim} dimensions")
-    return dim % ndim
-
-
 def flatten(x, start_dim=1, end_dim=-1):
     """Merge the axes start_dim..end_dim (inclusive) into one, as `torch.flatten` / `nn.Flatten`.
 
@@ -34,7 +27,7 @@ def flatten(x, start_dim=1, end_dim=-1):
     Returns a view when the memory layout allows, like PyTorch.
     """
     _check_float_array(x)
-    start, end = _axis(start_dim, x.ndim, "start_dim"), _axis(end_dim, x.ndim, "end_dim")
+    start, end = axis(start_dim, x.ndim, "start_dim"), axis(end_dim, x.ndim, "end_dim")
     if start > end:
         raise ValueError(f"start_dim {start_dim} comes after end_dim {end_dim} for a {x.ndim}-D input")
     shape = tuple(x.shape)
@@ -61,6 +54,9 @@ def dropout(x, p=0.5, training=False, rng=None):
         return x
     if p == 1:
         return x * x.dtype.type(0)
+    if rng is not None and not isinstance(rng, xp.random.Generator) and (
+            isinstance(rng, bool) or not isinstance(rng, (int, numpy.integer))):
+        raise ValueError(f"rng must be None, an int seed or a {xp.__name__}.random.Generator, got {rng!r}")
     generator = rng if isinstance(rng, xp.random.Generator) else xp.random.default_rng(rng)
     keep = generator.random(x.shape, dtype=xp.float32) >= p
     noise = keep.astype(x.dtype) * (x.dtype.type(1) / x.dtype.type(1 - p))

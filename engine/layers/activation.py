@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
 from engine.backend import to_numpy
@@ -9,6 +11,7 @@ from engine.functional.activation import leaky_relu, relu, sigmoid, softmax, tan
 from engine.grad.activation import (leaky_relu_backward, relu_backward, sigmoid_backward, softmax_backward,
                                     tanh_backward)
 from engine.layers.base import Explanation, Layer, Param
+from engine.shapes import axis
 
 
 class _Elementwise(Layer):
@@ -21,6 +24,7 @@ class _Elementwise(Layer):
 
     def explain(self, x, index):
         """The one input value this output reads, and the value the activation makes of it."""
+        index = self._output_index(x, index)
         value = to_numpy(x)[tuple(index)]
         output = float(to_numpy(self.forward(x))[tuple(index)])
         return Explanation(self.kind, tuple(index), np.asarray([value], np.float32), [tuple(index)], output=output,
@@ -54,6 +58,8 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real):
+            raise ValueError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
         self.negative_slope = negative_slope
 
     def forward(self, x):
@@ -113,11 +119,12 @@ class Softmax(Layer):
 
     def __init__(self, dim=1):
         super().__init__()
-        self.dim = dim
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise ValueError(f"Softmax: dim must be an int, got {dim!r}")
+        self.dim = int(dim)
 
     def output_shape(self, input_shape):
-        if not -len(input_shape) <= self.dim < len(input_shape):
-            raise ValueError(f"Softmax field 'dim' is {self.dim} but the input has {len(input_shape)} dimensions")
+        axis(self.dim, len(input_shape), "dim")
         return tuple(input_shape)
 
     def forward(self, x):
@@ -133,6 +140,7 @@ class Softmax(Layer):
 
     def explain(self, x, index):
         """The scores along `dim` this output shares, their exponentials (shifted by the max) and their sum."""
+        index = self._output_index(x, index)
         host = to_numpy(x).astype(np.float64)
         dim = self.dim % host.ndim
         line_index = list(index)

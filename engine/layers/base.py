@@ -215,6 +215,16 @@ class Layer:
         """Explain one output element (index into the output, batch first)."""
         raise NotImplementedError(f"{self.kind} does not explain single elements")
 
+    def _output_index(self, x, index) -> tuple[int, ...]:
+        """`index` as a tuple of ints inside this layer's output for input x, or ValueError naming the shape."""
+        shape = self.output_shape(tuple(x.shape))
+        if (not isinstance(index, (tuple, list)) or len(index) != len(shape)
+                or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < size
+                       for i, size in zip(index, shape))):
+            raise ValueError(f"{self.kind}.explain: output index {index!r} is not inside the output of shape "
+                             f"{tuple(shape)} (one index per axis, batch first)")
+        return tuple(int(i) for i in index)
+
     @classmethod
     def parameter_count(cls, hyperparameters: dict) -> int:
         """How many weight values a layer with these (validated) hyper-parameters holds, before building it."""

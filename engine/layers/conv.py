@@ -10,7 +10,7 @@ from engine.grad.conv import conv2d_backward, conv_transpose2d_backward
 from engine.layers.base import Layer, Param
 from engine.layers.init import uniform
 from engine.shapes import (check_channels, conv_output_size, conv_transpose_output_size, non_negative_pair,
-                           positive_pair)
+                           positive_int, positive_pair)
 
 _CHANNELS = dict(minimum=1, maximum=4096)
 
@@ -45,6 +45,8 @@ class Conv2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, *, seed=0):
         super().__init__()
+        in_channels, out_channels = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
+        groups = positive_int(groups, "groups")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -88,6 +90,7 @@ class Conv2d(Layer):
 
     def explain(self, x, index):
         """The window under output (n, o, i, j): its values, the weights, their products, sum, bias."""
+        index = self._output_index(x, index)
         n, o, i, j = index
         x_host, weight = to_numpy(x)[n], to_numpy(self.weight)[o]
         per_group = self.in_channels // self.groups
@@ -134,6 +137,8 @@ class ConvTranspose2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, *, seed=0):
         super().__init__()
+        in_channels, out_channels = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
+        groups = positive_int(groups, "groups")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -177,6 +182,7 @@ class ConvTranspose2d(Layer):
 
     def explain(self, x, index):
         """Every (input value, kernel tap) pair that lands on output (n, o, i, j), their products, sum, bias."""
+        index = self._output_index(x, index)
         n, o, i, j = index
         x_host, weight = to_numpy(x)[n], to_numpy(self.weight)
         out_per_group = self.out_channels // self.groups

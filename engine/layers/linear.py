@@ -9,7 +9,7 @@ from engine.functional.linear import linear
 from engine.grad.linear import linear_backward
 from engine.layers.base import Layer, Param
 from engine.layers.init import uniform
-from engine.shapes import check_channels
+from engine.shapes import check_channels, positive_int
 
 
 class Linear(Layer):
@@ -32,7 +32,8 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, bias=True, *, seed=0):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
         rng = np.random.default_rng(seed)
         self._register("weight", uniform((out_features, in_features), in_features, rng))
         self._register("bias", uniform((out_features,), in_features, rng) if bias else None)
@@ -78,6 +79,7 @@ class Linear(Layer):
 
     def explain(self, x, index):
         """Output (..., j): the products of the input vector with row j of the weights, their sum and the bias."""
+        index = self._output_index(x, index)
         *row, j = index
         vector = to_numpy(x)[tuple(row)]
         weights = to_numpy(self.weight)[j]

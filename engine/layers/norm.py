@@ -80,6 +80,7 @@ class BatchNorm2d(Layer):
 
     def explain(self, x, index):
         """One value through the normalisation: its channel's mean, deviation, scale and shift."""
+        index = self._output_index(x, index)
         c = index[1]
         value = float(to_numpy(x)[tuple(index)])
         mean, var = float(to_numpy(self.running_mean)[c]), float(to_numpy(self.running_var)[c])

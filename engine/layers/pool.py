@@ -94,13 +94,20 @@ class MaxPool2d(_Pool2d):
 
     def explain(self, x, index):
         """The window under output (n, c, i, j) and which of its cells won (from the forward pass's indices)."""
+        index = self._output_index(x, index)
         window, coordinates = self._window(x, index)
         output, indices = self.forward_with_indices(x)
         n, c, i, j = index
         flat = int(to_numpy(indices)[n, c, i, j])
         width = x.shape[3]
+        value = float(to_numpy(output)[n, c, i, j])
+        height = x.shape[2]
+        if not any(0 <= row < height and 0 <= col < width for _, row, col in coordinates):
+            # With dilation a window can lie wholly in the padding; PyTorch gives -inf there.
+            return Explanation(self.kind, tuple(index), window, coordinates, output=value,
+                               note="every cell of this window is padding (NaN here), so nothing wins: -inf")
         winner = coordinates.index((c, flat // width, flat % width))
-        return Explanation(self.kind, tuple(index), window, coordinates, output=float(to_numpy(output)[n, c, i, j]),
+        return Explanation(self.kind, tuple(index), window, coordinates, output=value,
                            winner=winner, note="padding cells (NaN here) never win")
 
 
@@ -135,6 +142,7 @@ class AvgPool2d(_Pool2d):
 
     def explain(self, x, index):
         """The window under output (n, c, i, j), its sum and the count it is divided by."""
+        index = self._output_index(x, index)
         window, coordinates = self._window(x, index)
         n, c, i, j = index
         total = float(np.nansum(window, dtype=np.float64))

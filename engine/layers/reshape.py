@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from engine.backend import to_numpy
 from engine.functional.reshape import dropout, flatten, interpolate
 from engine.grad.reshape import dropout_backward, dropout_train, interpolate_backward
 from engine.layers.base import Explanation, Layer, Param
-from engine.shapes import check_input
+from engine.shapes import axis, check_input
 
 
 class Flatten(Layer):
@@ -28,7 +29,8 @@ class Flatten(Layer):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def output_shape(self, input_shape):
-        start, end = self.start_dim % len(input_shape), self.end_dim % len(input_shape)
+        start = axis(self.start_dim, len(input_shape), "start_dim")
+        end = axis(self.end_dim, len(input_shape), "end_dim")
         if start > end:
             raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} "
                              f"for a {len(input_shape)}-D input")
@@ -58,11 +60,15 @@ class Upsample(Layer):
 
     def __init__(self, scale_factor=2, mode="nearest", align_corners=False):
         super().__init__()
+        if isinstance(scale_factor, bool) or not isinstance(scale_factor, Real) or not 0 < scale_factor < math.inf:
+            raise ValueError(f"Upsample: scale_factor must be a positive number, got {scale_factor!r}")
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
         self.scale_factor, self.mode, self.align_corners = scale_factor, mode, align_corners
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
-        return (n, c, h * self.scale_factor, w * self.scale_factor)
+        return (n, c, math.floor(h * self.scale_factor), math.floor(w * self.scale_factor))
 
     def forward(self, x):
         return interpolate(x, scale_factor=self.scale_factor, mode=self.mode, align_corners=self._align())
@@ -89,6 +95,8 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5):
         super().__init__()
+        if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be a number between 0 and 1, got {p!r}")
         self.p = p
         # Training masks come from this generator, seeded so that a training run repeats exactly (the
         # constructor keeps torch's signature, so the seed is fixed; forward_saved takes an `rng` to override).
@@ -117,6 +125,7 @@ class Dropout(Layer):
         return dropout_backward(grad_output, saved, self.p), {}
 
     def explain(self, x, index):
+        index = self._output_index(x, index)
         value = float(to_numpy(x)[tuple(index)])
         return Explanation(self.kind, tuple(index), np.asarray([value], np.float32), [tuple(index)], output=value,
                            note="identity at inference")
@@ -158,6 +167,7 @@ class Unflatten(Layer):
         return grad_output.reshape(saved), {}
 
     def explain(self, x, index):
+        index = self._output_index(x, index)
         n, c, h, w = index
         source = (n, (c * self.height + h) * self.width + w)
         value = float(to_numpy(x)[source])

@@ -72,6 +72,23 @@ def test_elementwise_ops_match_naive_and_torch(xp, op, reference, scalar):
         assert_close(result, reference(torch.from_numpy(x)).numpy(), atol=1e-30)
 
 
+@pytest.mark.parametrize("slope", [0.0, 1.5, -1.5])
+def test_leaky_relu_with_any_slope_matches_torch_without_warnings(xp, slope):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inf * 0 and 3e38 * 1.5 in the branch that where() drops
+        result = leaky_relu(xp.asarray(SPECIAL), slope)
+    assert_close(result, F.leaky_relu(torch.from_numpy(SPECIAL), slope).numpy(), atol=1e-30)
+
+
+def test_softmax_takes_numpy_integer_dims_and_empty_inputs(xp):
+    x = xp.asarray(sample(2))
+    np.testing.assert_array_equal(to_numpy(softmax(x, np.int64(1))), to_numpy(softmax(x, 1)))
+    for op in (softmax, log_softmax):
+        for dim in (0, 1):
+            empty = op(xp.zeros((2, 0), np.float32), dim)
+            assert empty.shape == tuple(torch.softmax(torch.zeros(2, 0), dim).shape) == (2, 0)
+
+
 def test_elementwise_results_at_the_kinks(xp):
     x = xp.asarray(np.array([0.0, -0.0, -np.inf, np.inf, np.nan, -2.0, 3.0], np.float32))
     np.testing.assert_array_equal(to_numpy(relu(x)), [0, 0, 0, np.inf, np.nan, 0, 3])
@@ -192,6 +209,7 @@ def test_leaky_relu_with_slope_one_is_the_identity(x):
     (lambda x: log_softmax(x, -3), "dim -3 is out of range"),
     (lambda x: softmax(x, None), "dim must be an int"),
     (lambda x: softmax(x.astype(np.int64), 0), "floating-point"),
+    (lambda x: softmax(x, 1.0), "dim must be an int"),
 ])
 def test_bad_input_names_the_argument(xp, call, words):
     x = xp.zeros((2, 3), np.float32)

@@ -150,6 +150,48 @@ def test_layers_check_their_input_channels():
         Conv2d(4, 6, 3, groups=3)
 
 
+@pytest.mark.parametrize("build, words", [
+    (lambda: Conv2d(2, 2, 3, groups=0), "groups must be a positive integer, got 0"),
+    (lambda: ConvTranspose2d(2, 2, 3, groups=0), "groups must be a positive integer, got 0"),
+    (lambda: Conv2d(0, 2, 3), "in_channels must be a positive integer, got 0"),
+    (lambda: Linear(3.0, 2), "in_features must be a positive integer, got 3.0"),
+    (lambda: Dropout(2), "p must be a number between 0 and 1, got 2"),
+    (lambda: Upsample(0), "scale_factor must be a positive number, got 0"),
+    (lambda: Upsample(2, mode="cubic"), "mode must be 'nearest' or 'bilinear'"),
+    (lambda: Softmax("a"), "dim must be an int"),
+    (lambda: LeakyReLU("a"), "negative_slope must be a number"),
+    (lambda: Flatten(1, 3).output_shape((1, 2, 3)), "end_dim 3 is out of range for an input with 3 dimensions"),
+    (lambda: Flatten(3).output_shape((1, 5)), "start_dim 3 is out of range for an input with 2 dimensions"),
+])
+def test_bad_hyperparameters_raise_value_error_naming_them(build, words):
+    with pytest.raises(ValueError, match=words):
+        build()
+
+
+def test_upsample_by_a_fraction_has_the_shape_its_output_has():
+    layer, torch_layer = Upsample(1.5), torch.nn.Upsample(scale_factor=1.5)
+    x = np.random.default_rng(0).standard_normal((1, 2, 5, 7)).astype(np.float32)
+    assert layer.output_shape(x.shape) == layer(x).shape == tuple(torch_layer(torch.from_numpy(x)).shape)
+
+
+@pytest.mark.parametrize("layer, shape", [(Conv2d(1, 1, 3), (1, 1, 5, 5)), (Linear(4, 2), (2, 4)),
+                                          (MaxPool2d(2), (1, 1, 4, 4)), (ReLU(), (1, 3)), (Softmax(1), (1, 3))])
+@pytest.mark.parametrize("index", [(0, 0, 7, 7), (0, 5), (0,), (0, 0, -1, 0), (0, 0.5)])
+def test_explain_rejects_an_index_outside_the_output(layer, shape, index):
+    with pytest.raises(ValueError, match=r"output index .* is not inside the output of shape"):
+        layer.explain(np.ones(shape, np.float32), index)
+
+
+def test_max_pool_explain_of_a_window_wholly_in_the_padding():
+    """A dilated window can miss the input entirely; PyTorch gives -inf there, and nothing wins."""
+    layer = MaxPool2d((1, 2), 1, (0, 1), (1, 2))
+    x = np.arange(1, 4, dtype=np.float32).reshape(1, 1, 3, 1)
+    expected = torch.nn.MaxPool2d((1, 2), 1, (0, 1), (1, 2))(torch.from_numpy(x)).numpy()
+    explanation = layer.explain(x, (0, 0, 0, 0))
+    assert explanation.output == expected[0, 0, 0, 0] == -np.inf
+    assert explanation.winner is None and np.isnan(explanation.window).all()
+
+
 @pytest.mark.parametrize("kind", sorted(LAYER_TYPES))
 def test_parameter_count_from_hyperparameters_equals_the_built_layer(kind):
     cls = LAYER_TYPES[kind]

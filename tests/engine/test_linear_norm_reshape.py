@@ -207,6 +207,7 @@ def test_dropout_with_p_one_gives_zeros_and_nan_stays_nan(xp):
     (lambda x: dropout(x, -0.1), "p must be between 0 and 1"),
     (lambda x: dropout(x, 0.5, training="yes"), "training must be True or False"),
     (lambda x: dropout(x.astype(np.int32), 0.5), "floating-point"),
+    (lambda x: dropout(x, 0.5, training=True, rng="a"), "rng must be None, an int seed or a"),
 ])
 def test_dropout_bad_input(xp, call, words):
     with pytest.raises(ValueError, match=words):

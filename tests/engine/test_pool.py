@@ -294,6 +294,8 @@ def test_pooling_a_constant_map_gives_the_constant(kernel, seed):
     (lambda x: avg_pool2d(x, (1, 9)), "output width would be empty"),
     (lambda x: max_pool2d(x[0], 2), "4-D"),
     (lambda x: avg_pool2d(x.astype(np.int32), 2), "floating-point"),
+    (lambda x: max_pool2d(x, 2, ceil_mode="no"), "ceil_mode must be True or False, got 'no'"),
+    (lambda x: avg_pool2d(x, 2, ceil_mode=1), "ceil_mode must be True or False, got 1"),
 ])
 def test_bad_input_names_the_argument(xp, call, words):
     x = xp.zeros((1, 1, 5, 5), np.float32)

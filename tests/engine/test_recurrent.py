@@ -314,6 +314,8 @@ def test_rnn_and_gru_reject_bad_arguments(xp):
         gru_sequence(x, h0[:, :2], *_on(xp, *_weights("gru", 3, 3, True)))
     with pytest.raises(ValueError, match="x's feature size 2"):
         gru_sequence(x[:, :, :2], None, *_on(xp, *_weights("gru", 3, 3, True)))
+    with pytest.raises(ValueError, match="weight_hh must be an array, got NoneType"):
+        rnn_sequence(x, h0, w_ih, None)
 
 
 # --- properties --------------------------------------------------------------------------------------------
