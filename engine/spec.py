@@ -16,9 +16,12 @@ from __future__ import annotations
 import inspect
 
 from engine.layers import LAYER_TYPES
+from engine.layers.init import placeholder_weights
 from engine.network import Sequential
 
 MAX_LAYERS = 64
+MAX_NAME = 100  # characters
+MAX_DESCRIPTION = 2000
 # fields that, when omitted, follow from the incoming shape: field -> axis of the batched shape
 _INFERRED = {"in_channels": 1, "num_features": 1, "in_features": -1, "input_size": -1}
 
@@ -51,6 +54,23 @@ def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = No
     entries = spec.get("layers")
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
         raise ValueError(f"spec field 'layers' must be a list of 1 to {MAX_LAYERS} layers")
+    name = spec.get("name", "network")
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME:
+        raise ValueError(f"spec field 'name' must be a string of 1 to {MAX_NAME} characters")
+    description = spec.get("description", "")
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        raise ValueError(f"spec field 'description' must be a string of at most {MAX_DESCRIPTION} characters")
+    with placeholder_weights():  # every field and shape checked before any weight is drawn
+        _build_layers(entries, shape, seed, max_parameters)
+    layers = _build_layers(entries, shape, seed, max_parameters)
+    try:
+        return Sequential(layers, name=name, input_shape=tuple(spec["input_shape"]))
+    except ValueError as error:
+        raise ValueError(f"spec: {error}") from None
+
+
+def _build_layers(entries: list, shape: tuple[int, ...], seed: int, max_parameters: int | None) -> list:
+    """[(name, layer)] for the entries, fed `shape` (batched); ValueError naming the layer at fault."""
     layers, parameters = [], 0
     for index, entry in enumerate(entries):
         where = _where(index, entry)
@@ -61,9 +81,6 @@ def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = No
                              f"{max_parameters:,} per network: use fewer or smaller layers")
         try:
             layer = cls(**values)
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from None
-        try:
             if len(shape) not in layer.input_ndim:
                 raise ValueError(f"expects a {' or '.join(map(str, layer.input_ndim))}-D input, "
                                  f"the previous layer gives {len(shape)}-D {shape}")
@@ -71,10 +88,7 @@ def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = No
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None
         layers.append((entry.get("name") or f"{entry['kind'].lower()}{index}", layer))
-    try:
-        return Sequential(layers, name=str(spec.get("name", "network")), input_shape=tuple(spec["input_shape"]))
-    except ValueError as error:
-        raise ValueError(f"spec: {error}") from None
+    return layers
 
 
 def _validated(entry, where: str, shape: tuple[int, ...], seed: int) -> tuple[type, dict]:

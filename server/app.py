@@ -6,7 +6,10 @@ import threading
 from contextlib import asynccontextmanager
 
 import numpy as np
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -14,16 +17,23 @@ from engine import __version__
 from engine.backend import get_backend, set_backend
 from engine.layers import Conv2d
 from server import api_docs, live, pages, ws
+from server.body_limit import BodyLimitMiddleware
 from server.api import catalogue, health, images, models, runs, samples
 from server.samples import list_samples
 from server.settings import Settings
 from server.shared_runs import MAX_BYTES, RunShares
 from server.uploads import UploadStore
+from server.wire import json_safe
 
 
 def _warm_up() -> None:
     """Run one small layer so the first user request does not pay for BLAS start-up."""
     Conv2d(1, 2, 3)(get_backend().xp.asarray(np.ones((1, 1, 8, 8), np.float32)))
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, with the offending input made JSON-safe: a NaN in a body field would make it a 500."""
+    return JSONResponse({"detail": json_safe(jsonable_encoder(error.errors()))}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,10 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Lamina", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="See what deep-learning layers do: layer catalogue, samples, uploads, streamed runs.")
     app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.state.run_shares = RunShares(max_bytes=MAX_BYTES if settings.share_identical_runs else 0)
     app.state.live = live.LiveHub(settings.max_live_sessions, settings.max_live_followers,
                                   settings.live_grace_seconds)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # JSON bodies (run requests) are limited like socket messages; uploads stream with their own limit
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes, exempt=("/api/images",))
     for module in (health, catalogue, models, samples, images, runs):
         app.include_router(module.router, prefix="/api")
     app.include_router(ws.router)

@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "GIF": "GIF", "WEBP": "WebP",
                     "BMP": "BMP", "TIFF": "TIFF"}
 ACCEPTED_TEXT = "PNG, JPEG, GIF, WebP, BMP or TIFF"
+PNG_BLOCK_ROWS = 512  # rows converted to 8 bits at a time by encode_png
 
 # modes whose transparency composites into one gray channel; every other mode composites into RGB
 _GRAY_MODES = {"1", "L", "LA", "La"}
@@ -88,8 +89,15 @@ def to_array(image: Image.Image) -> np.ndarray:
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """Encode a float32 (H, W, C) array in [0, 1] (C = 1 or 3) as an 8-bit PNG."""
-    levels = np.rint(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
+    """Encode a float32 (H, W, C) array in [0, 1] (C = 1 or 3) as an 8-bit PNG.
+
+    The 8-bit levels are made in blocks of rows, so that a 16-megapixel image needs no
+    float32 temporaries of its whole size.
+    """
+    levels = np.empty(pixels.shape, np.uint8)
+    for start in range(0, pixels.shape[0], PNG_BLOCK_ROWS):
+        rows = slice(start, start + PNG_BLOCK_ROWS)
+        levels[rows] = np.rint(np.clip(pixels[rows], 0.0, 1.0) * 255.0)
     image = Image.fromarray(levels[..., 0] if levels.shape[2] == 1 else levels)
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
@@ -138,7 +146,8 @@ def _float_to_unit(values: np.ndarray) -> np.ndarray:
     low, high = float(values.min()), float(values.max())
     if (low >= 0.0 and high <= 1.0) or high == low:
         return np.clip(values, 0.0, 1.0)
-    return (values - low) / (high - low)
+    # in float64: high - low overflows float32 for values near +-3.4e38
+    return ((values.astype(np.float64) - low) / (high - low)).astype(np.float32)
 
 
 def _gray(values: np.ndarray) -> np.ndarray:

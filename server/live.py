@@ -287,7 +287,7 @@ def _parse(text: str | None) -> dict:
         raise LiveError(f"the message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}")
     try:
         message = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: thousands of nested brackets
         raise LiveError(f"the message is not valid JSON ({error})") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise LiveError("a message is a JSON object with a string field 'type'", "type")

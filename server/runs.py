@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import anyio
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator, model_validator
 from starlette.requests import HTTPConnection
 
 from engine.backend import asarray, to_numpy
@@ -48,6 +48,7 @@ from server.wire import array_from_json, encode, encoding_for
 MAX_ID_LENGTH = 200
 BUSY_POLL_SECONDS = 0.01
 STEPS_AHEAD = 2  # layers the worker thread may compute before the client has been sent the earlier ones
+MAX_EXPLAIN_VALUES = 16_384  # input values one explanation may list (a 3x3 window over 1,820 channels)
 # recurrent kinds: how many blocks of hidden_size rows their weights stack (one per gate)
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -93,9 +94,9 @@ class RunRequest(BaseModel):
     layer: LayerRequest | None = None
     input: dict[str, Any]
     encoding: Literal["float16", "uint8"] = "uint8"
-    kernels: bool = False
+    kernels: StrictBool = False
     explain: tuple[int, list[int]] | None = None  # [layer index, output index (batch first)]
-    trace: bool = False  # recurrent layers also send their per-step gates ("trace" frames)
+    trace: StrictBool = False  # recurrent layers also send their per-step gates ("trace" frames)
     from_layer: str | None = None  # start at this layer (by name): the input is fed straight to it
     saliency: int | None = None  # a class index (-1: the top class): also send d(score)/d(input) at the end
 
@@ -171,7 +172,10 @@ class Slots:
 
 
 class _NetworkCache:
-    """Spec networks by their canonical JSON, least recently used evicted beyond a total of weight values."""
+    """Spec networks by their canonical JSON, least recently used evicted beyond a total of weight values
+    or beyond `MAX_ENTRIES` networks (a network without weights still holds its key and its layers)."""
+
+    MAX_ENTRIES = 32
 
     def __init__(self, max_elements: int):
         self.max_elements = max_elements
@@ -188,7 +192,8 @@ class _NetworkCache:
     def put(self, key: str, network: Sequential, elements: int) -> None:
         with self._lock:
             self._entries[key] = (network, elements)
-            while sum(size for _, size in self._entries.values()) > self.max_elements:
+            while (len(self._entries) > self.MAX_ENTRIES
+                   or sum(size for _, size in self._entries.values()) > self.max_elements):
                 self._entries.popitem(last=False)
 
 
@@ -292,7 +297,7 @@ class Runner:
 
     def _spec_network(self, spec: dict) -> Sequential:
         """The network of a spec, from the cache when the same spec was built before."""
-        key = json.dumps(spec, sort_keys=True)
+        key = json.dumps({k: v for k, v in spec.items() if k != "description"}, sort_keys=True)
         network = self._networks.get(key)
         if network is None:
             network = self._build(spec, "network")
@@ -522,7 +527,12 @@ class Execution:
         return Frame({"type": header.pop("type"), "id": self.plan.request.id, **header, **meta}, payload)
 
     def _explain_frame(self, record, layer: Layer) -> Frame:
-        explanation = asdict(layer.explain(self._layer_input, tuple(self.plan.request.explain[1])))
+        explanation = layer.explain(self._layer_input, tuple(self.plan.request.explain[1]))
+        if len(explanation.coordinates) > MAX_EXPLAIN_VALUES:
+            raise RunError(f"explain: this output of layer {record.index} '{record.name}' reads "
+                           f"{len(explanation.coordinates):,} input values; explanations show at most "
+                           f"{MAX_EXPLAIN_VALUES:,}: explain a layer with fewer inputs per output", "explain")
+        explanation = asdict(explanation)
         return Frame({"type": "explain", "id": self.plan.request.id, "index": record.index, "name": record.name,
                       **explanation})
 

@@ -32,6 +32,7 @@ import numpy as np
 ENCODINGS = ("float16", "uint8")  # what a run request may ask for
 EXACT_VALUES = 4096  # tensors this small travel as exact float32 whatever the run asked for
 ITEM_BYTES = {"float32": 4, "float16": 2, "uint8": 1}
+MAX_NDIM = 8  # axes of an array a client sends (inputs are at most 4-D, weights at most 4-D)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 HALF_CHUNK = 262144  # values converted at a time, with reused scratch: NumPy's per-call cost outweighs cache misses below this
 
@@ -208,8 +209,10 @@ def array_from_json(value: object, where: str) -> np.ndarray:
     shape, data = value["shape"], value["data"]
     if value.get("dtype", "float32") != "float32":
         raise ValueError(f"{where}: dtype must be 'float32', got {value['dtype']!r}")
-    if not isinstance(shape, list) or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in shape):
-        raise ValueError(f"{where}: shape must be a list of non-negative integers, got {shape!r}")
+    if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in shape)):
+        raise ValueError(f"{where}: shape must be a list of at most {MAX_NDIM} non-negative integers, "
+                         f"got {shape!r}"[:300])
     if not isinstance(data, str):
         raise ValueError(f"{where}: data must be a base64 string")
     try:

@@ -85,8 +85,8 @@ class Session:
             return
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
-            await self.send_error(None, f"message is not valid JSON ({error})")
+        except (ValueError, RecursionError) as error:  # also integers over 4,300 digits, deep nesting
+            await self.send_error(None, f"message is not valid JSON ({type(error).__name__}: {error})")
             return
         if not isinstance(data, dict):
             await self.send_error(None, f"message must be a JSON object with a 'type', got {type(data).__name__}")
@@ -128,7 +128,10 @@ class Session:
     # ---- a run ----
     async def execute(self, run: ActiveRun) -> None:
         try:
-            plan = await anyio.to_thread.run_sync(self.runner.plan, run.request)
+            async with self.runner.run_slot(run.cancel):  # planning builds networks and decodes images
+                plan = await anyio.to_thread.run_sync(self.runner.plan, run.request)
+            if run.cancel.is_set():
+                raise RunCancelled()
             computed = await self.compute(run, plan)
             await self.send_frames(run, [Frame({
                 "type": "done", "id": run.request.id, "total_ms": (time.perf_counter() - run.received) * 1000,

@@ -7,6 +7,7 @@ the JSON spec validates against.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -45,10 +46,14 @@ class Param:
                 raise ValueError(f"{label} must be one of {list(self.choices)}, got {value!r}")
             return value
         if self.type == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise ValueError(f"{label} must be a number, got {value!r}")
-            self._check_range(float(value), label)
-            return float(value)
+            try:
+                number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            except OverflowError:  # an int too large for a float
+                number = None
+            if number is None or not math.isfinite(number):
+                raise ValueError(f"{label} must be a finite number, got {str(value)[:40]}")
+            self._check_range(number, label)
+            return number
         if self.type == "int":
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{label} must be an integer, got {value!r}")

@@ -26,6 +26,9 @@ from engine.layers.base import Explanation, Layer, Param
 from engine.layers.init import uniform
 from engine.shapes import check_input
 
+# What one time step's loop iteration costs, in multiply-adds of the same time (about 25 us here).
+STEP_COST = 1_000_000
+
 INPUT_SIZE = Param("input_size", "int", 1, "features per time step (F)", 1, 4096)
 HIDDEN_SIZE = Param("hidden_size", "int", 16, "size of the hidden state (H)", 1, 4096)
 NONLINEARITY = Param("nonlinearity", "choice", "tanh", "activation of the new hidden state",
@@ -131,9 +134,13 @@ class _Recurrent(Layer):
         return (batch, steps, self.hidden_size)
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
-        """Multiply-adds of the two matrix products per step: N * T * G*H * (F + H)."""
+        """Multiply-adds of the two matrix products per step, N * T * G*H * (F + H), plus T * STEP_COST.
+
+        The steps run one after another in a Python loop (7-29 us a step here, whatever the sizes),
+        so each step also counts as STEP_COST multiply-adds: a long sequence of tiny cells is work too.
+        """
         batch, steps, hidden = self.output_shape(input_shape)
-        return batch * steps * len(self.gate_names) * hidden * (self.input_size + hidden)
+        return batch * steps * len(self.gate_names) * hidden * (self.input_size + hidden) + steps * STEP_COST
 
     def _check(self, x) -> tuple[int, int, int]:
         """Check x (ndim, dtype, feature size) and return the output shape."""

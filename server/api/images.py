@@ -25,7 +25,7 @@ router = APIRouter(tags=["images"])
 
 FILE_FIELD = "file"
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers allowed on top of the file's bytes
-# Decoding a 16-megapixel RGB image takes about 0.3 GB at its peak: decode two at a time at most.
+# Decoding a 16-megapixel RGB image takes about 0.3 GB at its peak: decode (or encode) two at a time at most.
 _DECODE_SLOTS = threading.BoundedSemaphore(2)
 
 
@@ -79,7 +79,9 @@ def image_png(image_id: str, uploads: UploadsDep) -> Response:
     if image is None:
         raise HTTPException(404, f"no uploaded image has id {image_id!r}: uploads are kept in memory only and "
                                  f"expire after {uploads.ttl_seconds / 60:g} minutes unused; upload it again")
-    return Response(encode_png(image), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+    with _DECODE_SLOTS:  # encoding a large image takes a second: two at a time, like decoding
+        png = encode_png(image)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
@@ -107,9 +109,9 @@ async def read_file_field(request: Request, field: str, max_bytes: int) -> bytes
         raise HTTPException(413, f"the request is {int(declared)} bytes; {too_large}")
 
     collector = _FieldCollector(field, max_bytes, too_large)
-    parser = MultipartParser(options[b"boundary"], collector.callbacks())
     received = 0
     try:
+        parser = MultipartParser(options[b"boundary"], collector.callbacks())
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_bytes + MULTIPART_OVERHEAD:

@@ -34,8 +34,8 @@ async def download_layer(index: int, body: DownloadRequest, runner: Annotated[Ru
     """
     try:
         only_the_layer = body.model_copy(update={"explain": None, "saliency": None, "trace": False})
-        plan = await anyio.to_thread.run_sync(runner.plan, only_the_layer, index)
-        async with runner.run_slot(threading.Event()):
+        async with runner.run_slot(threading.Event()):  # planning builds networks: it takes a slot too
+            plan = await anyio.to_thread.run_sync(runner.plan, only_the_layer, index)
             array = await anyio.to_thread.run_sync(layer_output, plan)
     except ServerBusy as error:
         raise HTTPException(503, error.message, headers={"Retry-After": "1"}) from None

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from engine.backend import to_numpy  # noqa: E402
 from engine.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence  # noqa: E402
-from engine.layers.recurrent import GRU, LSTM, RNN  # noqa: E402
+from engine.layers.recurrent import GRU, LSTM, RNN, STEP_COST  # noqa: E402
 
 RTOL = 1e-4
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -469,9 +469,10 @@ def test_layer_describes_itself_for_the_catalogue():
         assert layer.output_shape((2, 9, 5)) == (2, 9, 7)
     assert RNN(5, 7, "relu").hyperparameters() == {"input_size": 5, "hidden_size": 7, "nonlinearity": "relu",
                                                    "bias": True}
-    assert RNN(5, 7).flops((2, 9, 5)) == 2 * 9 * 7 * 12
-    assert LSTM(5, 7).flops((2, 9, 5)) == 4 * 2 * 9 * 7 * 12
-    assert GRU(5, 7).flops((1, 1, 5)) == 3 * 7 * 12
+    # the products' multiply-adds, plus each step's loop iteration (STEP_COST, whatever the batch)
+    assert RNN(5, 7).flops((2, 9, 5)) == 2 * 9 * 7 * 12 + 9 * STEP_COST
+    assert LSTM(5, 7).flops((2, 9, 5)) == 4 * 2 * 9 * 7 * 12 + 9 * STEP_COST
+    assert GRU(5, 7).flops((1, 1, 5)) == 3 * 7 * 12 + STEP_COST
 
 
 def test_layer_rejects_bad_hyperparameters_and_inputs():

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from server.app import create_app
+from server import images
 from server.images import ImageError, decode_image, encode_png
 from server.settings import Settings
 from server.uploads import UploadStore, UploadTooLarge
@@ -102,6 +103,7 @@ def test_32_bit_integer_tiff_is_scaled_by_65535_and_clipped():
     ([[-2.0, 0.0, 8.0]], [[0.0, 0.2, 1.0]]),  # otherwise [min, max] -> [0, 1]
     ([[np.nan, 0.5, np.inf]], [[0.0, 0.5, 0.0]]),  # non-finite -> 0
     ([[3.0, 3.0, 3.0]], [[1.0, 1.0, 1.0]]),  # constant outside [0, 1]: clipped
+    ([[-3.4e38, 0.0, 3.4e38]], [[0.0, 0.5, 1.0]]),  # max - min overflows float32: computed in float64
 ])
 def test_float_tiff_is_kept_or_rescaled(values, expected):
     image = decode(encoded(Image.fromarray(np.array(values, np.float32)), "TIFF"))
@@ -238,11 +240,14 @@ def test_corrupt_png_data_is_422():
     assert refusal(bytes(data)).status_code == 422
 
 
-def test_encode_png_round_trips_8_bit_levels():
-    image = rgb_test_pattern().astype(np.float32) / 255
+@pytest.mark.parametrize("block_rows", [512, 4])  # one block, and blocks of 4 rows with a short last one
+def test_encode_png_round_trips_8_bit_levels(monkeypatch, block_rows):
+    monkeypatch.setattr(images, "PNG_BLOCK_ROWS", block_rows)
+    image = rgb_test_pattern(height=10).astype(np.float32) / 255
     np.testing.assert_array_equal(decode(encode_png(image)), image)
     gray = image[..., :1]
     np.testing.assert_array_equal(decode(encode_png(gray)), gray)
+    assert np.array_equal(decode(encode_png(np.full((9, 3, 1), 2.0, np.float32))), np.ones((9, 3, 1)))  # clipped
 
 
 # ---- the upload store ---------------------------------------------------------------------------
@@ -465,6 +470,13 @@ def test_body_that_is_not_multipart_is_415(client):
     response = client.post("/api/images", content=encoded(Image.new("L", (4, 4)), "PNG"),
                            headers={"content-type": "image/png"})
     assert_refused(response, 415, "multipart/form-data", "'file'")
+
+
+def test_a_boundary_too_long_for_the_parser_is_400(client):
+    response = client.post("/api/images", content=b"x", headers={"content-type": "multipart/form-data; boundary="
+                                                                               + "a" * 300})
+    assert_refused(response, 400, "malformed", "Boundary length 300")
+    assert_still_serving(client)
 
 
 def test_malformed_multipart_is_400(client):

@@ -151,6 +151,7 @@ def test_only_urls_of_lamina_pages_are_passed_on(client, url):
     (json.dumps({"type": "end"}), "presents no session"),
     (json.dumps({"type": "leave"}), "follows no session"),
     ("x" * 10_000, "limit is 8192"),
+    ("[" * 5000, "not valid JSON"),  # nesting too deep for the parser, under the length limit
 ])
 def test_bad_messages_get_an_error_and_the_socket_stays_open(client, text, words):
     with client.websocket_connect("/ws/live") as ws:

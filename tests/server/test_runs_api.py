@@ -80,6 +80,26 @@ def test_invalid_body_gets_422(client):
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "input"]
 
 
+def test_a_non_finite_number_in_an_invalid_field_gets_422_not_500(client):
+    body = b'{"network": "digits-cnn", "input": {"sample": "dot"}, "saliency": NaN}'
+    response = client.post("/api/runs/layers/0.npy", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "saliency"]
+
+
+def test_a_body_over_the_message_limit_is_413_before_it_is_read():
+    with TestClient(create_app(Settings(device="cpu", max_message_bytes=1000))) as client:
+        body = {"network": "digits-cnn", "input": {"sample": "dot"}, "id": "x" * 2000}
+        response = client.post("/api/runs/layers/0.npy", json=body)
+        assert response.status_code == 413
+        assert "the limit is 1,000 bytes (max_message_bytes)" in response.json()["detail"]
+        chunks = iter([b'{"network": "digits-cnn", ', b" " * 2000, b'"input": {"sample": "dot"}}'])
+        streamed = client.post("/api/runs/layers/0.npy", content=chunks, headers={"content-type": "application/json"})
+        assert streamed.status_code == 413, streamed.text
+        assert client.post("/api/runs/layers/0.npy", json={"network": "digits-cnn",
+                                                           "input": {"sample": "dot"}}).status_code == 200
+
+
 def test_limits_apply_up_to_the_requested_layer():
     with TestClient(create_app(Settings(device="cpu", max_work_flops=60_000))) as client:
         body = {"network": "digits-cnn", "input": {"sample": "dot"}}

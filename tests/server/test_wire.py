@@ -231,7 +231,8 @@ def test_arrays_in_json_travel_as_exact_base64_float32():
 @pytest.mark.parametrize("value, message", [
     ([1, 2], "w must be an object with fields 'shape', 'data'"),
     ({"shape": [2], "data": "AAAA", "dtype": "float64"}, "w: dtype must be 'float32'"),
-    ({"shape": [2.5], "data": "AAAA"}, "w: shape must be a list of non-negative integers"),
+    ({"shape": [2.5], "data": "AAAA"}, "w: shape must be a list of at most 8 non-negative integers"),
+    ({"shape": [1] * 100, "data": "AAAA"}, "w: shape must be a list of at most 8 non-negative integers"),
     ({"shape": [2], "data": 5}, "w: data must be a base64 string"),
     ({"shape": [2], "data": "not base64!"}, "w: data is not valid base64"),
     ({"shape": [2], "data": base64.b64encode(b"1234").decode()}, "w: data holds 4 bytes; shape \\[2\\] needs 8"),

@@ -416,6 +416,8 @@ def _error_for(ws, message, run_id=None) -> dict:
     ("{not json", "message is not valid JSON"),
     ("[1, 2]", "message must be a JSON object with a 'type', got list"),
     (b"\x00\x01", "binary messages are not accepted"),
+    ('{"type": "run", "id": ' + "9" * 5000 + "}", "message is not valid JSON (ValueError: Exceeds the limit"),
+    ('{"type": "run", "network": ' + "[" * 5000 + "]" * 5000 + "}", "message is not valid JSON (RecursionError"),
 ])
 def test_malformed_messages_get_an_error(client, message, expected):
     with connect(client) as ws:
@@ -444,6 +446,28 @@ def test_invalid_requests_get_an_error_naming_the_field(client, message, field, 
         receive(ws)
         error = _error_for(ws, message, "x")
     assert expected in error["message"] and error.get("field") == field
+
+
+@pytest.mark.parametrize("fields, field, expected", [
+    ({"kernels": "yes"}, "kernels", "field 'kernels': Input should be a valid boolean"),
+    ({"trace": 1}, "trace", "field 'trace': Input should be a valid boolean"),
+    ({"layer": {"kind": "LeakyReLU", "params": {"negative_slope": 10 ** 400}}}, "layer",
+     "field 'negative_slope' must be a finite number, got 1000000000"),
+    ({"network": {"input_shape": [1, 8, 8], "layers": [{"kind": "ReLU"}], "description": "x" * 2001}}, "network",
+     "spec field 'description' must be a string of at most 2000 characters"),
+    ({"network": {"name": "n" * 101, "input_shape": [1, 8, 8], "layers": [{"kind": "ReLU"}]}}, "network",
+     "spec field 'name' must be a string of 1 to 100 characters"),
+    ({"network": {"input_shape": [16], "layers": [{"kind": "Flatten", "params": {"start_dim": 2}}]}}, "network",
+     "layer 0 (Flatten): start_dim 2 is out of range for an input with 2 dimensions"),
+])
+def test_bad_fields_are_refused_before_computing(client, fields, field, expected):
+    message = {"type": "run", "id": "x", "layer": {"kind": "ReLU"}, "input": {"sample": "dot"}, **fields}
+    if "network" in fields:
+        del message["layer"]
+    with connect(client) as ws:
+        receive(ws)
+        error = _error_for(ws, message, "x")
+    assert expected in error["message"] and error["field"] == field
 
 
 def test_bad_spec_error_names_the_layer_and_field(client):
@@ -482,6 +506,18 @@ def test_an_input_that_does_not_fit_says_what_the_network_takes(client):
                                 "input": array_input(np.zeros((1, 20, 20), np.float32))}, "x")
     assert "network 'digits-cnn' takes inputs of shape [1, 28, 28] per sample; this input is [1, 20, 20]" in \
         error["message"]
+
+
+def test_an_explanation_reading_too_many_values_is_refused(client):
+    x = np.zeros(runs.MAX_EXPLAIN_VALUES + 1, np.float32)  # one vector of that many features
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "x", "layer": {"kind": "Linear", "params": {"out_features": 1}},
+                      "input": array_input(x), "explain": [0, [0, 0]]})
+        error = last_of(run_messages(ws, "x"))
+        _then_a_valid_run_completes(ws)
+    assert error["type"] == "error" and error["field"] == "explain"
+    assert f"reads {runs.MAX_EXPLAIN_VALUES + 1:,} input values; explanations show at most" in error["message"]
 
 
 @pytest.mark.parametrize("explain, expected", [
@@ -534,6 +570,52 @@ def test_huge_weights_are_refused_before_they_are_allocated(client):
         error = _error_for(ws, {"type": "run", "id": "x", "network": spec, "input": {"sample": "dot"}}, "x")
     assert "the weights of layers 0 to 1 would hold 4,295,032,832 values; the limit is" in error["message"]
     assert time.perf_counter() - started < 5
+
+
+def test_a_long_sequence_counts_each_step_in_the_work_limit(client):
+    """A one-unit LSTM over 30,000 steps has few multiply-adds but 30,000 loop iterations: refused."""
+    x = np.zeros((30_000, 1), np.float32)
+    with connect(client) as ws:
+        receive(ws)
+        error = _error_for(ws, {"type": "run", "id": "x", "layer": {"kind": "LSTM", "params": {"hidden_size": 1}},
+                                "input": array_input(x)}, "x")
+    assert "multiply-adds; the limit is 20,000,000,000 per run (max_work_flops)" in error["message"]
+
+
+def test_a_spec_refused_at_its_last_layer_draws_no_weights():
+    """Every shape is checked before any weight is drawn: 31.7 M weights of a layer whose output is empty."""
+    import tracemalloc
+
+    spec = {"input_shape": [512, 1, 1], "layers": [{"kind": "Conv2d", "params": {"out_channels": 512,
+                                                                                 "kernel_size": 11}}]}
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="output height would be empty"):
+            network_from_spec(spec, max_parameters=Settings().max_parameter_elements)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000  # the weights alone would be 127 MB
+
+
+def test_planning_waits_for_a_run_slot():
+    """Planning builds networks, so it holds a slot: with none free, even a bad spec gets 'server busy'."""
+    spec = {"input_shape": [1, 8, 8], "layers": [{"kind": "Conv2d", "params": {"kernel_size": 9}}]}
+    with app_client(max_concurrent_runs=0) as client, connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "x", "network": spec, "input": {"sample": "dot"}})
+        error = receive(ws)[0]
+    assert error["type"] == "error" and error["message"].startswith("server busy"), error
+
+
+def test_the_network_cache_is_bounded_by_count_and_ignores_descriptions():
+    cache = runs._NetworkCache(max_elements=10**9)
+    for i in range(runs._NetworkCache.MAX_ENTRIES + 10):
+        cache.put(f"spec {i}", network_from_spec({"input_shape": [4], "layers": [{"kind": "ReLU"}]}), 0)
+    assert len(cache._entries) == runs._NetworkCache.MAX_ENTRIES and cache.get("spec 0") is None
+    runner = runs.Runner(Settings(device="cpu"), uploads=None)
+    spec = {"input_shape": [4], "layers": [{"kind": "ReLU"}]}
+    assert runner._spec_network({**spec, "description": "a"}) is runner._spec_network({**spec, "description": "b"})
 
 
 def test_spec_layer_limit():
