@@ -40,6 +40,7 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread o
 CODE_LENGTH = 6
 MAX_URL_CHARS = 4096
 MAX_MESSAGE_CHARS = 8192
+TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is overloaded
 # Messages of these types replace an unsent one of the same type: only the latest matters.
 LATEST_ONLY = ("view", "followers")
 MAX_PENDING = 32  # queued messages per socket beyond which new ones are dropped (a client that never reads)
@@ -101,10 +102,12 @@ class LiveError(Exception):
 class LiveHub:
     """The sessions of one server, by code."""
 
-    def __init__(self, max_sessions: int, max_followers: int, grace_seconds: float):
+    def __init__(self, max_sessions: int, max_followers: int, grace_seconds: float, max_sockets: int = 2000):
         self.max_sessions = max_sessions
         self.max_followers = max_followers
         self.grace_seconds = grace_seconds
+        self.max_sockets = max_sockets
+        self.sockets = 0  # open /ws/live sockets, in a session or not (counted on the event loop)
         self.sessions: dict[str, LiveSession] = {}
 
     def start(self, presenter: Outbox) -> LiveSession:
@@ -297,6 +300,10 @@ def _parse(text: str | None) -> dict:
 @router.websocket("/ws/live")
 async def live_socket(websocket: WebSocket, hub: Annotated[LiveHub, Depends(get_hub)]) -> None:
     await websocket.accept()
+    if hub.sockets >= hub.max_sockets:
+        await websocket.close(TRY_AGAIN_LATER, f"too many open live sockets ({hub.max_sockets}); try again later")
+        return
+    hub.sockets += 1
     socket = LiveSocket(websocket, hub)
     sender = asyncio.create_task(socket.outbox.run())
     try:
@@ -306,5 +313,6 @@ async def live_socket(websocket: WebSocket, hub: Annotated[LiveHub, Depends(get_
                 break
             socket.handle(message.get("text"))
     finally:
+        hub.sockets -= 1
         socket.closed()
         sender.cancel()

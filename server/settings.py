@@ -36,4 +36,5 @@ class Settings(BaseSettings):
     # live classroom sessions (/ws/live)
     max_live_sessions: int = 64
     max_live_followers: int = 500  # followers of one session
+    max_live_sockets: int = 2000  # open /ws/live sockets, all together
     live_grace_seconds: float = 30.0  # how long a session waits for its presenter's next page

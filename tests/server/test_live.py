@@ -5,6 +5,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from server.app import create_app
 from server.live import CODE_ALPHABET, CODE_LENGTH, MAX_PENDING, MAX_URL_CHARS, Outbox
@@ -195,3 +196,14 @@ def test_an_outbox_keeps_only_the_latest_view_and_a_bounded_queue():
     for i in range(2 * MAX_PENDING):
         outbox.put({"type": "error", "message": str(i)})
     assert len(outbox.pending) == MAX_PENDING
+
+
+def test_live_sockets_beyond_the_limit_are_closed_with_1013():
+    with app_client(max_live_sockets=1) as client:
+        with client.websocket_connect("/ws/live") as first:
+            with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws/live") as extra:
+                extra.receive_text()
+            assert closed.value.code == 1013 and "too many open live sockets (1)" in closed.value.reason
+            present(first)  # the open one still serves
+        with client.websocket_connect("/ws/live") as again:  # a closed socket frees its place
+            present(again)
