@@ -7,6 +7,8 @@ Every image becomes a float32 array (H, W, C) with values in [0, 1] and C = 1 (g
 - Transparency (an alpha channel, or a transparent palette entry or colour key) is composited onto
   WHITE, the way a browser shows a transparent PNG on a white page: a digit drawn in dark strokes
   on a transparent canvas becomes a dark digit on white (send "invert" to get MNIST's white on black).
+  When what is drawn is light (white strokes, a white disc), it goes onto BLACK instead, so that it
+  stays visible.
 - 8-bit modes are divided by 255. 16-bit grayscale (I;16, its transparent level shown white) and
   32-bit integer (I) are divided by 65535 and clipped to [0, 1]. 32-bit float (F) is kept when all
   its values lie in [0, 1], otherwise rescaled linearly from [min, max] to [0, 1] (NaN and Inf
@@ -116,7 +118,7 @@ def _normalise(image: Image.Image) -> np.ndarray:
     if mode == "F":
         return _gray(_float_to_unit(np.asarray(image, dtype=np.float32)))
     if image.has_transparency_data:
-        return _composite_on_white(image.convert("LA" if mode in _GRAY_MODES else "RGBA"))
+        return _composite(image.convert("LA" if mode in _GRAY_MODES else "RGBA"))
     if mode in ("1", "L"):
         return _gray(_scaled(image.convert("L"), 255.0))
     try:
@@ -133,11 +135,20 @@ def _scaled(image: Image.Image, full_scale: float) -> np.ndarray:
     return values
 
 
-def _composite_on_white(image: Image.Image) -> np.ndarray:
-    """out = colour * alpha + 1 * (1 - alpha), for an LA or RGBA image."""
+def _composite(image: Image.Image) -> np.ndarray:
+    """out = colour * alpha + background * (1 - alpha), for an LA or RGBA image.
+
+    The background is white (1), unless the drawn colour is light: its mean weighted by alpha above
+    one half. Then it is black (0), which keeps white-on-transparent drawings visible.
+    """
     values = _scaled(image, 255.0)
     colour, alpha = values[..., :-1], values[..., -1:]
-    return np.ascontiguousarray(colour * alpha + (1.0 - alpha))
+    out = colour * alpha
+    coverage = float(alpha.sum(dtype=np.float64))
+    light = coverage > 0 and float(out.sum(dtype=np.float64)) / (coverage * colour.shape[-1]) > 0.5
+    if not light:
+        out += 1.0 - alpha
+    return np.ascontiguousarray(out)
 
 
 def _float_to_unit(values: np.ndarray) -> np.ndarray:

@@ -171,9 +171,22 @@ def test_palette_with_a_transparent_entry():
 
 
 def test_grayscale_with_a_transparent_colour_key():
-    pixels = np.array([[7, 200]], np.uint8)
+    pixels = np.array([[7, 60]], np.uint8)
     image = decode(encoded(Image.fromarray(pixels), "PNG", transparency=7))
-    np.testing.assert_allclose(image[0, :, 0], [1.0, 200 / 255], rtol=1e-6)
+    np.testing.assert_allclose(image[0, :, 0], [1.0, 60 / 255], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_a_light_drawing_on_a_transparent_canvas_goes_onto_black(mode):
+    """A white disc on a transparent background would vanish on white: it goes onto black instead."""
+    size, ink = 16, 230
+    yy, xx = np.mgrid[:size, :size]
+    disc = ((yy - 7.5) ** 2 + (xx - 7.5) ** 2 < 25).astype(np.uint8) * 255
+    channels = [np.full((size, size), ink, np.uint8)] * (3 if mode == "RGBA" else 1)
+    image = decode(encoded(Image.fromarray(np.dstack([*channels, disc]), mode), "PNG"))
+    np.testing.assert_allclose(image[8, 8], ink / 255, rtol=1e-6)  # the disc keeps its colour
+    np.testing.assert_array_equal(image[0, 0], 0.0)  # the transparent corner is black, not white
+    assert image.shape == (size, size, 3 if mode == "RGBA" else 1)
 
 
 # ---- decoding: refusals ------------------------------------------------------------------------
