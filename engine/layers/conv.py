@@ -105,8 +105,9 @@ class Conv2d(Layer):
                     inside = 0 <= row < x_host.shape[1] and 0 <= col < x_host.shape[2]
                     window[c, p, q] = x_host[first_channel + c, row, col] if inside else 0.0
                     coordinates.append((first_channel + c, row, col))
+        outside = any(not (0 <= row < x_host.shape[1] and 0 <= col < x_host.shape[2]) for _, row, col in coordinates)
         return self._weighted_sum(index, window, coordinates, weight, o,
-                                  note="coordinates outside the input read the zero padding")
+                                  note="coordinates outside the input read the zero padding" if outside else "")
 
 
 class ConvTranspose2d(Layer):

@@ -108,7 +108,7 @@ class MaxPool2d(_Pool2d):
                                note="every cell of this window is padding (NaN here), so nothing wins: -inf")
         winner = coordinates.index((c, flat // width, flat % width))
         return Explanation(self.kind, tuple(index), window, coordinates, output=value,
-                           winner=winner, note="padding cells (NaN here) never win")
+                           winner=winner, note="cells outside the input (padding, shown as NaN) never win")
 
 
 class AvgPool2d(_Pool2d):

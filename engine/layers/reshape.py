@@ -138,12 +138,13 @@ class Unflatten(Layer):
                "only the shape changes.")
     formula = "y[n, c, h, w] = x[n, c·H·W + h·W + w]"
     shape_rule = "(N, C·H·W) → (N, C, H, W)"
+    # defaults fold the Layer lab's vector (a 32x32 picture, 1,024 values) back into its picture
     params = (Param("channels", "int", 1, "C: maps in the output", minimum=1, maximum=4096),
-              Param("height", "int", 1, "H: rows of each map", minimum=1, maximum=4096),
-              Param("width", "int", 1, "W: columns of each map", minimum=1, maximum=4096))
+              Param("height", "int", 32, "H: rows of each map", minimum=1, maximum=4096),
+              Param("width", "int", 32, "W: columns of each map", minimum=1, maximum=4096))
     input_ndim = (2,)
 
-    def __init__(self, channels=1, height=1, width=1):
+    def __init__(self, channels=1, height=32, width=32):
         super().__init__()
         self.channels, self.height, self.width = channels, height, width
 

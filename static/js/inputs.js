@@ -471,7 +471,7 @@ class InputPicker {
       const members = this.samples.filter((s) => s.kind === kind);
       if (!members.length) continue;
       select.append(element("optgroup", { label: title },
-        ...members.map((s) => element("option", { value: s.name }, `${s.title} (${s.width}×${s.height})`))));
+        ...members.map((s) => element("option", { value: s.name }, `${s.title}, ${s.width}×${s.height}`))));
     }
     const first = this.samples[0] ? { type: "sample", name: this.samples[0].name } : null;
     this.showSource(initial ?? this.source ?? first);

@@ -26,7 +26,8 @@ export function renderExplanation(container, message) {
   const weights = decodeArray(message.weights);
   const products = decodeArray(message.products);
   const parts = [element("p", { class: "ex-title" }, `${message.kind} output `,
-    element("code", {}, `[${message.output_index.join(", ")}]`), " = ",
+    element("code", {}, `[${message.output_index.join(", ")}]`),
+    element("span", { class: "ex-place muted" }, ` (${place(message.output_index)})`), " = ",
     number(message.output, "ex-output"))];
   if (products) parts.push(...weighted(window, weights, products, message));
   else if (message.winner !== null && message.winner !== undefined) parts.push(...pooled(window, message));
@@ -36,6 +37,13 @@ export function renderExplanation(container, message) {
   else parts.push(...elementwise(window, message));
   if (message.note) parts.push(element("p", { class: "ex-note muted" }, message.note));
   container.replaceChildren(...parts);
+}
+
+/** Where an output index points, counted from 1 as the maps and the step player count: "channel 1, row 3, column 5". */
+function place(index) {
+  const [names, start] = index.length === 4 ? [["channel", "row", "column"], 1]
+    : index.length === 3 ? [["step", "unit"], 1] : [["output"], index.length - 1];
+  return names.map((name, k) => `${name} ${index[start + k] + 1}`).join(", ");
 }
 
 function number(value, className, label) {
@@ -56,6 +64,10 @@ function weighted(window, weights, products, message) {
       `sum of the ${products.data.length} products `, number(message.sum, "ex-sum", "sum"),
       " + bias ", number(message.bias ?? 0, "ex-bias", "bias"),
       " = ", number(message.total, "ex-total", "total")));
+    if (message.output !== message.total) {  // a recurrent cell's tanh or relu comes after the sum
+      parts.push(element("p", { class: "ex-activation-line" }, "then the activation: output ",
+        number(message.output, "ex-activated", "output")));
+    }
   }
   return parts;
 }
@@ -147,9 +159,11 @@ function picture(data, offset, rows, columns) {
   }
   const scale = scaleFor(min, max);
   const canvas = element("canvas", { class: "ex-picture" });
-  const padded = new Float32Array(rows * columns).fill(NaN);
+  const padded = new Float32Array(rows * columns);
   padded.set(values);
   drawMap(canvas, padded, rows, columns, scale);
+  const filled = values.length - (rows - 1) * columns; // a vector drawn as a square: its last row may be short
+  if (filled < columns) canvas.getContext("2d").clearRect(filled, rows - 1, columns - filled, 1);
   const legend = element("div", { class: "lab-map-legend" });
   colourLegend(legend, scale);
   return element("div", { class: "ex-picture-box" }, canvas, legend);

@@ -130,7 +130,7 @@ class Lab {
       this.editor.setState("");
       this.editorKey = null;
       this.player.reset();
-      this.update({ kind: select.value });
+      this.update({ kind: select.value }, { push: true }); // another layer: Back returns to the one before
       this.applyKind();
     });
   }
@@ -224,10 +224,12 @@ class Lab {
 
   // ---- state -----------------------------------------------------------------------------------------
 
-  update(patch) {
+  /** Change the view and compute it; the URL follows soon (at once, as a history entry Back returns to, with push). */
+  update(patch, { push = false } = {}) {
     Object.assign(this.view, patch);
     clearTimeout(this.urlTimer);
-    this.urlTimer = setTimeout(() => this.state.set({ ...this.view }, { silent: true }), URL_DELAY_MS);
+    if (push) this.state.set({ ...this.view }, { silent: true, push: true });
+    else this.urlTimer = setTimeout(() => this.state.set({ ...this.view }, { silent: true }), URL_DELAY_MS);
     this.schedule();
   }
 

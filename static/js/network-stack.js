@@ -103,6 +103,11 @@ function labLink({ kind, params }, channels) {
   return `/?${query}`;
 }
 
+/** "→ 8×28×28" for a batched output shape; nothing while it is not known. */
+function shapeText(shape) {
+  return shape ? `→ ${shape.slice(1).join("×")}` : "";
+}
+
 /** A layer's settings that differ from the defaults: "out channels 8, padding 1". */
 function settingsText(params) {
   return Object.entries(params).map(([name, value]) => `${name.replace(/_/g, " ")} ${formatValue(value)}`).join(", ");
@@ -118,6 +123,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
   let open = new Set(); // indices of the layers whose settings are unfolded
   let rows = [];
   let serverError = false; // an error from showError is on screen (the next good run clears it)
+  const shapes = new Map(); // output shape of layer i, by the input and layers 0..i it came from (prefixKey)
 
   elements.addKind.replaceChildren(...imageKinds(kinds).map((kind) => element("option", { value: kind.kind }, kind.kind)));
   elements.channels.addEventListener("change", () => {
@@ -132,9 +138,29 @@ export function createStackEditor(elements, kinds, { onChange }) {
     edit({ ...stack, input: [stack.input[0], size, size] });
   });
   elements.add.addEventListener("click", () => {
-    open = new Set([stack.layers.length]);
-    edit({ ...stack, layers: [...stack.layers, { kind: elements.addKind.value, params: {} }] }, { redraw: true });
+    const kind = elements.addKind.value;
+    const at = insertionPoint(catalogue.get(kind).input_ndim);
+    const layers = [...stack.layers];
+    layers.splice(at, 0, { kind, params: {} });
+    open = new Set([at]);
+    edit({ ...stack, layers }, { redraw: true });
   });
+
+  /** Where a new layer taking `inputNdim`-D inputs goes: after the last layer whose output it can take (before a
+   * Flatten, for an image layer), at the end when the shapes are not known yet. */
+  function insertionPoint(inputNdim) {
+    for (let i = stack.layers.length - 1; i >= 0; i--) {
+      const shape = shapes.get(prefixKey(i));
+      if (!shape) return stack.layers.length;
+      if (inputNdim.includes(shape.length)) return i + 1;
+    }
+    return inputNdim.includes(stack.input.length + 1) ? 0 : stack.layers.length;
+  }
+
+  /** What layer i's output shape depends on: the input and the layers up to i. */
+  function prefixKey(i) {
+    return JSON.stringify([stack.input, stack.layers.slice(0, i + 1)]);
+  }
 
   elements.reset.addEventListener("click", () => {
     open = new Set();
@@ -196,7 +222,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
       "aria-expanded": String(open.has(index)) },
     element("span", { class: "nv-stack-index" }, `${index}`),
     element("span", { class: "nv-stack-name" }, element("span", { class: "nv-stack-kind" }, layer.kind),
-      element("span", { class: "nv-stack-shape" })),
+      element("span", { class: "nv-stack-shape" }, shapeText(shapes.get(prefixKey(index))))),
     element("span", { class: "nv-stack-settings" }, settingsText(layer.params)));
     const buttons = [
       ["nv-stack-up", "↑", `Move layer ${index} up`, index === 0, () => move(index, -1)],
@@ -248,9 +274,10 @@ export function createStackEditor(elements, kinds, { onChange }) {
         elements.error.textContent = "";
         serverError = false;
       }
+      if (planLayers.length !== stack.layers.length) return; // a plan of an older stack
       planLayers.forEach((info, i) => {
-        const shape = rows[i]?.querySelector(".nv-stack-shape");
-        if (shape) shape.textContent = `→ ${info.shape.slice(1).join("×")}`;
+        shapes.set(prefixKey(i), info.shape);
+        rows[i].querySelector(".nv-stack-shape").textContent = shapeText(info.shape);
       });
     },
     /** A spec error: engine/spec.py starts it with "layer N (Kind)", which points at the row to unfold. */

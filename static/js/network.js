@@ -408,7 +408,11 @@ function finish(message, byUser) {
 /** Show a server error next to the control it is about: the network, the input, or the progress line. */
 function failed(message) {
   view.root.dataset.runState = "error";
-  setProgress(0, "Stopped: the server could not compute this run.");
+  clearTimeout(shown.staleTimer);
+  const kept = view.layers.children.length > 0;
+  for (const row of view.layers.children) row.dataset.state = "stale";
+  setProgress(0, "Stopped: the server could not compute this run."
+    + (kept ? " The maps below, dimmed, are from the last run that worked." : ""));
   const field = message.field ?? "";
   const about = field.split(".")[0]; // "network.layers" is about the network
   if (about === "input") showInputError(message.message);
@@ -529,7 +533,7 @@ function drawMaps(row, index, tensor, shape, scale) {
   featureGrid(container, {
     data: tensor.data, channels: shape.channels, height: shape.height, width: shape.width,
     scale: mapScales(tensor, shape, scale), selected, size: mapSize(container, shape.channels),
-    label: (c) => `${name} ${c} of ${shape.channels} (${shape.height}×${shape.width}): open details`,
+    label: (c) => `${name} ${c + 1} of ${shape.channels} (${shape.height}×${shape.width}): open details`,
     onSelect: (channel) => state.set({ layer: index, map: channel }),
   });
   const readout = row.querySelector(".nv-readout");
@@ -683,7 +687,7 @@ function renderDetail() {
   const area = shape.height * shape.width;
   const offset = map * area;
   const stats = summarize(output.tensor.data, offset, area);
-  title.textContent = `${info.name} · ${layer === INPUT_INDEX ? "channel" : "map"} ${map} of ${shape.channels}`;
+  title.textContent = `${info.name} · ${layer === INPUT_INDEX ? "channel" : "map"} ${map + 1} of ${shape.channels}`;
   view.detail.dataset.layer = String(layer);
   view.detail.dataset.map = String(map);
   $("#nv-detail-stats").textContent = `${info.kind}, ${shape.height}×${shape.width}: min ${formatNumber(stats.min)}, `

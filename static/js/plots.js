@@ -14,6 +14,8 @@ const DIVERGING_STOPS = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", 
   "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"];
 const SEQUENTIAL_STOPS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89",
   "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+// A map whose values spread less than this (relative to 1 + their size) is flat: float32 rounding, not a pattern.
+const FLAT_SPREAD = 1e-6;
 const NON_FINITE_RGB = [255, 0, 255]; // magenta: NaN and +-inf stand out on both scales
 const PLOTLY_CONFIG = { displayModeBar: false, responsive: true };
 const FONT = { family: "system-ui, sans-serif", size: 12, color: "#1d2329" };
@@ -66,11 +68,18 @@ export function formatNumber(value) {
 
 /**
  * The colour scale for data from `min` to `max`: diverging and symmetric about zero when the data has
- * negative values, sequential from min to max otherwise. Non-finite or missing limits give 0..1.
+ * negative values, sequential from min to max otherwise. Non-finite or missing limits give 0..1. A flat
+ * map ({flat: true, value}) is drawn in the scale's first colour and its legend reads "all <value>".
  */
 export function scaleFor(min, max, { diverging } = {}) {
   let low = Number.isFinite(min) ? min : 0;
   let high = Number.isFinite(max) ? max : low + 1;
+  if (high - low <= FLAT_SPREAD * (1 + Math.max(Math.abs(low), Math.abs(high)))) {
+    // One value, give or take float32 rounding: drawn in one colour, not stretched into stripes.
+    const middle = (low + high) / 2;
+    const value = Math.abs(middle) <= FLAT_SPREAD ? 0 : middle;
+    return { min: value, max: value + (Math.abs(value) || 1), diverging: false, flat: true, value };
+  }
   const signed = diverging ?? low < 0;
   if (signed) {
     const reach = Math.max(Math.abs(low), Math.abs(high)) || 1;
@@ -178,19 +187,21 @@ export function gradientCss(diverging) {
 }
 
 /** Fill `element` with a colour legend: a gradient bar with the scale's min (and 0 when diverging) and max. */
-export function colourLegend(element, { min, max, diverging = false }) {
+export function colourLegend(element, { min, max, diverging = false, flat = false, value }) {
   element.classList.add("colour-legend");
   element.setAttribute("role", "img");
-  element.setAttribute("aria-label", `colour scale from ${formatNumber(min)} to ${formatNumber(max)}`);
+  element.setAttribute("aria-label", flat ? `every value is ${formatNumber(value)}`
+    : `colour scale from ${formatNumber(min)} to ${formatNumber(max)}`);
   element.replaceChildren();
   const bar = document.createElement("span");
   bar.className = "colour-legend-bar";
   bar.style.background = gradientCss(diverging);
   const labels = document.createElement("span");
   labels.className = "colour-legend-labels";
-  for (const value of diverging ? [min, 0, max] : [min, max]) {
+  const texts = flat ? [`all ${formatNumber(value)}`] : (diverging ? [min, 0, max] : [min, max]).map(formatNumber);
+  for (const text of texts) {
     const label = document.createElement("span");
-    label.textContent = formatNumber(value);
+    label.textContent = text;
     labels.append(label);
   }
   element.append(bar, labels);

@@ -60,7 +60,7 @@ export function timeHeatmap(div, data, steps, size, { scale, title = "", rowName
   };
   const extra = {
     yaxis: { title: { text: rowName, standoff: 2 }, autorange: "reversed", showgrid: false, zeroline: false,
-      ...(rowLabels ? { type: "category", dtick: 1 } : {}) },
+      ...(rowLabels ? { type: "category", dtick: 1 } : { tickformat: "d", dtick: size < 10 ? 1 : undefined }) },
     shapes: stepShapes(step, "x"),
   };
   if (compact) {

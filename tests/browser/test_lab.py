@@ -162,6 +162,8 @@ def test_hovering_an_output_cell_shows_the_arithmetic(page):
     title = page.text_content("#lab-explain-body .ex-title code")
     c, i, j = (int(v) for v in re.findall(r"-?\d+", title)[1:])
     assert page.get_attribute("#lab-input-view", "data-window") == f"{i},{j}"
+    # the index counts from 0, as NumPy does; the place beside it counts from 1, as the maps are named
+    assert page.text_content("#lab-explain-body .ex-place") == f" (channel {c + 1}, row {i + 1}, column {j + 1})"
     screenshot(page, "lab-hover-conv2d")
 
 
@@ -182,6 +184,41 @@ def test_maxpool_hover_names_the_winner(page):
     assert len(cells) == 4 and max(cells) == pytest.approx(output, abs=1e-3)
     assert page.locator("#lab-explain-body .ex-cell.ex-winner").count() == 1
     screenshot(page, "lab-maxpool-winner")
+
+
+def test_a_map_without_a_pattern_is_drawn_flat_with_its_one_value(page):
+    """Sobel y of a left-to-right gradient is 0 but for float32 rounding (about 1e-7): one colour, "all 0"."""
+    open_lab(page, "?size=28&input=pattern:gradient")
+    maps = page.locator("#lab-output-view .lab-map")
+    legends = [maps.nth(c).locator(".colour-legend-labels span").all_inner_texts() for c in range(maps.count())]
+    flat = [c for c, labels in enumerate(legends) if labels[0].startswith("all ")]
+    assert flat, legends
+    for c in flat:
+        assert len(legends[c]) == 1
+        selector = f"#lab-output-view .lab-map[data-channel='{c}'] canvas.lab-data"
+        assert canvas_print(page, selector)["colours"] == 1
+    assert any(len(labels) > 1 for labels in legends), "the identity filter keeps the gradient"
+    screenshot(page, "lab-flat-maps")
+
+
+def test_unflatten_folds_the_labs_vector_back_into_its_picture(page):
+    open_lab(page, "?kind=Unflatten")
+    assert output_shape(page) == "1x32x32"
+
+
+def test_back_returns_to_the_previous_layer_kind(page):
+    open_lab(page, "?size=28&input=sample:digit-3")
+    assert output_shape(page) == "4x26x26"
+    before = draws(page)
+    page.select_option("#lab-kind", "MaxPool2d")
+    wait_for_new_output(page, before)
+    assert output_shape(page) == "1x14x14"
+    page.wait_for_url(re.compile(r"kind=MaxPool2d"))
+    before = draws(page)
+    page.go_back()
+    wait_for_new_output(page, before)
+    assert page.input_value("#lab-kind") == "Conv2d"
+    assert output_shape(page) == "4x26x26"
 
 
 def test_the_step_player_slides_the_window(page):

@@ -152,7 +152,7 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     detail = page.locator("#nv-detail")
     detail.wait_for(state="visible")
     page.wait_for_url(re.compile(r"layer=3&map=2"))
-    assert page.inner_text("#nv-detail-title") == "conv2 · map 2 of 16"
+    assert page.inner_text("#nv-detail-title") == "conv2 · map 3 of 16"  # map=2 counts from 0, the title from 1
     page.wait_for_selector("#nv-detail-heatmap .hm, #nv-detail-heatmap image")
     z_rows, z_columns = page.evaluate(
         "() => { const z = document.querySelector('#nv-detail-heatmap').data[0].z; return [z.length, z[0].length]; }")
@@ -189,7 +189,7 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")
     detail.wait_for(state="visible")
-    assert page.inner_text("#nv-detail-title") == "conv1 · map 1 of 8"
+    assert page.inner_text("#nv-detail-title") == "conv1 · map 2 of 8"
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '1'")
     # ArrowDown moves one row down conv2's wrapped grid of 16 maps
     page.focus(".nv-layer[data-index='3'] button.map[data-channel='0']")
@@ -211,7 +211,7 @@ def test_transposed_convolution_kernels_match_the_weights(page, server_url):
     index = [name for name, _ in network.layers].index("dec1")
     open_network(page, f"?network=digits-autoencoder&layer={index}&map=5")
     page.locator("#nv-detail").wait_for(state="visible")
-    assert page.inner_text("#nv-detail-title") == "dec1 · map 5 of 8"
+    assert page.inner_text("#nv-detail-title") == "dec1 · map 6 of 8"
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '16'")
     assert "spread out by" in page.inner_text("#nv-kernel-about")
     # hover cell (row 1, col 2) of the slice for input channel 3 and read its weight
@@ -274,7 +274,7 @@ def test_reload_restores_network_input_and_selection(page, server_url):
     assert page.input_value("#nv-network") == "tiny-vgg"
     assert page.input_value("#nv-input .ip-sample") == "chelsea"
     page.locator("#nv-detail").wait_for(state="visible")
-    assert page.inner_text("#nv-detail-title") == title == "conv1_2 · map 4 of 10"
+    assert page.inner_text("#nv-detail-title") == title == "conv1_2 · map 5 of 10"
     pressed = page.locator(".nv-layer[data-index='2'] button.map[aria-pressed='true']")
     assert pressed.count() == 1 and pressed.get_attribute("data-channel") == "4"
     assert layer_rows(page).count() == len(model(server_url, "tiny-vgg")["spec"]["layers"])

@@ -203,6 +203,32 @@ def test_layers_can_be_added_moved_and_removed(page):
     page.wait_for_url(lambda url: "stack=" not in url)
 
 
+def test_an_image_layer_goes_before_the_flatten_and_a_failed_run_dims_the_last_good_maps(page):
+    open_stack(page)
+    count = runs_done(page)
+    page.select_option("#nv-stack-kind", "Conv2d")
+    page.click("#nv-stack-add")
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    with_conv = [*DEFAULT_KINDS[:6], "Conv2d", *DEFAULT_KINDS[6:]]
+    assert stack_kinds(page) == with_conv  # after the last pool, whose maps it can take
+    good = stack_in_url(page)
+    assert editor_shapes(page) == engine_shapes(good)
+    assert stack_row(page, 6).locator(".nv-stack-toggle").get_attribute("aria-expanded") == "true"
+
+    # moved past the Flatten, the convolution gets a vector: the run fails
+    stack_row(page, 6).locator(".nv-stack-down").click()
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'error'")
+    assert "expects a 4-D input" in stack_row(page, 7).locator(".nv-stack-body > .error").inner_text()
+    # the maps still on screen are the last good run's: dimmed, and the progress line says so
+    assert set(layer_rows(page).evaluate_all("rows => rows.map((row) => row.dataset.state)")) == {"stale"}
+    assert "The maps below, dimmed, are from the last run that worked." in page.inner_text("#nv-progress-text")
+    # a row keeps a shape known for the same layers above it (the Flatten's from the first run, before the
+    # convolution was added); the moved convolution and the rows below it have none until a run works
+    assert editor_shapes(page) == engine_shapes(good)[:6] + ["784", "", "", ""]
+    screenshot(page, "network-stack-failed-run")
+
+
 def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(page):
     open_stack(page)
     unfold(page, 3)  # the second convolution reads 8×14×14 maps
