@@ -45,21 +45,11 @@ def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = No
     With `max_parameters`, the weights are counted from the hyper-parameters before each layer is
     built, so a spec asking for billions of weights is refused without allocating them.
     """
-    if not isinstance(spec, dict):
-        raise ValueError(f"a network spec must be a JSON object, got {type(spec).__name__}")
-    unknown = sorted(set(spec) - {"name", "input_shape", "layers", "description"})
-    if unknown:
-        raise ValueError(f"spec has unknown fields {unknown}; allowed: name, input_shape, layers, description")
+    name = check_spec_text(spec)
     shape = (1, *_check_shape(spec.get("input_shape")))
     entries = spec.get("layers")
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
         raise ValueError(f"spec field 'layers' must be a list of 1 to {MAX_LAYERS} layers")
-    name = spec.get("name", "network")
-    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME:
-        raise ValueError(f"spec field 'name' must be a string of 1 to {MAX_NAME} characters")
-    description = spec.get("description", "")
-    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
-        raise ValueError(f"spec field 'description' must be a string of at most {MAX_DESCRIPTION} characters")
     with placeholder_weights():  # every field and shape checked before any weight is drawn
         _build_layers(entries, shape, seed, max_parameters)
     layers = _build_layers(entries, shape, seed, max_parameters)
@@ -67,6 +57,22 @@ def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = No
         return Sequential(layers, name=name, input_shape=tuple(spec["input_shape"]))
     except ValueError as error:
         raise ValueError(f"spec: {error}") from None
+
+
+def check_spec_text(spec) -> str:
+    """Check that spec is an object with known fields and a short name and description; return the name."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"a network spec must be a JSON object, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - {"name", "input_shape", "layers", "description"})
+    if unknown:
+        raise ValueError(f"spec has unknown fields {unknown}; allowed: name, input_shape, layers, description")
+    name = spec.get("name", "network")
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME:
+        raise ValueError(f"spec field 'name' must be a string of 1 to {MAX_NAME} characters")
+    description = spec.get("description", "")
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        raise ValueError(f"spec field 'description' must be a string of at most {MAX_DESCRIPTION} characters")
+    return name
 
 
 def _build_layers(entries: list, shape: tuple[int, ...], seed: int, max_parameters: int | None) -> list:

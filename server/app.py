@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from contextlib import asynccontextmanager
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Lamina", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="See what deep-learning layers do: layer catalogue, samples, uploads, streamed runs.")
     app.state.settings = settings
+    app.state.image_slots = anyio.CapacityLimiter(images.IMAGE_SLOTS)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.state.run_shares = RunShares(max_bytes=MAX_BYTES if settings.share_identical_runs else 0)
     app.state.live = live.LiveHub(settings.max_live_sessions, settings.max_live_followers,

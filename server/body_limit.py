@@ -27,7 +27,7 @@ class BodyLimitMiddleware:
                                        "(max_message_bytes)"}, status_code=413)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+        if scope["type"] != "http" or scope["path"].removeprefix(scope.get("root_path", "")).startswith(self.exempt):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")

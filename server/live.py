@@ -34,13 +34,14 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from server.pages import PAGES
+from server.runs import Slots
 from server.wire import dumps
+from server.ws import TRY_AGAIN_LATER
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on a projector
 CODE_LENGTH = 6
 MAX_URL_CHARS = 4096
 MAX_MESSAGE_CHARS = 8192
-TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is overloaded
 # Messages of these types replace an unsent one of the same type: only the latest matters.
 LATEST_ONLY = ("view", "followers")
 MAX_PENDING = 32  # queued messages per socket beyond which new ones are dropped (a client that never reads)
@@ -106,8 +107,7 @@ class LiveHub:
         self.max_sessions = max_sessions
         self.max_followers = max_followers
         self.grace_seconds = grace_seconds
-        self.max_sockets = max_sockets
-        self.sockets = 0  # open /ws/live sockets, in a session or not (counted on the event loop)
+        self.sockets = Slots(max_sockets)  # open /ws/live sockets, in a session or not
         self.sessions: dict[str, LiveSession] = {}
 
     def start(self, presenter: Outbox) -> LiveSession:
@@ -300,19 +300,20 @@ def _parse(text: str | None) -> dict:
 @router.websocket("/ws/live")
 async def live_socket(websocket: WebSocket, hub: Annotated[LiveHub, Depends(get_hub)]) -> None:
     await websocket.accept()
-    if hub.sockets >= hub.max_sockets:
-        await websocket.close(TRY_AGAIN_LATER, f"too many open live sockets ({hub.max_sockets}); try again later")
+    if not hub.sockets.try_acquire():
+        await websocket.close(TRY_AGAIN_LATER, f"too many open live sockets ({hub.sockets.limit}); try again later")
         return
-    hub.sockets += 1
-    socket = LiveSocket(websocket, hub)
-    sender = asyncio.create_task(socket.outbox.run())
     try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            socket.handle(message.get("text"))
+        socket = LiveSocket(websocket, hub)
+        sender = asyncio.create_task(socket.outbox.run())
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                socket.handle(message.get("text"))
+        finally:
+            socket.closed()
+            sender.cancel()
     finally:
-        hub.sockets -= 1
-        socket.closed()
-        sender.cancel()
+        hub.sockets.release()

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import anyio
 import numpy as np
-from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 from starlette.requests import HTTPConnection
 
 from engine.backend import asarray, to_numpy
@@ -39,7 +39,7 @@ from engine.layers.base import Layer
 from engine.models import BUILTIN_MODELS, load_model
 from engine.network import Sequential
 from engine.saliency import saliency
-from engine.spec import network_from_spec
+from engine.spec import check_spec_text, network_from_spec
 from server.inputs import InputError, resolve_input
 from server.settings import Settings
 from server.uploads import UploadStore
@@ -95,10 +95,10 @@ class RunRequest(BaseModel):
     input: dict[str, Any]
     encoding: Literal["float16", "uint8"] = "uint8"
     kernels: StrictBool = False
-    explain: tuple[int, list[int]] | None = None  # [layer index, output index (batch first)]
+    explain: tuple[StrictInt, list[StrictInt]] | None = None  # [layer index, output index (batch first)]
     trace: StrictBool = False  # recurrent layers also send their per-step gates ("trace" frames)
     from_layer: str | None = None  # start at this layer (by name): the input is fed straight to it
-    saliency: int | None = None  # a class index (-1: the top class): also send d(score)/d(input) at the end
+    saliency: StrictInt | None = None  # a class index (-1: the top class): also send d(score)/d(input) at the end
 
     @field_validator("from_layer")
     @classmethod
@@ -234,7 +234,7 @@ class Runner:
         # a saliency map adds a backward pass: about twice the forward's multiply-adds again
         flops = self._check_limits(network, x, shapes, last, work_factor=3 if request.saliency is not None else 1)
         if request.explain is not None:
-            self._check_explain(network, shapes, last, request.explain)
+            self._check_explain(network, x, shapes, last, request.explain)
         if request.saliency is not None:
             self._check_saliency(network, name, shapes, last, request.saliency)
         return Plan(request, name, network, x, shapes, flops, last)
@@ -297,6 +297,10 @@ class Runner:
 
     def _spec_network(self, spec: dict) -> Sequential:
         """The network of a spec, from the cache when the same spec was built before."""
+        try:
+            check_spec_text(spec)  # the fields the cache key leaves out are checked on a hit too
+        except ValueError as error:
+            raise RunError(str(error), "network") from None
         key = json.dumps({k: v for k, v in spec.items() if k != "description"}, sort_keys=True)
         network = self._networks.get(key)
         if network is None:
@@ -374,12 +378,13 @@ class Runner:
                 raise RunError(f"layer {index} '{layer_name}' ({layer.kind}) would output {list(shape)} = "
                                f"{math.prod(shape):,} values; the limit is {limit:,} per tensor "
                                f"(max_tensor_elements): use a smaller input or fewer channels", "network")
-        flops, shape = [], tuple(x.shape)
+        flops, work, shape = [], 0, tuple(x.shape)
         for (_, layer), out_shape in zip(network.layers[:last + 1], shapes):
             flops.append(int(layer.flops(shape)))
+            work += int(layer.work(shape))  # flops, plus a recurrent layer's loop over its steps
             shape = out_shape
         work_limit = self.settings.max_work_flops
-        work = work_factor * sum(flops)
+        work *= work_factor
         if work > work_limit:
             passes = " (forward and backward)" if work_factor > 1 else ""
             raise RunError(f"this run needs about {work:,} multiply-adds{passes}; the limit is {work_limit:,} per run "
@@ -387,7 +392,8 @@ class Runner:
         return flops
 
     @staticmethod
-    def _check_explain(network: Sequential, shapes, last: int, explain: tuple[int, list[int]]) -> None:
+    def _check_explain(network: Sequential, x: np.ndarray, shapes, last: int,
+                       explain: tuple[int, list[int]]) -> None:
         index, output_index = explain
         if not 0 <= index <= last:
             raise RunError(f"explain: layer index {index} is out of range 0 to {last}", "explain")
@@ -400,6 +406,11 @@ class Runner:
         if len(output_index) != len(shape) or not all(0 <= i < n for i, n in zip(output_index, shape)):
             raise RunError(f"explain: output index {output_index} is not inside layer {index}'s output of shape "
                            f"{list(shape)} (give one index per axis, batch first)", "explain")
+        reads = layer.explain_reads(tuple(shapes[index - 1]) if index else tuple(x.shape))
+        if reads > MAX_EXPLAIN_VALUES:
+            raise RunError(f"explain: an output of layer {index} '{layer_name}' reads {reads:,} input values; "
+                           f"explanations show at most {MAX_EXPLAIN_VALUES:,}: explain a layer with fewer inputs "
+                           f"per output", "explain")
 
     @staticmethod
     def _check_saliency(network: Sequential, name: str, shapes, last: int, class_index: int) -> None:
@@ -527,12 +538,7 @@ class Execution:
         return Frame({"type": header.pop("type"), "id": self.plan.request.id, **header, **meta}, payload)
 
     def _explain_frame(self, record, layer: Layer) -> Frame:
-        explanation = layer.explain(self._layer_input, tuple(self.plan.request.explain[1]))
-        if len(explanation.coordinates) > MAX_EXPLAIN_VALUES:
-            raise RunError(f"explain: this output of layer {record.index} '{record.name}' reads "
-                           f"{len(explanation.coordinates):,} input values; explanations show at most "
-                           f"{MAX_EXPLAIN_VALUES:,}: explain a layer with fewer inputs per output", "explain")
-        explanation = asdict(explanation)
+        explanation = asdict(layer.explain(self._layer_input, tuple(self.plan.request.explain[1])))
         return Frame({"type": "explain", "id": self.plan.request.id, "index": record.index, "name": record.name,
                       **explanation})
 

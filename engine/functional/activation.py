@@ -59,11 +59,6 @@ def tanh(x):
     return xp.tanh(x)
 
 
-def _check_dim(x, dim) -> int:
-    """dim as a non-negative axis of x, or ValueError."""
-    return axis(dim, x.ndim, "dim")
-
-
 def _shifted_exp(x, xp, dim):
     """(x - max, exp(x - max), sum of exp, finite) along dim, the sum kept as a size-1 axis.
 
@@ -87,7 +82,7 @@ def softmax(x, dim):
     """
     xp = array_module(x)
     _check_array(x)
-    dim = _check_dim(x, dim)
+    dim = axis(dim, x.ndim, "dim")
     if x.size == 0:  # nothing to normalise (the max of an empty axis has no value)
         return x.copy()
     _, exp, total, finite = _shifted_exp(x, xp, dim)
@@ -101,7 +96,7 @@ def log_softmax(x, dim):
     """
     xp = array_module(x)
     _check_array(x)
-    dim = _check_dim(x, dim)
+    dim = axis(dim, x.ndim, "dim")
     if x.size == 0:
         return x.copy()
     shifted, _, total, finite = _shifted_exp(x, xp, dim)

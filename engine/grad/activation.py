@@ -12,7 +12,8 @@ from numbers import Real
 import numpy
 
 from engine.backend import array_module
-from engine.functional.activation import _check_array, _check_dim
+from engine.functional.activation import _check_array
+from engine.shapes import axis
 
 
 def _check_pair(grad_output, other, name: str) -> None:
@@ -75,7 +76,7 @@ def softmax_backward(grad_output, y, dim):
     """
     xp = array_module(grad_output)
     _check_pair(grad_output, y, "output")
-    dim = _check_dim(y, dim)
+    dim = axis(dim, y.ndim, "dim")
     y = y.astype(grad_output.dtype, copy=False)
     return y * (grad_output - xp.sum(grad_output * y, axis=dim, keepdims=True))
 
@@ -84,6 +85,6 @@ def log_softmax_backward(grad_output, y, dim):
     """dL/dx = dL/dy - exp(y) * sum_j dL/dy_j along `dim`, with y = log_softmax(x, dim) (so exp(y) = softmax)."""
     xp = array_module(grad_output)
     _check_pair(grad_output, y, "output")
-    dim = _check_dim(y, dim)
+    dim = axis(dim, y.ndim, "dim")
     y = y.astype(grad_output.dtype, copy=False)
     return grad_output - xp.exp(y) * xp.sum(grad_output, axis=dim, keepdims=True)

@@ -138,6 +138,9 @@ class Softmax(Layer):
     def backward(self, grad_output, saved, need_input_grad=True):
         return softmax_backward(grad_output, saved, self.dim), {}
 
+    def explain_reads(self, input_shape):
+        return input_shape[self.dim]
+
     def explain(self, x, index):
         """The scores along `dim` this output shares, their exponentials (shifted by the max) and their sum."""
         index = self._output_index(x, index)

@@ -244,11 +244,19 @@ class Layer:
                            products=products, sum=total_sum, bias=bias, total=total_sum + bias, note=note)
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
-        """Approximate multiply-adds for one forward pass (for work limits and GFLOP/s)."""
+        """Approximate multiply-adds for one forward pass (for GFLOP/s and the work limit)."""
         n = 1
         for s in self.output_shape(input_shape):
             n *= s
         return n
+
+    def work(self, input_shape: tuple[int, ...]) -> int:
+        """What one forward pass costs, in multiply-adds of the same time: `flops`, unless a layer adds to it."""
+        return self.flops(input_shape)
+
+    def explain_reads(self, input_shape: tuple[int, ...]) -> int:
+        """At most how many input values `explain` lists for one output (one, for an elementwise layer)."""
+        return 1
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())

@@ -88,6 +88,9 @@ class Conv2d(Layer):
         n, o, h, w = self.output_shape(input_shape)
         return n * o * h * w * (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
 
+    def explain_reads(self, input_shape):
+        return self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
+
     def explain(self, x, index):
         """The window under output (n, o, i, j): its values, the weights, their products, sum, bias."""
         index = self._output_index(x, index)
@@ -97,7 +100,7 @@ class Conv2d(Layer):
         first_channel = o // (self.out_channels // self.groups) * per_group
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
         window = np.zeros((per_group, kh, kw), dtype=np.float32)
-        coordinates = []
+        coordinates, padded = [], False
         for c in range(per_group):
             for p in range(kh):
                 for q in range(kw):
@@ -105,9 +108,9 @@ class Conv2d(Layer):
                     inside = 0 <= row < x_host.shape[1] and 0 <= col < x_host.shape[2]
                     window[c, p, q] = x_host[first_channel + c, row, col] if inside else 0.0
                     coordinates.append((first_channel + c, row, col))
-        outside = any(not (0 <= row < x_host.shape[1] and 0 <= col < x_host.shape[2]) for _, row, col in coordinates)
+                    padded = padded or not inside
         return self._weighted_sum(index, window, coordinates, weight, o,
-                                  note="coordinates outside the input read the zero padding" if outside else "")
+                                  note="coordinates outside the input read the zero padding" if padded else "")
 
 
 class ConvTranspose2d(Layer):
@@ -180,6 +183,9 @@ class ConvTranspose2d(Layer):
     def flops(self, input_shape):
         n, c, h, w = input_shape
         return n * c * h * w * (self.out_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
+
+    def explain_reads(self, input_shape):
+        return self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
 
     def explain(self, x, index):
         """Every (input value, kernel tap) pair that lands on output (n, o, i, j), their products, sum, bias."""

@@ -20,11 +20,17 @@ def placeholder_weights():
     For checking a whole spec's shapes before building it for real: a spec refused at its last
     layer must not first draw millions of random weights for the layers before it.
     """
+    before = getattr(_state, "placeholder", False)
     _state.placeholder = True
     try:
         yield
     finally:
-        _state.placeholder = False
+        _state.placeholder = before
+
+
+def is_placeholder(array) -> bool:
+    """Whether `array` came from `uniform` inside `placeholder_weights` (one value seen through zero strides)."""
+    return array.size > 1 and not any(array.strides)
 
 
 def uniform(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator):

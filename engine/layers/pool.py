@@ -40,6 +40,9 @@ class _Pool2d(Layer):
         n, c, h, w = self.output_shape(input_shape)
         return n * c * h * w * self.kernel_size[0] * self.kernel_size[1]
 
+    def explain_reads(self, input_shape):
+        return self.kernel_size[0] * self.kernel_size[1]
+
     def _window(self, x, index):
         """The window under output (n, c, i, j) and its input coordinates; padding cells are None."""
         n, c, i, j = index
@@ -99,9 +102,8 @@ class MaxPool2d(_Pool2d):
         output, indices = self.forward_with_indices(x)
         n, c, i, j = index
         flat = int(to_numpy(indices)[n, c, i, j])
-        width = x.shape[3]
+        height, width = x.shape[2:]
         value = float(to_numpy(output)[n, c, i, j])
-        height = x.shape[2]
         if not any(0 <= row < height and 0 <= col < width for _, row, col in coordinates):
             # With dilation a window can lie wholly in the padding; PyTorch gives -inf there.
             return Explanation(self.kind, tuple(index), window, coordinates, output=value,

@@ -134,13 +134,18 @@ class _Recurrent(Layer):
         return (batch, steps, self.hidden_size)
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
-        """Multiply-adds of the two matrix products per step, N * T * G*H * (F + H), plus T * STEP_COST.
-
-        The steps run one after another in a Python loop (7-29 us a step here, whatever the sizes),
-        so each step also counts as STEP_COST multiply-adds: a long sequence of tiny cells is work too.
-        """
+        """Multiply-adds of the two matrix products per step: N * T * G*H * (F + H)."""
         batch, steps, hidden = self.output_shape(input_shape)
-        return batch * steps * len(self.gate_names) * hidden * (self.input_size + hidden) + steps * STEP_COST
+        return batch * steps * len(self.gate_names) * hidden * (self.input_size + hidden)
+
+    def work(self, input_shape: tuple[int, ...]) -> int:
+        """flops + T * STEP_COST: the steps run one after another in a Python loop (7-29 us a step here,
+        whatever the sizes), so a long sequence of tiny cells is work too."""
+        return self.flops(input_shape) + input_shape[1] * STEP_COST
+
+    def explain_reads(self, input_shape: tuple[int, ...]) -> int:
+        """x_t and h_(t-1): F + H values."""
+        return self.input_size + self.hidden_size
 
     def _check(self, x) -> tuple[int, int, int]:
         """Check x (ndim, dtype, feature size) and return the output shape."""
@@ -148,11 +153,9 @@ class _Recurrent(Layer):
         return self.output_shape(tuple(x.shape))
 
     def _check_index(self, x, index) -> tuple[int, int, int]:
-        shape = self._check(x)
-        if len(index) != 3 or not all(isinstance(i, (int, np.integer)) and 0 <= i < s for i, s in zip(index, shape)):
-            raise ValueError(f"{self.kind}.explain: index must be (n, t, j) inside the output shape {shape}, "
-                             f"got {tuple(index)}")
-        return tuple(int(i) for i in index)
+        """x checked, and index (n, t, j) inside the output."""
+        self._check(x)
+        return self._output_index(x, index)
 
     def _gate_rows(self, window: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
         """The rows of [W_ih | W_hh] that meet the window for hidden unit j, one per gate, and their products."""

@@ -68,7 +68,10 @@ class Upsample(Layer):
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
-        return (n, c, math.floor(h * self.scale_factor), math.floor(w * self.scale_factor))
+        out = (math.floor(h * self.scale_factor), math.floor(w * self.scale_factor))
+        if min(out) < 1:
+            raise ValueError(f"output size {out} would be empty: input {(h, w)} times scale_factor {self.scale_factor}")
+        return (n, c, *out)
 
     def forward(self, x):
         return interpolate(x, scale_factor=self.scale_factor, mode=self.mode, align_corners=self._align())

@@ -7,9 +7,9 @@ field is kept in memory and the request is refused (413) as soon as it passes th
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
+import anyio
 import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -25,8 +25,9 @@ router = APIRouter(tags=["images"])
 
 FILE_FIELD = "file"
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers allowed on top of the file's bytes
-# Decoding a 16-megapixel RGB image takes about 0.3 GB at its peak: decode (or encode) two at a time at most.
-_DECODE_SLOTS = threading.BoundedSemaphore(2)
+# Decoding a 16-megapixel RGB image takes about 0.3 GB at its peak, encoding one a second: the app's
+# `image_slots` (an anyio.CapacityLimiter of 2) lets two run at once; the others wait without a thread.
+IMAGE_SLOTS = 2
 
 
 def get_settings(request: Request) -> Settings:
@@ -37,8 +38,13 @@ def get_uploads(request: Request) -> UploadStore:
     return request.app.state.uploads
 
 
+def get_image_slots(request: Request) -> anyio.CapacityLimiter:
+    return request.app.state.image_slots
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 UploadsDep = Annotated[UploadStore, Depends(get_uploads)]
+ImageSlotsDep = Annotated[anyio.CapacityLimiter, Depends(get_image_slots)]
 
 
 class UploadedImage(BaseModel):
@@ -59,10 +65,11 @@ _MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form
     413: {"description": "more bytes, or more pixels, than allowed"},
     415: {"description": "not an image, or not an accepted format"},
     422: {"description": "a damaged or incomplete image, or no field named 'file'"}})
-async def upload_image(request: Request, settings: SettingsDep, uploads: UploadsDep) -> UploadedImage:
+async def upload_image(request: Request, settings: SettingsDep, uploads: UploadsDep,
+                       slots: ImageSlotsDep) -> UploadedImage:
     """Decode the image in the multipart field `file` and keep it in memory; answer its id and size."""
     data = await read_file_field(request, FILE_FIELD, settings.max_upload_bytes)
-    image, image_format = await anyio.to_thread.run_sync(_decode, data, settings.max_image_pixels)
+    image, image_format = await anyio.to_thread.run_sync(_decode, data, settings.max_image_pixels, limiter=slots)
     try:
         image_id = uploads.add(image)
     except UploadTooLarge as error:
@@ -73,25 +80,23 @@ async def upload_image(request: Request, settings: SettingsDep, uploads: Uploads
 
 @router.get("/images/{image_id}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "unknown or expired id"}})
-def image_png(image_id: str, uploads: UploadsDep) -> Response:
-    """The uploaded image as the server decoded it (orientation applied, transparency on white), as a PNG."""
+async def image_png(image_id: str, uploads: UploadsDep, slots: ImageSlotsDep) -> Response:
+    """The uploaded image as the server decoded it (orientation applied, transparency composited), as a PNG."""
     image = uploads.get(image_id)
     if image is None:
         raise HTTPException(404, f"no uploaded image has id {image_id!r}: uploads are kept in memory only and "
                                  f"expire after {uploads.ttl_seconds / 60:g} minutes unused; upload it again")
-    with _DECODE_SLOTS:  # encoding a large image takes a second: two at a time, like decoding
-        png = encode_png(image)
+    png = await anyio.to_thread.run_sync(encode_png, image, limiter=slots)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
     """Runs in a worker thread: the decoded image and its format's name, or HTTPException."""
-    with _DECODE_SLOTS:
-        try:
-            image = open_image(data, max_pixels=max_pixels)
-            return to_array(image), ACCEPTED_FORMATS[image.format]
-        except ImageError as error:
-            raise HTTPException(error.status_code, error.message) from error
+    try:
+        image = open_image(data, max_pixels=max_pixels)
+        return to_array(image), ACCEPTED_FORMATS[image.format]
+    except ImageError as error:
+        raise HTTPException(error.status_code, error.message) from error
 
 
 async def read_file_field(request: Request, field: str, max_bytes: int) -> bytes:

@@ -14,7 +14,8 @@ const DIVERGING_STOPS = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", 
   "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"];
 const SEQUENTIAL_STOPS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89",
   "#35b779", "#6ece58", "#b5de2b", "#fde725"];
-// A map whose values spread less than this (relative to 1 + their size) is flat: float32 rounding, not a pattern.
+// A map whose values spread less than this (relative to 1 + their size) is flat: float32 rounding, not a pattern
+// (the images and weights shown here are of order 1).
 const FLAT_SPREAD = 1e-6;
 const NON_FINITE_RGB = [255, 0, 255]; // magenta: NaN and +-inf stand out on both scales
 const PLOTLY_CONFIG = { displayModeBar: false, responsive: true };
@@ -74,10 +75,12 @@ export function formatNumber(value) {
 export function scaleFor(min, max, { diverging } = {}) {
   let low = Number.isFinite(min) ? min : 0;
   let high = Number.isFinite(max) ? max : low + 1;
-  if (high - low <= FLAT_SPREAD * (1 + Math.max(Math.abs(low), Math.abs(high)))) {
-    // One value, give or take float32 rounding: drawn in one colour, not stretched into stripes.
+  // One value, give or take float32 rounding: drawn in one colour, not stretched into stripes. Data whose
+  // scale the caller chose (saliency, gates) may be tiny and real: only an exact or relative tie is flat there.
+  const size = Math.max(Math.abs(low), Math.abs(high));
+  if (high - low <= FLAT_SPREAD * (diverging === undefined ? 1 + size : size)) {
     const middle = (low + high) / 2;
-    const value = Math.abs(middle) <= FLAT_SPREAD ? 0 : middle;
+    const value = diverging === undefined && Math.abs(middle) <= FLAT_SPREAD ? 0 : middle;
     return { min: value, max: value + (Math.abs(value) || 1), diverging: false, flat: true, value };
   }
   const signed = diverging ?? low < 0;

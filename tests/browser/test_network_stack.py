@@ -157,12 +157,16 @@ def test_changing_a_layer_reruns_the_stack_and_the_link_brings_it_back(page, new
     assert other.input_value("#param-padding") == "1"
 
 
-def test_layers_can_be_added_moved_and_removed(page):
-    open_stack(page)
+def add_layer(page, kind: str) -> None:
     count = runs_done(page)
-    page.select_option("#nv-stack-kind", "Tanh")
+    page.select_option("#nv-stack-kind", kind)
     page.click("#nv-stack-add")
     wait_for_run_after(page, count)
+
+
+def test_layers_can_be_added_moved_and_removed(page):
+    open_stack(page)
+    add_layer(page, "Tanh")
     assert stack_kinds(page) == [*DEFAULT_KINDS, "Tanh"]
     page.wait_for_function(f"document.querySelectorAll(\"{VIEW} .nv-layer\").length === 11")
     assert shown_kinds(page) == [*DEFAULT_KINDS, "Tanh"]
@@ -205,10 +209,7 @@ def test_layers_can_be_added_moved_and_removed(page):
 
 def test_an_image_layer_goes_before_the_flatten_and_a_failed_run_dims_the_last_good_maps(page):
     open_stack(page)
-    count = runs_done(page)
-    page.select_option("#nv-stack-kind", "Conv2d")
-    page.click("#nv-stack-add")
-    wait_for_run_after(page, count)
+    add_layer(page, "Conv2d")
     page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
     with_conv = [*DEFAULT_KINDS[:6], "Conv2d", *DEFAULT_KINDS[6:]]
     assert stack_kinds(page) == with_conv  # after the last pool, whose maps it can take

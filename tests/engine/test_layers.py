@@ -158,6 +158,7 @@ def test_layers_check_their_input_channels():
     (lambda: Dropout(2), "p must be a number between 0 and 1, got 2"),
     (lambda: Upsample(0), "scale_factor must be a positive number, got 0"),
     (lambda: Upsample(2, mode="cubic"), "mode must be 'nearest' or 'bilinear'"),
+    (lambda: Upsample(0.1).output_shape((1, 1, 5, 5)), r"output size \(0, 0\) would be empty"),
     (lambda: Softmax("a"), "dim must be an int"),
     (lambda: LeakyReLU("a"), "negative_slope must be a number"),
     (lambda: Flatten(1, 3).output_shape((1, 2, 3)), "end_dim 3 is out of range for an input with 3 dimensions"),

@@ -469,10 +469,12 @@ def test_layer_describes_itself_for_the_catalogue():
         assert layer.output_shape((2, 9, 5)) == (2, 9, 7)
     assert RNN(5, 7, "relu").hyperparameters() == {"input_size": 5, "hidden_size": 7, "nonlinearity": "relu",
                                                    "bias": True}
-    # the products' multiply-adds, plus each step's loop iteration (STEP_COST, whatever the batch)
-    assert RNN(5, 7).flops((2, 9, 5)) == 2 * 9 * 7 * 12 + 9 * STEP_COST
-    assert LSTM(5, 7).flops((2, 9, 5)) == 4 * 2 * 9 * 7 * 12 + 9 * STEP_COST
-    assert GRU(5, 7).flops((1, 1, 5)) == 3 * 7 * 12 + STEP_COST
+    assert RNN(5, 7).flops((2, 9, 5)) == 2 * 9 * 7 * 12
+    assert LSTM(5, 7).flops((2, 9, 5)) == 4 * 2 * 9 * 7 * 12
+    assert GRU(5, 7).flops((1, 1, 5)) == 3 * 7 * 12
+    # the work limit also counts each step's loop iteration (STEP_COST, whatever the batch)
+    assert LSTM(5, 7).work((2, 9, 5)) == 4 * 2 * 9 * 7 * 12 + 9 * STEP_COST
+    assert LSTM(5, 7).explain_reads((2, 9, 5)) == 5 + 7
 
 
 def test_layer_rejects_bad_hyperparameters_and_inputs():
@@ -495,7 +497,9 @@ def test_layer_rejects_bad_hyperparameters_and_inputs():
         layer(np.zeros((5, 3), np.float32))
     with pytest.raises(ValueError, match="state must be a pair"):
         layer(np.zeros((1, 5, 3), np.float32), np.zeros((1, 4), np.float32))
-    with pytest.raises(ValueError, match=r"index must be \(n, t, j\) inside the output shape \(1, 5, 4\)"):
+    with pytest.raises(ValueError, match=r"output index \(0, 5, 0\) is not inside the output of shape \(1, 5, 4\)"):
         layer.explain(np.zeros((1, 5, 3), np.float32), (0, 5, 0))
+    with pytest.raises(ValueError, match="is not inside the output"):
+        layer.explain(np.zeros((1, 5, 3), np.float32), (0, True, 0))  # a bool is not an index
     with pytest.raises(ValueError, match="index"):
         RNN(3, 4).explain(np.zeros((1, 5, 3), np.float32), (0, 1))

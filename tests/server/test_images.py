@@ -176,6 +176,12 @@ def test_grayscale_with_a_transparent_colour_key():
     np.testing.assert_allclose(image[0, :, 0], [1.0, 60 / 255], rtol=1e-6)
 
 
+def test_a_wholly_transparent_image_is_white():
+    pixels = np.zeros((2, 3, 4), np.uint8)
+    pixels[..., :3] = 255  # white, but nothing of it shows
+    np.testing.assert_array_equal(decode(encoded(Image.fromarray(pixels), "PNG")), 1.0)
+
+
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
 def test_a_light_drawing_on_a_transparent_canvas_goes_onto_black(mode):
     """A white disc on a transparent background would vanish on white: it goes onto black instead."""
@@ -490,6 +496,20 @@ def test_a_boundary_too_long_for_the_parser_is_400(client):
                                                                                + "a" * 300})
     assert_refused(response, 400, "malformed", "Boundary length 300")
     assert_still_serving(client)
+
+
+@pytest.mark.parametrize("root_path", ["", "/lamina"])
+def test_uploads_are_not_held_to_the_json_body_limit(root_path):
+    """Run requests are limited to max_message_bytes; uploads stream with their own, larger limit."""
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    data = encoded(image, "PNG")
+    assert len(data) > 5000
+    with TestClient(create_app(Settings(device="cpu", max_message_bytes=1000)), root_path=root_path) as client:
+        response = client.post(f"{root_path}/api/images", files={"file": ("noise.png", data, "image/png")})
+        assert response.status_code == 201, response.text
+        refused = client.post(f"{root_path}/api/runs/layers/0.npy", json={"network": "digits-cnn", "id": "x" * 2000,
+                                                                       "input": {"sample": "dot"}})
+        assert refused.status_code == 413
 
 
 def test_malformed_multipart_is_400(client):

@@ -100,6 +100,14 @@ def test_a_body_over_the_message_limit_is_413_before_it_is_read():
                                                            "input": {"sample": "dot"}}).status_code == 200
 
 
+def test_planning_a_download_waits_for_a_run_slot():
+    """Planning builds the network, so it holds a slot: with none free, even a bad spec is 503."""
+    spec = {"input_shape": [1, 8, 8], "layers": [{"kind": "Conv2d", "params": {"kernel_size": 9}}]}
+    with TestClient(create_app(Settings(device="cpu", max_concurrent_runs=0))) as client:
+        response = client.post("/api/runs/layers/0.npy", json={"network": spec, "input": {"sample": "dot"}})
+    assert response.status_code == 503
+
+
 def test_limits_apply_up_to_the_requested_layer():
     with TestClient(create_app(Settings(device="cpu", max_work_flops=60_000))) as client:
         body = {"network": "digits-cnn", "input": {"sample": "dot"}}

@@ -450,6 +450,9 @@ def test_invalid_requests_get_an_error_naming_the_field(client, message, field, 
 
 @pytest.mark.parametrize("fields, field, expected", [
     ({"kernels": "yes"}, "kernels", "field 'kernels': Input should be a valid boolean"),
+    ({"network": "digits-cnn", "saliency": True}, "saliency", "field 'saliency': Input should be a valid integer"),
+    ({"network": "digits-cnn", "explain": [True, [0, 0, 0, 0]]}, "explain.0",
+     "field 'explain.0': Input should be a valid integer"),
     ({"trace": 1}, "trace", "field 'trace': Input should be a valid boolean"),
     ({"layer": {"kind": "LeakyReLU", "params": {"negative_slope": 10 ** 400}}}, "layer",
      "field 'negative_slope' must be a finite number, got 1000000000"),
@@ -464,6 +467,8 @@ def test_bad_fields_are_refused_before_computing(client, fields, field, expected
     message = {"type": "run", "id": "x", "layer": {"kind": "ReLU"}, "input": {"sample": "dot"}, **fields}
     if "network" in fields:
         del message["layer"]
+    if isinstance(fields.get("network"), str):
+        message["input"] = {"sample": "digit-3"}
     with connect(client) as ws:
         receive(ws)
         error = _error_for(ws, message, "x")
@@ -508,15 +513,13 @@ def test_an_input_that_does_not_fit_says_what_the_network_takes(client):
         error["message"]
 
 
-def test_an_explanation_reading_too_many_values_is_refused(client):
+def test_an_explanation_reading_too_many_values_is_refused_before_computing(client):
     x = np.zeros(runs.MAX_EXPLAIN_VALUES + 1, np.float32)  # one vector of that many features
     with connect(client) as ws:
         receive(ws)
-        ws.send_json({"type": "run", "id": "x", "layer": {"kind": "Linear", "params": {"out_features": 1}},
-                      "input": array_input(x), "explain": [0, [0, 0]]})
-        error = last_of(run_messages(ws, "x"))
-        _then_a_valid_run_completes(ws)
-    assert error["type"] == "error" and error["field"] == "explain"
+        error = _error_for(ws, {"type": "run", "id": "x", "layer": {"kind": "Linear", "params": {"out_features": 1}},
+                                "input": array_input(x), "explain": [0, [0, 0]]}, "x")  # the first message
+    assert error["field"] == "explain"
     assert f"reads {runs.MAX_EXPLAIN_VALUES + 1:,} input values; explanations show at most" in error["message"]
 
 
@@ -616,6 +619,8 @@ def test_the_network_cache_is_bounded_by_count_and_ignores_descriptions():
     runner = runs.Runner(Settings(device="cpu"), uploads=None)
     spec = {"input_shape": [4], "layers": [{"kind": "ReLU"}]}
     assert runner._spec_network({**spec, "description": "a"}) is runner._spec_network({**spec, "description": "b"})
+    with pytest.raises(runs.RunError, match="'description' must be a string of at most 2000"):
+        runner._spec_network({**spec, "description": "x" * 5000})  # checked on a hit too
 
 
 def test_spec_layer_limit():
