@@ -15,6 +15,8 @@ const DIGITS = 10;
 const SLIDER_STEPS = 200; // positions of a slider: an arrow key moves it by one
 const MARGIN = 0.5; // a slider reaches this share of the digits' span beyond it on each side
 const FETCH_AT_ONCE = 2; // digit codes requested at the same time
+// The held-out digits' code numbers stay within about +-40: an edit (from a link) is held to +-MAX_EDIT.
+const MAX_EDIT = 100;
 
 // ---- edits and codes ---------------------------------------------------------------------------------
 
@@ -23,13 +25,14 @@ export function roundValue(value) {
   return Number(value.toPrecision(4));
 }
 
-/** Map dim -> value of an edits text ("3:1.25,7:-0.5"); malformed pairs and dims outside 0..size-1 are dropped. */
+/** Map dim -> value of an edits text ("3:1.25,7:-0.5"); malformed pairs and dims outside 0..size-1 are dropped,
+ * values beyond +-MAX_EDIT are held to it. */
 export function parseEdits(text, size) {
   const edits = new Map();
   for (const pair of (text || "").split(",")) {
     const match = /^(\d+):(\S+)$/.exec(pair);
     const [dim, value] = match ? [Number(match[1]), Number(match[2])] : [];
-    if (match && dim < size && Number.isFinite(value)) edits.set(dim, value);
+    if (match && dim < size && Number.isFinite(value)) edits.set(dim, Math.max(-MAX_EDIT, Math.min(MAX_EDIT, value)));
   }
   return edits;
 }
@@ -216,6 +219,7 @@ export class CodePanel {
     this.find("#ae-blend-digit").value = String(digit);
     this.find("#ae-blend").value = String(t);
     this.find("#ae-blend-value").textContent = `${Math.round(100 * t)}%`;
+    this.find("#ae-blend").setAttribute("aria-valuetext", `${Math.round(100 * t)}%`);
   }
 
   /** The code whose decoding is on screen, for readers and tests (data-code). */

@@ -23,7 +23,9 @@ const ui = {
   stop: $("live-stop"),
 };
 
-const live = { role: null, code: null, followers: 0, ended: null, socket: null };
+// connected: the socket is open; resuming: this tab is taking up a part it had (after a page change or a
+// lost connection), so a refusal means the server no longer knows the session
+const live = { role: null, code: null, followers: 0, ended: null, socket: null, connected: false, resuming: false };
 
 function currentUrl() {
   return location.pathname + location.search;
@@ -37,10 +39,16 @@ function connect(firstMessage) {
   live.socket?.close();
   const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/live`);
   live.socket = socket;
-  socket.addEventListener("open", () => socket.send(JSON.stringify(firstMessage)));
+  socket.addEventListener("open", () => {
+    live.connected = true;
+    socket.send(JSON.stringify(firstMessage));
+  });
   socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
   socket.addEventListener("close", () => {
-    if (live.socket === socket && live.role) setTimeout(() => live.socket === socket && resume(), RETRY_MS);
+    if (live.socket !== socket || !live.role) return;
+    live.connected = false;
+    render();
+    setTimeout(() => live.socket === socket && resume(), RETRY_MS);
   });
 }
 
@@ -48,6 +56,7 @@ function connect(firstMessage) {
 function resume() {
   const presenting = JSON.parse(sessionStorage.getItem(PRESENTING) || "null");
   const following = sessionStorage.getItem(FOLLOWING);
+  live.resuming = Boolean(presenting || following);
   if (presenting) {
     Object.assign(live, { role: "present", code: presenting.code });
     connect({ type: "present", code: presenting.code, key: presenting.key });
@@ -65,7 +74,8 @@ function stop(endedCode = null, { forget = true } = {}) {
     sessionStorage.removeItem(FOLLOWING);
   }
   const socket = live.socket;
-  Object.assign(live, { role: null, code: null, followers: 0, ended: endedCode, socket: null });
+  Object.assign(live, { role: null, code: null, followers: 0, ended: endedCode, socket: null, connected: false,
+    resuming: false });
   socket?.close();
   render();
 }
@@ -100,7 +110,8 @@ function receive(message) {
   switch (message.type) {
     case "presenting":
       sessionStorage.setItem(PRESENTING, JSON.stringify({ code: message.code, key: message.key }));
-      Object.assign(live, { role: "present", code: message.code, followers: message.followers, ended: null });
+      Object.assign(live, { role: "present", code: message.code, followers: message.followers, ended: null,
+        resuming: false });
       send({ type: "view", url: currentUrl() });
       break;
     case "followers":
@@ -108,7 +119,7 @@ function receive(message) {
       break;
     case "following":
       sessionStorage.setItem(FOLLOWING, message.code);
-      Object.assign(live, { role: "follow", code: message.code, ended: null });
+      Object.assign(live, { role: "follow", code: message.code, ended: null, resuming: false });
       ui.panel.hidden = true;
       if (message.url) show(message.url);
       break;
@@ -123,13 +134,21 @@ function receive(message) {
     case "left":
       stop();
       break;
-    case "error":
-      // a refused present or follow (an ended session, a mistyped code) ends this tab's part
-      if (message.field !== "url") stop();
-      ui.error.textContent = message.message;
+    case "error": {
+      // a refused present or follow (an ended session, a mistyped code) ends this tab's part; refused when
+      // taking up a part again, the session is gone from the server (it ended, or the server restarted)
+      const { role, code, resuming } = live;
+      const gone = resuming && message.field === "code";
+      if (message.field !== "url") stop(gone && role === "follow" ? code : null);
+      ui.error.textContent = !gone ? message.message : role === "present"
+        ? `Your live session ${code} has ended: the server no longer has it (it may have restarted). `
+          + "Start a new session to present again."
+        : `The live session ${code} has ended: the server no longer has it (the presenter ended it, or the `
+          + "server restarted).";
       ui.error.hidden = false;
       ui.panel.hidden = false;
       break;
+    }
   }
   render();
 }
@@ -148,9 +167,10 @@ function render() {
     ui.link.href = link;
   }
   // [text before the code, the code, text after it, the button's label]
+  const lost = live.socket && !live.connected ? ": reconnecting to the server…" : null;
   const banner = {
-    present: ["Live session ", code, `: ${live.followers} following`, "End session"],
-    follow: ["Following ", code, ": this tab shows the presenter's view", "Leave"],
+    present: ["Live session ", code, lost ?? `: ${live.followers} following`, "End session"],
+    follow: ["Following ", code, lost ?? ": this tab shows the presenter's view", "Leave"],
   }[role] ?? (live.ended ? ["The live session ", live.ended, " has ended", "Close"] : null);
   ui.banner.hidden = !banner;
   if (banner) {

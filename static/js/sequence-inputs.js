@@ -83,7 +83,12 @@ export function parseNumbers(text) {
     return { error: `Type at least ${min} numbers, separated by commas or spaces (you typed ${words.length}).` };
   }
   if (words.length > max) return { error: `At most ${max} numbers, please: you typed ${words.length}.` };
-  return { values: Float32Array.from(words, Number) };
+  const values = Float32Array.from(words, Number);
+  const huge = words.find((_, i) => !Number.isFinite(values[i]));
+  if (huge !== undefined) {
+    return { error: `“${huge}” is too large: numbers here are float32, at most about 3.4e38 either way.` };
+  }
+  return { values };
 }
 
 /** How an error names one character: “é” when it can be seen, its code point (U+0009) when not. */

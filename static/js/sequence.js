@@ -174,7 +174,7 @@ function showNetworkAbout(choice, hidden) {
   if (choice.model) {
     about.textContent = `${choice.model.description} ${weightsText(choice.model)}`;
   } else {
-    about.textContent = `One ${choice.cell} layer with ${hidden} hidden units and seeded random weights, and no `
+    about.textContent = `One ${choice.cell} layer with ${hidden} hidden unit${hidden === 1 ? "" : "s"} and seeded random weights, and no `
       + "output layer: watch how its hidden state and gates respond to the input.";
   }
   cachedJSON(`/api/layers/${choice.cell}`).then((layer) => {

@@ -415,3 +415,12 @@ def test_expired_upload_error_next_to_input(page, server_url):
     assert page.get_attribute(VIEW, "data-run-state") == "error"
     assert page.inner_text("#ae-run-error") == "" and page.inner_text("#ae-code-error") == ""
     screenshot(page, "autoencoder-expired-upload")
+
+
+def test_edits_from_a_link_are_held_to_the_codes_range(page):
+    page.goto("/autoencoder")
+    edits = page.evaluate("""async () => {
+      const m = await import("/static/js/autoencoder-code.js");
+      return [...m.parseEdits("3:1e9,4:-2.5,5:-1e9,0:abc,99:5", 16).entries()];
+    }""")
+    assert edits == [[3, 100], [4, -2.5], [5, -100]]  # far-off values held to +-100, bad pairs dropped

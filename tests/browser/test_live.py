@@ -135,3 +135,21 @@ def test_a_follower_shows_a_burst_of_views_as_a_few_with_the_newest_last(new_pag
     follower.wait_for_timeout(600)
     assert 2 <= follower.evaluate("window.shown") <= 7  # one per 250 ms over about a second
     assert follower.url.endswith("/?size=51")
+
+
+def test_a_session_the_server_no_longer_has_says_it_ended(new_page):
+    """After a server restart a tab takes up its part again and is refused: it says the session ended."""
+    for part, storage, words in (
+            ("present", 'sessionStorage.setItem("lamina:live-presenting", JSON.stringify({code: "QQQQQQ", key: "k"}))',
+             "Your live session QQQQQQ has ended: the server no longer has it (it may have restarted)."),
+            ("follow", 'sessionStorage.setItem("lamina:live-following", "QQQQQQ")',
+             "The live session QQQQQQ has ended: the server no longer has it")):
+        page = new_page()
+        page.goto("/layers")
+        page.evaluate(storage)
+        page.reload()
+        page.wait_for_selector("#live-error:not([hidden])")
+        assert words in page.inner_text("#live-error"), part
+        assert page.inner_text("#live-toggle") == "Live session"
+        if part == "follow":
+            assert "The live session QQQQQQ has ended" in banner(page)

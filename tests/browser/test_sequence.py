@@ -630,6 +630,7 @@ def test_text_helpers_in_the_page(page, server_url):
         data: Array.from(new Float32Array(Uint8Array.from(atob(made.input.array.data), (c) => c.charCodeAt(0)).buffer)),
         characters: made.characters, next: made.next, refused,
         untrained: choices.map((c) => c.sources.includes("text")),
+        huge: m.parseNumbers("1e400, 2"), largest: Array.from(m.parseNumbers("3e38, -3e38").values),
       };
     }""")
     assert result["alphabet"] == ALPHABET and len(result["alphabet"]) == 27
@@ -639,6 +640,8 @@ def test_text_helpers_in_the_page(page, server_url):
     assert result["empty"]["error"] == "Type at least 1 character: letters a–z and spaces."
     assert result["long"]["error"] == "At most 256 characters, please: you typed 257."
     assert result["longest"] == 256
+    assert result["huge"]["error"].startswith("“1e400” is too large: numbers here are float32")
+    np.testing.assert_allclose(result["largest"], [3e38, -3e38], rtol=1e-6)
     assert result["spaces"] == {"characters": [" ", " "]}
     assert result["emoji"]["error"].startswith("“😀” (character 4) is not")
     assert result["newline"]["error"].startswith("the invisible character U+000A (character 2) is not")
