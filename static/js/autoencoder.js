@@ -92,7 +92,7 @@ async function start() {
 
   $("#ae-raw").checked = state.get().raw;
   $("#ae-raw").addEventListener("change", (event) => state.set({ raw: event.target.checked }));
-  picker = createInputPicker($("#ae-input"), { initial: currentSource(), onChange: inputPicked });
+  picker = createInputPicker($("#ae-input"), { initial: currentSource(), onChange: inputPicked, digits: true });
   await picker.ready;
   socket = new RunSocket({ onStatus: showConnection, encoding: "float16" });
   state.subscribe(changed);

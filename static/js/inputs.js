@@ -381,8 +381,9 @@ export function createInputPicker(container, options = {}) {
 
 class InputPicker {
   constructor(container, { onChange = () => {}, kinds = Object.keys(KIND_LABELS),
-    sampleKinds = Object.keys(SAMPLE_GROUPS), initial = null } = {}) {
+    sampleKinds = Object.keys(SAMPLE_GROUPS), initial = null, digits = false } = {}) {
     this.onChange = onChange;
+    this.digits = digits; // the page reads handwritten digits: white ink on black, as MNIST
     this.kinds = kinds;
     this.sampleKinds = sampleKinds;
     this.samples = [];
@@ -409,6 +410,7 @@ class InputPicker {
     invert.addEventListener("change", () => this.setInvert());
     root.append(element("label", { class: "ip-invert-label", title: "x becomes 1 − x: digits drawn dark on white "
       + "must be inverted for the digit networks, which expect white ink on black" }, invert, "Invert (1 − x)"));
+    root.append(element("p", { class: "ip-hint", hidden: true }));
     root.append(element("p", { class: "error ip-error", role: "alert", "aria-live": "polite" }));
     this.listenForDrops(root);
     return root;
@@ -523,7 +525,20 @@ class InputPicker {
     this.source = { ...source, invert: this.root.querySelector(".ip-invert").checked };
     if (!this.source.invert) delete this.source.invert;
     this.showError("");
+    this.root.querySelector(".ip-hint").hidden = true;
     this.onChange(this.source);
+  }
+
+  /** On a digit page, an upload that is mostly light is probably a dark digit on white: point to Invert. */
+  async hintAtInvert(source) {
+    if (!this.digits || this.source?.invert) return;
+    const { values } = await sourceImage(source, { size: 28, channels: 1 });
+    const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
+    if (mean <= 0.5 || this.source?.imageId !== source.imageId || this.source?.invert) return;
+    const hint = this.root.querySelector(".ip-hint");
+    hint.textContent = "This picture is mostly light. The digit networks read light ink on a dark background, "
+      + "as in MNIST: if the digit is dark on white, tick Invert.";
+    hint.hidden = false;
   }
 
   setInvert() {
@@ -543,6 +558,7 @@ class InputPicker {
       this.lastUpload = source;
       name.textContent = `Using ${source.name} (${source.width}×${source.height})`;
       this.pick(source);
+      await this.hintAtInvert(source);
     } catch (error) {
       name.textContent = "";
       this.showError(error.message);

@@ -6,7 +6,7 @@
 
 import { formatNumber } from "./plots.js";
 
-const MAX_LABELS = 12; // at most this many labels under the bars (every k-th when there are more bars)
+const MAX_LABELS = 8; // at most about this many labels under the bars (every k-th, k a round number, when more)
 
 function element(tag, className, text = "") {
   const node = document.createElement(tag);
@@ -15,9 +15,16 @@ function element(tag, className, text = "") {
   return node;
 }
 
+/** The smallest of 1, 2, 5, 10, 20, 50, ... that is at least `step`: labels at 0, 20, 40, ... read easily. */
+function roundStep(step) {
+  if (step <= 1) return 1;
+  const power = 10 ** Math.floor(Math.log10(step));
+  return [1, 2, 5, 10].map((m) => m * power).find((candidate) => candidate >= step);
+}
+
 /** Build the chart's elements for `count` bars named `labels` (kept while the count and names stay). */
 function build(container, count, labels) {
-  const every = Math.ceil(count / MAX_LABELS);
+  const every = roundStep(count / MAX_LABELS);
   const area = element("div", "sq-bar-area");
   area.append(element("span", "sq-bar-zero"));
   for (let i = 0; i < count; i++) {

@@ -77,7 +77,7 @@ async function start() {
     return;
   }
   buildControls();
-  picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"],
+  picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"], digits: true,
     initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });
   await picker.ready;
   showControls(state.get(), new Set(Object.keys(state.get())));

@@ -424,3 +424,22 @@ def test_edits_from_a_link_are_held_to_the_codes_range(page):
       return [...m.parseEdits("3:1e9,4:-2.5,5:-1e9,0:abc,99:5", 16).entries()];
     }""")
     assert edits == [[3, 100], [4, -2.5], [5, -100]]  # far-off values held to +-100, bad pairs dropped
+
+
+def test_a_dark_digit_on_white_upload_points_to_invert(page, tmp_path):
+    open_view(page)
+    picture = np.full((28, 28), 255, np.uint8)
+    picture[6:22, 12:16] = 0  # a black "1" on white: MNIST is the other way round
+    path = tmp_path / "one-on-white.png"
+    Image.fromarray(picture).save(path)
+    count = updates(page)
+    page.set_input_files("#ae-input .ip-file", str(path))
+    wait_for_update_after(page, count)
+    hint = page.locator("#ae-input .ip-hint")
+    hint.wait_for(state="visible")
+    assert "if the digit is dark on white, tick Invert" in hint.inner_text()
+    screenshot(page, "autoencoder-invert-hint")
+    count = updates(page)
+    page.check("#ae-input .ip-invert")
+    wait_for_update_after(page, count)
+    assert hint.is_hidden()
