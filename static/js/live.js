@@ -167,7 +167,7 @@ function render() {
     ui.link.href = link;
   }
   // [text before the code, the code, text after it, the button's label]
-  const lost = live.socket && !live.connected ? ": reconnecting to the server…" : null;
+  const lost = live.socket && !live.connected ? ": connecting to the server…" : null;
   const banner = {
     present: ["Live session ", code, lost ?? `: ${live.followers} following`, "End session"],
     follow: ["Following ", code, lost ?? ": this tab shows the presenter's view", "Leave"],

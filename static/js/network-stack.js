@@ -275,6 +275,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
         serverError = false;
       }
       if (planLayers.length !== stack.layers.length) return; // a plan of an older stack
+      if (shapes.size > 1000) shapes.clear(); // a long session of edits: keep only what comes next
       planLayers.forEach((info, i) => {
         shapes.set(prefixKey(i), info.shape);
         rows[i].querySelector(".nv-stack-shape").textContent = shapeText(info.shape);

@@ -20,6 +20,7 @@ const FLAT_SPREAD = 1e-6;
 const NON_FINITE_RGB = [255, 0, 255]; // magenta: NaN and +-inf stand out on both scales
 const PLOTLY_CONFIG = { displayModeBar: false, responsive: true };
 const FONT = { family: "system-ui, sans-serif", size: 12, color: "#1d2329" };
+const PRESENTER_FONT_SIZE = 16; // presenter mode's plot text, for a projector
 
 /** Plotly colorscale arrays ([[fraction, colour], ...]) of the two scales. */
 export const DIVERGING = DIVERGING_STOPS.map((colour, i) => [i / (DIVERGING_STOPS.length - 1), colour]);
@@ -320,8 +321,13 @@ function rowsOf(data, h, w, offset) {
 }
 
 /** Plotly layout defaults: small margins, the page's font, transparent background. */
+/** Plot text: larger in presenter mode (presenter.js relays out the plots on screen when it changes). */
+export function plotFont(presenter = document.body.classList.contains("presenter")) {
+  return { ...FONT, size: presenter ? PRESENTER_FONT_SIZE : FONT.size };
+}
+
 function baseLayout(extra = {}) {
-  return { margin: { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }, font: FONT,
+  return { margin: { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }, font: plotFont(),
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...extra,
     title: extra.title ? { text: extra.title, font: { size: 13 }, x: 0, xanchor: "left" } : undefined };
 }

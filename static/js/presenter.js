@@ -1,10 +1,16 @@
 // Presenter mode: large type and no clutter, for a projector. Remembered in this browser.
+import { plotFont } from "./plots.js";
+
 const KEY = "lamina:presenter";
 const button = document.getElementById("presenter-toggle");
 
 function apply(on) {
   document.body.classList.toggle("presenter", on);
   button?.setAttribute("aria-pressed", String(on));
+  // plots drawn from now on take their text size from the mode (plots.js plotFont); these are redrawn
+  for (const plot of document.querySelectorAll(".js-plotly-plot")) {
+    window.Plotly?.relayout(plot, { "font.size": plotFont(on).size });
+  }
   window.dispatchEvent(new Event("resize")); // let Plotly plots refit to the new type size
 }
 

@@ -9,16 +9,15 @@
 //   markStep(div, step)                    outline step `step` in a plot drawn by one of these
 //   onStepClick(div, onStep)               a click on a plot picks the step under the pointer
 
-import { DIVERGING, SEQUENTIAL } from "./plots.js";
+import { DIVERGING, plotFont, SEQUENTIAL } from "./plots.js";
 
 const CONFIG = { displayModeBar: false, responsive: true };
-const FONT = { family: "system-ui, sans-serif", size: 12, color: "#1d2329" };
 const GAP = 0.5; // a step's cell spans t - 0.5 .. t + 0.5
 export const COLOURS = { input: "#5f6b76", prediction: "#2563eb", actual: "#d97706" };
 
 function layout({ title = "", xTitle = "step t", yTitle = "", extra = {} } = {}) {
   return {
-    margin: { l: 48, r: 8, t: title ? 26 : 8, b: 36 }, font: FONT,
+    margin: { l: 48, r: 8, t: title ? 26 : 8, b: 36 }, font: plotFont(),
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     title: title ? { text: title, font: { size: 13 }, x: 0, xanchor: "left" } : undefined,
     xaxis: { title: { text: xTitle, standoff: 4 }, showgrid: false, zeroline: false },

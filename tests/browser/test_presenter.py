@@ -73,3 +73,17 @@ def test_every_page_fits_a_1024_pixel_projector_with_and_without_presenter_mode(
         cut = page.evaluate(CUT_TABS)
         assert not cut, f"{path} in {mode} mode cuts the input tabs {cut}"
     screenshot(page, f"presenter-1024-{path.strip('/') or 'lab'}")
+
+
+def test_plot_text_grows_in_presenter_mode_and_shrinks_back(page):
+    page.goto("/sequence")
+    page.wait_for_selector("#sq-input-plot .main-svg")
+    sizes = "[...document.querySelectorAll('.js-plotly-plot')].map((plot) => plot._fullLayout.font.size)"
+    assert set(page.evaluate(sizes)) == {12}
+    present(page)
+    page.wait_for_function(f"{sizes}.every((size) => size === 16)")
+    page.reload()  # plots drawn in presenter mode start large
+    page.wait_for_selector("#sq-input-plot .main-svg")
+    page.wait_for_function(f"{sizes}.length > 0 && {sizes}.every((size) => size === 16)")
+    page.click("#presenter-toggle")
+    page.wait_for_function(f"{sizes}.every((size) => size === 12)")
