@@ -203,10 +203,22 @@ export async function drawStep(shown, t) {
   const hidden = shown.hidden.subarray(t * shown.units, (t + 1) * shown.units);
   setMath($("#sq-at-hidden-title"), `Hidden state h_{${t}}: one bar per unit (${shown.units})`);
   barChart($("#sq-at-hidden"), hidden, { range: barRange(hidden), itemName: "unit", valueName: `h_${t}` });
-  $("#sq-at-hidden").setAttribute("aria-label", `hidden state at step ${t}: ${shown.units} values`);
+  $("#sq-at-hidden").setAttribute("aria-label", `hidden state at step ${t}, ${shown.units} values: `
+    + spokenValues(hidden, "unit"));
   showGatesAt(shown, t);
   showOutputAt(shown, t);
   await Promise.all(updates);
+}
+
+/** The bars' values for a screen reader: each one when they are few, else their range and the three largest. */
+function spokenValues(values, itemName) {
+  const named = Array.from(values, (value, i) => ({ i, value }));
+  if (named.length <= 16) return named.map(({ i, value }) => `${itemName} ${i} ${formatNumber(value)}`).join(", ");
+  const { min, max } = summarize(values, 0, values.length, 1);
+  const strongest = named.filter(({ value }) => Number.isFinite(value))
+    .sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, 3);
+  return `from ${formatNumber(min)} to ${formatNumber(max)}; largest: `
+    + strongest.map(({ i, value }) => `${itemName} ${i} ${formatNumber(value)}`).join(", ");
 }
 
 function barRange(values) {

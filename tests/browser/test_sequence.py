@@ -139,6 +139,11 @@ def test_time_scrubber_keyboard_drag_buttons_and_clicks(page, server_url):
             assert highlighted_step(page, selector) == t, selector
         # the values at the step: the hidden vector and the probabilities, as the server computed them
         np.testing.assert_allclose(bar_values(page, "#sq-at-hidden"), hidden[t], **FLOAT16)
+        # a screen reader hears the range and the largest units, not only "64 values"
+        spoken = page.get_attribute("#sq-at-hidden", "aria-label")
+        assert spoken.startswith(f"hidden state at step {t}, {hidden.shape[1]} values: from ")
+        first = int(re.search(r"largest: unit (\d+) ", spoken).group(1))
+        assert abs(hidden[t][first]) >= np.abs(hidden[t]).max() - 2e-3  # the largest, to float16's precision
         np.testing.assert_allclose(bar_values(page, "#sq-output-bars"), probabilities[t], **FLOAT16)
         best = int(np.argmax(probabilities[t]))
         assert page.get_attribute("#sq-output-bars", "data-best") == str(best)
