@@ -51,7 +51,8 @@ class SGD(Optimizer):
         if self.momentum:
             velocity = self.velocity.get(name)
             if velocity is None:
-                velocity = self.velocity[name] = grad.astype(parameter.dtype, copy=True)
+                # an array (a copy) even for a 0-d parameter, whose grad + wd * p is a NumPy scalar
+                velocity = self.velocity[name] = array_module(parameter).array(grad, dtype=parameter.dtype)
             else:
                 velocity *= self.momentum
                 velocity += grad

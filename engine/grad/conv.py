@@ -74,22 +74,21 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
 
 
 def _conv2d_input_grad(grad_output, weight, input_shape, geometry):
-    """conv2d's dL/dx as conv_transpose2d of dL/dy, cropped or output-padded to the input's size.
+    """conv2d's dL/dx: the full conv_transpose2d scatter of dL/dy over the padded input, cut to x.
 
-    The transposed conv crops `top` rows (and `left` columns) from each side of the full
-    scatter; with padding="same" the bottom padding can exceed the top, and then the
-    transposed output is one row longer than x and its last row (a padding row) is dropped.
+    Padded row y + top is input row y (column x + left likewise). The scatter reaches the padded
+    rows 0 .. (Ho-1)*s + d*(kH-1): rows of x it does not reach (a stride that skips the last rows,
+    or an input smaller than the stride) get zero; rows it reaches in the padding are dropped.
     """
+    xp = array_module(grad_output)
     top, _, left, _ = geometry.padding
-    output_padding = []
-    for axis, pad in ((0, top), (1, left)):
-        reach = conv_transpose_output_size(geometry.out_size[axis], geometry.kernel[axis], geometry.stride[axis],
-                                           pad, 0, geometry.dilation[axis])
-        output_padding.append(max(0, input_shape[2 + axis] - reach))
-    grad_x = conv_transpose2d(grad_output, weight, None, geometry.stride, (top, left), tuple(output_padding),
-                              geometry.groups, geometry.dilation)
-    if tuple(grad_x.shape[2:]) != tuple(input_shape[2:]):
-        grad_x = array_module(grad_x).ascontiguousarray(grad_x[:, :, :input_shape[2], :input_shape[3]])
+    height, width = input_shape[2:]
+    full = conv_transpose2d(grad_output, weight, None, geometry.stride, 0, 0, geometry.groups, geometry.dilation)
+    inside = full[:, :, top:top + height, left:left + width]
+    if tuple(inside.shape[2:]) == (height, width):
+        return xp.ascontiguousarray(inside)
+    grad_x = xp.zeros((*full.shape[:2], height, width), dtype=full.dtype)
+    grad_x[:, :, :inside.shape[2], :inside.shape[3]] = inside
     return grad_x
 
 

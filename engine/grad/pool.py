@@ -48,12 +48,15 @@ def max_pool2d_backward(grad_output, indices, input_shape, overlapping=True):
     n, c, h, w = _check_input_shape(input_shape, grad_output)
     planes = n * c
     plane_start = (xp.arange(planes, dtype=xp.int64) * (h * w)).reshape(n, c, 1, 1)
-    positions = (indices + plane_start).ravel()
+    positions, values = (indices + plane_start).ravel(), grad_output.ravel()
+    inside = ((indices >= 0) & (indices < h * w)).ravel()
+    if not bool(inside.all()):  # a dilated window wholly in the padding has no winner (its output is -inf)
+        positions, values = positions[inside], values[inside]
     if not overlapping:
         grad_x = xp.zeros(planes * h * w, dtype=grad_output.dtype)
-        grad_x[positions] = grad_output.ravel()
+        grad_x[positions] = values
         return grad_x.reshape(n, c, h, w)
-    sums = xp.bincount(positions, weights=grad_output.ravel(), minlength=planes * h * w)
+    sums = xp.bincount(positions, weights=values, minlength=planes * h * w)
     return sums.astype(grad_output.dtype, copy=False).reshape(n, c, h, w)
 
 

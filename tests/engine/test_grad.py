@@ -53,6 +53,17 @@ def test_max_pool2d_backward_matches_torch(xp, kernel, stride, padding, dilation
     assert_close(max_pool2d_backward(xp.asarray(grad_output), indices, x.shape, overlapping), expected)
 
 
+def test_max_pool2d_backward_of_a_window_wholly_in_the_padding(xp):
+    """A dilated window can read only padding: its output is -inf, and its gradient goes nowhere."""
+    x = np.arange(16, dtype=np.float32).reshape(2, 1, 1, 8)
+    params = dict(kernel_size=(2, 1), stride=(3, 4), padding=(1, 0), dilation=(2, 1))
+    output, indices = max_pool2d(xp.asarray(x), **params, return_indices=True)
+    assert np.isneginf(to_numpy(output)).all()
+    grad_output = xp.ones(output.shape, np.float32)
+    for overlapping in (True, False):
+        np.testing.assert_array_equal(to_numpy(max_pool2d_backward(grad_output, indices, x.shape, overlapping)), 0)
+
+
 def test_max_pool2d_backward_ties_go_to_the_first_maximum(xp):
     """Constant windows (a ReLU's zeros) and repeated maxima: PyTorch gives the first in scan order all of it."""
     x = np.zeros((1, 2, 6, 6), np.float32)

@@ -29,6 +29,8 @@ CONV2D_CASES = [
     (2, 2, 7, 8, 4, (3, 4), 1, "same", (1, 2), 2),  # odd total padding: one more at the bottom/right
     (2, 3, 7, 6, 2, 3, 1, "valid", 1, 1),
     (1, 16, 64, 64, 16, 3, 1, 1, 1, 1),  # the weight gradient in blocks of output rows
+    (2, 2, 1, 1, 3, 3, 3, 2, 1, 1),  # an input smaller than the stride, in wide padding
+    (1, 2, 2, 5, 2, (3, 1), (4, 3), (2, 0), 1, 1),  # rows the stride never reaches, and padding rows it does
 ]
 
 # (N, C, H, W, O, kernel, stride, padding, output_padding, groups, dilation)

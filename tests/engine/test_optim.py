@@ -10,8 +10,9 @@ torch = pytest.importorskip("torch")
 
 def _run(ours_cls, torch_cls, kwargs, steps=5):
     rng = np.random.default_rng(0)
-    start = {"w": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32)}
-    grads = [{k: rng.standard_normal(v.shape).astype(np.float32) for k, v in start.items()} for _ in range(steps)]
+    start = {"w": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32),
+             "scale": np.array(rng.standard_normal(), np.float32)}  # a 0-d parameter too
+    grads = [{k: np.array(rng.standard_normal(v.shape), np.float32) for k, v in start.items()} for _ in range(steps)]
     ours = {k: v.copy() for k, v in start.items()}
     optimizer = ours_cls(ours, **kwargs)
     theirs = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in start.items()}
