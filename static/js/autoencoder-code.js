@@ -218,6 +218,7 @@ export class CodePanel {
   showBlend(digit, t) {
     this.find("#ae-blend-digit").value = String(digit);
     this.find("#ae-blend").value = String(t);
+    t = Number(this.find("#ae-blend").value); // a position from a link, held to 0 .. 1
     this.find("#ae-blend-value").textContent = `${Math.round(100 * t)}%`;
     this.find("#ae-blend").setAttribute("aria-valuetext", `${Math.round(100 * t)}%`);
   }

@@ -213,7 +213,7 @@ export async function sourceImage(source, { size, channels = 1 }) {
     return repeatChannels(patternArray(source.name, size), [size, size], channels);
   }
   const drawable = source.type === "draw" ? grayCanvas(source.pixels, source.size, source.size)
-    : await fetchBitmap(sourceImageURL(source));
+    : await fetchBitmap(sourceImageURL(source), source);
   const [height, width] = fitSize(drawable.width, drawable.height, size);
   const values = pixelsOf(drawable, height, width, channels);
   drawable.close?.();
@@ -226,11 +226,12 @@ function repeatChannels(plane, [height, width], channels) {
   return { values, shape: [channels, height, width] };
 }
 
-async function fetchBitmap(url) {
+async function fetchBitmap(url, source) {
   const response = await fetch(url);
   if (!response.ok) {
-    throw new Error(response.status === 404 ? "the input image is gone from the server (uploads expire): "
-      + "upload it again" : `the input image could not be loaded (HTTP ${response.status})`);
+    const missing = source.type === "sample" ? `there is no sample image named “${source.name}”`
+      : "the input image is gone from the server (uploads expire): upload it again";
+    throw new Error(response.status === 404 ? missing : `the input image could not be loaded (HTTP ${response.status})`);
   }
   return createImageBitmap(await response.blob());
 }

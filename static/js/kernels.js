@@ -95,7 +95,7 @@ export function decodeFilters(text) {
   return text.split("~").map((part) => {
     const [body, bias] = part.split("@");
     const filter = { preset: null, values: null, bias: Number(bias) || 0 };
-    if (body in PRESETS) filter.preset = body;
+    if (Object.hasOwn(PRESETS, body)) filter.preset = body;
     else if (body.startsWith("v")) {
       const values = body.slice(1).split(",").map(Number);
       if (values.every(Number.isFinite)) filter.values = Float32Array.from(values);

@@ -26,6 +26,31 @@ export function pairOf(value) {
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
+ * The values (from a URL, say) that fit `kind`'s catalogue schema: numbers held to [minimum, maximum] (and to
+ * `limits`), anything of the wrong type or unknown dropped, so that its default applies.
+ */
+export function validParams(kind, values, limits = {}) {
+  const valid = {};
+  for (const param of kind.params) {
+    if (!Object.hasOwn(values, param.name)) continue;
+    const value = values[param.name];
+    const low = param.minimum ?? -Infinity;
+    const high = Math.min(param.maximum ?? Infinity, limits[param.name] ?? Infinity);
+    const held = (number) => Math.min(high, Math.max(low, number));
+    if (value === null && param.optional) valid[param.name] = null;
+    else if (param.type === "int" && Number.isInteger(value)) valid[param.name] = held(value);
+    else if (param.type === "float" && Number.isFinite(value)) valid[param.name] = held(value);
+    else if (param.type === "bool" && typeof value === "boolean") valid[param.name] = value;
+    else if (param.type === "choice" && param.choices.includes(value)) valid[param.name] = value;
+    else if (param.type === "pair" && Number.isInteger(value)) valid[param.name] = held(value);
+    else if (param.type === "pair" && Array.isArray(value) && value.length === 2 && value.every(Number.isInteger)) {
+      valid[param.name] = value.map(held);
+    }
+  }
+  return valid;
+}
+
+/**
  * Build one control per parameter of `kind` (skipping `hidden` names) into `container`.
  * values: the non-default values to start from; limits: {name: maximum} that narrow the catalogue's
  * ranges for the lab (e.g. at most 16 output channels); onInput(name, values) on every change,

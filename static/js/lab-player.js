@@ -15,6 +15,7 @@ export function createPlayer(elements, { count, onStep, onReset, onSpeed = () =>
   let cell = -1;
   let timer = null;
   elements.speed.value = String(speed);
+  speed = Number(elements.speed.value); // a speed from a link, held to the slider's range
   elements.speedValue.textContent = `${speed}/s`;
 
   function show() {

@@ -12,7 +12,7 @@
 import { cachedJSON } from "./api.js";
 import { createInputPicker, decodeSource, encodeSource, forgetUpload, prepareInput, sourceImage } from "./inputs.js";
 import { createKernelEditor } from "./kernels.js";
-import { createParamControls, pairOf } from "./lab-controls.js";
+import { createParamControls, pairOf, validParams } from "./lab-controls.js";
 import { renderExplanation, windowCells } from "./lab-explain.js";
 import { createPlayer } from "./lab-player.js";
 import { InputView, OutputView } from "./lab-view.js";
@@ -96,12 +96,13 @@ class Lab {
     this.schedule();
   }
 
-  /** The state with unknown kinds and sizes replaced by the defaults. */
+  /** The state with unknown kinds and sizes replaced by the defaults, and settings held to what the lab shows. */
   checked(values) {
     const view = { ...values };
-    if (!(view.kind in this.kinds)) view.kind = DEFAULTS.kind;
+    if (!Object.hasOwn(this.kinds, view.kind)) view.kind = DEFAULTS.kind;
     if (!SIZES.includes(view.size)) view.size = DEFAULTS.size;
     if (!view.params || typeof view.params !== "object" || Array.isArray(view.params)) view.params = {};
+    view.params = validParams(this.kinds[view.kind], view.params, LIMITS);
     return view;
   }
 

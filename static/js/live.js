@@ -10,6 +10,8 @@ import { URL_WRITTEN } from "./state.js";
 
 const PRESENTING = "lamina:live-presenting"; // {code, key}: this tab presents that session
 const FOLLOWING = "lamina:live-following"; // code: this tab follows that session
+// the site's pages, from the header's links (server/pages.py): the only places a follower is taken to
+const PAGES = [...document.querySelectorAll("nav[aria-label='Views'] a")].map((link) => new URL(link.href).pathname);
 const RETRY_MS = 2000; // after a lost connection (a server restart), try again this much later
 // A follower shows at most one view per this many ms (the newest): each view it shows costs the server
 // a run, and a presenter dragging a slider writes its URL up to ten times a second.
@@ -52,11 +54,12 @@ function connect(firstMessage) {
   });
 }
 
-/** Take up this tab's part again (after a page change or a lost connection), if it has one. */
-function resume() {
+/** Take up this tab's part again (after a page change or a lost connection), if it has one; `joining`: the
+ * part is new (a ?follow= link), so a refusal is about the code, not about a session that ended. */
+function resume({ joining = false } = {}) {
   const presenting = JSON.parse(sessionStorage.getItem(PRESENTING) || "null");
   const following = sessionStorage.getItem(FOLLOWING);
-  live.resuming = Boolean(presenting || following);
+  live.resuming = !joining && Boolean(presenting || following);
   if (presenting) {
     Object.assign(live, { role: "present", code: presenting.code });
     connect({ type: "present", code: presenting.code, key: presenting.key });
@@ -83,7 +86,8 @@ function stop(endedCode = null, { forget = true } = {}) {
 /** A follower shows the presenter's URL: a new query for this page, or another page. */
 function show(url) {
   const target = new URL(url, location.origin);
-  if (target.origin !== location.origin) return;
+  // only this site's pages (the server checks this too): "//host/x" is a path here but another site to assign()
+  if (target.origin !== location.origin || !PAGES.includes(target.pathname)) return;
   if (target.pathname !== location.pathname) {
     location.assign(target.pathname + target.search);
   } else if (target.search !== location.search) {
@@ -229,4 +233,4 @@ if (linked && !sessionStorage.getItem(PRESENTING)) {
   history.replaceState(null, "", location.pathname + (query ? `?${query}` : "") + location.hash);
   sessionStorage.setItem(FOLLOWING, linked.trim().toUpperCase());
 }
-resume();
+resume({ joining: Boolean(linked) });

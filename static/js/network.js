@@ -680,8 +680,9 @@ function renderDetail() {
     return;
   }
   const shape = layout(output.tensor.shape);
-  if (shape.kind !== "maps" || map >= shape.channels) {
-    title.textContent = `${info.name} has no map ${map}`;
+  if (shape.kind !== "maps" || !Number.isInteger(map) || map < 0 || map >= shape.channels) {
+    title.textContent = `${info.name} has no map ${map}`
+      + (shape.kind === "maps" ? ` (in the address, its maps are 0 to ${shape.channels - 1})` : "");
     return;
   }
   const area = shape.height * shape.width;

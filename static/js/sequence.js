@@ -151,7 +151,8 @@ function showControls(values, keys) {
   }
   for (const pane of document.querySelectorAll(".sq-pane")) pane.hidden = pane.dataset.source !== use.source;
   const refused = values.source && values.source !== use.source;
-  const asked = refused ? `It cannot read ${SOURCES[values.source].toLowerCase()}: ` : "";
+  const named = Object.hasOwn(SOURCES, values.source) ? SOURCES[values.source].toLowerCase() : null;
+  const asked = !refused ? "" : named ? `It cannot read ${named}: ` : `“${values.source}” is not an input kind: `;
   $("#sq-source-why").textContent = asked + choice.why;
   for (const name of ["numbers", "text"]) {
     if (view[name].value !== values[name] && document.activeElement !== view[name]) view[name].value = values[name];

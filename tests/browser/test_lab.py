@@ -453,3 +453,17 @@ def test_input_sources_round_trip_through_url_text(page):
     assert result["sample"] == {"sample": "coins", "invert": True}
     assert result["drawnShape"] == [3, 56, 56]
     assert result["fit"] == [101, 128]
+
+
+def test_settings_from_a_link_are_held_to_what_the_lab_shows(page):
+    """100 million filters froze the tab building kernel editors; a kernel of 2000 was resent forever."""
+    params = '{"out_channels":100000000,"kernel_size":2000,"groups":0}'
+    open_lab(page, f"?kind=Conv2d&params={params}")
+    assert page.locator(".ke-filter").count() == 16  # the lab's most
+    assert output_shape(page) == "16x98x98"  # kernel 31 (the largest) on the 128-pixel picture
+
+
+def test_a_link_naming_no_layer_kind_or_preset_opens_the_defaults(page):
+    open_lab(page, "?kind=toString&kernels=constructor")  # names an object has, but not layer kinds or presets
+    assert page.input_value("#lab-kind") == "Conv2d"
+    assert output_shape(page) == "4x126x126"

@@ -153,3 +153,10 @@ def test_a_session_the_server_no_longer_has_says_it_ended(new_page):
         assert page.inner_text("#live-toggle") == "Live session"
         if part == "follow":
             assert "The live session QQQQQQ has ended" in banner(page)
+
+
+def test_a_join_link_with_a_wrong_code_says_the_code_is_unknown(new_page):
+    page = new_page()
+    page.goto("/layers?follow=zzzzzz")
+    page.wait_for_selector("#live-error:not([hidden])")
+    assert "no live session has the code 'ZZZZZZ'" in page.inner_text("#live-error")

@@ -533,3 +533,10 @@ def test_saliency_is_hidden_for_untrained_networks(page):
     page.select_option("#nv-network", "edges")
     page.wait_for_function("document.querySelector('#nv-network-about').textContent.includes('hand-designed')")
     assert page.locator("#nv-saliency").is_hidden()
+
+
+def test_a_link_to_a_map_that_is_not_there_says_so(page):
+    for query, title in (("?layer=0&map=0.5", "conv1 has no map 0.5 (in the address, its maps are 0 to 7)"),
+                         ("?layer=0&map=-1", "conv1 has no map -1 (in the address, its maps are 0 to 7)")):
+        open_network(page, query)
+        page.wait_for_function(f"document.querySelector('#nv-detail-title').textContent === {title!r}")

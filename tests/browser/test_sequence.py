@@ -657,3 +657,8 @@ def test_text_helpers_in_the_page(page, server_url):
     assert result["refused"] == {"field": "text", "message": result["refused"]["message"]}
     assert result["refused"]["message"].startswith("“1” (character 2)")
     assert result["untrained"] == [True, True, True]
+
+
+def test_an_unknown_input_kind_in_the_link_is_named(page):
+    open_sequence(page, "?source=bogus")
+    assert "“bogus” is not an input kind" in page.inner_text("#sq-source-why")
