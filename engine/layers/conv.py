@@ -15,6 +15,15 @@ from engine.shapes import (check_channels, conv_output_size, conv_transpose_outp
 _CHANNELS = dict(minimum=1, maximum=4096)
 
 
+def _channels_and_groups(in_channels, out_channels, groups) -> tuple[int, int, int]:
+    """The three counts as positive ints, groups dividing both channel counts; ValueError naming the one at fault."""
+    in_channels, out_channels = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
+    groups = positive_int(groups, "groups")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+    return in_channels, out_channels, groups
+
+
 def _parameter_grads(layer, grad_weight, grad_bias) -> dict:
     """{"weight": ..., "bias": ...}, without "bias" when the layer has none."""
     return {"weight": grad_weight} if layer.bias is None else {"weight": grad_weight, "bias": grad_bias}
@@ -45,11 +54,7 @@ class Conv2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, *, seed=0):
         super().__init__()
-        in_channels, out_channels = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
-        groups = positive_int(groups, "groups")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.in_channels, self.out_channels, self.groups = _channels_and_groups(in_channels, out_channels, groups)
         self.kernel_size = positive_pair(kernel_size, "kernel_size")
         self.stride = positive_pair(stride, "stride")
         self.padding = non_negative_pair(padding, "padding")
@@ -141,11 +146,7 @@ class ConvTranspose2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, *, seed=0):
         super().__init__()
-        in_channels, out_channels = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
-        groups = positive_int(groups, "groups")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.in_channels, self.out_channels, self.groups = _channels_and_groups(in_channels, out_channels, groups)
         self.kernel_size = positive_pair(kernel_size, "kernel_size")
         self.stride = positive_pair(stride, "stride")
         self.padding = non_negative_pair(padding, "padding")
@@ -184,8 +185,7 @@ class ConvTranspose2d(Layer):
         n, c, h, w = input_shape
         return n * c * h * w * (self.out_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
 
-    def explain_reads(self, input_shape):
-        return self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
+    explain_reads = Conv2d.explain_reads  # at most every input channel of the group under every tap
 
     def explain(self, x, index):
         """Every (input value, kernel tap) pair that lands on output (n, o, i, j), their products, sum, bias."""

@@ -25,6 +25,11 @@ export function pairOf(value) {
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
+/** A parameter's largest value here: the catalogue's maximum, or the page's own limit when that is smaller. */
+function maximumOf(param, limits) {
+  return Math.min(param.maximum ?? Infinity, limits[param.name] ?? Infinity);
+}
+
 /**
  * The values (from a URL, say) that fit `kind`'s catalogue schema: numbers held to [minimum, maximum] (and to
  * `limits`), anything of the wrong type or unknown dropped, so that its default applies.
@@ -35,7 +40,7 @@ export function validParams(kind, values, limits = {}) {
     if (!Object.hasOwn(values, param.name)) continue;
     const value = values[param.name];
     const low = param.minimum ?? -Infinity;
-    const high = Math.min(param.maximum ?? Infinity, limits[param.name] ?? Infinity);
+    const high = maximumOf(param, limits);
     const held = (number) => Math.min(high, Math.max(low, number));
     if (value === null && param.optional) valid[param.name] = null;
     else if (param.type === "int" && Number.isInteger(value)) valid[param.name] = held(value);
@@ -72,7 +77,7 @@ export function createParamControls(container, kind, values,
   if (!params.length) container.append(element("p", { class: "muted" }, "This layer has no settings."));
   for (const param of params) {
     current[param.name] = param.name in values ? values[param.name] : param.default;
-    const maximum = Math.min(param.maximum ?? Infinity, limits[param.name] ?? Infinity);
+    const maximum = maximumOf(param, limits);
     const row = controlFor({ ...param, maximum }, current[param.name], (value) => changed(param.name, value),
       `${idPrefix}-${param.name}`);
     row.dataset.param = param.name;
