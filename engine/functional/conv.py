@@ -145,7 +145,7 @@ def _check_operands(op: str, x, weight, bias, weight_out_axis: int, groups) -> t
     return xp, groups
 
 
-def _same_padding(kernel: int, dilation: int) -> tuple[int, int]:
+def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
     """PyTorch's padding="same": the total d*(k-1) split with the odd pixel at the end."""
     total = dilation * (kernel - 1)
     return total // 2, total - total // 2
@@ -166,7 +166,7 @@ def _conv2d_geometry(x, weight, stride, padding, dilation, groups) -> _ConvGeome
         elif padding == "same":
             if stride != (1, 1):
                 raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
-            pads = _same_padding(kh, dilation[0]) + _same_padding(kw, dilation[1])
+            pads = same_padding(kh, dilation[0]) + same_padding(kw, dilation[1])
         else:
             raise ValueError(f"padding must be 'valid', 'same', an int or a pair of ints, got {padding!r}")
     else:

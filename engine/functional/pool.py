@@ -10,6 +10,8 @@ need PyTorch's scan order, so they are found by visiting the kH*kW taps in turn.
 
 from __future__ import annotations
 
+import numpy
+
 from engine.backend import array_module
 from engine.shapes import check_input, conv_output_size, non_negative_pair, positive_pair
 
@@ -139,22 +141,41 @@ def _divisor_along(xp, size, kernel, stride, padding, out, count_include_pad):
     return end - start
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def window_divisors(xp, size, kernel, stride, padding, out, count_include_pad, divisor_override, dtype):
+    """The (H_out, W_out) array each window's sum is divided by (see `avg_pool2d`)."""
+    if divisor_override is not None:
+        return xp.full(out, divisor_override, dtype=dtype)
+    counts = [_divisor_along(xp, size[a], kernel[a], stride[a], padding[a], out[a], count_include_pad)
+              for a in range(2)]
+    return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
+
+
+def check_divisor_override(divisor_override):
+    """None, or a positive int (ValueError otherwise)."""
+    if divisor_override is not None and (isinstance(divisor_override, bool)
+                                         or not isinstance(divisor_override, (int, numpy.integer))
+                                         or divisor_override < 1):
+        raise ValueError(f"divisor_override must be None or a positive integer, got {divisor_override!r}")
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
     """2-D average pooling of an (N, C, H, W) array, as `torch.nn.functional.avg_pool2d`.
 
         out[n, c, i, j] = (1 / count[i, j]) * sum over p < kH, q < kW of xpad[n, c, i*sH + p, j*sW + q]
 
-    xpad is x padded with zeros. count is the window's area clipped to the padded
-    input (count_include_pad=True), or the number of real input cells it covers
-    (False); a ceil_mode window running past the padded edge is clipped either way.
-    Output size as in `max_pool2d` with dilation 1. stride defaults to kernel_size.
+    xpad is x padded with zeros. count is divisor_override when given; otherwise the
+    window's area clipped to the padded input (count_include_pad=True), or the number
+    of real input cells it covers (False); a ceil_mode window running past the padded
+    edge is clipped either way. Output size as in `max_pool2d` with dilation 1. stride
+    defaults to kernel_size.
     """
     xp = array_module(x)
     check_input(x, "input", 4)
+    check_divisor_override(divisor_override)
     kernel, stride, padding, dilation, out = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode)
     padded = _pad(x, xp, padding, kernel, stride, dilation, out, 0)
     total = _reduce_windows(padded, xp, xp.add, kernel, stride, dilation, out)
-    counts = [_divisor_along(xp, x.shape[2 + a], kernel[a], stride[a], padding[a], out[a], count_include_pad)
-              for a in range(2)]
-    total /= (counts[0][:, None] * counts[1][None, :]).astype(x.dtype)
+    total /= window_divisors(xp, x.shape[2:], kernel, stride, padding, out, count_include_pad, divisor_override,
+                             x.dtype)
     return total

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.backend import array_module
-from engine.functional.pool import _divisor_along, _pool_geometry
+from engine.functional.pool import _pool_geometry, check_divisor_override, window_divisors
 from engine.shapes import check_input
 
 
@@ -81,8 +81,8 @@ def _spread(values, xp, axis: int, kernel: int, stride: int, size: int):
 
 
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True):
-    """Gradient of y = avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad) w.r.t. x.
+                        count_include_pad=True, divisor_override=None):
+    """Gradient of y = avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override).
 
         dL/dx[n, c, h, w] = sum over windows (i, j) covering (h, w) of dL/dy[n, c, i, j] / count[i, j]
 
@@ -93,13 +93,13 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     xp = array_module(grad_output)
     check_input(grad_output, "grad_output", 4)
     shape = _check_input_shape(input_shape, grad_output)
+    check_divisor_override(divisor_override)
     kernel, stride, padding, _, out = _pool_geometry(_Shape(shape), kernel_size, stride, padding, 1, ceil_mode)
     if tuple(grad_output.shape[2:]) != out:
         raise ValueError(f"grad_output must have the pooled size {out} for input_shape {shape}, "
                          f"got {tuple(grad_output.shape[2:])}")
-    counts = [_divisor_along(xp, shape[2 + a], kernel[a], stride[a], padding[a], out[a], count_include_pad)
-              for a in range(2)]
-    scaled = grad_output / (counts[0][:, None] * counts[1][None, :]).astype(grad_output.dtype)
+    scaled = grad_output / window_divisors(xp, shape[2:], kernel, stride, padding, out, count_include_pad,
+                                           divisor_override, grad_output.dtype)
     # The padded extent the windows reach (ceil_mode windows may run past the padded input).
     reach = [max((out[a] - 1) * stride[a] + kernel[a], shape[2 + a] + padding[a]) for a in range(2)]
     columns = _spread(scaled, xp, 3, kernel[1], stride[1], reach[1])

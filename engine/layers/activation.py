@@ -10,7 +10,7 @@ from engine.backend import to_numpy
 from engine.functional.activation import leaky_relu, relu, sigmoid, softmax, tanh
 from engine.grad.activation import (leaky_relu_backward, relu_backward, sigmoid_backward, softmax_backward,
                                     tanh_backward)
-from engine.layers.base import Explanation, Layer, Param
+from engine.layers.base import Explanation, Layer, Param, check_inplace
 from engine.shapes import axis
 
 
@@ -38,6 +38,11 @@ class ReLU(_Elementwise):
     formula = "y = max(0, x)"
     shape_rule = "same shape as the input"
 
+    def __init__(self, inplace=False):
+        """As torch.nn.ReLU; `inplace` is accepted and changes nothing (see `check_inplace`)."""
+        super().__init__()
+        check_inplace(self.kind, inplace)
+
     def forward(self, x):
         return relu(x)
 
@@ -56,8 +61,10 @@ class LeakyReLU(_Elementwise):
     shape_rule = "same shape as the input"
     params = (Param("negative_slope", "float", 0.01, "slope for negative inputs", minimum=0.0, maximum=1.0),)
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
+        """As torch.nn.LeakyReLU; `inplace` is accepted and changes nothing (see `check_inplace`)."""
         super().__init__()
+        check_inplace(self.kind, inplace)
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real):
             raise ValueError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
         self.negative_slope = negative_slope

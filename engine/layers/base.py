@@ -80,6 +80,19 @@ class Param:
         return data
 
 
+def check_flag(kind: str, name: str, value) -> bool:
+    """A boolean constructor argument, or ValueError naming it."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{kind}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_inplace(kind: str, inplace) -> None:
+    """PyTorch's `inplace` flag, accepted for its signature: the engine always returns a new array, since
+    the visualizer shows every layer's input next to its output (the values are the same either way)."""
+    check_flag(kind, "inplace", inplace)
+
+
 @dataclass
 class Explanation:
     """How one output element came about, computed by the same code as the forward pass.
@@ -118,6 +131,9 @@ class Layer:
     shape_rule: ClassVar[str]
     params: ClassVar[tuple[Param, ...]] = ()
     input_ndim: ClassVar[tuple[int, ...]] = (4,)
+    # PyTorch constructor arguments the spec (and so the browser) has no field for, with their defaults.
+    # A layer built with another value has no spec form: `hyperparameters()` raises.
+    torch_only: ClassVar[dict[str, Any]] = {}
 
     def __init__(self) -> None:
         self._parameters: dict[str, Any] = {}
@@ -125,7 +141,19 @@ class Layer:
 
     # --- hyper-parameters --------------------------------------------------
     def hyperparameters(self) -> dict[str, Any]:
-        """The constructor arguments, by name, as JSON-able values."""
+        """The constructor arguments, by name, as JSON-able values: the spec's `params` of this layer."""
+        changed = self._torch_only_changed()
+        if changed:
+            settings = ", ".join(f"{name}={value!r}" for name, value in changed.items())
+            raise ValueError(f"{self.kind} with {settings} has no spec form: a spec sets only "
+                             f"{', '.join(p.name for p in self.params) or 'nothing'}")
+        return self._spec_values()
+
+    def _torch_only_changed(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name, default in self.torch_only.items()
+                if getattr(self, name) != default}
+
+    def _spec_values(self) -> dict[str, Any]:
         values = {}
         for p in self.params:
             value = getattr(self, p.name)
@@ -259,5 +287,5 @@ class Layer:
         return 1
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in {**self._spec_values(), **self._torch_only_changed()}.items())
         return f"{self.kind}({args})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.backend import to_numpy
-from engine.functional.conv import conv2d, conv_transpose2d
+from engine.functional.conv import conv2d, conv_transpose2d, same_padding
 from engine.grad.conv import conv2d_backward, conv_transpose2d_backward
 from engine.layers.base import Layer, Param
 from engine.layers.init import uniform
@@ -22,6 +22,35 @@ def _channels_and_groups(in_channels, out_channels, groups) -> tuple[int, int, i
     if in_channels % groups or out_channels % groups:
         raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
     return in_channels, out_channels, groups
+
+
+def _check_padding_mode(kind: str, padding_mode) -> None:
+    """PyTorch's padding_mode: this engine pads with zeros only."""
+    if padding_mode != "zeros":
+        raise ValueError(f"{kind}: padding_mode must be 'zeros' (the only padding this engine has), "
+                         f"got {padding_mode!r}")
+
+
+def _conv_padding(padding, kernel_size, stride, dilation) -> tuple[int, int]:
+    """Conv2d's padding as (height, width): ints or a pair, or PyTorch's 'valid' (none) and 'same'.
+
+    'same' pads d*(k-1) in all per axis, half on each side; where that total is odd PyTorch pads one
+    more at the end, which a (height, width) padding cannot hold, so that case raises.
+    """
+    if not isinstance(padding, str):
+        return non_negative_pair(padding, "padding")
+    if padding == "valid":
+        return (0, 0)
+    if padding != "same":
+        raise ValueError(f"padding must be 'valid', 'same', an int or a pair of ints, got {padding!r}")
+    if stride != (1, 1):
+        raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
+    (top, bottom), (left, right) = (same_padding(k, d) for k, d in zip(kernel_size, dilation))
+    if top != bottom or left != right:
+        raise ValueError(f"padding='same' with kernel_size {kernel_size} and dilation {dilation} pads "
+                         f"{(top, left)} before and {(bottom, right)} after; this layer pads both sides alike: "
+                         "use an odd kernel_size, or pad the input first")
+    return (top, left)
 
 
 def _parameter_grads(layer, grad_weight, grad_bias) -> dict:
@@ -52,13 +81,14 @@ class Conv2d(Layer):
     )
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, *, seed=0):
+                 bias=True, padding_mode="zeros", *, seed=0):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _channels_and_groups(in_channels, out_channels, groups)
+        _check_padding_mode(self.kind, padding_mode)
         self.kernel_size = positive_pair(kernel_size, "kernel_size")
         self.stride = positive_pair(stride, "stride")
-        self.padding = non_negative_pair(padding, "padding")
         self.dilation = positive_pair(dilation, "dilation")
+        self.padding = _conv_padding(padding, self.kernel_size, self.stride, self.dilation)
         rng = np.random.default_rng(seed)
         fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
         self._register("weight", uniform((out_channels, in_channels // groups, *self.kernel_size), fan_in, rng))
@@ -144,9 +174,10 @@ class ConvTranspose2d(Layer):
     )
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, *, seed=0):
+                 bias=True, dilation=1, padding_mode="zeros", *, seed=0):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _channels_and_groups(in_channels, out_channels, groups)
+        _check_padding_mode(self.kind, padding_mode)
         self.kernel_size = positive_pair(kernel_size, "kernel_size")
         self.stride = positive_pair(stride, "stride")
         self.padding = non_negative_pair(padding, "padding")

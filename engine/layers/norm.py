@@ -7,7 +7,7 @@ import numpy as np
 from engine.backend import to_numpy
 from engine.functional.norm import batch_norm
 from engine.grad.norm import batch_norm_backward, batch_norm_eval_backward, batch_norm_train
-from engine.layers.base import Explanation, Layer, Param
+from engine.layers.base import Explanation, Layer, Param, check_flag
 from engine.layers.init import constant
 from engine.shapes import check_channels
 
@@ -27,14 +27,27 @@ class BatchNorm2d(Layer):
         Param("affine", "bool", True, "learn a scale γ and a shift β"),
     )
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, *, bias=True):
+        """As torch.nn.BatchNorm2d. track_running_stats=False keeps no running statistics and always
+        normalises with the batch's own; bias=False (with affine) learns the scale γ only."""
         super().__init__()
+        affine, bias = check_flag(self.kind, "affine", affine), check_flag(self.kind, "bias", bias)
+        self.track_running_stats = check_flag(self.kind, "track_running_stats", track_running_stats)
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
         self._register("weight", constant((num_features,), 1.0) if affine else None)
-        self._register("bias", constant((num_features,), 0.0) if affine else None)
-        self._register("running_mean", constant((num_features,), 0.0), buffer=True)
-        self._register("running_var", constant((num_features,), 1.0), buffer=True)
-        self._register("num_batches_tracked", constant((), 0.0), buffer=True)  # kept so PyTorch's state loads
+        self._register("bias", constant((num_features,), 0.0) if affine and bias else None)
+        if track_running_stats:
+            self._register("running_mean", constant((num_features,), 0.0), buffer=True)
+            self._register("running_var", constant((num_features,), 1.0), buffer=True)
+            self._register("num_batches_tracked", constant((), 0.0), buffer=True)  # kept so PyTorch's state loads
+        else:
+            self.running_mean = self.running_var = None
+
+    def _torch_only_changed(self):
+        changed = {} if self.track_running_stats else {"track_running_stats": False}
+        if self.affine and self.bias is None:
+            changed["bias"] = False
+        return changed
 
     @classmethod
     def parameter_count(cls, hyperparameters):
@@ -46,6 +59,9 @@ class BatchNorm2d(Layer):
         return tuple(input_shape)
 
     def forward(self, x):
+        if not self.track_running_stats:
+            self.output_shape(tuple(x.shape))
+            return batch_norm_train(x, self.weight, self.bias, self.eps)[0]
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
 
     def forward_saved(self, x, training=True):
@@ -57,9 +73,11 @@ class BatchNorm2d(Layer):
         (in place, the only state a forward pass changes); training=False is `forward(x)`.
         """
         self.output_shape(tuple(x.shape))
-        if not training:
+        if not training and self.track_running_stats:
             return self.forward(x), (False, x)
         y, saved = batch_norm_train(x, self.weight, self.bias, self.eps)
+        if not self.track_running_stats:
+            return y, (True, saved)
         momentum = np.float32(self.momentum)
         self.running_mean *= 1 - momentum
         self.running_mean += momentum * saved.mean.astype(np.float32)
@@ -76,14 +94,18 @@ class BatchNorm2d(Layer):
             grad_x, grad_weight, grad_bias = batch_norm_eval_backward(
                 grad_output, values, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
         grads = {"weight": grad_weight, "bias": grad_bias} if self.affine else {}
-        return grad_x, grads
+        return grad_x, {name: grad for name, grad in grads.items() if grad is not None}
 
     def explain(self, x, index):
         """One value through the normalisation: its channel's mean, deviation, scale and shift."""
         index = self._output_index(x, index)
         c = index[1]
         value = float(to_numpy(x)[tuple(index)])
-        mean, var = float(to_numpy(self.running_mean)[c]), float(to_numpy(self.running_var)[c])
+        if self.track_running_stats:
+            mean, var = float(to_numpy(self.running_mean)[c]), float(to_numpy(self.running_var)[c])
+        else:  # the batch's own statistics: mean and biased variance of the channel
+            channel = to_numpy(x)[:, c].astype(np.float64)
+            mean, var = float(channel.mean()), float(channel.var())
         scale = float(to_numpy(self.weight)[c]) if self.weight is not None else 1.0
         shift = float(to_numpy(self.bias)[c]) if self.bias is not None else 0.0
         output = float(to_numpy(self.forward(x))[tuple(index)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from engine.backend import to_numpy
-from engine.functional.pool import avg_pool2d, max_pool2d
+from engine.functional.pool import avg_pool2d, check_divisor_override, max_pool2d
 from engine.grad.pool import avg_pool2d_backward, max_pool2d_backward
-from engine.layers.base import Explanation, Layer, Param
+from engine.layers.base import Explanation, Layer, Param, check_flag
 from engine.shapes import conv_output_size, non_negative_pair, positive_pair
 
 _KERNEL = Param("kernel_size", "pair", 2, "height and width of the window", minimum=1, maximum=16)
@@ -24,7 +24,7 @@ class _Pool2d(Layer):
         self.kernel_size = positive_pair(kernel_size, "kernel_size")
         self.stride = positive_pair(stride if stride is not None else kernel_size, "stride")
         self.padding = non_negative_pair(padding, "padding")
-        self.ceil_mode = ceil_mode
+        self.ceil_mode = check_flag(self.kind, "ceil_mode", ceil_mode)
         for pad, k in zip(self.padding, self.kernel_size):
             if 2 * pad > k:
                 raise ValueError(f"{self.kind}: padding {self.padding} must be at most half of kernel_size "
@@ -71,13 +71,18 @@ class MaxPool2d(_Pool2d):
     shape_rule = "H_out = ⌊(H + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1 (⌈⌉ with ceil_mode)"
     params = (_KERNEL, _STRIDE, _PADDING,
               Param("dilation", "pair", 1, "spacing between the window's cells", minimum=1, maximum=8), _CEIL)
+    torch_only = {"return_indices": False}
 
-    def __init__(self, kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
+    def __init__(self, kernel_size=2, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
         self.dilation = positive_pair(dilation, "dilation")
+        self.return_indices = check_flag(self.kind, "return_indices", return_indices)
         self._setup(kernel_size, stride, padding, ceil_mode)
 
     def forward(self, x):
+        """The pooled maps; with return_indices=True, (pooled maps, argmax positions) as PyTorch gives them."""
+        if self.return_indices:
+            return self.forward_with_indices(x)
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
     def forward_with_indices(self, x):
@@ -87,6 +92,9 @@ class MaxPool2d(_Pool2d):
 
     def forward_saved(self, x, training=True):
         """The output, and (argmax positions, input shape): the gradient goes to each window's winner."""
+        if self.return_indices:
+            raise ValueError("MaxPool2d with return_indices=True gives a pair, which no layer after it takes: "
+                             "use forward_with_indices for the positions")
         output, indices = self.forward_with_indices(x)
         return output, (indices, tuple(x.shape))
 
@@ -125,14 +133,19 @@ class AvgPool2d(_Pool2d):
     shape_rule = "H_out = ⌊(H + 2·padding − k) / stride⌋ + 1 (⌈⌉ with ceil_mode)"
     params = (_KERNEL, _STRIDE, _PADDING, _CEIL,
               Param("count_include_pad", "bool", True, "count padding zeros in the average"))
+    torch_only = {"divisor_override": None}
 
-    def __init__(self, kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(self, kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
         super().__init__()
-        self.count_include_pad = count_include_pad
+        self.count_include_pad = check_flag(self.kind, "count_include_pad", count_include_pad)
+        check_divisor_override(divisor_override)
+        self.divisor_override = None if divisor_override is None else int(divisor_override)
         self._setup(kernel_size, stride, padding, ceil_mode)
 
     def forward(self, x):
-        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                          self.divisor_override)
 
     def forward_saved(self, x, training=True):
         """The output, and the input shape (the backward needs no values)."""
@@ -140,7 +153,7 @@ class AvgPool2d(_Pool2d):
 
     def backward(self, grad_output, saved, need_input_grad=True):
         return avg_pool2d_backward(grad_output, saved, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                                   self.count_include_pad), {}
+                                   self.count_include_pad, self.divisor_override), {}
 
     def explain(self, x, index):
         """The window under output (n, c, i, j), its sum and the count it is divided by."""
@@ -155,7 +168,10 @@ class AvgPool2d(_Pool2d):
                            note="padding cells are NaN here and add nothing to the sum")
 
     def divisor(self, input_size, i, j) -> int:
-        """PyTorch's count for window (i, j): the window clipped to the padded input, or to the input itself."""
+        """PyTorch's count for window (i, j): divisor_override if set, else the window clipped to the padded
+        input, or to the input itself."""
+        if self.divisor_override is not None:
+            return self.divisor_override
         count = 1
         for size, pos, k, s, pad in zip(input_size, (i, j), self.kernel_size, self.stride, self.padding):
             start = pos * s - pad

@@ -36,6 +36,29 @@ NONLINEARITY = Param("nonlinearity", "choice", "tanh", "activation of the new hi
 BIAS = Param("bias", "bool", True, "add the biases b_ih and b_hh")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_torch_options(kind: str, num_layers, batch_first, dropout, bidirectional, proj_size=0) -> None:
+    """The arguments of torch.nn.RNN/LSTM/GRU that this engine takes only at one value, or ValueError.
+
+    The layers here are single-layer, one direction and batch first (inputs (N, T, F)); dropout
+    between layers does nothing with one layer, in PyTorch too, so any p in [0, 1] is accepted.
+    """
+    if not _is_int(num_layers) or num_layers != 1:
+        raise ValueError(f"{kind}: num_layers must be 1 (one layer; stack two {kind} layers for more), "
+                         f"got {num_layers!r}")
+    if batch_first is not True:
+        raise ValueError(f"{kind}: batch_first must be True (inputs are (N, T, F), batch first), got {batch_first!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+        raise ValueError(f"{kind}: dropout must be a number between 0 and 1, got {dropout!r}")
+    if bidirectional is not False:
+        raise ValueError(f"{kind}: bidirectional must be False (one direction only), got {bidirectional!r}")
+    if not _is_int(proj_size) or proj_size != 0:
+        raise ValueError(f"{kind}: proj_size must be 0 (no projection), got {proj_size!r}")
+
+
 def _sigmoid(a: float) -> float:
     """1 / (1 + exp(-a)) for one number, without overflow for large |a|."""
     return 0.5 * (1.0 + math.tanh(0.5 * a))
@@ -199,9 +222,10 @@ class _Recurrent(Layer):
 class RNN(_Recurrent):
     """Elman RNN, one layer, always batch first: input (N, T, F), output (N, T, H).
 
-    `RNN(input_size, hidden_size, nonlinearity="tanh", bias=True, *, seed=0)` has the
-    parameters of `torch.nn.RNN(..., batch_first=True)` under the same names and
-    shapes (weight_ih_l0 (H, F), weight_hh_l0 (H, H), bias_ih_l0, bias_hh_l0 (H,)),
+    `RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=True,
+    dropout=0.0, bidirectional=False, *, seed=0)` takes torch.nn.RNN's arguments in its order
+    (num_layers, batch_first and bidirectional only at these values) and has the parameters of
+    `torch.nn.RNN(..., batch_first=True)` under the same names and shapes (weight_ih_l0 (H, F), weight_hh_l0 (H, H), bias_ih_l0, bias_hh_l0 (H,)),
     so its state_dict loads as is.
     """
 
@@ -216,8 +240,10 @@ class RNN(_Recurrent):
     params = (INPUT_SIZE, HIDDEN_SIZE, NONLINEARITY, BIAS)
     gate_names = ("hidden",)
 
-    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", bias: bool = True, *,
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False, *,
                  seed: int = 0) -> None:
+        _check_torch_options("RNN", num_layers, batch_first, dropout, bidirectional)
         self.nonlinearity = NONLINEARITY.validate(nonlinearity, "RNN")
         super().__init__(input_size, hidden_size, bias, seed)
 
@@ -261,8 +287,10 @@ class RNN(_Recurrent):
 class LSTM(_Recurrent):
     """Long short-term memory, one layer, always batch first: input (N, T, F), output (N, T, H).
 
-    `LSTM(input_size, hidden_size, bias=True, *, seed=0)` has the parameters of
-    `torch.nn.LSTM(..., batch_first=True)` under the same names and shapes (gate
+    `LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
+    bidirectional=False, proj_size=0, *, seed=0)` takes torch.nn.LSTM's arguments in its order
+    (num_layers, batch_first, bidirectional and proj_size only at these values) and has the
+    parameters of `torch.nn.LSTM(..., batch_first=True)` under the same names and shapes (gate
     blocks i, f, g, o stacked in the rows: weight_ih_l0 (4H, F), weight_hh_l0 (4H, H),
     bias_ih_l0, bias_hh_l0 (4H,)), so its state_dict loads as is.
     """
@@ -281,7 +309,10 @@ class LSTM(_Recurrent):
     params = (INPUT_SIZE, HIDDEN_SIZE, BIAS)
     gate_names = ("input", "forget", "cell", "output")
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, seed: int = 0) -> None:
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0, *,
+                 seed: int = 0) -> None:
+        _check_torch_options("LSTM", num_layers, batch_first, dropout, bidirectional, proj_size)
         super().__init__(input_size, hidden_size, bias, seed)
 
     def forward(self, x, state=None):
@@ -340,7 +371,9 @@ class LSTM(_Recurrent):
 class GRU(_Recurrent):
     """Gated recurrent unit, one layer, always batch first: input (N, T, F), output (N, T, H).
 
-    `GRU(input_size, hidden_size, bias=True, *, seed=0)` has the parameters of
+    `GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
+    bidirectional=False, *, seed=0)` takes torch.nn.GRU's arguments in its order (num_layers,
+    batch_first and bidirectional only at these values) and has the parameters of
     `torch.nn.GRU(..., batch_first=True)` under the same names and shapes (gate
     blocks r, z, n stacked in the rows: weight_ih_l0 (3H, F), weight_hh_l0 (3H, H),
     bias_ih_l0, bias_hh_l0 (3H,)), so its state_dict loads as is.
@@ -360,7 +393,10 @@ class GRU(_Recurrent):
     params = (INPUT_SIZE, HIDDEN_SIZE, BIAS)
     gate_names = ("reset", "update", "new")
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, seed: int = 0) -> None:
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False, *,
+                 seed: int = 0) -> None:
+        _check_torch_options("GRU", num_layers, batch_first, dropout, bidirectional)
         super().__init__(input_size, hidden_size, bias, seed)
 
     def forward(self, x, h0=None):

@@ -10,8 +10,8 @@ import numpy as np
 from engine.backend import to_numpy
 from engine.functional.reshape import dropout, flatten, interpolate
 from engine.grad.reshape import dropout_backward, dropout_train, interpolate_backward
-from engine.layers.base import Explanation, Layer, Param
-from engine.shapes import axis, check_input
+from engine.layers.base import Explanation, Layer, Param, check_inplace
+from engine.shapes import axis, check_input, positive_pair
 
 
 class Flatten(Layer):
@@ -58,23 +58,45 @@ class Upsample(Layer):
               Param("mode", "choice", "nearest", "how new values are filled in", choices=("nearest", "bilinear")),
               Param("align_corners", "bool", False, "bilinear only: pin the corner pixels"))
 
-    def __init__(self, scale_factor=2, mode="nearest", align_corners=False):
+    torch_only = {"size": None, "recompute_scale_factor": False}
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+        """As torch.nn.Upsample: give the output size (H_out, W_out) or a scale_factor, not both.
+
+        recompute_scale_factor=True interpolates as if the output size floor(H * scale_factor) had been given.
+        """
         super().__init__()
-        if isinstance(scale_factor, bool) or not isinstance(scale_factor, Real) or not 0 < scale_factor < math.inf:
+        if (size is None) == (scale_factor is None):
+            raise ValueError(f"Upsample: give either size or scale_factor, got size={size!r} and "
+                             f"scale_factor={scale_factor!r}")
+        if size is not None:
+            size = positive_pair(size, "size")
+        elif isinstance(scale_factor, bool) or not isinstance(scale_factor, Real) or not 0 < scale_factor < math.inf:
             raise ValueError(f"Upsample: scale_factor must be a positive number, got {scale_factor!r}")
         if mode not in ("nearest", "bilinear"):
             raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
-        self.scale_factor, self.mode, self.align_corners = scale_factor, mode, align_corners
+        if align_corners is not None and not isinstance(align_corners, bool):
+            raise ValueError(f"Upsample: align_corners must be True, False or None, got {align_corners!r}")
+        if recompute_scale_factor not in (None, False, True):
+            raise ValueError(f"Upsample: recompute_scale_factor must be True, False or None, "
+                             f"got {recompute_scale_factor!r}")
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners = bool(align_corners)
+        self.recompute_scale_factor = bool(recompute_scale_factor)
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
+        if self.size is not None:
+            return (n, c, *self.size)
         out = (math.floor(h * self.scale_factor), math.floor(w * self.scale_factor))
         if min(out) < 1:
             raise ValueError(f"output size {out} would be empty: input {(h, w)} times scale_factor {self.scale_factor}")
         return (n, c, *out)
 
     def forward(self, x):
-        return interpolate(x, scale_factor=self.scale_factor, mode=self.mode, align_corners=self._align())
+        if self.recompute_scale_factor:
+            return interpolate(x, self.output_shape(tuple(x.shape))[2:], mode=self.mode, align_corners=self._align())
+        return interpolate(x, self.size, self.scale_factor, mode=self.mode, align_corners=self._align())
 
     def _align(self):
         return self.align_corners if self.mode == "bilinear" else None
@@ -83,7 +105,13 @@ class Upsample(Layer):
         return self.forward(x), tuple(x.shape)
 
     def backward(self, grad_output, saved, need_input_grad=True):
-        return interpolate_backward(grad_output, saved, self.scale_factor, self.mode, self._align()), {}
+        scale = self.scale_factor
+        if self.size is not None:  # a whole multiple of the input's size is a scale factor
+            if any(out % size for out, size in zip(self.size, saved[2:])):
+                raise ValueError(f"Upsample's backward needs an output size that is a whole multiple of the input's: "
+                                 f"{self.size} from {tuple(saved[2:])}")
+            scale = tuple(out // size for out, size in zip(self.size, saved[2:]))
+        return interpolate_backward(grad_output, saved, scale, self.mode, self._align()), {}
 
 
 class Dropout(Layer):
@@ -96,10 +124,12 @@ class Dropout(Layer):
     params = (Param("p", "float", 0.5, "share of values dropped in training", minimum=0.0, maximum=1.0),)
     input_ndim = (2, 3, 4)
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
+        """As torch.nn.Dropout; `inplace` is accepted and changes nothing: no layer here overwrites its input."""
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be a number between 0 and 1, got {p!r}")
+        check_inplace("Dropout", inplace)
         self.p = p
         # Training masks come from this generator, seeded so that a training run repeats exactly (the
         # constructor keeps torch's signature, so the seed is fixed; forward_saved takes an `rng` to override).

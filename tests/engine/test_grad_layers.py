@@ -42,8 +42,8 @@ PAIRS = [
     (lambda: Softmax(1), lambda: nn.Softmax(1), (3, 10)),
     (lambda: Flatten(), lambda: nn.Flatten(), (2, 3, 4, 5)),
     (lambda: Unflatten(3, 2, 4), lambda: nn.Unflatten(1, (3, 2, 4)), (2, 24)),
-    (lambda: Upsample(2), lambda: nn.Upsample(scale_factor=2), (2, 2, 3, 5)),
-    (lambda: Upsample(3, "bilinear", align_corners=True),
+    (lambda: Upsample(scale_factor=2), lambda: nn.Upsample(scale_factor=2), (2, 2, 3, 5)),
+    (lambda: Upsample(scale_factor=3, mode="bilinear", align_corners=True),
      lambda: nn.Upsample(scale_factor=3, mode="bilinear", align_corners=True), (1, 2, 3, 5)),
     (lambda: Dropout(0.3), lambda: nn.Dropout(0.3).eval(), (2, 6)),
 ]
@@ -202,7 +202,7 @@ def test_digits_cnn_training_step_matches_torch(xp):
 def test_decoder_training_step_matches_torch(xp):
     ours, reference = _sequential_pair(
         xp, [Linear(8, 4 * 3 * 3), Unflatten(4, 3, 3), ConvTranspose2d(4, 3, 4, stride=2, padding=1), LeakyReLU(0.1),
-             BatchNorm2d(3), Upsample(2, "bilinear"), Conv2d(3, 1, 3, padding=1), Tanh(), AvgPool2d(2), Sigmoid()],
+             BatchNorm2d(3), Upsample(scale_factor=2, mode="bilinear"), Conv2d(3, 1, 3, padding=1), Tanh(), AvgPool2d(2), Sigmoid()],
         [nn.Linear(8, 4 * 3 * 3), nn.Unflatten(1, (4, 3, 3)), nn.ConvTranspose2d(4, 3, 4, stride=2, padding=1),
          nn.LeakyReLU(0.1), nn.BatchNorm2d(3), nn.Upsample(scale_factor=2, mode="bilinear"),
          nn.Conv2d(3, 1, 3, padding=1), nn.Tanh(), nn.AvgPool2d(2), nn.Sigmoid()])

@@ -36,7 +36,7 @@ PAIRS = [
     (lambda: Tanh(), lambda: torch.nn.Tanh(), (2, 5)),
     (lambda: Softmax(1), lambda: torch.nn.Softmax(1), (3, 10)),
     (lambda: Flatten(), lambda: torch.nn.Flatten(), (2, 3, 4, 5)),
-    (lambda: Upsample(2, "bilinear"), lambda: torch.nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 3, 5)),
+    (lambda: Upsample(scale_factor=2, mode="bilinear"), lambda: torch.nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 3, 5)),
     (lambda: Dropout(0.3), lambda: torch.nn.Dropout(0.3).eval(), (2, 6)),
 ]
 
@@ -156,9 +156,9 @@ def test_layers_check_their_input_channels():
     (lambda: Conv2d(0, 2, 3), "in_channels must be a positive integer, got 0"),
     (lambda: Linear(3.0, 2), "in_features must be a positive integer, got 3.0"),
     (lambda: Dropout(2), "p must be a number between 0 and 1, got 2"),
-    (lambda: Upsample(0), "scale_factor must be a positive number, got 0"),
-    (lambda: Upsample(2, mode="cubic"), "mode must be 'nearest' or 'bilinear'"),
-    (lambda: Upsample(0.1).output_shape((1, 1, 5, 5)), r"output size \(0, 0\) would be empty"),
+    (lambda: Upsample(scale_factor=0), "scale_factor must be a positive number, got 0"),
+    (lambda: Upsample(scale_factor=2, mode="cubic"), "mode must be 'nearest' or 'bilinear'"),
+    (lambda: Upsample(scale_factor=0.1).output_shape((1, 1, 5, 5)), r"output size \(0, 0\) would be empty"),
     (lambda: Softmax("a"), "dim must be an int"),
     (lambda: LeakyReLU("a"), "negative_slope must be a number"),
     (lambda: Flatten(1, 3).output_shape((1, 2, 3)), "end_dim 3 is out of range for an input with 3 dimensions"),
@@ -170,7 +170,7 @@ def test_bad_hyperparameters_raise_value_error_naming_them(build, words):
 
 
 def test_upsample_by_a_fraction_has_the_shape_its_output_has():
-    layer, torch_layer = Upsample(1.5), torch.nn.Upsample(scale_factor=1.5)
+    layer, torch_layer = Upsample(scale_factor=1.5), torch.nn.Upsample(scale_factor=1.5)
     x = np.random.default_rng(0).standard_normal((1, 2, 5, 7)).astype(np.float32)
     assert layer.output_shape(x.shape) == layer(x).shape == tuple(torch_layer(torch.from_numpy(x)).shape)
 

@@ -467,7 +467,7 @@ def test_layer_describes_itself_for_the_catalogue():
         again = cls(**layer.hyperparameters())
         assert again.hyperparameters() == layer.hyperparameters()
         assert layer.output_shape((2, 9, 5)) == (2, 9, 7)
-    assert RNN(5, 7, "relu").hyperparameters() == {"input_size": 5, "hidden_size": 7, "nonlinearity": "relu",
+    assert RNN(5, 7, nonlinearity="relu").hyperparameters() == {"input_size": 5, "hidden_size": 7, "nonlinearity": "relu",
                                                    "bias": True}
     assert RNN(5, 7).flops((2, 9, 5)) == 2 * 9 * 7 * 12
     assert LSTM(5, 7).flops((2, 9, 5)) == 4 * 2 * 9 * 7 * 12
@@ -483,7 +483,7 @@ def test_layer_rejects_bad_hyperparameters_and_inputs():
     with pytest.raises(ValueError, match="input_size"):
         LSTM(5000, 4)
     with pytest.raises(ValueError, match="nonlinearity"):
-        RNN(3, 4, "sigmoid")
+        RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="bias"):
         GRU(3, 4, bias="yes")
     layer = LSTM(3, 4)

@@ -1,0 +1,280 @@
+"""Layers take torch.nn's constructor arguments, in torch's order, and behave as torch does with them.
+
+Code written for PyTorch (`nn.MaxPool2d(3, 2, 1, 1, True, True)`, `nn.RNN(64, 128, batch_first=True)`,
+`nn.Upsample(size=(7, 9))`, `nn.ReLU(inplace=True)`) builds the same layer here; the few values the engine
+does not have are refused by name, and the arguments a spec has no field for are refused by the spec.
+"""
+
+import inspect
+import re
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine.functional.pool import avg_pool2d
+from engine.grad.pool import avg_pool2d_backward
+from engine.layers import (GRU, LAYER_TYPES, LSTM, RNN, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout,
+                           LeakyReLU, MaxPool2d, ReLU, Upsample)
+from engine.network import Sequential
+from engine.spec import spec_from_network
+
+RTOL, ATOL = 1e-4, 1e-5
+# Arguments about where a torch module lives, not what it computes.
+PLACEMENT = {"self", "device", "dtype"}
+# torch.nn.RNN, LSTM and GRU take *args; their order, from torch.nn.RNNBase (RNN puts nonlinearity 4th).
+RECURRENT_ORDER = {
+    "RNN": ["input_size", "hidden_size", "num_layers", "nonlinearity", "bias", "batch_first", "dropout",
+            "bidirectional"],
+    "LSTM": ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",
+             "proj_size"],
+    "GRU": ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional"],
+}
+
+
+def _names(function, kind) -> list[str]:
+    return [p.name for p in inspect.signature(function).parameters.values()
+            if p.kind == kind and p.name not in PLACEMENT]
+
+
+# Unflatten here is the spec's (channels, height, width), not torch's (dim, unflattened_size): not compared.
+@pytest.mark.parametrize("kind", sorted(set(LAYER_TYPES) & set(dir(torch.nn)) - {"Unflatten"}))
+def test_positional_and_keyword_arguments_are_torchs(kind):
+    ours, theirs = LAYER_TYPES[kind].__init__, getattr(torch.nn, kind).__init__
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    expected = RECURRENT_ORDER.get(kind, _names(theirs, positional))
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in inspect.signature(theirs).parameters.values()) \
+            and kind not in RECURRENT_ORDER:
+        expected = []  # Sigmoid and Tanh take (and ignore) anything
+    assert _names(ours, positional) == expected
+    keyword_only = inspect.Parameter.KEYWORD_ONLY
+    assert set(_names(theirs, keyword_only)) <= set(_names(ours, keyword_only))
+
+
+def _compare(ours, reference, x, **load):
+    """Load torch's state into ours and compare the outputs (tuples element by element)."""
+    state = {k: v.detach().numpy().astype(np.float32) for k, v in reference.state_dict().items()}
+    assert sorted(ours.state_dict()) == sorted(state)
+    ours.load_state_dict(state)
+    got, expected = ours(x), reference(torch.from_numpy(x))
+    pairs = zip(got, expected) if isinstance(got, tuple) else [(got, expected)]
+    for a, b in pairs:
+        b = b if not isinstance(b, tuple) else b[0]  # LSTM's (h_n, c_n): h_n
+        a = a if not isinstance(a, tuple) else a[0]
+        # torch's h_n has a leading axis of layers (one here): (1, N, H) against the engine's (N, H).
+        np.testing.assert_allclose(np.asarray(a), b.detach().numpy().reshape(a.shape), rtol=RTOL, atol=ATOL)
+    return got
+
+
+def _input(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("args, kwargs, padding", [
+    ((3, 4, 3, 1, "same"), {}, [1, 1]),
+    ((3, 4, (3, 5)), {"padding": "same", "dilation": (1, 2)}, [1, 4]),
+    ((3, 4, 3), {"padding": "valid", "padding_mode": "zeros"}, [0, 0]),
+])
+def test_conv2d_padding_words(args, kwargs, padding):
+    ours = Conv2d(*args, **kwargs)
+    got = _compare(ours, torch.nn.Conv2d(*args, **kwargs), _input(2, 3, 9, 8))
+    assert got.shape == tuple(ours.output_shape((2, 3, 9, 8)))
+    assert ours.hyperparameters()["padding"] == padding  # the spec holds the numbers
+
+
+def test_conv_refuses_what_it_cannot_pad():
+    with pytest.raises(ValueError, match=r"padding='same' with kernel_size \(4, 4\) .* pads \(1, 1\) before and "
+                                         r"\(2, 2\) after"):
+        Conv2d(1, 1, 4, padding="same")
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        Conv2d(1, 1, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="padding must be 'valid', 'same'"):
+        Conv2d(1, 1, 3, padding="full")
+    for layer in (Conv2d, ConvTranspose2d):
+        with pytest.raises(ValueError, match="padding_mode must be 'zeros'.*got 'reflect'"):
+            layer(1, 1, 3, padding_mode="reflect")
+
+
+def test_max_pool_returns_indices_in_torchs_position():
+    args = (3, 2, 1, 1, True, True)  # kernel, stride, padding, dilation, return_indices, ceil_mode
+    x = _input(2, 3, 8, 7)
+    output, indices = MaxPool2d(*args)(x)
+    expected, expected_indices = torch.nn.MaxPool2d(*args)(torch.from_numpy(x))
+    np.testing.assert_array_equal(output, expected.numpy())
+    np.testing.assert_array_equal(indices, expected_indices.numpy())
+    with pytest.raises(ValueError, match="return_indices=True gives a pair"):
+        MaxPool2d(2, return_indices=True).forward_saved(x)
+
+
+@pytest.mark.parametrize("args, shape", [
+    ((3, 2, 1, True, False, 5), (2, 3, 8, 7)),  # kernel, stride, padding, ceil_mode, count_include_pad, divisor
+    ((2, None, 0, False, True, 1), (1, 2, 6, 6)),
+    (((3, 2), (1, 2), (1, 0), False, True, 7), (1, 1, 5, 6)),
+])
+def test_avg_pool_divisor_override_forward_backward_and_explain(args, shape):
+    x = _input(*shape)
+    layer, reference = AvgPool2d(*args), torch.nn.AvgPool2d(*args)
+    x_torch = torch.from_numpy(x).requires_grad_()
+    expected = reference(x_torch)
+    np.testing.assert_allclose(layer(x), expected.detach().numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(avg_pool2d(x, *args), expected.detach().numpy(), rtol=RTOL, atol=ATOL)
+    grad_output = _input(*expected.shape, seed=1)
+    expected.backward(torch.from_numpy(grad_output))
+    output, saved = layer.forward_saved(x)
+    grad_x, _ = layer.backward(grad_output, saved)
+    np.testing.assert_allclose(grad_x, x_torch.grad.numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(avg_pool2d_backward(grad_output, shape, *args), x_torch.grad.numpy(),
+                               rtol=RTOL, atol=ATOL)
+    explanation = layer.explain(x, (0, 0, 1, 1))
+    assert explanation.extra["divisor"] == args[5]
+    assert explanation.output == pytest.approx(float(output[0, 0, 1, 1]), rel=1e-5)
+    assert explanation.total == pytest.approx(explanation.output, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_avg_pool_refuses_a_bad_divisor(bad):
+    with pytest.raises(ValueError, match="divisor_override must be None or a positive integer"):
+        AvgPool2d(2, divisor_override=bad)
+    with pytest.raises(ValueError, match="divisor_override must be None or a positive integer"):
+        avg_pool2d(_input(1, 1, 4, 4), 2, divisor_override=bad)
+
+
+def test_batch_norm_without_running_statistics_uses_the_batchs():
+    x = _input(4, 3, 5, 6) * 3 + 1
+    reference = torch.nn.BatchNorm2d(3, 1e-3, 0.1, True, False).eval()  # eval still uses the batch here
+    with torch.no_grad():
+        reference.weight.uniform_(0.5, 1.5)
+        reference.bias.uniform_(-1, 1)
+    layer = BatchNorm2d(3, 1e-3, 0.1, True, False)
+    got = _compare(layer, reference, x)
+    explanation = layer.explain(x, (1, 2, 3, 4))
+    assert explanation.output == pytest.approx(float(got[1, 2, 3, 4]), rel=1e-4, abs=1e-5)
+    assert explanation.extra["mean"] == pytest.approx(float(x[:, 2].astype(np.float64).mean()), rel=1e-6)
+    # Training changes no statistics (there are none) and its backward is the batch-statistics one.
+    x_torch = torch.from_numpy(x).requires_grad_()
+    expected = reference.train()(x_torch)
+    grad_output = _input(*x.shape, seed=2)
+    expected.backward(torch.from_numpy(grad_output))
+    output, saved = layer.forward_saved(x, training=False)
+    grad_x, grads = layer.backward(grad_output, saved)
+    np.testing.assert_allclose(output, expected.detach().numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(grad_x, x_torch.grad.numpy(), rtol=RTOL, atol=1e-4)
+    np.testing.assert_allclose(grads["weight"], reference.weight.grad.numpy(), rtol=RTOL, atol=1e-4)
+
+
+def test_batch_norm_without_a_shift():
+    reference = torch.nn.BatchNorm2d(2, bias=False).eval()
+    with torch.no_grad():
+        reference.running_mean.uniform_(-1, 1)
+        reference.weight.uniform_(0.5, 1.5)
+    layer = BatchNorm2d(2, bias=False)
+    _compare(layer, reference, _input(2, 2, 3, 3))
+    x = _input(3, 2, 3, 3)
+    x_torch = torch.from_numpy(x).requires_grad_()
+    reference.train()(x_torch).sum().backward()
+    output, saved = layer.forward_saved(x)
+    _, grads = layer.backward(np.ones_like(output), saved)
+    assert sorted(grads) == ["weight"]
+    np.testing.assert_allclose(grads["weight"], reference.weight.grad.numpy(), rtol=RTOL, atol=1e-4)
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((5,), {}),  # a positional argument is the size, as in torch
+    (((7, 9),), {"mode": "bilinear", "align_corners": True}),
+    ((), {"size": (6, 10), "mode": "bilinear"}),
+    ((None, 2.5), {}),
+    ((None, 1.7, "bilinear", False, True), {}),  # recompute_scale_factor: the scale from the output size
+])
+def test_upsample_to_a_size_or_by_a_factor(args, kwargs):
+    x = _input(1, 2, 3, 5)
+    layer = Upsample(*args, **kwargs)
+    got = _compare(layer, torch.nn.Upsample(*args, **kwargs), x)
+    assert got.shape == tuple(layer.output_shape(x.shape))
+
+
+def test_upsample_to_a_whole_multiple_has_a_backward():
+    x = _input(1, 2, 3, 5)
+    layer = Upsample(size=(6, 15), mode="bilinear")
+    x_torch = torch.from_numpy(x).requires_grad_()
+    expected = torch.nn.Upsample(size=(6, 15), mode="bilinear")(x_torch)
+    grad_output = _input(*expected.shape, seed=3)
+    expected.backward(torch.from_numpy(grad_output))
+    output, saved = layer.forward_saved(x)
+    np.testing.assert_allclose(layer.backward(grad_output, saved)[0], x_torch.grad.numpy(), rtol=RTOL, atol=ATOL)
+    _, saved = Upsample(size=(7, 9)).forward_saved(x)
+    with pytest.raises(ValueError, match=r"whole multiple of the input's: \(7, 9\) from \(3, 5\)"):
+        Upsample(size=(7, 9)).backward(_input(1, 2, 7, 9), saved)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "give either size or scale_factor"),
+    ({"size": 4, "scale_factor": 2}, "give either size or scale_factor"),
+    ({"size": 0}, "size must be >= 1"),
+    ({"scale_factor": 2, "align_corners": "yes"}, "align_corners must be True, False or None"),
+])
+def test_upsample_refusals(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Upsample(**kwargs)
+
+
+@pytest.mark.filterwarnings("ignore:dropout option adds dropout")
+@pytest.mark.parametrize("kind, args", [
+    ("RNN", (4, 6, 1, "relu", True, True)),
+    ("RNN", (4, 6, 1, "tanh", False, True, 0.3, False)),
+    ("LSTM", (4, 6, 1, True, True, 0.0, False, 0)),
+    ("GRU", (4, 6, 1, True, True)),
+])
+def test_recurrent_layers_take_torchs_positional_arguments(kind, args):
+    torch.manual_seed(0)
+    reference = getattr(torch.nn, kind)(*args)
+    layer = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}[kind](*args)
+    _compare(layer, reference, _input(2, 5, 4))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RNN(4, 6, 2), "num_layers must be 1"),
+    (lambda: LSTM(4, 6, batch_first=False), r"batch_first must be True \(inputs are \(N, T, F\)"),
+    (lambda: GRU(4, 6, bidirectional=True), "bidirectional must be False"),
+    (lambda: LSTM(4, 6, proj_size=3), "proj_size must be 0"),
+    (lambda: RNN(4, 6, dropout=1.5), "dropout must be a number between 0 and 1"),
+    (lambda: ReLU(inplace="yes"), "inplace must be True or False"),
+    (lambda: BatchNorm2d(3, track_running_stats=1), "track_running_stats must be True or False"),
+    (lambda: MaxPool2d(2, return_indices=1), "return_indices must be True or False"),
+])
+def test_values_the_engine_does_not_have_are_refused_by_name(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("layer", [ReLU(True), LeakyReLU(0.1, True), Dropout(0.2, True)])
+def test_inplace_gives_the_same_values_and_keeps_the_input(layer):
+    x = _input(2, 3, 4)
+    kept = x.copy()
+    reference = type(layer).__name__
+    expected = getattr(torch.nn, reference)(*([0.1] if reference == "LeakyReLU" else [0.2] if reference == "Dropout"
+                                              else []), inplace=True).eval()(torch.from_numpy(x.copy()))
+    np.testing.assert_allclose(layer(x), expected.numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(x, kept)
+
+
+@pytest.mark.parametrize("layer, setting", [
+    (Upsample(size=(4, 4)), "size=(4, 4)"),
+    (MaxPool2d(2, return_indices=True), "return_indices=True"),
+    (AvgPool2d(2, divisor_override=3), "divisor_override=3"),
+    (BatchNorm2d(2, track_running_stats=False), "track_running_stats=False"),
+    (BatchNorm2d(2, bias=False), "bias=False"),
+])
+def test_settings_a_spec_cannot_hold_are_refused_when_writing_one(layer, setting):
+    assert setting in repr(layer)
+    with pytest.raises(ValueError, match=re.escape(f"{layer.kind} with {setting} has no spec form: a spec sets only")):
+        layer.hyperparameters()
+    network = Sequential([("layer", layer)], name="torch-only")
+    with pytest.raises(ValueError, match="has no spec form"):
+        spec_from_network(network)
+
+
+def test_settings_with_a_spec_form_round_trip():
+    assert Conv2d(3, 4, 5, padding="same").hyperparameters()["padding"] == [2, 2]
+    assert Upsample(scale_factor=3).hyperparameters() == {"scale_factor": 3, "mode": "nearest", "align_corners": False}
+    assert "inplace" not in ReLU(inplace=True).hyperparameters()
