@@ -10,10 +10,10 @@ from engine.functional.linear import linear
 from engine.functional.norm import batch_norm
 from engine.functional.pool import avg_pool2d, max_pool2d
 from engine.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence
-from engine.functional.reshape import dropout, flatten, interpolate
+from engine.functional.reshape import dropout, flatten, interpolate, pad
 
 __all__ = [
     "avg_pool2d", "batch_norm", "conv2d", "conv_transpose2d", "dropout", "flatten",
     "gru_sequence", "interpolate", "leaky_relu", "linear", "log_softmax", "lstm_sequence",
-    "max_pool2d", "relu", "rnn_sequence", "sigmoid", "softmax", "tanh",
+    "max_pool2d", "pad", "relu", "rnn_sequence", "sigmoid", "softmax", "tanh",
 ]

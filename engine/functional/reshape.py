@@ -1,4 +1,4 @@
-"""Ops that move values without weights: flatten, dropout and interpolate (nearest, bilinear)."""
+"""Ops that move values without weights: flatten, dropout, pad and interpolate (nearest, bilinear)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,68 @@ def dropout(x, p=0.5, training=False, rng=None):
     keep = generator.random(x.shape, dtype=xp.float32) >= p
     noise = keep.astype(x.dtype) * (x.dtype.type(1) / x.dtype.type(1 - p))
     return x * noise
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+# numpy.pad's names for the same rules, used on an arange to find where each padded cell reads.
+_NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad_widths(x_shape, pad, mode: str) -> list[tuple[int, int]]:
+    """pad (left, right[, top, bottom]) as (before, after) per padded axis, first axis first, checked.
+
+    ValueError names what is wrong: a width that is not a non-negative int, an unknown mode, an input
+    without a leading axis to keep, or a width the mode cannot fill (reflect needs it below the axis's
+    size, circular at most the size, replicate a non-empty axis).
+    """
+    if mode not in PAD_MODES:
+        raise ValueError(f"mode must be one of {', '.join(PAD_MODES)}, got {mode!r}")
+    if (not isinstance(pad, (tuple, list)) or len(pad) not in (2, 4)
+            or any(isinstance(p, bool) or not isinstance(p, (int, numpy.integer)) or p < 0 for p in pad)):
+        raise ValueError(f"pad must be (left, right) or (left, right, top, bottom) of non-negative ints, got {pad!r}")
+    axes = len(pad) // 2
+    if len(x_shape) <= axes:
+        raise ValueError(f"pad {tuple(pad)} pads the last {axes} axes of an input with more axes, "
+                         f"got shape {tuple(x_shape)}")
+    widths = [(int(pad[2 * k]), int(pad[2 * k + 1])) for k in range(axes)][::-1]
+    for size, (before, after) in zip(x_shape[-axes:], widths):
+        if mode == "reflect" and max(before, after) >= size:
+            raise ValueError(f"reflect padding must be less than the input's size on its axis: {before} and "
+                             f"{after} on an axis of {size}")
+        if mode == "circular" and max(before, after) > size:
+            raise ValueError(f"circular padding must be at most the input's size on its axis: {before} and "
+                             f"{after} on an axis of {size}")
+        if mode == "replicate" and size == 0 and before + after:
+            raise ValueError("replicate padding needs a non-empty axis to copy from")
+    return widths
+
+
+def pad_sources(size: int, before: int, after: int, mode: str):
+    """For each cell of a padded axis, the input index it copies (a host int array), for mode != constant."""
+    return numpy.pad(numpy.arange(size), (before, after), mode=_NUMPY_PAD_MODES[mode])
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """Pad the last one or two axes, as `torch.nn.functional.pad` with a pad of length 2 or 4.
+
+    pad = (left, right) pads the last axis, (left, right, top, bottom) the last two; with s the
+    input index a padded cell reads (i the padded index, n the axis's size, i' = i - before):
+
+        constant:  the cell is `value`            reflect:   s = |i'| mirrored at 0 and n - 1, edge not repeated
+        replicate: s = clamp(i', 0, n - 1)        circular:  s = i' mod n
+    """
+    xp = array_module(x)
+    _check_float_array(x)
+    widths = pad_widths(tuple(x.shape), pad, mode)
+    first = x.ndim - len(widths)
+    if mode == "constant":
+        full = [(0, 0)] * first + widths
+        return xp.pad(x, full, mode="constant", constant_values=x.dtype.type(value))
+    out = x
+    for k, (before, after) in enumerate(widths):
+        sources = xp.asarray(pad_sources(x.shape[first + k], before, after, mode))
+        out = xp.take(out, sources, axis=first + k)
+    return out
 
 
 _MODES = ("nearest", "bilinear")

@@ -1,4 +1,4 @@
-"""Backward of interpolate (integer scale factors, as Upsample uses) and dropout in training.
+"""Backward of pad, interpolate (integer scale factors, as Upsample uses) and dropout in training.
 
 Flatten and Unflatten only reshape, so their backward is the reverse reshape (done in the layers).
 """
@@ -8,8 +8,40 @@ from __future__ import annotations
 from numbers import Real
 
 from engine.backend import array_module
-from engine.functional.reshape import _check_float_array, _linear_taps
+from engine.functional.reshape import _check_float_array, _linear_taps, pad_sources, pad_widths
 from engine.shapes import check_input
+
+
+def pad_backward(grad_output, input_shape, pad, mode="constant"):
+    """Gradient of y = pad(x, pad, mode) with respect to x.
+
+        dL/dx[s] = sum over the padded cells i that read s of dL/dy[i]
+
+    constant padding reads nothing from x, so its gradient is the interior of dL/dy. The other modes
+    add each border cell's gradient to the input cell it copied, one padded axis at a time.
+    """
+    xp = array_module(grad_output)
+    _check_float_array(grad_output, "grad_output")
+    shape = tuple(int(s) for s in input_shape)
+    widths = pad_widths(shape, pad, mode)
+    first = len(shape) - len(widths)
+    expected = shape[:first] + tuple(n + b + a for n, (b, a) in zip(shape[first:], widths))
+    if tuple(grad_output.shape) != expected:
+        raise ValueError(f"grad_output must have the padded shape {expected}, got {tuple(grad_output.shape)}")
+    grad = grad_output
+    for k, (before, after) in enumerate(widths):
+        axis, size = first + k, shape[first + k]
+        inside = [slice(None)] * grad.ndim
+        inside[axis] = slice(before, before + size)
+        folded = grad[tuple(inside)].copy()
+        if mode != "constant":
+            sources = pad_sources(size, before, after, mode)
+            for cell in [*range(before), *range(before + size, before + size + after)]:
+                into, read = [slice(None)] * grad.ndim, [slice(None)] * grad.ndim
+                into[axis], read[axis] = int(sources[cell]), cell
+                folded[tuple(into)] += grad[tuple(read)]
+        grad = folded
+    return grad
 
 
 def _integer_scales(scale_factor) -> tuple[int, int]:

@@ -6,7 +6,9 @@ import numpy as np
 
 from engine.backend import to_numpy
 from engine.functional.conv import conv2d, conv_transpose2d, same_padding
+from engine.functional.reshape import pad, pad_sources, pad_widths
 from engine.grad.conv import conv2d_backward, conv_transpose2d_backward
+from engine.grad.reshape import pad_backward
 from engine.layers.base import Layer, Param
 from engine.layers.init import uniform
 from engine.shapes import (check_channels, conv_output_size, conv_transpose_output_size, non_negative_pair,
@@ -24,11 +26,11 @@ def _channels_and_groups(in_channels, out_channels, groups) -> tuple[int, int, i
     return in_channels, out_channels, groups
 
 
-def _check_padding_mode(kind: str, padding_mode) -> None:
-    """PyTorch's padding_mode: this engine pads with zeros only."""
-    if padding_mode != "zeros":
-        raise ValueError(f"{kind}: padding_mode must be 'zeros' (the only padding this engine has), "
-                         f"got {padding_mode!r}")
+# Conv2d's padding_mode and the `pad` mode that fills the same way.
+_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+_PADDING_READS = {"zeros": "the zero padding", "reflect": "the input mirrored at its edge (reflect padding)",
+                  "replicate": "the nearest edge cell (replicate padding)",
+                  "circular": "the opposite side of the input (circular padding)"}
 
 
 def _conv_padding(padding, kernel_size, stride, dilation) -> tuple[int, int]:
@@ -74,17 +76,22 @@ class Conv2d(Layer):
         Param("out_channels", "int", 4, "number of filters, one output map each", **_CHANNELS),
         Param("kernel_size", "pair", 3, "height and width of each filter", minimum=1, maximum=31),
         Param("stride", "pair", 1, "step between windows", minimum=1, maximum=16),
-        Param("padding", "pair", 0, "zeros added around the input", minimum=0, maximum=32),
+        Param("padding", "pair", 0, "cells added around the input (zeros, unless padding mode says otherwise)",
+              minimum=0, maximum=32),
         Param("dilation", "pair", 1, "spacing between the filter's taps", minimum=1, maximum=16),
         Param("groups", "int", 1, "split channels into independent groups", minimum=1, maximum=4096),
         Param("bias", "bool", True, "add a learned constant per filter"),
+        Param("padding_mode", "choice", "zeros", "what the padding holds: zeros, or the input mirrored at its "
+              "edge (reflect), its edge repeated (replicate) or wrapped around (circular)", choices=tuple(_PAD_MODES)),
     )
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", *, seed=0):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _channels_and_groups(in_channels, out_channels, groups)
-        _check_padding_mode(self.kind, padding_mode)
+        if padding_mode not in _PAD_MODES:
+            raise ValueError(f"{self.kind}: padding_mode must be one of {', '.join(_PAD_MODES)}, got {padding_mode!r}")
+        self.padding_mode = padding_mode
         self.kernel_size = positive_pair(kernel_size, "kernel_size")
         self.stride = positive_pair(stride, "stride")
         self.dilation = positive_pair(dilation, "dilation")
@@ -103,20 +110,41 @@ class Conv2d(Layer):
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
         check_channels(c, self.in_channels, f"{self.kind} field 'in_channels' is {self.in_channels}, input")
+        if self.padding_mode != "zeros":
+            pad_widths(tuple(input_shape), self._pad(), _PAD_MODES[self.padding_mode])
         return (n, self.out_channels,
                 conv_output_size(h, self.kernel_size[0], self.stride[0], self.padding[0], self.dilation[0], axis="height"),
                 conv_output_size(w, self.kernel_size[1], self.stride[1], self.padding[1], self.dilation[1], axis="width"))
 
+    def _pad(self) -> tuple[int, int, int, int]:
+        """The padding as `pad` takes it: (left, right, top, bottom)."""
+        (ph, pw) = self.padding
+        return (pw, pw, ph, ph)
+
+    def _padded(self, x):
+        """(x, padding) for the convolution: x itself and the layer's padding for zeros; otherwise x padded
+        by padding_mode, and no padding left for the convolution to add."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        return pad(x, self._pad(), _PAD_MODES[self.padding_mode]), (0, 0)
+
     def forward(self, x):
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._padded(x)
+        return conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
     def forward_saved(self, x, training=True):
-        """The output, and the input (all the weight gradient needs)."""
-        return self.forward(x), x
+        """The output, and the (padded) input with the input's shape: all the gradients need."""
+        padded, padding = self._padded(x)
+        output = conv2d(padded, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        return output, (padded, tuple(x.shape))
 
     def backward(self, grad_output, saved, need_input_grad=True):
-        grad_x, grad_weight, grad_bias = conv2d_backward(grad_output, saved, self.weight, self.stride, self.padding,
+        padded, input_shape = saved
+        padding = (0, 0) if self.padding_mode != "zeros" else self.padding
+        grad_x, grad_weight, grad_bias = conv2d_backward(grad_output, padded, self.weight, self.stride, padding,
                                                          self.dilation, self.groups, need_input_grad)
+        if grad_x is not None and self.padding_mode != "zeros":
+            grad_x = pad_backward(grad_x, input_shape, self._pad(), _PAD_MODES[self.padding_mode])
         return grad_x, _parameter_grads(self, grad_weight, grad_bias)
 
     def flops(self, input_shape):
@@ -134,18 +162,25 @@ class Conv2d(Layer):
         per_group = self.in_channels // self.groups
         first_channel = o // (self.out_channels // self.groups) * per_group
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        height, width = x_host.shape[1:]
+        if self.padding_mode != "zeros":  # the input cell each padded row and column copies
+            rows = pad_sources(height, ph, ph, _PAD_MODES[self.padding_mode])
+            cols = pad_sources(width, pw, pw, _PAD_MODES[self.padding_mode])
         window = np.zeros((per_group, kh, kw), dtype=np.float32)
         coordinates, padded = [], False
         for c in range(per_group):
             for p in range(kh):
                 for q in range(kw):
                     row, col = i * sh + p * dh - ph, j * sw + q * dw - pw
-                    inside = 0 <= row < x_host.shape[1] and 0 <= col < x_host.shape[2]
-                    window[c, p, q] = x_host[first_channel + c, row, col] if inside else 0.0
+                    inside = 0 <= row < height and 0 <= col < width
+                    if inside or self.padding_mode != "zeros":
+                        source = (row, col) if inside else (rows[row + ph], cols[col + pw])
+                        window[c, p, q] = x_host[(first_channel + c, *source)]
                     coordinates.append((first_channel + c, row, col))
                     padded = padded or not inside
         return self._weighted_sum(index, window, coordinates, weight, o,
-                                  note="coordinates outside the input read the zero padding" if padded else "")
+                                  note=f"coordinates outside the input read {_PADDING_READS[self.padding_mode]}"
+                                  if padded else "")
 
 
 class ConvTranspose2d(Layer):
@@ -177,7 +212,9 @@ class ConvTranspose2d(Layer):
                  bias=True, dilation=1, padding_mode="zeros", *, seed=0):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _channels_and_groups(in_channels, out_channels, groups)
-        _check_padding_mode(self.kind, padding_mode)
+        if padding_mode != "zeros":  # as in PyTorch
+            raise ValueError(f"{self.kind}: padding_mode must be 'zeros' (the only one a transposed convolution "
+                             f"has), got {padding_mode!r}")
         self.kernel_size = positive_pair(kernel_size, "kernel_size")
         self.stride = positive_pair(stride, "stride")
         self.padding = non_negative_pair(padding, "padding")

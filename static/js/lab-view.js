@@ -50,7 +50,7 @@ class Layered {
 
 // ---- the input --------------------------------------------------------------------------------------
 
-/** The input picture: gray or RGB, framed by its zero padding; highlight(cells) marks a window. */
+/** The input picture: gray or RGB, framed by its padding; highlight(cells) marks a window. */
 export class InputView {
   constructor(container, legend) {
     this.container = container;
@@ -59,8 +59,11 @@ export class InputView {
     this.plot = element("div", { class: "lab-plot" });
   }
 
-  /** tensor {data, shape: [1, C, H, W]}; range [low, high] of the picture's values; padding [ph, pw]. */
-  showImage(tensor, { range = [0, 1], padding = [0, 0] } = {}) {
+  /**
+   * tensor {data, shape: [1, C, H, W]}; range [low, high] of the picture's values; padding [ph, pw] and
+   * paddingMode (Conv2d's: zeros, reflect, replicate or circular) decide what the frame shows.
+   */
+  showImage(tensor, { range = [0, 1], padding = [0, 0], paddingMode = "zeros" } = {}) {
     const [, channels, h, w] = tensor.shape;
     const [ph, pw] = padding;
     this.geometry = { h, w, ph, pw };
@@ -68,7 +71,7 @@ export class InputView {
     const fullW = w + 2 * pw;
     const [width, height] = fit(fullH, fullW, VIEW_SIZE);
     this.layers.size(width, height, width >= fullW);
-    drawPicture(this.layers.data, tensor.data, channels, h, w, range, padding);
+    drawPicture(this.layers.data, tensor.data, channels, h, w, range, padding, paddingMode);
     this.container.replaceChildren(this.layers.box);
     this.legend.hidden = false;
     grayLegend(this.legend, range, channels === 3);
@@ -121,8 +124,20 @@ export class InputView {
   }
 }
 
-/** Gray (or RGB for 3 channels) pixels for values in `range`; the padding shows as value 0. */
-function drawPicture(canvas, data, channels, h, w, [low, high], [ph, pw]) {
+/**
+ * The input index a padded cell copies: i counts from the input's first cell (negative in the padding
+ * before it); -1 for zeros. The rules of the engine's `pad` (torch.nn.functional.pad).
+ */
+function paddingSource(i, size, mode) {
+  if (i >= 0 && i < size) return i;
+  if (mode === "reflect") return i < 0 ? -i : 2 * (size - 1) - i;
+  if (mode === "replicate") return i < 0 ? 0 : size - 1;
+  if (mode === "circular") return ((i % size) + size) % size;
+  return -1;
+}
+
+/** Gray (or RGB for 3 channels) pixels for values in `range`, the padding filled as `mode` fills it. */
+function drawPicture(canvas, data, channels, h, w, [low, high], [ph, pw], mode) {
   const fullW = w + 2 * pw;
   const fullH = h + 2 * ph;
   canvas.width = fullW;
@@ -133,14 +148,15 @@ function drawPicture(canvas, data, channels, h, w, [low, high], [ph, pw]) {
   const factor = 255 / (high - low);
   const level = (v) => (v !== v ? 0 : v <= low ? 0 : v >= high ? 255 : ((v - low) * factor + 0.5) | 0);
   const zero = level(0);
-  pixels.fill((255 << 24) | (zero << 16) | (zero << 8) | zero); // the padding shows as value 0
   const area = h * w;
   const [red, green, blue] = channels === 3 ? [0, area, 2 * area] : [0, 0, 0];
-  for (let r = 0; r < h; r++) {
-    const row = (r + ph) * fullW + pw;
-    for (let c = 0, at = r * w; c < w; c++, at++) {
-      pixels[row + c] = (255 << 24) | (level(data[blue + at]) << 16) | (level(data[green + at]) << 8)
-        | level(data[red + at]);
+  for (let r = 0; r < fullH; r++) {
+    const row = paddingSource(r - ph, h, mode);
+    for (let c = 0; c < fullW; c++) {
+      const col = paddingSource(c - pw, w, mode);
+      const at = row * w + col;
+      pixels[r * fullW + c] = row < 0 || col < 0 ? (255 << 24) | (zero << 16) | (zero << 8) | zero
+        : (255 << 24) | (level(data[blue + at]) << 16) | (level(data[green + at]) << 8) | level(data[red + at]);
     }
   }
   context.putImageData(image, 0, 0);

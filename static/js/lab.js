@@ -385,12 +385,13 @@ class Lab {
 
   drawInput(tensor, built) {
     const padding = WINDOWED.includes(this.view.kind) ? pairOf(this.paramValues().padding) : [0, 0];
-    const key = JSON.stringify([built.input.key, padding]);
+    const paddingMode = this.paramValues().padding_mode ?? "zeros";
+    const key = JSON.stringify([built.input.key, padding, paddingMode]);
     if (key === this.drawnInputKey) return;
     this.drawnInputKey = key;
     this.inputShape = tensor.shape;
     $("lab-input-shape").textContent = tensor.shape.slice(1).join(" × ") + (built.input.title ? `: ${built.input.title}` : "");
-    if (built.family === "image") this.inputView.showImage(tensor, { range: built.input.range, padding });
+    if (built.family === "image") this.inputView.showImage(tensor, { range: built.input.range, padding, paddingMode });
     else if (built.input.picture) {
       const [h, w] = built.input.picture;
       this.inputView.showImage({ data: tensor.data, shape: [1, 1, h, w] });

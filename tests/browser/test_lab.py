@@ -467,3 +467,51 @@ def test_a_link_naming_no_layer_kind_or_preset_opens_the_defaults(page):
     open_lab(page, "?kind=toString&kernels=constructor")  # names an object has, but not layer kinds or presets
     assert page.input_value("#lab-kind") == "Conv2d"
     assert output_shape(page) == "4x126x126"
+
+
+# the input canvas as rows of gray levels (the red byte of each pixel)
+GRAY_ROWS = """(selector) => {
+  const canvas = document.querySelector(selector);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const rows = [];
+  for (let r = 0; r < canvas.height; r++) {
+    rows.push(Array.from({length: canvas.width}, (_, c) => data[4 * (r * canvas.width + c)]));
+  }
+  return rows;
+}"""
+
+
+def test_padding_mode_fills_the_frame_and_the_arithmetic_reads_it(page):
+    def reflect(i, size):
+        return -i if i < 0 else 2 * (size - 1) - i if i >= size else i
+
+    def replicate(i, size):
+        return min(max(i, 0), size - 1)
+
+    params = '{"out_channels":1,"padding":3,"padding_mode":"reflect"}'
+    open_lab(page, "?size=28&input=sample:camera&params=" + params.replace('"', "%22"))
+    assert output_shape(page) == "1x32x32"  # 28 + 2*3 - (3 - 1)
+    assert page.input_value("#param-padding_mode") == "reflect"
+    for rule, name in ((reflect, "reflect"), (replicate, "replicate")):
+        if name == "replicate":
+            before = draws(page)
+            page.select_option("#param-padding_mode", "replicate")
+            wait_for_new_output(page, before)
+            page.wait_for_function(f"() => {{ const rows = ({GRAY_ROWS})('{INPUT_CANVAS}'); "
+                                   "return rows[0][0] === rows[3][3] && rows[0][33] === rows[3][30]; }")
+        rows = page.evaluate(GRAY_ROWS, INPUT_CANVAS)
+        assert (len(rows), len(rows[0])) == (34, 34)
+        assert len({value for row in rows[:3] for value in row}) > 5, "the photo's edge shows in the frame"
+        # every frame cell shows the input cell the padding copies
+        for r in range(34):
+            for c in range(34):
+                assert rows[r][c] == rows[3 + rule(r - 3, 28)][3 + rule(c - 3, 28)], (name, r, c)
+    hover_cell(page, 0.01, 0.01)
+    page.wait_for_function("document.querySelector('#lab-explain-body .ex-note')?.textContent"
+                           ".includes('the nearest edge cell (replicate padding)')")
+    screenshot(page, "lab-padding-mode-replicate")
+    before = draws(page)
+    page.select_option("#param-padding_mode", "zeros")
+    wait_for_new_output(page, before)
+    frame = page.evaluate(GRAY_ROWS, INPUT_CANVAS)
+    assert {value for row in frame[:3] for value in row} == {frame[0][0]}, "zero padding is one colour"

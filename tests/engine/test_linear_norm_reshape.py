@@ -1,4 +1,4 @@
-"""linear, batch_norm, flatten, dropout and interpolate against naive loops and PyTorch."""
+"""linear, batch_norm, flatten, dropout, pad and interpolate against naive loops and PyTorch."""
 
 import math
 
@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from engine.backend import to_numpy
 from engine.functional.linear import linear
 from engine.functional.norm import batch_norm
-from engine.functional.reshape import dropout, flatten, interpolate
+from engine.functional.reshape import dropout, flatten, interpolate, pad
+from engine.grad.reshape import pad_backward
 
 
 def normal(seed, shape, scale=1.0, shift=0.0):
@@ -378,3 +379,61 @@ def test_bilinear_keeps_a_constant_and_its_corners(h, w, out_h, out_w, align_cor
 def test_interpolate_bad_input(xp, call, words):
     with pytest.raises(ValueError, match=words):
         call(xp.zeros((1, 2, 3, 3), np.float32))
+
+
+# ----------------------------------------------------------------------------- pad
+
+def naive_pad(x, left, right, top, bottom, mode):
+    """Each padded cell by its rule, one at a time (constant: zero)."""
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, h + top + bottom, w + left + right), np.float32)
+
+    def source(i, size):
+        if mode == "reflect":
+            i = -i if i < 0 else i
+            return 2 * (size - 1) - i if i >= size else i
+        if mode == "replicate":
+            return min(max(i, 0), size - 1)
+        return i % size  # circular
+
+    for r in range(out.shape[2]):
+        for col in range(out.shape[3]):
+            i, j = r - top, col - left
+            if 0 <= i < h and 0 <= j < w:
+                out[:, :, r, col] = x[:, :, i, j]
+            elif mode != "constant":
+                out[:, :, r, col] = x[:, :, source(i, h), source(j, w)]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape, widths", [((2, 3, 5, 6), (1, 2, 3, 0)), ((1, 1, 4, 4), (3, 3, 3, 3)),
+                                           ((1, 2, 2, 7), (0, 0, 1, 1)), ((2, 1, 3, 1), (0, 0, 2, 1))])
+def test_pad_matches_the_rules_and_torch(xp, mode, shape, widths):
+
+    x = normal(11, shape)
+    try:
+        expected = F.pad(torch.from_numpy(x), widths, mode=mode).numpy()
+    except (RuntimeError, NotImplementedError, ValueError):  # torch refuses: so must we, naming the rule
+        with pytest.raises(ValueError, match=f"{mode} padding must be"):
+            pad(xp.asarray(x), widths, mode)
+        return
+    np.testing.assert_array_equal(to_numpy(pad(xp.asarray(x), widths, mode)), expected)
+    np.testing.assert_array_equal(expected, naive_pad(x, *widths, mode))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    grad_output = normal(12, expected.shape)
+    F.pad(x_torch, widths, mode=mode).backward(torch.from_numpy(grad_output))
+    assert_close(pad_backward(xp.asarray(grad_output), shape, widths, mode), x_torch.grad.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("widths, mode, message", [
+    ((1, 1, 1), "constant", r"pad must be \(left, right\) or \(left, right, top, bottom\) of non-negative ints"),
+    ((1, -1), "constant", "non-negative ints"),
+    ((1, 1), "mirror", "mode must be one of constant, reflect, replicate, circular, got 'mirror'"),
+    ((0, 4, 0, 0), "reflect", "reflect padding must be less than the input's size on its axis: 0 and 4 on an axis of 4"),
+    ((5, 0), "circular", "circular padding must be at most the input's size on its axis: 5 and 0 on an axis of 4"),
+])
+def test_pad_refuses_what_it_cannot_do(widths, mode, message):
+
+    with pytest.raises(ValueError, match=message):
+        pad(np.zeros((1, 1, 3, 4), np.float32), widths, mode)

@@ -91,9 +91,48 @@ def test_conv_refuses_what_it_cannot_pad():
         Conv2d(1, 1, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match="padding must be 'valid', 'same'"):
         Conv2d(1, 1, 3, padding="full")
-    for layer in (Conv2d, ConvTranspose2d):
-        with pytest.raises(ValueError, match="padding_mode must be 'zeros'.*got 'reflect'"):
-            layer(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="padding_mode must be one of zeros, reflect, replicate, circular, got 'edge'"):
+        Conv2d(1, 1, 3, padding_mode="edge")
+    with pytest.raises(ValueError, match="padding_mode must be 'zeros'.*got 'reflect'"):
+        ConvTranspose2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="reflect padding must be less than the input's size on its axis: 3 and 3 "
+                                         "on an axis of 3"):
+        Conv2d(1, 1, 7, padding=3, padding_mode="reflect").output_shape((1, 1, 3, 8))
+    with pytest.raises(ValueError, match="circular padding must be at most the input's size"):
+        Conv2d(1, 1, 5, padding=(1, 3), padding_mode="circular").output_shape((1, 1, 4, 2))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("args, kwargs, shape", [
+    ((3, 4, 3), {"padding": 1}, (2, 3, 6, 7)),
+    ((2, 4, (3, 5)), {"stride": (2, 1), "padding": (2, 3), "dilation": (1, 2), "groups": 2}, (1, 2, 7, 9)),
+    ((1, 2, 3), {"padding": "same", "bias": False}, (1, 1, 4, 5)),
+])
+def test_conv2d_padding_modes_forward_backward_and_explain(mode, args, kwargs, shape):
+    torch.manual_seed(0)
+    reference = torch.nn.Conv2d(*args, **kwargs, padding_mode=mode)
+    layer = Conv2d(*args, **kwargs, padding_mode=mode)
+    x = _input(*shape)
+    got = _compare(layer, reference, x)
+    assert got.shape == tuple(layer.output_shape(shape))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    expected = reference(x_torch)
+    grad_output = _input(*expected.shape, seed=4)
+    expected.backward(torch.from_numpy(grad_output))
+    output, saved = layer.forward_saved(x)
+    grad_x, grads = layer.backward(grad_output, saved)
+    np.testing.assert_allclose(grad_x, x_torch.grad.numpy(), rtol=RTOL, atol=1e-4)
+    np.testing.assert_allclose(grads["weight"], reference.weight.grad.numpy(), rtol=RTOL, atol=1e-4)
+    _, weight_only = layer.backward(grad_output, saved, need_input_grad=False)  # a first layer's backward
+    np.testing.assert_allclose(weight_only["weight"], grads["weight"])
+    # Every output cell's explanation reads the padded values the forward pass read.
+    for index in np.ndindex(*got.shape):
+        explanation = layer.explain(x, index)
+        assert explanation.output == pytest.approx(float(got[index]), rel=1e-4, abs=1e-5)
+    corner = layer.explain(x, (0, 0, 0, 0))
+    if layer.padding != (0, 0):
+        assert "coordinates outside the input read" in corner.note and mode in corner.note
+    assert layer.hyperparameters()["padding_mode"] == mode
 
 
 def test_max_pool_returns_indices_in_torchs_position():
