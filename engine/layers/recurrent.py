@@ -64,13 +64,23 @@ def _sigmoid(a: float) -> float:
     return 0.5 * (1.0 + math.tanh(0.5 * a))
 
 
+def _initial(value, name: str, kind: str):
+    """An initial state as the functional ops take it, (N, H): from torch's (1, N, H), or (N, H) as it is."""
+    if value is not None and getattr(value, "ndim", None) == 3:
+        if value.shape[0] != 1:
+            raise ValueError(f"{kind}: {name} must have shape (1, N, H) (one layer) or (N, H), "
+                             f"got {tuple(value.shape)}")
+        return value[0]
+    return value
+
+
 def _split_state(state) -> tuple:
-    """LSTM's state argument: None, or a pair (h0, c0) of which either may be None."""
+    """LSTM's state argument: None, or a pair (h0, c0) of which either may be None; each (1, N, H) or (N, H)."""
     if state is None:
         return None, None
     if not isinstance(state, (tuple, list)) or len(state) != 2:
         raise ValueError(f"LSTM: state must be a pair (h0, c0) or None, got {type(state).__name__}")
-    return state[0], state[1]
+    return _initial(state[0], "h0", "LSTM"), _initial(state[1], "c0", "LSTM")
 
 
 def _previous(record, start, n: int, t: int) -> np.ndarray:
@@ -225,8 +235,8 @@ class RNN(_Recurrent):
     `RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=True,
     dropout=0.0, bidirectional=False, *, seed=0)` takes torch.nn.RNN's arguments in its order
     (num_layers, batch_first and bidirectional only at these values) and has the parameters of
-    `torch.nn.RNN(..., batch_first=True)` under the same names and shapes (weight_ih_l0 (H, F), weight_hh_l0 (H, H), bias_ih_l0, bias_hh_l0 (H,)),
-    so its state_dict loads as is.
+    `torch.nn.RNN(..., batch_first=True)` under the same names and shapes (weight_ih_l0 (H, F),
+    weight_hh_l0 (H, H), bias_ih_l0, bias_hh_l0 (H,)), so its state_dict loads as is.
     """
 
     kind = "RNN"
@@ -248,9 +258,10 @@ class RNN(_Recurrent):
         super().__init__(input_size, hidden_size, bias, seed)
 
     def forward(self, x, h0=None):
-        """Returns (output (N, T, H), h_n (N, H)), like torch.nn.RNN."""
+        """Returns (output (N, T, H), h_n (1, N, H)), like torch.nn.RNN; h0 is (1, N, H) or (N, H)."""
         self._check(x)
-        return rnn_sequence(x, h0, *self._weights(), nonlinearity=self.nonlinearity)
+        output, h_n = rnn_sequence(x, _initial(h0, "h0", self.kind), *self._weights(), nonlinearity=self.nonlinearity)
+        return output, h_n[None]
 
     def _train(self, x):
         return rnn_sequence_train(x, None, *self._weights(), nonlinearity=self.nonlinearity)
@@ -266,6 +277,7 @@ class RNN(_Recurrent):
     def explain(self, x, index: tuple[int, int, int], h0=None) -> Explanation:
         """Hidden unit j of sequence n at step t: act(x_t . W_ih[j] + h_(t-1) . W_hh[j] + b_ih[j] + b_hh[j])."""
         n, t, j = self._check_index(x, index)
+        h0 = _initial(h0, "h0", self.kind)
         output, _ = self.forward(x, h0)  # the whole batch, so h_(t-1) is bit for bit forward's
         h_prev = _previous(output, h0, n, t)
         window, coordinates = self._window(x, h_prev, n, t)
@@ -316,10 +328,12 @@ class LSTM(_Recurrent):
         super().__init__(input_size, hidden_size, bias, seed)
 
     def forward(self, x, state=None):
-        """Returns (output (N, T, H), (h_n, c_n)), like torch.nn.LSTM; state is (h0, c0) or None."""
+        """Returns (output (N, T, H), (h_n, c_n)), like torch.nn.LSTM: h_n and c_n (1, N, H); state is
+        (h0, c0), each (1, N, H) or (N, H), or None."""
         self._check(x)
         h0, c0 = _split_state(state)
-        return lstm_sequence(x, h0, c0, *self._weights())
+        output, (h_n, c_n) = lstm_sequence(x, h0, c0, *self._weights())
+        return output, (h_n[None], c_n[None])
 
     def _train(self, x):
         return lstm_sequence_train(x, None, None, *self._weights())
@@ -400,9 +414,10 @@ class GRU(_Recurrent):
         super().__init__(input_size, hidden_size, bias, seed)
 
     def forward(self, x, h0=None):
-        """Returns (output (N, T, H), h_n (N, H)), like torch.nn.GRU."""
+        """Returns (output (N, T, H), h_n (1, N, H)), like torch.nn.GRU; h0 is (1, N, H) or (N, H)."""
         self._check(x)
-        return gru_sequence(x, h0, *self._weights())
+        output, h_n = gru_sequence(x, _initial(h0, "h0", self.kind), *self._weights())
+        return output, h_n[None]
 
     def _train(self, x):
         return gru_sequence_train(x, None, *self._weights())
@@ -413,7 +428,7 @@ class GRU(_Recurrent):
     def trace(self, x, h0=None) -> dict:
         """Per time step, each (N, T, H): "hidden" and the gates "reset", "update", "new"."""
         self._check(x)
-        output, _, gates = gru_sequence(x, h0, *self._weights(), return_gates=True)
+        output, _, gates = gru_sequence(x, _initial(h0, "h0", self.kind), *self._weights(), return_gates=True)
         return {"hidden": output, **gates}
 
     def explain(self, x, index: tuple[int, int, int], h0=None) -> Explanation:
@@ -423,6 +438,7 @@ class GRU(_Recurrent):
         [x_t, h_(t-1)]; `extra["gates"]` holds each gate's sums, biases, total and value.
         """
         n, t, j = self._check_index(x, index)
+        h0 = _initial(h0, "h0", self.kind)
         output, _ = self.forward(x, h0)  # the whole batch, so h_(t-1) is bit for bit forward's
         h_prev = _previous(output, h0, n, t)
         window, coordinates = self._window(x, h_prev, n, t)

@@ -384,17 +384,17 @@ def test_layer_loads_torch_state_dict_and_matches_torch(kind, options):
     x = rng.standard_normal((2, 6, 3)).astype(np.float32)
     h0, c0 = rng.standard_normal((2, 1, 2, 5)).astype(np.float32)
     torch_state = (torch.from_numpy(h0), torch.from_numpy(c0)) if kind == "lstm" else torch.from_numpy(h0)
-    our_state = (h0[0], c0[0]) if kind == "lstm" else h0[0]
+    our_state = (h0, c0) if kind == "lstm" else h0  # torch's shapes: (1, N, H)
     with torch.no_grad():
         expected, expected_state = reference(torch.from_numpy(x), torch_state)
     output, state_n = ours(x, our_state)
     assert output.shape == tuple(ours.output_shape(x.shape))
     _close(output, expected.numpy())
     if kind == "lstm":
-        _close(state_n[0], expected_state[0][0].numpy(), "h_n")
-        _close(state_n[1], expected_state[1][0].numpy(), "c_n")
+        _close(state_n[0], expected_state[0].numpy(), "h_n")
+        _close(state_n[1], expected_state[1].numpy(), "c_n")
     else:
-        _close(state_n, expected_state[0].numpy(), "h_n")
+        _close(state_n, expected_state.numpy(), "h_n")
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])

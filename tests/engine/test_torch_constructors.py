@@ -62,8 +62,8 @@ def _compare(ours, reference, x, **load):
     for a, b in pairs:
         b = b if not isinstance(b, tuple) else b[0]  # LSTM's (h_n, c_n): h_n
         a = a if not isinstance(a, tuple) else a[0]
-        # torch's h_n has a leading axis of layers (one here): (1, N, H) against the engine's (N, H).
-        np.testing.assert_allclose(np.asarray(a), b.detach().numpy().reshape(a.shape), rtol=RTOL, atol=ATOL)
+        assert a.shape == tuple(b.shape)
+        np.testing.assert_allclose(np.asarray(a), b.detach().numpy(), rtol=RTOL, atol=ATOL)
     return got
 
 
@@ -317,3 +317,30 @@ def test_settings_with_a_spec_form_round_trip():
     assert Conv2d(3, 4, 5, padding="same").hyperparameters()["padding"] == [2, 2]
     assert Upsample(scale_factor=3).hyperparameters() == {"scale_factor": 3, "mode": "nearest", "align_corners": False}
     assert "inplace" not in ReLU(inplace=True).hyperparameters()
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_recurrent_states_have_torchs_shapes_and_carry_over(kind):
+    """`output, h = layer(x, h)` twice, as torch code feeds a sequence in chunks, with h (1, N, H)."""
+    torch.manual_seed(0)
+    reference = getattr(torch.nn, kind)(3, 5, batch_first=True)
+    layer = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}[kind](3, 5)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in reference.state_dict().items()})
+    h0 = _input(1, 2, 5, seed=5)
+    state, torch_state = (h0, torch.from_numpy(h0))
+    if kind == "LSTM":
+        c0 = _input(1, 2, 5, seed=6)
+        state, torch_state = (h0, c0), (torch.from_numpy(h0), torch.from_numpy(c0))
+    for chunk in (_input(2, 4, 3, seed=7), _input(2, 2, 3, seed=8)):
+        output, state = layer(chunk, state)
+        expected, torch_state = reference(torch.from_numpy(chunk), torch_state)
+        np.testing.assert_allclose(output, expected.detach().numpy(), rtol=RTOL, atol=ATOL)
+        for ours, theirs in zip(state if kind == "LSTM" else [state], torch_state if kind == "LSTM" else [torch_state]):
+            assert ours.shape == (1, 2, 5)
+            np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=RTOL, atol=ATOL)
+    # (N, H) states are taken too; any other leading axis is refused by name
+    squeezed = layer(chunk, (h0[0], c0[0]) if kind == "LSTM" else h0[0])[0]
+    with_axis = layer(chunk, (h0, c0) if kind == "LSTM" else h0)[0]
+    np.testing.assert_array_equal(squeezed, with_axis)
+    with pytest.raises(ValueError, match=r"h0 must have shape \(1, N, H\) \(one layer\) or \(N, H\), got \(2, 2, 5\)"):
+        layer(chunk, (np.concatenate([h0, h0]), c0) if kind == "LSTM" else np.concatenate([h0, h0]))
