@@ -22,17 +22,25 @@ def _check_array(x, name: str = "input") -> None:
         raise ValueError(f"{name} must be a floating-point array (float32), got dtype {x.dtype}")
 
 
-def relu(x):
+def _check_inplace(inplace) -> None:
+    """PyTorch's `inplace`, taken for its signature: the result is always a new array, x is never written."""
+    if not isinstance(inplace, bool):
+        raise ValueError(f"inplace must be True or False, got {inplace!r}")
+
+
+def relu(x, inplace=False):
     """relu(x) = max(x, 0), element-wise; NaN stays NaN."""
     xp = array_module(x)
     _check_array(x)
+    _check_inplace(inplace)
     return xp.maximum(x, x.dtype.type(0))
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x, negative_slope=0.01, inplace=False):
     """leaky_relu(x) = x if x > 0 else negative_slope * x, element-wise."""
     xp = array_module(x)
     _check_array(x)
+    _check_inplace(inplace)
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real):
         raise ValueError(f"negative_slope must be a number, got {negative_slope!r}")
     with numpy.errstate(over="ignore", invalid="ignore"):  # e.g. inf * 0 in the branch where() drops
@@ -75,28 +83,36 @@ def _shifted_exp(x, xp, dim):
     return shifted, exp, total, finite
 
 
-def softmax(x, dim):
+def softmax_dim(dim, ndim: int) -> int:
+    """`dim` as a non-negative axis; None is PyTorch's implicit choice: 0 for 0-, 1- and 3-D inputs, else 1."""
+    if dim is None:
+        return 0 if ndim in (0, 1, 3) else 1
+    return axis(dim, ndim, "dim")
+
+
+def softmax(x, dim=None):
     """softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m) along `dim`, m = max_j x_j (for stability).
 
-    A slice containing NaN or +inf, or made only of -inf, gives NaN (as in PyTorch).
+    A slice containing NaN or +inf, or made only of -inf, gives NaN (as in PyTorch). dim=None
+    takes PyTorch's implicit axis (see `softmax_dim`); name the axis instead where you can.
     """
     xp = array_module(x)
     _check_array(x)
-    dim = axis(dim, x.ndim, "dim")
+    dim = softmax_dim(dim, x.ndim)
     if x.size == 0:  # nothing to normalise (the max of an empty axis has no value)
         return x.copy()
     _, exp, total, finite = _shifted_exp(x, xp, dim)
     return xp.where(finite, exp / total, xp.nan).astype(x.dtype, copy=False)
 
 
-def log_softmax(x, dim):
+def log_softmax(x, dim=None):
     """log_softmax(x)_i = (x_i - m) - log(sum_j exp(x_j - m)) along `dim`, m = max_j x_j.
 
-    A slice containing NaN or +inf, or made only of -inf, gives NaN (as in PyTorch).
+    A slice containing NaN or +inf, or made only of -inf, gives NaN (as in PyTorch); dim=None as in `softmax`.
     """
     xp = array_module(x)
     _check_array(x)
-    dim = axis(dim, x.ndim, "dim")
+    dim = softmax_dim(dim, x.ndim)
     if x.size == 0:
         return x.copy()
     shifted, _, total, finite = _shifted_exp(x, xp, dim)

@@ -128,22 +128,41 @@ def pad(x, pad, mode="constant", value=0.0):
 _MODES = ("nearest", "bilinear")
 
 
-def _output_size(x, size, scale_factor) -> tuple[tuple[int, int], tuple[float | None, float | None]]:
-    """((H_out, W_out), (scale_h, scale_w)): from `size`, or floor(H * scale_factor) with the scales kept."""
+def interpolate_size(input_size, size=None, scale_factor=None, recompute_scale_factor=None):
+    """((H_out, W_out), (scale_h, scale_w)) of an interpolation of an (H, W) input, checked.
+
+    From `size`, or floor(H * scale_factor) with the scales kept for the coordinate mapping (None for
+    a size, or with recompute_scale_factor=True: then the mapping uses H / H_out, as from a size).
+    """
     if (size is None) == (scale_factor is None):
         raise ValueError("exactly one of size or scale_factor must be given, got "
                          f"size={size!r} and scale_factor={scale_factor!r}")
+    if recompute_scale_factor not in (None, False, True):
+        raise ValueError(f"recompute_scale_factor must be True, False or None, got {recompute_scale_factor!r}")
     if size is not None:
+        if recompute_scale_factor:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size")
         return positive_pair(size, "size"), (None, None)
     scales = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
     if (len(scales) != 2 or any(isinstance(s, bool) or not isinstance(s, Real) for s in scales)
             or not all(0 < s < math.inf for s in scales)):
         raise ValueError(f"scale_factor must be a positive number or a pair of them, got {scale_factor!r}")
-    out = tuple(math.floor(float(n) * float(s)) for n, s in zip(x.shape[2:], scales))
+    out = tuple(math.floor(float(n) * float(s)) for n, s in zip(input_size, scales))
     if min(out) < 1:
-        raise ValueError(f"output size {out} would be empty: input {tuple(x.shape[2:])} times "
+        raise ValueError(f"output size {out} would be empty: input {tuple(input_size)} times "
                          f"scale_factor {scale_factor!r}")
-    return out, (float(scales[0]), float(scales[1]))
+    return out, (None, None) if recompute_scale_factor else (float(scales[0]), float(scales[1]))
+
+
+def check_interpolate_mode(mode, align_corners) -> None:
+    """mode nearest or bilinear; align_corners True, False or None, and None with nearest (as PyTorch)."""
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+    if align_corners is not None and not isinstance(align_corners, bool):
+        raise ValueError(f"align_corners must be True, False or None, got {align_corners!r}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError(f"align_corners can only be set with mode 'bilinear', got align_corners={align_corners!r} "
+                         "with mode 'nearest'")
 
 
 def _source_scale(xp, size_in, size_out, scale):
@@ -186,10 +205,13 @@ def _linear_taps(xp, size_in, size_out, scale, align_corners, dtype):
     return first, second, 1 - weight_second, weight_second
 
 
-def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
     """Resize the H and W of an (N, C, H, W) array, as `torch.nn.functional.interpolate`.
 
-    Give either size (H_out, W_out) or scale_factor (then H_out = floor(H * scale_factor)).
+    Give either size (H_out, W_out) or scale_factor (then H_out = floor(H * scale_factor));
+    recompute_scale_factor=True maps coordinates as if that output size had been given.
+    antialias (PyTorch's, for downsampling) is not available here: only False.
     nearest:  y[i, j] = x[floor(i * rh), floor(j * rw)], rh = 1/scale_factor or H/H_out
               (in float32, clamped to the last row/column).
     bilinear: y[i, j] = sum over the two rows r and two columns c around the source
@@ -202,15 +224,11 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     """
     xp = array_module(x)
     check_input(x, "input", 4)
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError(f"align_corners can only be set with mode 'bilinear', got align_corners={align_corners!r} "
-                         "with mode 'nearest'")
-    if align_corners is not None and not isinstance(align_corners, bool):
-        raise ValueError(f"align_corners must be True, False or None, got {align_corners!r}")
-    out, scales = _output_size(x, size, scale_factor)
+    check_interpolate_mode(mode, align_corners)
+    if antialias is not False:
+        raise ValueError(f"antialias must be False (no antialiased resampling here), got {antialias!r}")
     height, width = x.shape[2:]
+    out, scales = interpolate_size((height, width), size, scale_factor, recompute_scale_factor)
     if mode == "nearest":
         rows = _nearest_indices(xp, height, out[0], scales[0])
         cols = _nearest_indices(xp, width, out[1], scales[1])

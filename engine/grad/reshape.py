@@ -1,4 +1,4 @@
-"""Backward of pad, interpolate (integer scale factors, as Upsample uses) and dropout in training.
+"""Backward of pad, interpolate and dropout in training.
 
 Flatten and Unflatten only reshape, so their backward is the reverse reshape (done in the layers).
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 from numbers import Real
 
 from engine.backend import array_module
-from engine.functional.reshape import _check_float_array, _linear_taps, pad_sources, pad_widths
+from engine.functional.reshape import (_check_float_array, _linear_taps, _nearest_indices, check_interpolate_mode,
+                                      interpolate_size, pad_sources, pad_widths)
 from engine.shapes import check_input
 
 
@@ -44,27 +45,18 @@ def pad_backward(grad_output, input_shape, pad, mode="constant"):
     return grad
 
 
-def _integer_scales(scale_factor) -> tuple[int, int]:
-    """(scale_h, scale_w) as positive ints, from an int or a pair of ints (floats with integer values too)."""
-    scales = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
-    if (len(scales) != 2 or any(isinstance(s, bool) or not isinstance(s, Real) for s in scales)
-            or any(not float(s).is_integer() or s < 1 for s in scales)):
-        raise ValueError(f"scale_factor must be a positive integer or a pair of them, got {scale_factor!r}")
-    return int(scales[0]), int(scales[1])
-
-
-def interpolation_matrix(xp, size_in: int, scale: int, align_corners: bool, dtype):
-    """The (size_in * scale, size_in) matrix A of bilinear interpolation along one axis.
-
-    Row i holds the two weights interpolate gives output i (see `_linear_taps` in
-    engine/functional/reshape.py), so that bilinear interpolate(x) = A_h @ x @ A_w^T on
-    every (H, W) plane.
+def interpolation_matrix(xp, size_in: int, size_out: int, scale, mode: str, align_corners: bool, dtype):
+    """The (size_out, size_in) matrix A of interpolation along one axis, so that interpolate(x) = A_h @ x @ A_w^T
+    on every (H, W) plane. Row i holds the weights output i gives its input taps: one 1 for nearest, the two
+    bilinear weights otherwise (see `_nearest_indices` and `_linear_taps` in engine/functional/reshape.py);
+    scale is the scale factor the forward used, or None (from a size).
     """
-    size_out = size_in * scale
-    first, second, weight_first, weight_second = _linear_taps(xp, size_in, size_out, float(scale), align_corners,
-                                                               dtype)
     matrix = xp.zeros((size_out, size_in), dtype=dtype)
     rows = xp.arange(size_out)
+    if mode == "nearest":
+        matrix[rows, _nearest_indices(xp, size_in, size_out, scale)] = 1
+        return matrix
+    first, second, weight_first, weight_second = _linear_taps(xp, size_in, size_out, scale, align_corners, dtype)
     matrix[rows, first] += weight_first
     matrix[rows, second] += weight_second  # a separate statement, so first == second adds up
     return matrix
@@ -81,31 +73,30 @@ def _sum_blocks(values, xp, axis: int, scale: int):
     return total
 
 
-def interpolate_backward(grad_output, input_shape, scale_factor, mode="nearest", align_corners=None):
-    """Gradient of y = interpolate(x, scale_factor=s, mode=mode, align_corners=...) for integer s.
+def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                         recompute_scale_factor=None):
+    """Gradient of y = interpolate(x, size, scale_factor, mode, align_corners, recompute_scale_factor) w.r.t. x.
 
-    nearest:  y[i, j] = x[i // sH, j // sW], so dL/dx[h, w] = sum of dL/dy over the sH x sW block
-              starting at (h*sH, w*sW).
-    bilinear: y = A_h x A_w^T per plane (see `interpolation_matrix`), so dL/dx = A_h^T dL/dy A_w.
+    y = A_h x A_w^T on every plane (see `interpolation_matrix`), so dL/dx = A_h^T dL/dy A_w. Nearest
+    upsampling by whole factors reads x[i // s], so there dL/dx[h, w] is the sum of dL/dy over the
+    sH x sW block at (h*sH, w*sW), summed directly.
     """
     xp = array_module(grad_output)
     check_input(grad_output, "grad_output", 4)
-    scales = _integer_scales(scale_factor)
+    check_interpolate_mode(mode, align_corners)
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 4:
         raise ValueError(f"input_shape must be (N, C, H, W), got {tuple(input_shape)}")
-    expected = (*shape[:2], shape[2] * scales[0], shape[3] * scales[1])
-    if tuple(grad_output.shape) != expected:
-        raise ValueError(f"grad_output must have shape {expected} for input_shape {shape} and scale_factor "
-                         f"{scale_factor!r}, got {tuple(grad_output.shape)}")
-    if mode == "nearest":
-        if align_corners is not None:
-            raise ValueError(f"align_corners can only be set with mode 'bilinear', got {align_corners!r}")
-        return _sum_blocks(_sum_blocks(grad_output, xp, 2, scales[0]), xp, 3, scales[1])
-    if mode != "bilinear":
-        raise ValueError(f"mode must be one of nearest, bilinear, got {mode!r}")
-    rows = interpolation_matrix(xp, shape[2], scales[0], bool(align_corners), grad_output.dtype)
-    cols = interpolation_matrix(xp, shape[3], scales[1], bool(align_corners), grad_output.dtype)
+    out, scales = interpolate_size(shape[2:], size, scale_factor, recompute_scale_factor)
+    if tuple(grad_output.shape) != (*shape[:2], *out):
+        raise ValueError(f"grad_output must have shape {(*shape[:2], *out)} for input_shape {shape}, size {size!r} "
+                         f"and scale_factor {scale_factor!r}, got {tuple(grad_output.shape)}")
+    whole = [scale is not None and scale.is_integer() and n * int(scale) == m
+             for scale, n, m in zip(scales, shape[2:], out)]
+    if mode == "nearest" and all(whole):
+        return _sum_blocks(_sum_blocks(grad_output, xp, 2, int(scales[0])), xp, 3, int(scales[1]))
+    rows, cols = (interpolation_matrix(xp, n, m, scale, mode, bool(align_corners), grad_output.dtype)
+                  for n, m, scale in zip(shape[2:], out, scales))
     return xp.matmul(rows.T, xp.matmul(grad_output, cols))
 
 

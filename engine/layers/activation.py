@@ -7,11 +7,10 @@ from numbers import Real
 import numpy as np
 
 from engine.backend import to_numpy
-from engine.functional.activation import leaky_relu, relu, sigmoid, softmax, tanh
+from engine.functional.activation import leaky_relu, relu, sigmoid, softmax, softmax_dim, tanh
 from engine.grad.activation import (leaky_relu_backward, relu_backward, sigmoid_backward, softmax_backward,
                                     tanh_backward)
 from engine.layers.base import Explanation, Layer, Param, check_inplace
-from engine.shapes import axis
 
 
 class _Elementwise(Layer):
@@ -124,14 +123,18 @@ class Softmax(Layer):
     params = (Param("dim", "int", 1, "the axis that sums to one", minimum=-4, maximum=3),)
     input_ndim = (2, 3, 4)
 
-    def __init__(self, dim=1):
+    def __init__(self, dim=None):
+        """As torch.nn.Softmax; dim=None takes PyTorch's implicit axis (see `softmax_dim`): name the axis."""
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-            raise ValueError(f"Softmax: dim must be an int, got {dim!r}")
-        self.dim = int(dim)
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
+            raise ValueError(f"Softmax: dim must be an int or None, got {dim!r}")
+        self.dim = None if dim is None else int(dim)
+
+    def _torch_only_changed(self):
+        return {"dim": None} if self.dim is None else {}
 
     def output_shape(self, input_shape):
-        axis(self.dim, len(input_shape), "dim")
+        softmax_dim(self.dim, len(input_shape))
         return tuple(input_shape)
 
     def forward(self, x):
@@ -143,16 +146,16 @@ class Softmax(Layer):
         return y, y
 
     def backward(self, grad_output, saved, need_input_grad=True):
-        return softmax_backward(grad_output, saved, self.dim), {}
+        return softmax_backward(grad_output, saved, softmax_dim(self.dim, saved.ndim)), {}
 
     def explain_reads(self, input_shape):
-        return input_shape[self.dim]
+        return input_shape[softmax_dim(self.dim, len(input_shape))]
 
     def explain(self, x, index):
         """The scores along `dim` this output shares, their exponentials (shifted by the max) and their sum."""
         index = self._output_index(x, index)
         host = to_numpy(x).astype(np.float64)
-        dim = self.dim % host.ndim
+        dim = softmax_dim(self.dim, host.ndim)
         line_index = list(index)
         line_index[dim] = slice(None)
         scores = host[tuple(line_index)]

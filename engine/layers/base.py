@@ -147,7 +147,14 @@ class Layer:
             settings = ", ".join(f"{name}={value!r}" for name, value in changed.items())
             raise ValueError(f"{self.kind} with {settings} has no spec form: a spec sets only "
                              f"{', '.join(p.name for p in self.params) or 'nothing'}")
-        return self._spec_values()
+        values = self._spec_values()
+        for param in self.params:  # a value the constructor took but the spec's range does not hold
+            try:
+                param.validate(values[param.name], self.kind)
+            except ValueError as error:
+                raise ValueError(f"{self.kind} with {param.name}={values[param.name]!r} has no spec form: "
+                                 f"{error}") from None
+        return values
 
     def _torch_only_changed(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name, default in self.torch_only.items()

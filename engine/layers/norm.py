@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import numpy as np
 
 from engine.backend import to_numpy
@@ -9,7 +12,7 @@ from engine.functional.norm import batch_norm
 from engine.grad.norm import batch_norm_backward, batch_norm_eval_backward, batch_norm_train
 from engine.layers.base import Explanation, Layer, Param, check_flag
 from engine.layers.init import constant
-from engine.shapes import check_channels
+from engine.shapes import check_channels, positive_int
 
 
 class BatchNorm2d(Layer):
@@ -28,9 +31,16 @@ class BatchNorm2d(Layer):
     )
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, *, bias=True):
-        """As torch.nn.BatchNorm2d. track_running_stats=False keeps no running statistics and always
-        normalises with the batch's own; bias=False (with affine) learns the scale γ only."""
+        """As torch.nn.BatchNorm2d. momentum=None keeps a plain average of every batch's statistics;
+        track_running_stats=False keeps no running statistics and always normalises with the batch's
+        own; bias=False (with affine) learns the scale γ only."""
         super().__init__()
+        num_features = positive_int(num_features, "num_features")
+        if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 <= eps < math.inf:
+            raise ValueError(f"{self.kind}: eps must be a finite number >= 0, got {eps!r}")
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, Real)
+                                     or not math.isfinite(momentum)):
+            raise ValueError(f"{self.kind}: momentum must be a finite number or None, got {momentum!r}")
         affine, bias = check_flag(self.kind, "affine", affine), check_flag(self.kind, "bias", bias)
         self.track_running_stats = check_flag(self.kind, "track_running_stats", track_running_stats)
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
@@ -69,6 +79,7 @@ class BatchNorm2d(Layer):
 
             running_mean = (1 − momentum) · running_mean + momentum · batch mean
             running_var  = (1 − momentum) · running_var  + momentum · unbiased batch variance
+            (momentum None: 1 / num_batches_tracked, counting this batch)
 
         (in place, the only state a forward pass changes); training=False is `forward(x)`.
         """
@@ -78,12 +89,13 @@ class BatchNorm2d(Layer):
         y, saved = batch_norm_train(x, self.weight, self.bias, self.eps)
         if not self.track_running_stats:
             return y, (True, saved)
-        momentum = np.float32(self.momentum)
+        self.num_batches_tracked += 1
+        # momentum None: the cumulative average, each batch weighing 1 / (batches so far), as in PyTorch
+        momentum = np.float32(1 / float(self.num_batches_tracked) if self.momentum is None else self.momentum)
         self.running_mean *= 1 - momentum
         self.running_mean += momentum * saved.mean.astype(np.float32)
         self.running_var *= 1 - momentum
         self.running_var += momentum * saved.unbiased_var.astype(np.float32)
-        self.num_batches_tracked += 1
         return y, (True, saved)
 
     def backward(self, grad_output, saved, need_input_grad=True):

@@ -8,7 +8,7 @@ from numbers import Real
 import numpy as np
 
 from engine.backend import to_numpy
-from engine.functional.reshape import dropout, flatten, interpolate
+from engine.functional.reshape import check_interpolate_mode, dropout, flatten, interpolate, interpolate_size
 from engine.grad.reshape import dropout_backward, dropout_train, interpolate_backward
 from engine.layers.base import Explanation, Layer, Param, check_inplace
 from engine.shapes import axis, check_input, positive_pair
@@ -61,57 +61,44 @@ class Upsample(Layer):
     torch_only = {"size": None, "recompute_scale_factor": False}
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
-        """As torch.nn.Upsample: give the output size (H_out, W_out) or a scale_factor, not both.
-
-        recompute_scale_factor=True interpolates as if the output size floor(H * scale_factor) had been given.
+        """As torch.nn.Upsample: give the output size (H_out, W_out) or a scale_factor (a number or a pair),
+        not both. recompute_scale_factor=True maps coordinates as if the output size floor(H * scale_factor)
+        had been given. Nearest with a fractional scale follows PyTorch's general formula (see `interpolate`).
         """
         super().__init__()
-        if (size is None) == (scale_factor is None):
-            raise ValueError(f"Upsample: give either size or scale_factor, got size={size!r} and "
-                             f"scale_factor={scale_factor!r}")
-        if size is not None:
-            size = positive_pair(size, "size")
-        elif isinstance(scale_factor, bool) or not isinstance(scale_factor, Real) or not 0 < scale_factor < math.inf:
-            raise ValueError(f"Upsample: scale_factor must be a positive number, got {scale_factor!r}")
-        if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
-        if align_corners is not None and not isinstance(align_corners, bool):
-            raise ValueError(f"Upsample: align_corners must be True, False or None, got {align_corners!r}")
-        if recompute_scale_factor not in (None, False, True):
-            raise ValueError(f"Upsample: recompute_scale_factor must be True, False or None, "
-                             f"got {recompute_scale_factor!r}")
-        self.size, self.scale_factor, self.mode = size, scale_factor, mode
-        self.align_corners = bool(align_corners)
+        check_interpolate_mode(mode, None if mode == "nearest" and not align_corners else align_corners)
+        interpolate_size((1 << 20, 1 << 20), size, scale_factor, recompute_scale_factor)  # checks the values
+        self.size = None if size is None else positive_pair(size, "size")
+        self.scale_factor = None if scale_factor is None else _plain_scale(scale_factor)
+        self.mode, self.align_corners = mode, bool(align_corners)
         self.recompute_scale_factor = bool(recompute_scale_factor)
+
+    def _options(self) -> dict:
+        """The arguments `interpolate` and its backward take for this layer."""
+        return {"size": self.size, "scale_factor": self.scale_factor, "mode": self.mode,
+                "align_corners": self.align_corners if self.mode == "bilinear" else None,
+                "recompute_scale_factor": self.recompute_scale_factor}
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
-        if self.size is not None:
-            return (n, c, *self.size)
-        out = (math.floor(h * self.scale_factor), math.floor(w * self.scale_factor))
-        if min(out) < 1:
-            raise ValueError(f"output size {out} would be empty: input {(h, w)} times scale_factor {self.scale_factor}")
+        out, _ = interpolate_size((h, w), self.size, self.scale_factor, self.recompute_scale_factor)
         return (n, c, *out)
 
     def forward(self, x):
-        if self.recompute_scale_factor:
-            return interpolate(x, self.output_shape(tuple(x.shape))[2:], mode=self.mode, align_corners=self._align())
-        return interpolate(x, self.size, self.scale_factor, mode=self.mode, align_corners=self._align())
-
-    def _align(self):
-        return self.align_corners if self.mode == "bilinear" else None
+        return interpolate(x, **self._options())
 
     def forward_saved(self, x, training=True):
         return self.forward(x), tuple(x.shape)
 
     def backward(self, grad_output, saved, need_input_grad=True):
-        scale = self.scale_factor
-        if self.size is not None:  # a whole multiple of the input's size is a scale factor
-            if any(out % size for out, size in zip(self.size, saved[2:])):
-                raise ValueError(f"Upsample's backward needs an output size that is a whole multiple of the input's: "
-                                 f"{self.size} from {tuple(saved[2:])}")
-            scale = tuple(out // size for out, size in zip(self.size, saved[2:]))
-        return interpolate_backward(grad_output, saved, scale, self.mode, self._align()), {}
+        return interpolate_backward(grad_output, saved, **self._options()), {}
+
+
+def _plain_scale(scale):
+    """A scale factor as the spec writes it: a pair of equal values as one, whole floats as ints."""
+    scales = tuple(scale) if isinstance(scale, (tuple, list)) else (scale, scale)
+    scales = tuple(int(s) if float(s).is_integer() else float(s) for s in scales)
+    return scales[0] if scales[0] == scales[1] else scales
 
 
 class Dropout(Layer):

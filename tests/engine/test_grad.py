@@ -326,10 +326,13 @@ def test_batch_norm_train_bad_input_names_the_argument(xp):
 
 
 @pytest.mark.parametrize("mode, align_corners", [("nearest", None), ("bilinear", False), ("bilinear", True)])
-@pytest.mark.parametrize("scale", [2, 3, (1, 4)])
-def test_interpolate_backward_matches_torch(xp, mode, align_corners, scale):
+@pytest.mark.parametrize("resize", [dict(scale_factor=2), dict(scale_factor=3), dict(scale_factor=(1, 4)),
+                                    dict(scale_factor=2.5), dict(scale_factor=(0.5, 1.75)), dict(size=(7, 3)),
+                                    dict(size=(13, 12)), dict(scale_factor=1.7, recompute_scale_factor=True)])
+def test_interpolate_backward_matches_torch(xp, mode, align_corners, resize):
+    """Whole factors (block sums for nearest) and any other size or factor (the interpolation matrices)."""
     x = seeded((2, 3, 5, 4), 0)
-    params = dict(scale_factor=scale, mode=mode, align_corners=align_corners)
+    params = dict(**resize, mode=mode, align_corners=align_corners)
     _, grad_output, (expected,) = torch_backward(lambda a: F.interpolate(a, **params), [x])
     assert_close(interpolate_backward(xp.asarray(grad_output), x.shape, **params), expected)
 
@@ -338,8 +341,8 @@ def test_interpolate_backward_matches_torch(xp, mode, align_corners, scale):
 @pytest.mark.parametrize("scale", [1, 2, 3, 5])
 def test_interpolation_matrices_reproduce_the_forward(xp, align_corners, scale):
     x = xp.asarray(seeded((2, 2, 6, 5), 1))
-    rows = interpolation_matrix(xp, 6, scale, align_corners, np.float32)
-    cols = interpolation_matrix(xp, 5, scale, align_corners, np.float32)
+    rows = interpolation_matrix(xp, 6, 6 * scale, float(scale), "bilinear", align_corners, np.float32)
+    cols = interpolation_matrix(xp, 5, 5 * scale, float(scale), "bilinear", align_corners, np.float32)
     expected = interpolate(x, scale_factor=scale, mode="bilinear", align_corners=align_corners)
     assert_close(rows @ x @ cols.T, to_numpy(expected), rtol=1e-6, atol_scale=1e-6)
 
@@ -361,7 +364,7 @@ def test_interpolate_backward_matches_finite_differences(xp):
         grad_x = interpolate_backward(grad_output, x.shape, **params)
         assert_matches_finite_differences(lambda a: interpolate(a, **params), [x], [grad_x], grad_output)
     with pytest.raises(ValueError, match="scale_factor"):
-        interpolate_backward(grad_output, x.shape, 1.5, "nearest")
+        interpolate_backward(grad_output, x.shape, scale_factor=0, mode="nearest")
 
 
 @settings(max_examples=20, deadline=None)

@@ -232,25 +232,30 @@ def test_upsample_to_a_size_or_by_a_factor(args, kwargs):
     assert got.shape == tuple(layer.output_shape(x.shape))
 
 
-def test_upsample_to_a_whole_multiple_has_a_backward():
+@pytest.mark.parametrize("kwargs", [
+    {"size": (6, 15), "mode": "bilinear"}, {"size": (7, 9)}, {"size": 2, "mode": "bilinear", "align_corners": True},
+    {"scale_factor": 1.5}, {"scale_factor": (2, 0.75), "mode": "bilinear"},
+    {"scale_factor": 2.5, "mode": "bilinear", "recompute_scale_factor": True},
+])
+def test_upsample_backward_for_any_size_or_factor(kwargs):
     x = _input(1, 2, 3, 5)
-    layer = Upsample(size=(6, 15), mode="bilinear")
+    layer = Upsample(**kwargs)
     x_torch = torch.from_numpy(x).requires_grad_()
-    expected = torch.nn.Upsample(size=(6, 15), mode="bilinear")(x_torch)
+    expected = torch.nn.Upsample(**kwargs)(x_torch)
     grad_output = _input(*expected.shape, seed=3)
     expected.backward(torch.from_numpy(grad_output))
     output, saved = layer.forward_saved(x)
+    np.testing.assert_allclose(output, expected.detach().numpy(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(layer.backward(grad_output, saved)[0], x_torch.grad.numpy(), rtol=RTOL, atol=ATOL)
-    _, saved = Upsample(size=(7, 9)).forward_saved(x)
-    with pytest.raises(ValueError, match=r"whole multiple of the input's: \(7, 9\) from \(3, 5\)"):
-        Upsample(size=(7, 9)).backward(_input(1, 2, 7, 9), saved)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({}, "give either size or scale_factor"),
-    ({"size": 4, "scale_factor": 2}, "give either size or scale_factor"),
+    ({}, "exactly one of size or scale_factor must be given"),
+    ({"size": 4, "scale_factor": 2}, "exactly one of size or scale_factor must be given"),
     ({"size": 0}, "size must be >= 1"),
-    ({"scale_factor": 2, "align_corners": "yes"}, "align_corners must be True, False or None"),
+    ({"scale_factor": 2, "mode": "bilinear", "align_corners": "yes"}, "align_corners must be True, False or None"),
+    ({"scale_factor": 2, "align_corners": True}, "align_corners can only be set with mode 'bilinear'"),
+    ({"size": 6, "recompute_scale_factor": True}, "recompute_scale_factor is not meaningful with an explicit size"),
 ])
 def test_upsample_refusals(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -344,3 +349,67 @@ def test_recurrent_states_have_torchs_shapes_and_carry_over(kind):
     np.testing.assert_array_equal(squeezed, with_axis)
     with pytest.raises(ValueError, match=r"h0 must have shape \(1, N, H\) \(one layer\) or \(N, H\), got \(2, 2, 5\)"):
         layer(chunk, (np.concatenate([h0, h0]), c0) if kind == "LSTM" else np.concatenate([h0, h0]))
+
+
+def test_batch_norm_momentum_none_is_the_cumulative_average():
+    layer, reference = BatchNorm2d(2, momentum=None), torch.nn.BatchNorm2d(2, momentum=None)
+    for k in range(3):
+        x = _input(4, 2, 3, 3, seed=k) * (k + 1) + k
+        layer.forward_saved(x, training=True)
+        reference(torch.from_numpy(x))
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(getattr(layer, name), getattr(reference, name).numpy(), rtol=1e-5)
+    assert float(layer.num_batches_tracked) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    ((2.5,), "num_features must be a positive integer"), ((0,), "num_features must be a positive integer"),
+    ((2, -1e-5), "eps must be a finite number >= 0"), ((2, 1e-5, "0.1"), "momentum must be a finite number or None"),
+])
+def test_batch_norm_checks_its_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        BatchNorm2d(*args)
+
+
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice for softmax")
+@pytest.mark.parametrize("shape", [(5,), (2, 5), (3, 3, 4), (2, 3, 4, 5)])
+def test_softmax_without_a_dim_takes_torchs_implicit_axis(shape):
+    from engine.functional import log_softmax, softmax
+    from engine.layers import Softmax
+
+    x = _input(*shape)
+    expected = torch.nn.Softmax()(torch.from_numpy(x)).numpy()
+    if len(shape) >= 2:
+        np.testing.assert_allclose(Softmax()(x), expected, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(softmax(x), expected, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(log_softmax(x), np.log(expected), rtol=RTOL, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer, field", [
+    (LeakyReLU(-0.2), "negative_slope"), (Upsample(scale_factor=1.5), "scale_factor"),
+    (Upsample(scale_factor=(2, 3)), "scale_factor"), (BatchNorm2d(2, momentum=None), "momentum"),
+])
+def test_values_outside_the_specs_ranges_are_refused_when_writing_one(layer, field):
+    with pytest.raises(ValueError, match=f"{layer.kind} with {field}=.* has no spec form"):
+        spec_from_network(Sequential([("layer", layer)]))
+
+
+def test_torch_spellings_the_spec_can_hold_are_written_as_the_spec_writes_them():
+    from engine.layers import Softmax
+
+    assert Upsample(scale_factor=2.0).hyperparameters()["scale_factor"] == 2
+    assert Upsample(scale_factor=(3.0, 3)).hyperparameters()["scale_factor"] == 3
+    with pytest.raises(ValueError, match=r"Softmax with dim=None has no spec form"):
+        Softmax().hyperparameters()
+
+
+def test_functional_flags_are_checked():
+    from engine.functional import leaky_relu, relu
+
+    x = _input(2, 3)
+    np.testing.assert_array_equal(relu(x, inplace=True), np.maximum(x, 0))
+    np.testing.assert_array_equal(leaky_relu(x, 0.1, True), torch.nn.functional.leaky_relu(torch.from_numpy(x), 0.1))
+    with pytest.raises(ValueError, match="inplace must be True or False"):
+        relu(x, inplace=1)
+    with pytest.raises(ValueError, match="count_include_pad must be True or False, got 0"):
+        avg_pool2d(_input(1, 1, 4, 4), 2, count_include_pad=0)
