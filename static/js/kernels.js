@@ -162,7 +162,7 @@ class KernelEditor {
       element("div", { class: "ke-filters", role: "tablist", "aria-label": "Filters (output channels)" }),
       element("div", { class: "ke-tools" },
         element("label", { for: preset.id }, "Preset"), preset, all),
-      element("div", { class: "ke-grids" }),
+      element("div", { class: "ke-grids", id: "ke-grids", role: "tabpanel" }),
       element("div", { class: "ke-legend" }),
       element("div", { class: "ke-bias-row" }, element("label", { for: bias.id }, "Bias"), bias),
       element("p", { class: "ke-note muted" }),
@@ -248,6 +248,7 @@ class KernelEditor {
       if (option.value) option.disabled = !allPresetsAvailable(kh, kw) && !ANY_SIZE_PRESETS.includes(option.value);
     }
     const grids = this.root.querySelector(".ke-grids");
+    grids.setAttribute("aria-labelledby", `ke-filter-${this.selected}`);
     grids.replaceChildren(...Array.from({ length: inPerGroup }, (_, c) => this.grid(c)));
     const biasField = this.root.querySelector(".ke-bias");
     biasField.value = shortNumber(filter.bias);
@@ -271,8 +272,9 @@ class KernelEditor {
   renderTabs() {
     const tabs = this.root.querySelector(".ke-filters");
     tabs.replaceChildren(...this.filters.map((filter, o) => {
-      const tab = element("button", { type: "button", role: "tab", class: "ke-filter",
-        "aria-selected": String(o === this.selected), tabindex: o === this.selected ? "0" : "-1",
+      const tab = element("button", { type: "button", role: "tab", class: "ke-filter", id: `ke-filter-${o}`,
+        "aria-controls": "ke-grids", "aria-selected": String(o === this.selected),
+        tabindex: o === this.selected ? "0" : "-1", "aria-label": `Filter ${o + 1}`,
         title: `Filter ${o + 1}: ${filter.preset ? PRESETS[filter.preset] : "edited by hand"}` },
       element("canvas", { class: "ke-thumb", width: this.shape.kw, height: this.shape.kh }),
       element("span", {}, String(o + 1)));

@@ -173,9 +173,12 @@ function pairControl(param, value, onChange, id) {
   let [height, width] = pairOf(auto ? param.minimum : value);
   const first = slider(param, height, id, `${param.name.replace(/_/g, " ")}${height !== width ? " height" : ""}`);
   const second = slider(param, width, `${id}-width`, `${param.name.replace(/_/g, " ")} width`);
-  const split = element("input", { type: "checkbox", id: `${id}-split` });
+  const name = param.name.replace(/_/g, " ");
+  // named for its setting: every pair has an "h ≠ w" box, and a screen reader lists them side by side
+  const split = element("input",
+    { type: "checkbox", id: `${id}-split`, "aria-label": `${name}: h ≠ w (a different height and width)` });
   split.checked = height !== width;
-  const automatic = element("input", { type: "checkbox", id: `${id}-auto` });
+  const automatic = element("input", { type: "checkbox", id: `${id}-auto`, "aria-label": `${name}: auto` });
   automatic.checked = auto;
   const value_ = () => {
     if (automatic.checked) return null;

@@ -39,6 +39,11 @@ export function renderExplanation(container, message) {
   container.replaceChildren(...parts);
 }
 
+/** One sentence for a screen reader: "Conv2d output at channel 1, row 3, column 5 = 0.7765". */
+export function explanationSummary(message) {
+  return `${message.kind} output at ${place(message.output_index)} = ${formatNumber(message.output)}`;
+}
+
 /** Where an output index points, counted from 1 as the maps and the step player count: "channel 1, row 3, column 5". */
 function place(index) {
   const [names, start] = index.length === 4 ? [["channel", "row", "column"], 1]
@@ -140,12 +145,22 @@ function layout(shape, count) {
   return [1, Math.ceil(count / columns), columns];
 }
 
+/** The values as a grid of numbers, with table roles so that a screen reader reads rows and columns. */
 function table(data, offset, rows, columns, winner) {
-  const grid = element("div", { class: "ex-grid", style: `--columns: ${columns}` });
-  for (let i = 0; i < Math.min(rows * columns, data.length - offset); i++) {
-    const cell = element("span", { class: "ex-cell" }, formatNumber(data[offset + i]));
-    if (offset + i === winner) cell.classList.add("ex-winner");
-    grid.append(cell);
+  const grid = element("div", { class: "ex-grid", style: `--columns: ${columns}`, role: "table" });
+  const count = Math.min(rows * columns, data.length - offset);
+  for (let r = 0; r * columns < count; r++) {
+    // the row is a layout-free box, so the cells stay the grid's items
+    const row = element("div", { role: "row", style: "display: contents" });
+    for (let i = r * columns; i < Math.min(count, (r + 1) * columns); i++) {
+      const cell = element("span", { class: "ex-cell", role: "cell" }, formatNumber(data[offset + i]));
+      if (offset + i === winner) {
+        cell.classList.add("ex-winner");
+        cell.setAttribute("aria-label", `${formatNumber(data[offset + i])}, the largest`);
+      }
+      row.append(cell);
+    }
+    grid.append(row);
   }
   return grid;
 }

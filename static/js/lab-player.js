@@ -24,7 +24,8 @@ export function createPlayer(elements, { count, onStep, onReset, onSpeed = () =>
       : `Step ${cell + 1} of ${total}: ${describe(cell)}`;
     elements.position.dataset.step = String(cell + 1);
     elements.play.textContent = timer ? "Pause" : "Play";
-    elements.play.setAttribute("aria-pressed", String(Boolean(timer)));
+    // each step is announced when stepped by hand; while playing, eight a second would drown everything
+    elements.position.setAttribute("aria-live", timer ? "off" : "polite");
   }
 
   function step() {

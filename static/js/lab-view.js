@@ -1,4 +1,4 @@
-// The Layer lab's pictures: the input (with its zero padding), the output maps, and the highlights that
+// The Layer lab's pictures: the input (with its padding), the output maps, and the highlights that
 // tie an output cell to the input window it read. Images are canvases, one pixel per value, scaled up by
 // CSS; highlights live on an overlay canvas at screen resolution. Sequences and vectors are Plotly plots.
 
@@ -72,6 +72,9 @@ export class InputView {
     const [width, height] = fit(fullH, fullW, VIEW_SIZE);
     this.layers.size(width, height, width >= fullW);
     drawPicture(this.layers.data, tensor.data, channels, h, w, range, padding, paddingMode);
+    this.layers.box.setAttribute("role", "img");
+    this.layers.box.setAttribute("aria-label", `input picture: ${h} by ${w}, ${channels === 3 ? "colour" : "gray"}`
+      + (ph || pw ? `, framed by ${ph === pw ? ph : `${ph} and ${pw}`} cells of ${paddingMode} padding` : ""));
     this.container.replaceChildren(this.layers.box);
     this.legend.hidden = false;
     grayLegend(this.legend, range, channels === 3);
@@ -198,6 +201,43 @@ export class OutputView {
     this.plot = element("div", { class: "lab-plot" });
     this.plotHooked = false;
     this.cursor = null;
+    // sequences and vectors: the whole output takes the focus and the arrow keys (maps take them one by one)
+    container.addEventListener("keydown", (event) => {
+      if (event.target === container && this.mode !== "maps") this.keyedPlot(event);
+    });
+  }
+
+  /** The output box as one keyboard stop (sequences, vectors), or not (maps have their own). */
+  focusable(label) {
+    if (!label) {
+      for (const name of ["tabindex", "role", "aria-roledescription", "aria-label"]) {
+        this.container.removeAttribute(name);
+      }
+      return;
+    }
+    this.container.setAttribute("tabindex", "0");
+    this.container.setAttribute("role", "application");
+    this.container.setAttribute("aria-roledescription", "output");
+    this.container.setAttribute("aria-label", `${label}; arrow keys pick a value to explain`);
+  }
+
+  /** Arrow keys over a sequence ([t, f]: left and right in time, up and down in units) or a vector ([j]). */
+  keyedPlot(event) {
+    const [, first, second] = this.tensor.shape;
+    const sizes = this.mode === "sequence" ? [first, second] : [first];
+    const rowLength = this.mode === "vector" ? (this.columns ?? 1) : 1;
+    const moves = this.mode === "sequence"
+      ? { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }
+      : { ArrowLeft: [-1], ArrowRight: [1], ArrowUp: [-rowLength], ArrowDown: [rowLength] };
+    if (event.key === "Home" || event.key === "End") {
+      moves[event.key] = sizes.map((n) => (event.key === "Home" ? -n : n));
+    }
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const fresh = this.cursor?.length !== sizes.length; // then an arrow picks the first value
+    const start = fresh ? sizes.map(() => 0) : this.cursor;
+    const move = fresh && event.key.startsWith("Arrow") ? sizes.map(() => 0) : moves[event.key];
+    this.onHover(start.map((v, a) => Math.max(0, Math.min(sizes[a] - 1, v + move[a]))));
   }
 
   /**
@@ -208,6 +248,7 @@ export class OutputView {
     const [, channels, h, w] = tensor.shape;
     this.tensor = tensor;
     this.mode = "maps";
+    this.focusable(null);
     const columns = Math.ceil(Math.sqrt(channels));
     const box = channels === 1 ? VIEW_SIZE : Math.floor((VIEW_SIZE + 40 - GRID_GAP * (columns - 1)) / columns);
     const [width, height] = fit(h, w, box);
@@ -232,7 +273,9 @@ export class OutputView {
     this.maps = Array.from({ length: channels }, (_, c) => {
       const layers = new Layered("lab-output-map");
       const legend = element("div", { class: "lab-map-legend" });
-      const box = element("div", { class: "lab-map", tabindex: "0", role: "img", "data-channel": c },
+      // an application: screen readers hand it the arrow keys, which move the explained cell
+      const box = element("div", { class: "lab-map", tabindex: "0", role: "application",
+        "aria-roledescription": "output map", "data-channel": c },
         element("span", { class: "lab-map-name muted" }, channels > 1 ? `channel ${c + 1}` : ""), layers.box, legend);
       layers.box.addEventListener("pointermove", (event) => this.pointed(c, layers, event));
       box.addEventListener("keydown", (event) => this.keyed(c, event));
@@ -303,6 +346,9 @@ export class OutputView {
     const [, steps, features] = tensor.shape;
     this.mode = "sequence";
     this.tensor = tensor;
+    const [low, high] = extent(tensor.data);
+    this.focusable(`output over time: ${steps} steps of ${features} values from ${formatNumber(low)} to `
+      + formatNumber(high));
     const across = new Float32Array(steps * features);
     for (let t = 0; t < steps; t++) {
       for (let f = 0; f < features; f++) across[f * steps + t] = tensor.data[t * features + f];
@@ -321,6 +367,9 @@ export class OutputView {
     const count = tensor.shape[1];
     this.mode = "vector";
     this.tensor = tensor;
+    const [low, high] = extent(tensor.data);
+    this.focusable(`output: ${count} values from ${formatNumber(low)} to ${formatNumber(high)}`);
+    this.columns = 1;
     if (count <= 64) {
       this.container.replaceChildren(this.plot);
       this.plotIndex = ({ x }) => [Number(x)];
@@ -329,9 +378,16 @@ export class OutputView {
       return;
     }
     const canvas = element("canvas", { class: "lab-strip" });
-    const scale = scaleFor(...extent(tensor.data));
+    const scale = scaleFor(low, high);
     const wrap = columns || Math.ceil(Math.sqrt(count));
+    this.columns = wrap;
     drawStrip(canvas, tensor.data, { ...scale, columns: wrap });
+    canvas.addEventListener("pointermove", (event) => {
+      const bounds = canvas.getBoundingClientRect();
+      const row = Math.floor(((event.clientY - bounds.top) / bounds.height) * Math.ceil(count / wrap));
+      const j = row * wrap + Math.floor(((event.clientX - bounds.left) / bounds.width) * wrap);
+      if (j >= 0 && j < count) this.onHover([j]);
+    });
     const legend = element("div", { class: "lab-map-legend" });
     colourLegend(legend, scale);
     this.container.replaceChildren(canvas, legend,

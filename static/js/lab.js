@@ -13,7 +13,7 @@ import { cachedJSON } from "./api.js";
 import { createInputPicker, decodeSource, encodeSource, forgetUpload, prepareInput, sourceImage } from "./inputs.js";
 import { createKernelEditor } from "./kernels.js";
 import { createParamControls, pairOf, validParams } from "./lab-controls.js";
-import { renderExplanation, windowCells } from "./lab-explain.js";
+import { explanationSummary, renderExplanation, windowCells } from "./lab-explain.js";
 import { createPlayer } from "./lab-player.js";
 import { InputView, OutputView } from "./lab-view.js";
 import { createState } from "./state.js";
@@ -425,6 +425,10 @@ class Lab {
   showExplanation(message, built) {
     renderExplanation($("lab-explain-body"), message);
     if (built.family === "image") this.inputView.highlight(windowCells(message));
+    // A screen reader hears one sentence when the explained cell moves (not on every re-run, nor while playing).
+    const cell = message.output_index.join(",");
+    if (!this.player.playing && cell !== this.saidCell) $("lab-said").textContent = explanationSummary(message);
+    this.saidCell = cell;
   }
 
   // ---- errors ----------------------------------------------------------------------------------------
@@ -482,7 +486,13 @@ class Lab {
   }
 
   socketStatus(status, detail) {
-    if (status === "reconnecting") $("lab-status").textContent = `reconnecting: ${detail}`;
+    if (status === "reconnecting") {
+      $("lab-status").textContent = `reconnecting: ${detail}`;
+      $("lab-said").textContent = "Reconnecting to the server…";
+    } else if (status === "open" && $("lab-status").textContent.startsWith("reconnecting")) {
+      $("lab-status").textContent = "connected";
+      $("lab-said").textContent = "Connected to the server.";
+    }
   }
 }
 

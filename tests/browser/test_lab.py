@@ -515,3 +515,76 @@ def test_padding_mode_fills_the_frame_and_the_arithmetic_reads_it(page):
     wait_for_new_output(page, before)
     frame = page.evaluate(GRAY_ROWS, INPUT_CANVAS)
     assert {value for row in frame[:3] for value in row} == {frame[0][0]}, "zero padding is one colour"
+
+
+def test_the_output_of_every_kind_can_be_explained_from_the_keyboard(page):
+    """Sequences and vectors are plots, not maps: the output box takes the focus and the arrow keys."""
+    open_lab(page, "?kind=RNN")
+    view = page.locator(OUTPUT)
+    assert view.get_attribute("role") == "application" and view.get_attribute("tabindex") == "0"
+    assert "arrow keys pick a value" in view.get_attribute("aria-label")
+    view.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("document.querySelector('#lab-explain-body .ex-title code')?.textContent === '[0, 1, 1]'")
+    page.wait_for_function("document.querySelector('#lab-said').textContent.startsWith('RNN output at step 2, unit 2 = ')")
+    open_lab(page, "?kind=Linear")
+    page.locator(OUTPUT).focus()
+    page.keyboard.press("End")
+    page.wait_for_function("/^\\[0, \\d+\\]$/.test(document.querySelector('#lab-explain-body .ex-title code')?.textContent)")
+    last = page.text_content("#lab-explain-body .ex-title code")
+    assert last == f"[0, {int(output_shape(page)) - 1}]"
+    # the maps of an image layer are their own stops; the box around them is not one
+    open_lab(page)
+    assert page.locator(OUTPUT).get_attribute("tabindex") is None
+    first_map = page.locator("#lab-output-view .lab-map").first
+    assert (first_map.get_attribute("role"), first_map.get_attribute("aria-roledescription")) == ("application",
+                                                                                                 "output map")
+
+
+def test_what_a_screen_reader_hears_and_when(page):
+    open_lab(page, "?size=28&input=sample:digit-3&params=%7B%22out_channels%22%3A1%7D")
+    # live regions: the one-sentence summary, the step position when stepped by hand, errors; not the rest
+    assert page.locator(".lab-about").get_attribute("aria-live") is None
+    assert page.locator("#lab-explain").get_attribute("aria-live") is None
+    assert page.locator("#lab-status").get_attribute("role") is None
+    page.locator("#lab-output-view .lab-map").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('#lab-said').textContent"
+                           " .startsWith('Conv2d output at channel 1, row 1, column 1 = ')")
+    # the window, weights and products are tables of rows and cells
+    table = page.locator("#lab-explain-body [role=table]").first
+    assert table.locator("[role=row]").count() == 3
+    assert table.locator("[role=row]").nth(2).locator("[role=cell]").count() == 3
+    page.click("#lab-play")
+    assert page.get_attribute("#lab-player-position", "aria-live") == "off"
+    assert page.get_attribute("#lab-play", "aria-pressed") is None and page.text_content("#lab-play") == "Pause"
+    page.click("#lab-play")
+    assert page.get_attribute("#lab-player-position", "aria-live") == "polite"
+    # each pair's "h ≠ w" box is named for its setting
+    assert page.get_by_role("checkbox", name="kernel size: h ≠ w (a different height and width)").count() == 1
+    assert page.get_by_role("tab", name="Filter 1").get_attribute("aria-controls") == "ke-grids"
+    assert page.locator("#lab-input-view .lab-layered").get_attribute("aria-label") == "input picture: 28 by 28, gray"
+
+
+def test_the_lab_at_200_percent_zoom_is_one_column(new_page):
+    """A 1280 px screen at 200% zoom is 640 CSS pixels: nothing is cut off or needs sideways scrolling."""
+    page = new_page()
+    page.set_viewport_size({"width": 640, "height": 900})
+    open_lab(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 640
+    header = page.locator("header.top").bounding_box()
+    toggle = page.locator("#presenter-toggle").bounding_box()
+    assert header["y"] <= toggle["y"] and toggle["y"] + toggle["height"] <= header["y"] + header["height"]
+    assert toggle["x"] + toggle["width"] <= 640
+    for panel in ("#lab-input-panel", "#lab-kernels-panel", "#lab-output-panel", "#lab-explain"):
+        assert page.locator(panel).bounding_box()["width"] > 500, panel
+    cell = page.locator(".ke-cell").first
+    assert cell.bounding_box()["width"] > 30
+    cell.focus()
+    # the focus ring is dark blue (6.7:1 on white) and not clipped by the kernels' scrolled box
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineColor") == "rgb(29, 78, 216)"
+    box, grids = cell.bounding_box(), page.locator(".ke-grids").bounding_box()
+    assert box["x"] - 4 >= grids["x"] and box["y"] - 4 >= grids["y"]
+    screenshot(page, "lab-640px")
