@@ -138,7 +138,13 @@ export class CodePanel {
     this.encoded = null;
     this.digitCodes = null;
     this.ranges = [];
-    this.find("#ae-reset").addEventListener("click", onReset);
+    const reset = this.find("#ae-reset");
+    reset.addEventListener("click", () => {
+      const first = Math.min(...(this.edits ?? new Map()).keys());
+      onReset();
+      // the button disables itself once nothing is edited: keep the keyboard on the first number it put back
+      if (reset.disabled) this.sliders[first]?.input.focus();
+    });
     this.find("#ae-random").addEventListener("click", onRandom);
     const digit = this.find("#ae-blend-digit");
     const blend = this.find("#ae-blend");
@@ -186,7 +192,7 @@ export class CodePanel {
     this.sliders = Array.from({ length: size }, (_, dim) => {
       const id = `ae-c${dim}`;
       const input = el("input", {
-        type: "range", id, "data-dim": dim, disabled: true, "aria-label": `code number ${dim}`,
+        type: "range", id, "data-dim": dim, disabled: true, "aria-label": `c${dim}, code number ${dim}`,
       });
       const tick = el("span", { class: "ae-tick", "aria-hidden": "true" });
       const output = el("output", { for: id, class: "ae-value" });

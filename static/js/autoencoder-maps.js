@@ -29,14 +29,21 @@ export function mapsOf(shape) {
   return { channels: 1, height: 1, width: sample.reduce((a, b) => a * b, 1) };
 }
 
-/** Smallest and largest finite value. */
-function rangeOf(data) {
+/** Smallest and largest finite value of `count` values from `offset`. */
+export function rangeOf(data, offset = 0, count = data.length - offset) {
   let low = Infinity, high = -Infinity;
-  for (const v of data) {
+  for (let i = offset; i < offset + count; i++) {
+    const v = data[i];
     if (v < low) low = v;
     if (v > high) high = v;
   }
   return { min: low, max: high };
+}
+
+/** "values from -0.5 to 2.3": what a picture's name says of its values. */
+export function rangeText({ min, max }) {
+  if (!(min <= max)) return "no values";
+  return min === max ? `every value ${formatNumber(min)}` : `values from ${formatNumber(min)} to ${formatNumber(max)}`;
 }
 
 /** A line under a layer's name: what it does to the maps (`params` from the network's spec). */
@@ -124,14 +131,17 @@ export class LayerRows {
     const container = row.querySelector(".ae-maps");
     let canvases = [...container.querySelectorAll(":scope > canvas")];
     if (canvases.length !== channels) {
-      canvases = Array.from({ length: channels }, (_, c) => el("canvas", {
-        role: "img", "data-channel": c, "aria-label": `map ${c} of ${channels} (${height}×${width})`,
-      }));
+      canvases = Array.from({ length: channels }, (_, c) => el("canvas", { role: "img", "data-channel": c }));
       container.replaceChildren(...canvases);
     }
     const scale = scaleFor(range.min, range.max);
     const area = height * width;
-    canvases.forEach((canvas, c) => drawMap(canvas, tensor.data, height, width, { ...scale, offset: c * area }));
+    canvases.forEach((canvas, c) => {
+      drawMap(canvas, tensor.data, height, width, { ...scale, offset: c * area });
+      // the values the pointer's readout shows, in words: maps count from 1, as in the Network view
+      canvas.setAttribute("aria-label", `map ${c + 1} of ${channels} (${height}×${width}), `
+        + rangeText(rangeOf(tensor.data, c * area, area)));
+    });
     this.size(row);
     colourLegend(row.querySelector(".ae-legend"), scale);
     row.querySelector(".ae-range").textContent = `values ${formatNumber(now.min)} to ${formatNumber(now.max)}`;
@@ -144,7 +154,7 @@ export class LayerRows {
       const box = canvas.getBoundingClientRect();
       const x = Math.min(width - 1, Math.floor(((event.clientX - box.left) / box.width) * width));
       const y = Math.min(height - 1, Math.floor(((event.clientY - box.top) / box.height) * height));
-      readout.textContent = `map ${c}, row ${y}, col ${x}: ${formatNumber(tensor.data[c * area + y * width + x])}`;
+      readout.textContent = `map ${c + 1}, row ${y}, col ${x}: ${formatNumber(tensor.data[c * area + y * width + x])}`;
     };
   }
 

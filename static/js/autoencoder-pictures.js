@@ -1,7 +1,7 @@
 // The Autoencoder view's pictures: the input and the decoder's output side by side on one grey scale,
 // their difference, the reconstruction error in words, and a readout of the pixel under the pointer.
 
-import { mapsOf } from "./autoencoder-maps.js";
+import { mapsOf, rangeOf, rangeText } from "./autoencoder-maps.js";
 import { colourLegend, drawMap, formatNumber } from "./plots.js";
 
 const MAGENTA = [255, 0, 255]; // NaN and inf, as plots.js draws them
@@ -43,6 +43,11 @@ function greyLegend(element) {
   element.querySelector(".colour-legend-bar").style.background = "linear-gradient(to right, #000, #fff)";
 }
 
+/** A picture's name: what it is, its size and its values (the pointer's readout has them pixel by pixel). */
+function describePicture(canvas, what, data, height, width, scale = "0 black, 1 white") {
+  canvas.setAttribute("aria-label", `${what}, ${height}×${width} pixels, ${rangeText(rangeOf(data))} (${scale})`);
+}
+
 /**
  * The pictures inside `root` (#autoencoder-view): #ae-input-image, #ae-output-image, #ae-difference-image,
  * their legends, #ae-picture-readout, #ae-output-caption and #ae-error.
@@ -69,6 +74,7 @@ export class Pictures {
     this.input = tensor;
     const { height, width } = mapsOf(tensor.shape);
     drawGrey(this.canvases.input, tensor.data, height, width);
+    describePicture(this.canvases.input, "the input digit", tensor.data, height, width);
   }
 
   /** The decoder's output, and its difference from the input. */
@@ -76,9 +82,12 @@ export class Pictures {
     this.output = tensor;
     const { height, width } = mapsOf(tensor.shape);
     drawGrey(this.canvases.output, tensor.data, height, width);
+    describePicture(this.canvases.output, "the decoder's output", tensor.data, height, width);
     if (this.input?.data.length !== tensor.data.length) return;
     const difference = tensor.data.map((v, i) => v - this.input.data[i]);
     drawMap(this.canvases.difference, difference, height, width, { min: -1, max: 1, diverging: true });
+    describePicture(this.canvases.difference, "output minus input", difference, height, width,
+      "blue below zero, red above");
   }
 
   /**

@@ -38,6 +38,7 @@ const view = {
   modelError: $("#ae-model-error"),
   progressBar: $("#ae-progress progress"),
   progressText: $("#ae-progress-text"),
+  said: $("#ae-run-said"),
   runError: $("#ae-run-error"),
 };
 
@@ -123,13 +124,21 @@ function linkNetworkView() {
 }
 
 function showConnection(status, detail) {
-  if (status === "reconnecting") setProgress(null, `Reconnecting to the server (${detail})…`);
+  if (status !== "reconnecting") return;
+  setProgress(null, `Reconnecting to the server (${detail})…`);
+  say("Reconnecting to the server…");
 }
 
+/** The progress line, seen but not spoken: it changes with every layer (say() tells how a run ended). */
 function setProgress(done, text) {
   if (done === null) view.progressBar.removeAttribute("value");
   else view.progressBar.value = done;
   view.progressText.textContent = text;
+}
+
+/** Tell screen readers `text` through the status region ("" clears it, unheard), unless it says that already. */
+function say(text) {
+  if (view.said.textContent !== text) view.said.textContent = text;
 }
 
 // ---- the state and what the person does ----------------------------------------------------------------------
@@ -199,6 +208,7 @@ async function runFull() {
   if (ticket !== runTicket) return; // a newer input is being prepared: it wins
   clearErrors();
   running();
+  say("");
   rows.newInput();
   Object.assign(run, { awaitingCode: true, baseline: new Map(), baselineDone: false, decoder: null });
   const handle = socket.run({ network: NETWORK, input }, {
@@ -213,7 +223,10 @@ async function runFull() {
       run.full = null;
       run.baselineDone = true;
       if (edits().size) decode();
-      else complete(run.encoded, `All ${message.layers} layers in ${Math.round(message.total_ms)} ms`);
+      else {
+        complete(run.encoded, `All ${message.layers} layers in ${Math.round(message.total_ms)} ms`,
+          `Done: all ${message.layers} layers computed.`);
+      }
     },
     onError: failed,
   });
@@ -249,13 +262,16 @@ function decode() {
     run.decoder = null;
     rows.forget(run.baseline.keys());
     for (const [name, tensor] of run.baseline) showDecoderLayer(name, tensor);
-    if (run.baselineDone) complete(code, "Back to the encoded code");
+    if (run.baselineDone) complete(code, "Back to the encoded code", "Back to the encoded code.");
     return;
   }
   runDecoder(code);
 }
 
-/** Send `code` through the decoder alone; the layers come back indexed from the first decoder layer. */
+/**
+ * Send `code` through the decoder alone; the layers come back indexed from the first decoder layer. The status
+ * is not cleared first: a slider's arrow key presses, a decoder run each, are told once that they decode.
+ */
 function runDecoder(code) {
   running();
   $("#ae-code-error").textContent = "";
@@ -270,7 +286,7 @@ function runDecoder(code) {
     },
     onDone: (message) => {
       run.decoder = null;
-      complete(code, `Decoded the edited code in ${Math.round(message.total_ms)} ms`);
+      complete(code, `Decoded the edited code in ${Math.round(message.total_ms)} ms`, "Decoded the edited code.");
     },
     onError: (message) => failed(message, $("#ae-code-error")),
   });
@@ -282,12 +298,13 @@ function running() {
   view.root.dataset.runState = "running";
 }
 
-/** The output on screen is complete: say so, and how far it is from the input. */
-function complete(code, text) {
+/** The output on screen is complete: show `text`, tell screen readers `spoken`, and how far it is from the input. */
+function complete(code, text, spoken) {
   view.root.dataset.runState = "done";
   view.root.dataset.updates = String(Number(view.root.dataset.updates || 0) + 1);
   panel.markShown(code);
   setProgress(view.progressBar.max, text);
+  say(spoken);
   pictures.describe({ edited: edits().size > 0, trained: model.trained, average: model.card?.held_out_score });
 }
 
@@ -296,6 +313,7 @@ function failed(message, place = view.runError) {
   Object.assign(run, { full: null, decoder: null });
   view.root.dataset.runState = "error";
   setProgress(0, "Stopped: the server could not compute this.");
+  say("Stopped: the server could not compute this.");
   const field = message.field ?? "";
   if (place === view.runError && (field === "input" || field.startsWith("input."))) picker.showError(message.message);
   else place.textContent = message.message;

@@ -34,6 +34,7 @@ const INPUT_INDEX = -1;
 // each cell from minCell to maxCell CSS pixels, the strip at most about width x height
 const STRIP = { columns: 64, minCell: 2, maxCell: 28, width: 480, height: 120 };
 const KERNEL_DISPLAY = 44; // CSS pixels of a kernel slice in the detail panel
+const KERNEL_SPOKEN = 5; // kernels up to this size name their weights one by one, larger ones their range
 const MAP_SIZE = { min: 40, max: 96 }; // CSS pixels of a map in a layer's grid
 const MAP_GAP = 8; // CSS pixels between maps, borders included
 const STALE_AFTER_MS = 250; // a layer still showing the previous run's maps this long after a run starts is dimmed
@@ -54,6 +55,7 @@ const view = {
   scaleSelect: $("#nv-scale"),
   progressBar: $("#nv-progress progress"),
   progressText: $("#nv-progress-text"),
+  said: $("#nv-run-said"),
   runError: $("#nv-run-error"),
   layers: $("#nv-layers"),
   scores: $("#nv-scores"),
@@ -148,8 +150,10 @@ async function start() {
   view.copyStack.addEventListener("click", () => {
     const stack = stackFromSpec(currentModel()?.spec, layerKinds);
     state.set({ network: CUSTOM_NETWORK, stack, layer: null, map: null }, { push: true });
+    $("#nv-stack-title").focus(); // the button is gone: the keyboard goes on in the stack it revealed
   });
   $("#nv-detail-close").addEventListener("click", closeDetail);
+  view.layers.addEventListener("click", revealDetail);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !view.detail.hidden) closeDetail();
   });
@@ -274,7 +278,10 @@ function showModel() {
 }
 
 function showConnection(status, detail) {
-  if (status === "reconnecting") setProgress(null, `Reconnecting to the server (${detail})…`);
+  if (status === "reconnecting") {
+    setProgress(null, `Reconnecting to the server (${detail})…`);
+    say("Reconnecting to the server…");
+  }
   if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
     setProgress(0, "Connected to the server.");
   }
@@ -315,6 +322,7 @@ async function run() {
   if (inputErrorShown) picker.clearError();
   inputErrorShown = false;
   view.root.dataset.runState = "running";
+  say("");
   mark("lamina:run-start");
   const handle = socket.run(request, {
     onStart: (message) => begin(message, request),
@@ -403,6 +411,7 @@ function finish(message, byUser) {
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone || 0) + 1);
   setProgress(shown.layers.length, `All ${message.layers} layers in ${Math.round(message.total_ms)} ms `
     + `(computing took ${message.compute_ms.toFixed(1)} ms of it)`);
+  say(`Done: all ${message.layers} layers computed.`);
 }
 
 /** Show a server error next to the control it is about: the network, the input, or the progress line. */
@@ -413,6 +422,7 @@ function failed(message) {
   for (const row of view.layers.children) row.dataset.state = "stale";
   setProgress(0, "Stopped: the server could not compute this run."
     + (kept ? " The maps below, dimmed, are from the last run that worked." : ""));
+  say("Stopped: the server could not compute this run.");
   const field = message.field ?? "";
   const about = field.split(".")[0]; // "network.layers" is about the network
   if (about === "input") showInputError(message.message);
@@ -426,10 +436,16 @@ function showInputError(text) {
   inputErrorShown = true;
 }
 
+/** The progress line, seen but not spoken: it changes with every layer (say() tells how a run ended). */
 function setProgress(done, text) {
   if (done === null) view.progressBar.removeAttribute("value");
   else view.progressBar.value = done;
   view.progressText.textContent = text;
+}
+
+/** Tell screen readers `text` through the status region ("" clears it, unheard), unless it says that already. */
+function say(text) {
+  if (view.said.textContent !== text) view.said.textContent = text;
 }
 
 // ---- layer rows ---------------------------------------------------------------------------------------------
@@ -437,7 +453,8 @@ function setProgress(done, text) {
 function layerRow(info) {
   const isInput = info.index === INPUT_INDEX;
   const title = isInput ? "Input" : `${info.index} · ${info.name}`;
-  const download = isInput ? "" : el("button", { type: "button", class: "link nv-download" }, "download .npy");
+  const download = isInput ? "" : el("button", { type: "button", class: "link nv-download",
+    "aria-label": `download .npy of ${info.name}'s output` }, "download .npy");
   if (download) download.addEventListener("click", () => downloadLayer(info.index, download));
   return el("li", { class: "nv-layer", "data-index": info.index, "data-state": "pending" },
     el("header", { class: "nv-layer-head" },
@@ -530,10 +547,13 @@ function drawMaps(row, index, tensor, shape, scale) {
   container.classList.remove("nv-vector");
   const selected = state.get().layer === index ? state.get().map : null;
   const name = index === INPUT_INDEX ? "input channel" : "map";
+  const area = shape.height * shape.width;
+  // each map's range in its name: what the readout under the pointer shows, for the keyboard too
+  const ranges = Array.from({ length: shape.channels }, (_, c) => rangeText(tensor.data, c * area, area));
   featureGrid(container, {
     data: tensor.data, channels: shape.channels, height: shape.height, width: shape.width,
     scale: mapScales(tensor, shape, scale), selected, size: mapSize(container, shape.channels),
-    label: (c) => `${name} ${c + 1} of ${shape.channels} (${shape.height}×${shape.width}): open details`,
+    label: (c) => `${name} ${c + 1} of ${shape.channels} (${shape.height}×${shape.width}), ${ranges[c]}: open details`,
     onSelect: (channel) => state.set({ layer: index, map: channel }),
   });
   const readout = row.querySelector(".nv-readout");
@@ -541,10 +561,23 @@ function drawMaps(row, index, tensor, shape, scale) {
     const button = event.target.closest("button.map");
     if (!button) return;
     const c = Number(button.dataset.channel);
-    const stats = summarize(tensor.data, c * shape.height * shape.width, shape.height * shape.width, 1);
-    readout.textContent = `${name} ${c}: min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)}, `
+    const stats = summarize(tensor.data, c * area, area, 1);
+    readout.textContent = `${name} ${c + 1}: min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)}, `
       + `mean ${formatNumber(stats.mean)}`;
   };
+}
+
+/** "values from -0.5 to 2.3" for `count` values of `data` from `offset` (one pass: no mean, no histogram). */
+function rangeText(data, offset = 0, count = data.length - offset) {
+  let min = Infinity, max = -Infinity;
+  for (let i = offset; i < offset + count; i++) {
+    const v = data[i];
+    if (!Number.isFinite(v)) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (min > max) return "no finite values";
+  return min === max ? `every value ${formatNumber(min)}` : `values from ${formatNumber(min)} to ${formatNumber(max)}`;
 }
 
 /** A 1-D output as a strip of cells (wrapped into rows when long), with the value under the pointer. */
@@ -565,7 +598,7 @@ function drawVector(row, tensor, scale) {
   const cell = Math.max(STRIP.minCell, Math.min(STRIP.maxCell, Math.floor(STRIP.width / columns),
     Math.floor(STRIP.height / rows)));
   canvas.style.width = `${columns * cell}px`;
-  canvas.setAttribute("aria-label", `${values.length} values shown as a strip of coloured cells`);
+  canvas.setAttribute("aria-label", stripLabel(values));
   const readout = row.querySelector(".nv-readout");
   canvas.onmousemove = (event) => {
     const box = canvas.getBoundingClientRect();
@@ -573,6 +606,17 @@ function drawVector(row, tensor, scale) {
     const i = Math.floor(((event.clientY - box.top) / box.height) * Math.ceil(values.length / columns)) * columns + column;
     if (i >= 0 && i < values.length) readout.textContent = `element ${i}: ${formatNumber(values[i])}`;
   };
+}
+
+/** A strip's name: its length and range, and its largest values when it is short enough to have a few that matter. */
+function stripLabel(values) {
+  let text = `${values.length} values shown as a strip of coloured cells, ${rangeText(values)}`;
+  if (values.length <= STRIP.columns && values.length > 1) {
+    const largest = Array.from(values, (value, i) => ({ value, i })).filter(({ value }) => Number.isFinite(value))
+      .sort((a, b) => b.value - a.value).slice(0, 3);
+    text += `; largest: ${largest.map(({ value, i }) => `element ${i} ${formatNumber(value)}`).join(", ")}`;
+  }
+  return text;
 }
 
 /**
@@ -653,6 +697,17 @@ function closeDetail() {
   if (button) button.focus();
 }
 
+/**
+ * After a click on a map (the grid has opened it): a map opened from the keyboard (a click of detail 0) takes
+ * the focus into the panel; one opened with the mouse where the panel sits below the layers (narrow windows)
+ * scrolls it into view.
+ */
+function revealDetail(event) {
+  if (!event.target.closest("button.map") || view.detail.hidden) return;
+  if (event.detail === 0) $("#nv-detail-title").focus();
+  else if (view.detail.getBoundingClientRect().top >= innerHeight) view.detail.scrollIntoView({ block: "start" });
+}
+
 /** Show the selected map (state layer/map) in the detail panel, or hide the panel when nothing is selected. */
 function renderDetail() {
   const { layer, map } = state.get();
@@ -696,8 +751,20 @@ function renderDetail() {
     + `non-finite ${stats.non_finite}`;
   const scale = state.get().scale === "map" ? scaleFor(stats.min, stats.max) : scaleFor(output.stats.min, output.stats.max);
   heatmap($("#nv-detail-heatmap"), output.tensor.data, shape.height, shape.width, { ...scale, offset });
+  $("#nv-detail-heatmap").setAttribute("aria-label", `heatmap of ${title.textContent}: ${shape.height} rows by `
+    + `${shape.width} columns, ${rangeText(output.tensor.data, offset, area)}`);
   if (stats.histogram.counts.length) histogram($("#nv-detail-histogram"), stats.histogram, { title: "Values in this map" });
+  $("#nv-detail-histogram").setAttribute("aria-label", histogramLabel(stats.histogram));
   renderKernels(layer, map, info);
+}
+
+/** The histogram's name: its span and its fullest bin. */
+function histogramLabel({ counts, edges }) {
+  if (!counts.length) return "histogram of the values in this map: no finite values";
+  const fullest = counts.indexOf(Math.max(...counts));
+  return `histogram of the values in this map: ${counts.length} bins from ${formatNumber(edges[0])} to `
+    + `${formatNumber(edges.at(-1))}; the fullest, ${formatNumber(edges[fullest])} to `
+    + `${formatNumber(edges[fullest + 1])}, holds ${counts[fullest]} values`;
 }
 
 /** The weights that made output map `map`: kernel slices for convolutions, a sentence for the others. */
@@ -763,7 +830,7 @@ function drawKernelSlices(grid, slices, legend, readout) {
   for (const { data } of slices) for (const v of data) if (Number.isFinite(v)) reach = Math.max(reach, Math.abs(v));
   const scale = scaleFor(-reach, reach, { diverging: true });
   for (const item of slices) {
-    const canvas = el("canvas", { "aria-label": `kernel for ${item.label}` });
+    const canvas = el("canvas", { role: "img", "aria-label": kernelLabel(item) });
     drawMap(canvas, item.data, item.height, item.width, scale);
     const aspect = item.width / item.height;
     canvas.style.width = `${Math.round(KERNEL_DISPLAY * Math.min(1, aspect))}px`;
@@ -777,6 +844,17 @@ function drawKernelSlices(grid, slices, legend, readout) {
     grid.append(el("figure", {}, canvas, el("figcaption", {}, item.label)));
   }
   colourLegend(legend, scale);
+}
+
+/** A kernel's name: a small one's weights row by row (the pointer's readout, for everyone), a larger one's range. */
+function kernelLabel({ label, height, width, data }) {
+  const size = `${height}×${width}`;
+  if (height > KERNEL_SPOKEN || width > KERNEL_SPOKEN) {
+    return `kernel for ${label}, ${size} weights, ${rangeText(data)}`;
+  }
+  const rows = Array.from({ length: height },
+    (_, r) => Array.from(data.subarray(r * width, (r + 1) * width), formatNumber).join(", "));
+  return `kernel for ${label}, ${size} weights row by row: ${rows.join("; ")}`;
 }
 
 start();

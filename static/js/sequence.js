@@ -36,6 +36,7 @@ const $ = (selector) => document.querySelector(selector);
 const view = {
   root: $("#sequence-view"), network: $("#sq-network"), hidden: $("#sq-hidden"), sources: $("#sq-sources"),
   numbers: $("#sq-numbers"), text: $("#sq-text"), step: $("#sq-step"), play: $("#sq-play"), progress: $("#sq-progress"),
+  said: $("#sq-run-said"),
 };
 
 let choices = [];
@@ -82,7 +83,9 @@ async function start() {
   await picker.ready;
   showControls(state.get(), new Set(Object.keys(state.get())));
   socket = new RunSocket({ encoding: "float16", onStatus: (status, detail) => {
-    if (status === "reconnecting") view.progress.textContent = `Reconnecting to the server (${detail})…`;
+    if (status !== "reconnecting") return;
+    view.progress.textContent = `Reconnecting to the server (${detail})…`;
+    say("Reconnecting to the server…");
   } });
   state.subscribe(changed);
   window.addEventListener("pagehide", () => socket.close());
@@ -215,6 +218,7 @@ async function run() {
     outputs: new Map(), gates: [], input: null };
   view.root.dataset.runState = "running";
   view.progress.textContent = "Computing…";
+  say("");
   socket.run(request, {
     onStart: (message) => { incoming.layers = message.layers; },
     onInput: (message) => { incoming.input = message.tensor; },
@@ -252,6 +256,12 @@ async function finish(incoming, done) {
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone) + 1);
   view.progress.textContent = `${current.steps} steps through the ${current.choice.cell} in `
     + `${Math.round(done.total_ms)} ms.`;
+  say(`Done: ${current.steps} steps through the ${current.choice.cell}. ${$("#sq-answer").textContent}`.trim());
+}
+
+/** Tell screen readers `text` through the status region ("" clears it, unheard), unless it says that already. */
+function say(text) {
+  if (view.said.textContent !== text) view.said.textContent = text;
 }
 
 /** An error next to the control it is about: the typed numbers or text, the digit picker, the network, or the run. */
@@ -259,6 +269,7 @@ function showProblem(field, message) {
   view.root.dataset.runState = "error";
   view.progress.textContent = current ? "Stopped. The plots still show the last sequence that worked."
     : "Stopped: nothing to show yet.";
+  say(view.progress.textContent);
   view.root.classList.toggle("sq-stale", Boolean(current));
   const source = settings().source;
   const typed = ["numbers", "text"].find((name) => field === name || (field.startsWith("input") && source === name));
@@ -306,11 +317,11 @@ async function showStep() {
   view.root.dataset.step = String(t);
 }
 
-/** Play: move one step every PLAY_MS to the end (from the start when already there). */
+/** Play: move one step every PLAY_MS to the end (from the start when already there). The button's label says
+ * what it will do (no aria-pressed as well: "Pause, pressed" would say it twice). */
 function play(on) {
   clearInterval(playTimer);
   playTimer = null;
-  view.play.setAttribute("aria-pressed", String(on));
   view.play.textContent = on ? "Pause" : "Play";
   if (!on || !current) return;
   if (clampStep(state.get().step, current.steps) >= current.steps - 1) state.set({ step: 0 });

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.browser.conftest import draw_vertical_stroke, screenshot
+from tests.browser.test_network import IN_LIVE_REGION, announcements, watch_announcements
 
 VIEW = "#autoencoder-view"
 NETWORK = "digits-autoencoder"
@@ -443,3 +444,61 @@ def test_a_dark_digit_on_white_upload_points_to_invert(page, tmp_path):
     page.check("#ae-input .ip-invert")
     wait_for_update_after(page, count)
     assert hint.is_hidden()
+
+
+# ---- accessibility: what a keyboard and a screen reader get ----------------------------------------------------
+
+def test_keyed_code_edits_are_announced_once_and_reset_keeps_the_focus(page):
+    open_view(page)
+    watch_announcements(page)
+    code = shown_code(page)
+    slider(page, 3).focus()
+    count = updates(page)
+    for _ in range(3):  # three decoder runs, each through seven layers
+        page.keyboard.press("ArrowRight")
+    wait_for_update_after(page, count)
+    wait_for_url_edits(page, [3])
+    # one short sentence (before: 27 per-layer lines and the error sentence each time); the error sentence, which
+    # changes with every run, is seen but not spoken
+    assert announcements(page) == ["ae-run-said: Decoded the edited code."]
+    for selector in ("#ae-progress-text", "#ae-error"):
+        assert not page.evaluate(IN_LIVE_REGION, selector), selector
+    assert page.inner_text("#ae-progress-text").startswith("Decoded the edited code in ")
+
+    # Reset disables itself: the focus goes to the number it put back, not to the page's body
+    page.focus("#ae-reset")
+    count = updates(page)
+    page.keyboard.press("Enter")
+    wait_for_update_after(page, count)
+    assert page.is_disabled("#ae-reset")
+    assert page.evaluate("document.activeElement.id") == "ae-c3"
+    np.testing.assert_array_equal(shown_code(page), code)
+    assert announcements(page)[-1] == "ae-run-said: Back to the encoded code."
+
+
+def test_names_hold_the_visible_words_and_the_values(page, server_url):
+    open_view(page)
+    # a slider's name starts with its visible label (what a voice-control user says), then says what it is
+    assert page.inner_text("label[for='ae-c3']") == "c3"
+    page.get_by_role("slider", name="c3, code number 3", exact=True).wait_for()
+
+    # maps count from 1, as in the Network view, and their names hold their range (the pointer's readout)
+    maps = page.locator(".ae-layer[data-name='dec1'] .ae-maps canvas")
+    labels = maps.evaluate_all("canvases => canvases.map((c) => c.getAttribute('aria-label'))")
+    assert len(labels) == 8
+    for c, label in enumerate(labels):
+        assert re.fullmatch(rf"map {c + 1} of 8 \(\d+×\d+\), values from \S+ to \S+", label), label
+    maps.first.hover()
+    assert page.inner_text(".ae-layer[data-name='dec1'] .ae-layer-readout").startswith("map 1, row ")
+
+    # the pictures, whose pixels only the pointer reads, say their range
+    reconstruction = server_layer(server_url, -1, {"input": {"sample": "mnist-3"}})[0, 0]
+    label = page.get_attribute("#ae-output-image", "aria-label")
+    match = re.fullmatch(r"the decoder's output, 28×28 pixels, values from (\S+) to (\S+) \(0 black, 1 white\)", label)
+    assert match, label
+    assert float(match[1]) == pytest.approx(reconstruction.min(), rel=FLOAT16_RTOL, abs=1e-3)
+    assert float(match[2]) == pytest.approx(reconstruction.max(), rel=FLOAT16_RTOL, abs=1e-3)
+    assert re.fullmatch(r"the input digit, 28×28 pixels, values from \S+ to \S+ \(0 black, 1 white\)",
+                        page.get_attribute("#ae-input-image", "aria-label"))
+    assert re.fullmatch(r"output minus input, 28×28 pixels, values from \S+ to \S+ \(blue below zero, red above\)",
+                        page.get_attribute("#ae-difference-image", "aria-label"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -540,3 +541,175 @@ def test_a_link_to_a_map_that_is_not_there_says_so(page):
                          ("?layer=0&map=-1", "conv1 has no map -1 (in the address, its maps are 0 to 7)")):
         open_network(page, query)
         page.wait_for_function(f"document.querySelector('#nv-detail-title').textContent === {title!r}")
+
+
+# ---- accessibility: what a keyboard and a screen reader get ----------------------------------------------------
+
+# From the moment it is installed, every change of a live region's text (role status, alert or log, or
+# aria-live), as "id: text" once per region and task: what a screen reader would announce. Emptied regions are
+# not counted (screen readers do not announce text going away).
+WATCH_ANNOUNCEMENTS = """() => {
+  window.announced = [];
+  const live = '[aria-live]:not([aria-live="off"]), [role="status"], [role="alert"], [role="log"]';
+  new MutationObserver((records) => {
+    const regions = new Set();
+    for (const record of records) {
+      const node = record.target.nodeType === Node.ELEMENT_NODE ? record.target : record.target.parentElement;
+      const region = node?.closest(live);
+      if (region) regions.add(region);
+    }
+    for (const region of regions) {
+      const text = region.textContent.trim();
+      if (text) window.announced.push(`${region.id || region.className}: ${text}`);
+    }
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+}"""
+
+IN_LIVE_REGION = """(selector) => Boolean(document.querySelector(selector)
+  .closest('[aria-live]:not([aria-live="off"]), [role="status"], [role="alert"], [role="log"]'))"""
+
+
+def watch_announcements(page) -> None:
+    page.evaluate(WATCH_ANNOUNCEMENTS)
+
+
+def announcements(page) -> list[str]:
+    return page.evaluate("window.announced")
+
+
+def focused(page, script: str = "document.activeElement.id"):
+    return page.evaluate(script)
+
+
+def test_only_the_end_of_a_run_is_announced(page):
+    open_network(page, "?network=tiny-vgg")
+    watch_announcements(page)
+    count = runs_done(page)
+    page.select_option("#nv-network", "digits-cnn")
+    wait_for_run_after(page, count)
+    # one short sentence for the whole run (before: one per layer, 17 of them, and the saliency caption)
+    assert announcements(page) == ["nv-run-said: Done: all 9 layers computed."]
+    # the progress line is seen, not spoken: it changes with every layer; the saliency caption with every run
+    assert page.inner_text("#nv-progress-text").startswith("All 9 layers in ")
+    assert not page.evaluate(IN_LIVE_REGION, "#nv-progress-text")
+    assert not page.evaluate(IN_LIVE_REGION, "#nv-saliency-caption")
+
+
+def test_a_map_opened_from_the_keyboard_takes_the_focus_and_gives_it_back(page, server_url):
+    from engine.backend import to_numpy
+    from engine.models import load_model
+
+    open_network(page)
+    page.focus(".nv-layer[data-index='0'] button.map[data-channel='1']")
+    page.keyboard.press("Enter")
+    page.locator("#nv-detail").wait_for(state="visible")
+    # the focus is on the panel's heading: a screen reader reads which map opened, the next Tab is Close
+    assert focused(page) == "nv-detail-title"
+    assert page.inner_text("#nv-detail-title") == "conv1 · map 2 of 8"
+    page.keyboard.press("Tab")
+    assert focused(page) == "nv-detail-close"
+    page.keyboard.press("Enter")
+    page.locator("#nv-detail").wait_for(state="hidden")
+    assert focused(page, "document.activeElement.getAttribute('aria-label')").startswith("map 2 of 8 ")
+    assert focused(page, "document.activeElement.closest('li').dataset.index") == "0"
+    # a mouse click leaves the focus where it was (the panel is beside the layers, in view)
+    page.click(".nv-layer[data-index='3'] button.map[data-channel='2']")
+    page.locator("#nv-detail").wait_for(state="visible")
+    assert focused(page, "document.activeElement.dataset.channel") == "2"
+
+    # the heatmap and the histogram are named pictures that say what they show
+    page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '8'")
+    conv2 = download_layer(page, 3)[0, 2]
+    heatmap = page.get_by_role("img", name="heatmap of conv2 · map 3 of 16")
+    label = heatmap.get_attribute("aria-label")
+    match = re.fullmatch(r"heatmap of conv2 · map 3 of 16: 14 rows by 14 columns, values from (\S+) to (\S+)", label)
+    assert match, label
+    assert float(match[1]) == pytest.approx(conv2.min(), rel=FLOAT16_RTOL, abs=1e-3)
+    assert float(match[2]) == pytest.approx(conv2.max(), rel=FLOAT16_RTOL, abs=1e-3)
+    histogram = page.get_by_role("img", name="histogram of the values in this map")
+    assert re.fullmatch(r"histogram of the values in this map: 32 bins from \S+ to \S+; the fullest, \S+ to \S+, "
+                        r"holds \d+ values", histogram.get_attribute("aria-label"))
+
+    # each 3×3 kernel names its weights row by row: what the pointer's readout shows, one at a time
+    weight = to_numpy(load_model("digits-cnn")["conv2"].state_dict()["weight"])  # (16, 8, 3, 3)
+    kernel = page.get_by_role("img", name="kernel for input 5,")
+    match = re.fullmatch(r"kernel for input 5, 3×3 weights row by row: (.*)", kernel.get_attribute("aria-label"))
+    assert match, kernel.get_attribute("aria-label")
+    rows = [[float(v) for v in row.split(", ")] for row in match[1].split("; ")]
+    np.testing.assert_allclose(rows, weight[2, 5], rtol=FLOAT16_RTOL, atol=1e-4)
+
+
+def test_a_large_kernel_names_its_range(page):
+    stack = {"input": [1, 28, 28], "layers": [{"kind": "Conv2d", "params": {"out_channels": 2, "kernel_size": 7}}]}
+    open_network(page, f"?network=custom&stack={urllib.parse.quote(json.dumps(stack))}&layer=0&map=1")
+    page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '1'")
+    label = page.get_attribute("#nv-kernel-grid canvas", "aria-label")
+    assert re.fullmatch(r"kernel for input 0, 7×7 weights, values from -?[\d.e+-]+ to -?[\d.e+-]+", label), label
+
+
+def test_maps_strips_and_downloads_have_names_that_say_what_they_hold(page, server_url):
+    spec = model(server_url, "digits-cnn")["spec"]
+    open_network(page)
+    # a map's name holds its range: the readout under the pointer, for the keyboard
+    conv1 = download_layer(page, 0)[0, 0]
+    label = page.get_attribute(".nv-layer[data-index='0'] button.map[data-channel='0']", "aria-label")
+    match = re.fullmatch(r"map 1 of 8 \(28×28\), values from (\S+) to (\S+): open details", label)
+    assert match, label
+    assert float(match[1]) == pytest.approx(conv1.min(), rel=FLOAT16_RTOL, abs=1e-3)
+    assert float(match[2]) == pytest.approx(conv1.max(), rel=FLOAT16_RTOL, abs=1e-3)
+    # and the readout counts maps from 1, as the names and the detail panel do
+    page.hover(".nv-layer[data-index='0'] button.map[data-channel='0']")
+    assert page.inner_text(".nv-layer[data-index='0'] .nv-readout").startswith("map 1: min ")
+
+    # the 784 values of the Flatten: their count and range; the ten probabilities: the largest ones too
+    flat = download_layer(page, 6)[0]
+    label = page.get_attribute(".nv-layer[data-index='6'] canvas.nv-strip", "aria-label")
+    match = re.fullmatch(r"784 values shown as a strip of coloured cells, values from (\S+) to (\S+)", label)
+    assert match, label
+    assert float(match[2]) == pytest.approx(flat.max(), rel=FLOAT16_RTOL, abs=1e-3)
+    probabilities = download_layer(page, 8)[0]
+    label = page.get_attribute(".nv-layer[data-index='8'] canvas.nv-strip", "aria-label")
+    match = re.fullmatch(r"10 values shown as a strip of coloured cells, values from \S+ to \S+; largest: "
+                         r"element (\d) \S+, element (\d) \S+, element (\d) \S+", label)
+    assert match, label
+    assert [int(i) for i in match.groups()] == np.argsort(-probabilities)[:3].tolist()
+
+    # ten "download .npy" buttons, each named for its layer (the visible words first, for voice control)
+    names = page.locator(".nv-download").evaluate_all("buttons => buttons.map((b) => b.getAttribute('aria-label'))")
+    assert names == [f"download .npy of {layer['name']}'s output" for layer in spec["layers"]]
+    page.get_by_role("button", name="download .npy of conv2's output", exact=True).wait_for()
+
+
+def test_the_detail_panel_stacks_at_200_percent_zoom(page):
+    """A 1280 px window at 200% zoom is 640 CSS pixels wide: the panel goes under the layers, which keep the width."""
+    page.set_viewport_size({"width": 640, "height": 720})
+    open_network(page, "?layer=0&map=0")
+    detail = page.locator("#nv-detail")
+    detail.wait_for(state="visible")
+    main = page.locator(".nv-main").bounding_box()
+    panel = detail.bounding_box()
+    assert main["width"] >= 560, main  # before: 0 px, the panel over it
+    assert panel["y"] >= main["y"] + main["height"], (panel, main)  # under the layers, not over them
+    assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 640, panel
+    close = page.locator("#nv-detail-close")
+    close.scroll_into_view_if_needed()
+    box = close.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 640, box  # before: off-screen to the right
+    screenshot(page, "network-detail-640px")
+    close.click()
+    detail.wait_for(state="hidden")
+    assert focused(page, "document.activeElement.getAttribute('aria-label')").startswith("map 1 of 8 ")
+
+    # a map clicked far above the panel brings it into view
+    page.click(".nv-layer[data-index='1'] button.map[data-channel='3']")
+    detail.wait_for(state="visible")
+    page.wait_for_function("""() => {
+      const top = document.querySelector('#nv-detail-title').getBoundingClientRect().top;
+      return top >= 0 && top < innerHeight;
+    }""")
+
+    # a middling window (150% zoom) keeps the controls beside the layers and the panel under them
+    page.set_viewport_size({"width": 1000, "height": 720})
+    main = page.locator(".nv-main").bounding_box()
+    panel = detail.bounding_box()
+    assert main["width"] >= 560 and panel["x"] == main["x"] and panel["y"] >= main["y"] + main["height"]

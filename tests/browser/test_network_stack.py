@@ -224,6 +224,8 @@ def test_an_image_layer_goes_before_the_flatten_and_a_failed_run_dims_the_last_g
     # the maps still on screen are the last good run's: dimmed, and the progress line says so
     assert set(layer_rows(page).evaluate_all("rows => rows.map((row) => row.dataset.state)")) == {"stale"}
     assert "The maps below, dimmed, are from the last run that worked." in page.inner_text("#nv-progress-text")
+    # screen readers hear that the run stopped (the reason is in the row's alert), not every layer's progress
+    assert page.text_content("#nv-run-said") == "Stopped: the server could not compute this run."
     # a row keeps a shape known for the same layers above it (the Flatten's from the first run, before the
     # convolution was added); the moved convolution and the rows below it have none until a run works
     assert editor_shapes(page) == engine_shapes(good)[:6] + ["784", "", "", ""]
@@ -332,3 +334,17 @@ def test_a_built_in_networks_layers_can_be_copied_into_the_stack(page, server_ur
         page.go_back()
         wait_for_run_after(page, count)
         assert page.locator("#nv-network").input_value() == name
+
+
+def test_copying_a_network_keeps_the_keyboard_in_the_stack(page):
+    """The copy button hides itself once pressed: the focus goes to the stack it revealed, not to the page's body."""
+    page.goto("/network?network=digits-cnn")
+    wait_for_run_after(page, 0)
+    count = runs_done(page)
+    page.focus("#nv-copy-stack")
+    page.keyboard.press("Enter")
+    wait_for_run_after(page, count)
+    assert page.is_hidden("#nv-copy-stack")
+    assert page.evaluate("document.activeElement.id") == "nv-stack-title"
+    page.keyboard.press("Tab")  # and Tab goes on into the stack's controls
+    assert page.evaluate("document.activeElement.closest('#nv-stack') !== null")
