@@ -135,3 +135,10 @@ def test_links_lead_to_the_network_view(page):
     page.wait_for_function("document.querySelector('#nv-network').value === 'digits-cnn' "
                            "&& Number(document.querySelector('#network-view').dataset.runsDone) > 0",
                            timeout=90_000)
+
+
+def test_every_header_of_the_comparison_table_has_a_name(page):
+    """A screen reader announces each column by its header: the corner one too (axe: empty-table-header)."""
+    page.goto("/layers")
+    names = page.eval_on_selector_all("table th", "cells => cells.map((c) => c.textContent.trim())")
+    assert len(names) > 3 and all(names), names
