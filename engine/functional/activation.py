@@ -6,6 +6,7 @@ infinite or NaN inputs.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 
 import numpy
@@ -86,6 +87,8 @@ def _shifted_exp(x, xp, dim):
 def softmax_dim(dim, ndim: int) -> int:
     """`dim` as a non-negative axis; None is PyTorch's implicit choice: 0 for 0-, 1- and 3-D inputs, else 1."""
     if dim is None:
+        warnings.warn("Implicit dimension choice for softmax has been deprecated in PyTorch; pass dim",
+                      UserWarning, stacklevel=3)
         return 0 if ndim in (0, 1, 3) else 1
     return axis(dim, ndim, "dim")
 

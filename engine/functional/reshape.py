@@ -128,12 +128,8 @@ def pad(x, pad, mode="constant", value=0.0):
 _MODES = ("nearest", "bilinear")
 
 
-def interpolate_size(input_size, size=None, scale_factor=None, recompute_scale_factor=None):
-    """((H_out, W_out), (scale_h, scale_w)) of an interpolation of an (H, W) input, checked.
-
-    From `size`, or floor(H * scale_factor) with the scales kept for the coordinate mapping (None for
-    a size, or with recompute_scale_factor=True: then the mapping uses H / H_out, as from a size).
-    """
+def check_resize(size=None, scale_factor=None, recompute_scale_factor=None) -> tuple[float, float] | None:
+    """Check interpolate's size and scale arguments on their own (no input needed); return the scales, if any."""
     if (size is None) == (scale_factor is None):
         raise ValueError("exactly one of size or scale_factor must be given, got "
                          f"size={size!r} and scale_factor={scale_factor!r}")
@@ -142,16 +138,33 @@ def interpolate_size(input_size, size=None, scale_factor=None, recompute_scale_f
     if size is not None:
         if recompute_scale_factor:
             raise ValueError("recompute_scale_factor is not meaningful with an explicit size")
-        return positive_pair(size, "size"), (None, None)
+        positive_pair(size, "size")
+        return None
     scales = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
     if (len(scales) != 2 or any(isinstance(s, bool) or not isinstance(s, Real) for s in scales)
             or not all(0 < s < math.inf for s in scales)):
         raise ValueError(f"scale_factor must be a positive number or a pair of them, got {scale_factor!r}")
-    out = tuple(math.floor(float(n) * float(s)) for n, s in zip(input_size, scales))
+    return float(scales[0]), float(scales[1])
+
+
+def interpolate_size(input_size, size=None, scale_factor=None, recompute_scale_factor=None):
+    """((H_out, W_out), (scale_h, scale_w)) of an interpolation of an (H, W) input, checked.
+
+    From `size`, or floor(H * scale_factor) with the scales kept for the coordinate mapping (None for
+    a size, or with recompute_scale_factor=True: then the mapping uses H / H_out, as from a size).
+    """
+    scales = check_resize(size, scale_factor, recompute_scale_factor)
+    if scales is None:
+        return positive_pair(size, "size"), (None, None)
+    products = [float(n) * s for n, s in zip(input_size, scales)]
+    if not all(math.isfinite(p) for p in products):
+        raise ValueError(f"output size would be unbounded: input {tuple(input_size)} times scale_factor "
+                         f"{scale_factor!r}")
+    out = tuple(math.floor(p) for p in products)
     if min(out) < 1:
         raise ValueError(f"output size {out} would be empty: input {tuple(input_size)} times "
                          f"scale_factor {scale_factor!r}")
-    return out, (None, None) if recompute_scale_factor else (float(scales[0]), float(scales[1]))
+    return out, (None, None) if recompute_scale_factor else scales
 
 
 def check_interpolate_mode(mode, align_corners) -> None:

@@ -132,7 +132,8 @@ class Layer:
     params: ClassVar[tuple[Param, ...]] = ()
     input_ndim: ClassVar[tuple[int, ...]] = (4,)
     # PyTorch constructor arguments the spec (and so the browser) has no field for, with their defaults.
-    # A layer built with another value has no spec form: `hyperparameters()` raises.
+    # A layer built with another value has no spec form: `hyperparameters()` raises. Layers whose
+    # spec-less settings are not plain attributes override `_torch_only_changed` (Softmax, BatchNorm2d).
     torch_only: ClassVar[dict[str, Any]] = {}
 
     def __init__(self) -> None:

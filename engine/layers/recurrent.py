@@ -8,6 +8,7 @@ to see (`trace`) and explain one hidden unit at one time step (`explain`).
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import ClassVar
 
 import numpy as np
@@ -43,7 +44,9 @@ def _is_int(value) -> bool:
 def _check_torch_options(kind: str, num_layers, batch_first, dropout, bidirectional, proj_size=0) -> None:
     """The arguments of torch.nn.RNN/LSTM/GRU that this engine takes only at one value, or ValueError.
 
-    The layers here are single-layer, one direction and batch first (inputs (N, T, F)); dropout
+    The layers here are single-layer, one direction and batch first (inputs (N, T, F)): batch_first
+    defaults to True, where torch's default is False, so torch code that leaves it out and feeds
+    (T, N, F) must transpose its input. Dropout
     between layers does nothing with one layer, in PyTorch too, so any p in [0, 1] is accepted.
     """
     if not _is_int(num_layers) or num_layers != 1:
@@ -51,7 +54,7 @@ def _check_torch_options(kind: str, num_layers, batch_first, dropout, bidirectio
                          f"got {num_layers!r}")
     if batch_first is not True:
         raise ValueError(f"{kind}: batch_first must be True (inputs are (N, T, F), batch first), got {batch_first!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+    if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout <= 1:
         raise ValueError(f"{kind}: dropout must be a number between 0 and 1, got {dropout!r}")
     if bidirectional is not False:
         raise ValueError(f"{kind}: bidirectional must be False (one direction only), got {bidirectional!r}")

@@ -8,7 +8,8 @@ from numbers import Real
 import numpy as np
 
 from engine.backend import to_numpy
-from engine.functional.reshape import check_interpolate_mode, dropout, flatten, interpolate, interpolate_size
+from engine.functional.reshape import (check_interpolate_mode, check_resize, dropout, flatten, interpolate,
+                                      interpolate_size)
 from engine.grad.reshape import dropout_backward, dropout_train, interpolate_backward
 from engine.layers.base import Explanation, Layer, Param, check_inplace
 from engine.shapes import axis, check_input, positive_pair
@@ -64,10 +65,14 @@ class Upsample(Layer):
         """As torch.nn.Upsample: give the output size (H_out, W_out) or a scale_factor (a number or a pair),
         not both. recompute_scale_factor=True maps coordinates as if the output size floor(H * scale_factor)
         had been given. Nearest with a fractional scale follows PyTorch's general formula (see `interpolate`).
+        align_corners is ignored with nearest, where PyTorch refuses it: a spec or a Layer lab link with the
+        box ticked and mode nearest keeps working, as it did.
         """
         super().__init__()
-        check_interpolate_mode(mode, None if mode == "nearest" and not align_corners else align_corners)
-        interpolate_size((1 << 20, 1 << 20), size, scale_factor, recompute_scale_factor)  # checks the values
+        check_interpolate_mode(mode, align_corners if mode == "bilinear" else None)
+        if align_corners is not None and not isinstance(align_corners, bool):
+            raise ValueError(f"Upsample: align_corners must be True, False or None, got {align_corners!r}")
+        check_resize(size, scale_factor, recompute_scale_factor)
         self.size = None if size is None else positive_pair(size, "size")
         self.scale_factor = None if scale_factor is None else _plain_scale(scale_factor)
         self.mode, self.align_corners = mode, bool(align_corners)

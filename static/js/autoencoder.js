@@ -124,6 +124,7 @@ function linkNetworkView() {
 }
 
 function showConnection(status, detail) {
+  if (status === "open" && $("#ae-run-said").textContent.startsWith("Reconnecting")) say("Connected to the server.");
   if (status !== "reconnecting") return;
   setProgress(null, `Reconnecting to the server (${detail})…`);
   say("Reconnecting to the server…");

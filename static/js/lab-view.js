@@ -133,10 +133,12 @@ export class InputView {
  */
 function paddingSource(i, size, mode) {
   if (i >= 0 && i < size) return i;
-  if (mode === "reflect") return i < 0 ? -i : 2 * (size - 1) - i;
-  if (mode === "replicate") return i < 0 ? 0 : size - 1;
-  if (mode === "circular") return ((i % size) + size) % size;
-  return -1;
+  let source = -1;
+  if (mode === "reflect") source = i < 0 ? -i : 2 * (size - 1) - i;
+  else if (mode === "replicate") source = i < 0 ? 0 : size - 1;
+  else if (mode === "circular") source = ((i % size) + size) % size;
+  // a padding wider than the mode allows (the server refuses it) shows as zeros until the error arrives
+  return source >= 0 && source < size ? source : -1;
 }
 
 /** Gray (or RGB for 3 channels) pixels for values in `range`, the padding filled as `mode` fills it. */

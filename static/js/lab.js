@@ -487,10 +487,12 @@ class Lab {
 
   socketStatus(status, detail) {
     if (status === "reconnecting") {
+      this.reconnecting = true;
       $("lab-status").textContent = `reconnecting: ${detail}`;
       $("lab-said").textContent = "Reconnecting to the server…";
-    } else if (status === "open" && $("lab-status").textContent.startsWith("reconnecting")) {
-      $("lab-status").textContent = "connected";
+    } else if (status === "open" && this.reconnecting) {
+      this.reconnecting = false;
+      if ($("lab-status").textContent.startsWith("reconnecting")) $("lab-status").textContent = "connected";
       $("lab-said").textContent = "Connected to the server.";
     }
   }

@@ -282,6 +282,7 @@ function showConnection(status, detail) {
     setProgress(null, `Reconnecting to the server (${detail})…`);
     say("Reconnecting to the server…");
   }
+  if (status === "open" && view.said.textContent.startsWith("Reconnecting")) say("Connected to the server.");
   if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
     setProgress(0, "Connected to the server.");
   }

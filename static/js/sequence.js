@@ -83,6 +83,7 @@ async function start() {
   await picker.ready;
   showControls(state.get(), new Set(Object.keys(state.get())));
   socket = new RunSocket({ encoding: "float16", onStatus: (status, detail) => {
+    if (status === "open" && $("#sq-run-said").textContent.startsWith("Reconnecting")) say("Connected to the server.");
     if (status !== "reconnecting") return;
     view.progress.textContent = `Reconnecting to the server (${detail})…`;
     say("Reconnecting to the server…");

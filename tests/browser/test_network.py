@@ -713,3 +713,25 @@ def test_the_detail_panel_stacks_at_200_percent_zoom(page):
     main = page.locator(".nv-main").bounding_box()
     panel = detail.bounding_box()
     assert main["width"] >= 560 and panel["x"] == main["x"] and panel["y"] >= main["y"] + main["height"]
+
+
+# Keeps every WebSocket the page opens, so that a test can drop the connection under it.
+KEEP_SOCKETS = """(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  };
+})();"""
+
+
+@pytest.mark.parametrize("path, said", [("/network", "#nv-run-said"), ("/", "#lab-said"),
+                                        ("/autoencoder", "#ae-run-said"), ("/sequence", "#sq-run-said")])
+def test_a_dropped_connection_and_its_recovery_are_announced(new_page, path, said):
+    page = new_page()
+    page.add_init_script(KEEP_SOCKETS)
+    page.goto(path)
+    page.wait_for_function("window.__sockets.some((s) => s.readyState === 1 && s.url.endsWith('/ws/run'))")
+    page.evaluate("window.__sockets.filter((s) => s.url.endsWith('/ws/run')).forEach((s) => s.close())")
+    page.wait_for_function(f"document.querySelector('{said}').textContent === 'Connected to the server.'",
+                           timeout=20_000)

@@ -408,7 +408,8 @@ def naive_pad(x, left, right, top, bottom, mode):
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
 @pytest.mark.parametrize("shape, widths", [((2, 3, 5, 6), (1, 2, 3, 0)), ((1, 1, 4, 4), (3, 3, 3, 3)),
-                                           ((1, 2, 2, 7), (0, 0, 1, 1)), ((2, 1, 3, 1), (0, 0, 2, 1))])
+                                           ((1, 2, 2, 7), (0, 0, 1, 1)), ((2, 1, 3, 1), (0, 0, 2, 1)),
+                                           ((1, 2, 2, 3), (3, 0, 0, 0))])  # reflect refuses the last
 def test_pad_matches_the_rules_and_torch(xp, mode, shape, widths):
 
     x = normal(11, shape)
