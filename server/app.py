@@ -19,6 +19,7 @@ from engine.backend import get_backend, set_backend
 from engine.layers import Conv2d
 from server import api_docs, live, pages, ws
 from server.body_limit import BodyLimitMiddleware
+from server.security_headers import SecurityHeadersMiddleware
 from server.api import catalogue, health, images, models, runs, samples
 from server.samples import list_samples
 from server.settings import Settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     # JSON bodies (run requests) are limited like socket messages; uploads stream with their own limit
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes, exempt=("/api/images",))
+    app.add_middleware(SecurityHeadersMiddleware)  # the outermost: every answer carries them, refusals too
     for module in (health, catalogue, models, samples, images, runs):
         app.include_router(module.router, prefix="/api")
     app.include_router(ws.router)

@@ -123,9 +123,12 @@ function linkNetworkView() {
   $("#ae-network-link").href = `/network?network=${NETWORK}&input=${input}`;
 }
 
+let reconnecting = false; // said "Reconnecting", and not yet "Connected"
+
 function showConnection(status, detail) {
-  if (status === "open" && $("#ae-run-said").textContent.startsWith("Reconnecting")) say("Connected to the server.");
-  if (status !== "reconnecting") return;
+  if (status === "open" && reconnecting) say("Connected to the server.");
+  reconnecting = status === "reconnecting";
+  if (!reconnecting) return;
   setProgress(null, `Reconnecting to the server (${detail})…`);
   say("Reconnecting to the server…");
 }

@@ -277,12 +277,15 @@ function showModel() {
   saliency.setChoice(state.get().saliency);
 }
 
+let reconnecting = false; // said "Reconnecting", and not yet "Connected"
+
 function showConnection(status, detail) {
   if (status === "reconnecting") {
     setProgress(null, `Reconnecting to the server (${detail})…`);
     say("Reconnecting to the server…");
   }
-  if (status === "open" && view.said.textContent.startsWith("Reconnecting")) say("Connected to the server.");
+  if (status === "open" && reconnecting) say("Connected to the server.");
+  reconnecting = status === "reconnecting";
   if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
     setProgress(0, "Connected to the server.");
   }

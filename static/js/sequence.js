@@ -82,9 +82,11 @@ async function start() {
     initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });
   await picker.ready;
   showControls(state.get(), new Set(Object.keys(state.get())));
+  let reconnecting = false; // said "Reconnecting", and not yet "Connected"
   socket = new RunSocket({ encoding: "float16", onStatus: (status, detail) => {
-    if (status === "open" && $("#sq-run-said").textContent.startsWith("Reconnecting")) say("Connected to the server.");
-    if (status !== "reconnecting") return;
+    if (status === "open" && reconnecting) say("Connected to the server.");
+    reconnecting = status === "reconnecting";
+    if (!reconnecting) return;
     view.progress.textContent = `Reconnecting to the server (${detail})…`;
     say("Reconnecting to the server…");
   } });

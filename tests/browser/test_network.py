@@ -732,6 +732,14 @@ def test_a_dropped_connection_and_its_recovery_are_announced(new_page, path, sai
     page.add_init_script(KEEP_SOCKETS)
     page.goto(path)
     page.wait_for_function("window.__sockets.some((s) => s.readyState === 1 && s.url.endsWith('/ws/run'))")
+    # every text the status region takes (a run finishing right after may replace it within a frame)
+    page.evaluate("""(said) => {
+      window.__said = [];
+      const region = document.querySelector(said);
+      new MutationObserver(() => window.__said.push(region.textContent))
+        .observe(region, { childList: true, characterData: true, subtree: true });
+    }""", said)
     page.evaluate("window.__sockets.filter((s) => s.url.endsWith('/ws/run')).forEach((s) => s.close())")
-    page.wait_for_function(f"document.querySelector('{said}').textContent === 'Connected to the server.'",
-                           timeout=20_000)
+    page.wait_for_function("window.__said.includes('Connected to the server.')", timeout=20_000)
+    heard = page.evaluate("window.__said")
+    assert heard.index("Reconnecting to the server…") < heard.index("Connected to the server.")
