@@ -28,6 +28,13 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def flag(value, name: str) -> bool:
+    """True or False (a NumPy bool too), or ValueError naming it."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def axis(dim, ndim: int, name: str) -> int:
     """dim (negative counts from the end) as a non-negative axis of an ndim-D array, or ValueError naming it."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):

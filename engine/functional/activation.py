@@ -12,7 +12,7 @@ from numbers import Real
 import numpy
 
 from engine.backend import array_module
-from engine.shapes import axis
+from engine.shapes import axis, flag
 
 
 def _check_array(x, name: str = "input") -> None:
@@ -23,25 +23,20 @@ def _check_array(x, name: str = "input") -> None:
         raise ValueError(f"{name} must be a floating-point array (float32), got dtype {x.dtype}")
 
 
-def _check_inplace(inplace) -> None:
-    """PyTorch's `inplace`, taken for its signature: the result is always a new array, x is never written."""
-    if not isinstance(inplace, bool):
-        raise ValueError(f"inplace must be True or False, got {inplace!r}")
-
-
 def relu(x, inplace=False):
-    """relu(x) = max(x, 0), element-wise; NaN stays NaN."""
+    """relu(x) = max(x, 0), element-wise; NaN stays NaN. `inplace` is PyTorch's, taken for its signature:
+    the result is always a new array, x is never written."""
     xp = array_module(x)
     _check_array(x)
-    _check_inplace(inplace)
+    flag(inplace, "inplace")
     return xp.maximum(x, x.dtype.type(0))
 
 
 def leaky_relu(x, negative_slope=0.01, inplace=False):
-    """leaky_relu(x) = x if x > 0 else negative_slope * x, element-wise."""
+    """leaky_relu(x) = x if x > 0 else negative_slope * x, element-wise (`inplace` as in `relu`)."""
     xp = array_module(x)
     _check_array(x)
-    _check_inplace(inplace)
+    flag(inplace, "inplace")
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real):
         raise ValueError(f"negative_slope must be a number, got {negative_slope!r}")
     with numpy.errstate(over="ignore", invalid="ignore"):  # e.g. inf * 0 in the branch where() drops

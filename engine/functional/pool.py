@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy
 
 from engine.backend import array_module
-from engine.shapes import check_input, conv_output_size, non_negative_pair, positive_pair
+from engine.shapes import check_input, conv_output_size, flag, non_negative_pair, positive_pair
 
 
 def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -173,8 +173,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     xp = array_module(x)
     check_input(x, "input", 4)
     check_divisor_override(divisor_override)
-    if not isinstance(count_include_pad, (bool, numpy.bool_)):
-        raise ValueError(f"count_include_pad must be True or False, got {count_include_pad!r}")
+    flag(count_include_pad, "count_include_pad")
     kernel, stride, padding, dilation, out = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode)
     padded = _pad(x, xp, padding, kernel, stride, dilation, out, 0)
     total = _reduce_windows(padded, xp, xp.add, kernel, stride, dilation, out)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from engine.backend import array_module, get_backend, to_numpy
+from engine.shapes import flag
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,8 @@ class Param:
 
 
 def check_flag(kind: str, name: str, value) -> bool:
-    """A boolean constructor argument, or ValueError naming it."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{kind}: {name} must be True or False, got {value!r}")
-    return bool(value)
+    """A boolean constructor argument, or ValueError naming the layer and the argument."""
+    return flag(value, f"{kind}: {name}")
 
 
 def check_inplace(kind: str, inplace) -> None:

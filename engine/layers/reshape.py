@@ -121,7 +121,7 @@ class Dropout(Layer):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be a number between 0 and 1, got {p!r}")
-        check_inplace("Dropout", inplace)
+        check_inplace(self.kind, inplace)
         self.p = p
         # Training masks come from this generator, seeded so that a training run repeats exactly (the
         # constructor keeps torch's signature, so the seed is fixed; forward_saved takes an `rng` to override).
