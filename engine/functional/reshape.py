@@ -167,12 +167,17 @@ def interpolate_size(input_size, size=None, scale_factor=None, recompute_scale_f
     return out, (None, None) if recompute_scale_factor else scales
 
 
+def check_align_corners(align_corners) -> None:
+    """align_corners is True, False or None."""
+    if align_corners is not None and not isinstance(align_corners, bool):
+        raise ValueError(f"align_corners must be True, False or None, got {align_corners!r}")
+
+
 def check_interpolate_mode(mode, align_corners) -> None:
     """mode nearest or bilinear; align_corners True, False or None, and None with nearest (as PyTorch)."""
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
-    if align_corners is not None and not isinstance(align_corners, bool):
-        raise ValueError(f"align_corners must be True, False or None, got {align_corners!r}")
+    check_align_corners(align_corners)
     if mode == "nearest" and align_corners is not None:
         raise ValueError(f"align_corners can only be set with mode 'bilinear', got align_corners={align_corners!r} "
                          "with mode 'nearest'")

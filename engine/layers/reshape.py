@@ -8,8 +8,8 @@ from numbers import Real
 import numpy as np
 
 from engine.backend import to_numpy
-from engine.functional.reshape import (check_interpolate_mode, check_resize, dropout, flatten, interpolate,
-                                      interpolate_size)
+from engine.functional.reshape import (check_align_corners, check_interpolate_mode, check_resize, dropout, flatten,
+                                      interpolate, interpolate_size)
 from engine.grad.reshape import dropout_backward, dropout_train, interpolate_backward
 from engine.layers.base import Explanation, Layer, Param, check_inplace
 from engine.shapes import axis, check_input, positive_pair
@@ -69,9 +69,8 @@ class Upsample(Layer):
         box ticked and mode nearest keeps working, as it did.
         """
         super().__init__()
+        check_align_corners(align_corners)
         check_interpolate_mode(mode, align_corners if mode == "bilinear" else None)
-        if align_corners is not None and not isinstance(align_corners, bool):
-            raise ValueError(f"Upsample: align_corners must be True, False or None, got {align_corners!r}")
         check_resize(size, scale_factor, recompute_scale_factor)
         self.size = None if size is None else positive_pair(size, "size")
         self.scale_factor = None if scale_factor is None else _plain_scale(scale_factor)

@@ -4,7 +4,7 @@
 // A row keeps its colour scale while the code is edited (the widest range it has shown since the input
 // changed), so that a map that grows brighter looks brighter instead of being rescaled back.
 
-import { colourLegend, drawMap, formatNumber, scaleFor } from "./plots.js";
+import { colourLegend, drawMap, formatNumber, rangeOf, rangeText, scaleFor } from "./plots.js";
 
 const MAP_GAP = 6; // CSS pixels between maps, borders included
 const MAP_SIZE = { min: 24, max: 64, single: 96 }; // CSS pixels of a map's longer side
@@ -27,23 +27,6 @@ export function mapsOf(shape) {
   if (sample.length === 3) return { channels: sample[0], height: sample[1], width: sample[2] };
   if (sample.length === 2) return { channels: 1, height: sample[0], width: sample[1] };
   return { channels: 1, height: 1, width: sample.reduce((a, b) => a * b, 1) };
-}
-
-/** Smallest and largest finite value of `count` values from `offset`. */
-export function rangeOf(data, offset = 0, count = data.length - offset) {
-  let low = Infinity, high = -Infinity;
-  for (let i = offset; i < offset + count; i++) {
-    const v = data[i];
-    if (v < low) low = v;
-    if (v > high) high = v;
-  }
-  return { min: low, max: high };
-}
-
-/** "values from -0.5 to 2.3": what a picture's name says of its values. */
-export function rangeText({ min, max }) {
-  if (!(min <= max)) return "no values";
-  return min === max ? `every value ${formatNumber(min)}` : `values from ${formatNumber(min)} to ${formatNumber(max)}`;
 }
 
 /** A line under a layer's name: what it does to the maps (`params` from the network's spec). */

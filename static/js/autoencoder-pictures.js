@@ -1,8 +1,8 @@
 // The Autoencoder view's pictures: the input and the decoder's output side by side on one grey scale,
 // their difference, the reconstruction error in words, and a readout of the pixel under the pointer.
 
-import { mapsOf, rangeOf, rangeText } from "./autoencoder-maps.js";
-import { colourLegend, drawMap, formatNumber } from "./plots.js";
+import { mapsOf } from "./autoencoder-maps.js";
+import { colourLegend, drawMap, formatNumber, rangeOf, rangeText } from "./plots.js";
 
 const MAGENTA = [255, 0, 255]; // NaN and inf, as plots.js draws them
 const BETTER = 0.8; // an error below this share of the held-out average is "better than usual"

@@ -20,6 +20,7 @@ import { LayerRows } from "./autoencoder-maps.js";
 import { Pictures } from "./autoencoder-pictures.js";
 import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
 import { formatNumber } from "./plots.js";
+import { announcer } from "./announce.js";
 import { createState } from "./state.js";
 import { encodeArray, RunSocket } from "./wire.js";
 
@@ -41,6 +42,8 @@ const view = {
   said: $("#ae-run-said"),
   runError: $("#ae-run-error"),
 };
+/** Speaks through the page's status region: how a run ended, and the connection's changes. */
+const announce = announcer(view.said);
 
 let model = null; // GET /api/models/digits-autoencoder
 let codeIndex = -1; // index of the layer named "code"
@@ -123,26 +126,15 @@ function linkNetworkView() {
   $("#ae-network-link").href = `/network?network=${NETWORK}&input=${input}`;
 }
 
-let reconnecting = false; // said "Reconnecting", and not yet "Connected"
-
 function showConnection(status, detail) {
-  if (status === "open" && reconnecting) say("Connected to the server.");
-  reconnecting = status === "reconnecting";
-  if (!reconnecting) return;
-  setProgress(null, `Reconnecting to the server (${detail})…`);
-  say("Reconnecting to the server…");
+  if (announce.connection(status)) setProgress(null, `Reconnecting to the server (${detail})…`);
 }
 
-/** The progress line, seen but not spoken: it changes with every layer (say() tells how a run ended). */
+/** The progress line, seen but not spoken: it changes with every layer (announce.say() tells how a run ended). */
 function setProgress(done, text) {
   if (done === null) view.progressBar.removeAttribute("value");
   else view.progressBar.value = done;
   view.progressText.textContent = text;
-}
-
-/** Tell screen readers `text` through the status region ("" clears it, unheard), unless it says that already. */
-function say(text) {
-  if (view.said.textContent !== text) view.said.textContent = text;
 }
 
 // ---- the state and what the person does ----------------------------------------------------------------------
@@ -212,7 +204,7 @@ async function runFull() {
   if (ticket !== runTicket) return; // a newer input is being prepared: it wins
   clearErrors();
   running();
-  say("");
+  announce.say("");
   rows.newInput();
   Object.assign(run, { awaitingCode: true, baseline: new Map(), baselineDone: false, decoder: null });
   const handle = socket.run({ network: NETWORK, input }, {
@@ -308,7 +300,7 @@ function complete(code, text, spoken) {
   view.root.dataset.updates = String(Number(view.root.dataset.updates || 0) + 1);
   panel.markShown(code);
   setProgress(view.progressBar.max, text);
-  say(spoken);
+  announce.say(spoken);
   pictures.describe({ edited: edits().size > 0, trained: model.trained, average: model.card?.held_out_score });
 }
 
@@ -317,7 +309,7 @@ function failed(message, place = view.runError) {
   Object.assign(run, { full: null, decoder: null });
   view.root.dataset.runState = "error";
   setProgress(0, "Stopped: the server could not compute this.");
-  say("Stopped: the server could not compute this.");
+  announce.say("Stopped: the server could not compute this.");
   const field = message.field ?? "";
   if (place === view.runError && (field === "input" || field.startsWith("input."))) picker.showError(message.message);
   else place.textContent = message.message;

@@ -9,6 +9,7 @@
 // moves whenever a run takes longer than a frame: a layer already computing is finished and dropped.)
 // A run still unanswered after SUPERSEDE_MS is superseded by the newer state.
 
+import { announcer } from "./announce.js";
 import { cachedJSON } from "./api.js";
 import { createInputPicker, decodeSource, encodeSource, forgetUpload, prepareInput, sourceImage } from "./inputs.js";
 import { createKernelEditor } from "./kernels.js";
@@ -55,6 +56,9 @@ function channelExtents(message) {
 }
 
 class Lab {
+  /** Speaks through the lab's status region: the explained cell, and the connection's changes. */
+  announce = announcer($("lab-said"));
+
   async start() {
     let catalogue;
     try {
@@ -427,7 +431,7 @@ class Lab {
     if (built.family === "image") this.inputView.highlight(windowCells(message));
     // A screen reader hears one sentence when the explained cell moves (not on every re-run, nor while playing).
     const cell = message.output_index.join(",");
-    if (!this.player.playing && cell !== this.saidCell) $("lab-said").textContent = explanationSummary(message);
+    if (!this.player.playing && cell !== this.saidCell) this.announce.say(explanationSummary(message));
     this.saidCell = cell;
   }
 
@@ -486,15 +490,9 @@ class Lab {
   }
 
   socketStatus(status, detail) {
-    if (status === "reconnecting") {
-      this.reconnecting = true;
-      $("lab-status").textContent = `reconnecting: ${detail}`;
-      $("lab-said").textContent = "Reconnecting to the server…";
-    } else if (status === "open" && this.reconnecting) {
-      this.reconnecting = false;
-      if ($("lab-status").textContent.startsWith("reconnecting")) $("lab-status").textContent = "connected";
-      $("lab-said").textContent = "Connected to the server.";
-    }
+    const wasReconnecting = $("lab-status").textContent.startsWith("reconnecting");
+    if (this.announce.connection(status)) $("lab-status").textContent = `reconnecting: ${detail}`;
+    else if (status === "open" && wasReconnecting) $("lab-status").textContent = "connected";
   }
 }
 

@@ -24,8 +24,9 @@ import {
 } from "./network-stack.js";
 import {
   colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
-  scaleFor, sizeGrid, summarize,
+  rangeOf, rangeText, scaleFor, sizeGrid, summarize,
 } from "./plots.js";
+import { announcer } from "./announce.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -62,6 +63,8 @@ const view = {
   scoresPlot: $("#nv-scores-plot"),
   detail: $("#nv-detail"),
 };
+/** Speaks through the page's status region: how a run ended, and the connection's changes. */
+const announce = announcer(view.said);
 
 let models = []; // GET /api/models
 let layerKinds = []; // GET /api/layers: what a stack can hold
@@ -277,15 +280,8 @@ function showModel() {
   saliency.setChoice(state.get().saliency);
 }
 
-let reconnecting = false; // said "Reconnecting", and not yet "Connected"
-
 function showConnection(status, detail) {
-  if (status === "reconnecting") {
-    setProgress(null, `Reconnecting to the server (${detail})…`);
-    say("Reconnecting to the server…");
-  }
-  if (status === "open" && reconnecting) say("Connected to the server.");
-  reconnecting = status === "reconnecting";
+  if (announce.connection(status)) setProgress(null, `Reconnecting to the server (${detail})…`);
   if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
     setProgress(0, "Connected to the server.");
   }
@@ -326,7 +322,7 @@ async function run() {
   if (inputErrorShown) picker.clearError();
   inputErrorShown = false;
   view.root.dataset.runState = "running";
-  say("");
+  announce.say("");
   mark("lamina:run-start");
   const handle = socket.run(request, {
     onStart: (message) => begin(message, request),
@@ -415,7 +411,7 @@ function finish(message, byUser) {
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone || 0) + 1);
   setProgress(shown.layers.length, `All ${message.layers} layers in ${Math.round(message.total_ms)} ms `
     + `(computing took ${message.compute_ms.toFixed(1)} ms of it)`);
-  say(`Done: all ${message.layers} layers computed.`);
+  announce.say(`Done: all ${message.layers} layers computed.`);
 }
 
 /** Show a server error next to the control it is about: the network, the input, or the progress line. */
@@ -426,7 +422,7 @@ function failed(message) {
   for (const row of view.layers.children) row.dataset.state = "stale";
   setProgress(0, "Stopped: the server could not compute this run."
     + (kept ? " The maps below, dimmed, are from the last run that worked." : ""));
-  say("Stopped: the server could not compute this run.");
+  announce.say("Stopped: the server could not compute this run.");
   const field = message.field ?? "";
   const about = field.split(".")[0]; // "network.layers" is about the network
   if (about === "input") showInputError(message.message);
@@ -440,16 +436,11 @@ function showInputError(text) {
   inputErrorShown = true;
 }
 
-/** The progress line, seen but not spoken: it changes with every layer (say() tells how a run ended). */
+/** The progress line, seen but not spoken: it changes with every layer (announce.say() tells how a run ended). */
 function setProgress(done, text) {
   if (done === null) view.progressBar.removeAttribute("value");
   else view.progressBar.value = done;
   view.progressText.textContent = text;
-}
-
-/** Tell screen readers `text` through the status region ("" clears it, unheard), unless it says that already. */
-function say(text) {
-  if (view.said.textContent !== text) view.said.textContent = text;
 }
 
 // ---- layer rows ---------------------------------------------------------------------------------------------
@@ -553,7 +544,7 @@ function drawMaps(row, index, tensor, shape, scale) {
   const name = index === INPUT_INDEX ? "input channel" : "map";
   const area = shape.height * shape.width;
   // each map's range in its name: what the readout under the pointer shows, for the keyboard too
-  const ranges = Array.from({ length: shape.channels }, (_, c) => rangeText(tensor.data, c * area, area));
+  const ranges = Array.from({ length: shape.channels }, (_, c) => rangeText(rangeOf(tensor.data, c * area, area)));
   featureGrid(container, {
     data: tensor.data, channels: shape.channels, height: shape.height, width: shape.width,
     scale: mapScales(tensor, shape, scale), selected, size: mapSize(container, shape.channels),
@@ -569,19 +560,6 @@ function drawMaps(row, index, tensor, shape, scale) {
     readout.textContent = `${name} ${c + 1}: min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)}, `
       + `mean ${formatNumber(stats.mean)}`;
   };
-}
-
-/** "values from -0.5 to 2.3" for `count` values of `data` from `offset` (one pass: no mean, no histogram). */
-function rangeText(data, offset = 0, count = data.length - offset) {
-  let min = Infinity, max = -Infinity;
-  for (let i = offset; i < offset + count; i++) {
-    const v = data[i];
-    if (!Number.isFinite(v)) continue;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  if (min > max) return "no finite values";
-  return min === max ? `every value ${formatNumber(min)}` : `values from ${formatNumber(min)} to ${formatNumber(max)}`;
 }
 
 /** A 1-D output as a strip of cells (wrapped into rows when long), with the value under the pointer. */
@@ -614,7 +592,7 @@ function drawVector(row, tensor, scale) {
 
 /** A strip's name: its length and range, and its largest values when it is short enough to have a few that matter. */
 function stripLabel(values) {
-  let text = `${values.length} values shown as a strip of coloured cells, ${rangeText(values)}`;
+  let text = `${values.length} values shown as a strip of coloured cells, ${rangeText(rangeOf(values))}`;
   if (values.length <= STRIP.columns && values.length > 1) {
     const largest = Array.from(values, (value, i) => ({ value, i })).filter(({ value }) => Number.isFinite(value))
       .sort((a, b) => b.value - a.value).slice(0, 3);
@@ -756,7 +734,7 @@ function renderDetail() {
   const scale = state.get().scale === "map" ? scaleFor(stats.min, stats.max) : scaleFor(output.stats.min, output.stats.max);
   heatmap($("#nv-detail-heatmap"), output.tensor.data, shape.height, shape.width, { ...scale, offset });
   $("#nv-detail-heatmap").setAttribute("aria-label", `heatmap of ${title.textContent}: ${shape.height} rows by `
-    + `${shape.width} columns, ${rangeText(output.tensor.data, offset, area)}`);
+    + `${shape.width} columns, ${rangeText(rangeOf(output.tensor.data, offset, area))}`);
   if (stats.histogram.counts.length) histogram($("#nv-detail-histogram"), stats.histogram, { title: "Values in this map" });
   $("#nv-detail-histogram").setAttribute("aria-label", histogramLabel(stats.histogram));
   renderKernels(layer, map, info);
@@ -854,7 +832,7 @@ function drawKernelSlices(grid, slices, legend, readout) {
 function kernelLabel({ label, height, width, data }) {
   const size = `${height}×${width}`;
   if (height > KERNEL_SPOKEN || width > KERNEL_SPOKEN) {
-    return `kernel for ${label}, ${size} weights, ${rangeText(data)}`;
+    return `kernel for ${label}, ${size} weights, ${rangeText(rangeOf(data))}`;
   }
   const rows = Array.from({ length: height },
     (_, r) => Array.from(data.subarray(r * width, (r + 1) * width), formatNumber).join(", "));

@@ -93,6 +93,24 @@ export function scaleFor(min, max, { diverging } = {}) {
   return { min: low, max: high, diverging: false };
 }
 
+/** Smallest and largest finite value of `count` values of `data` from `offset` (min > max when none is finite). */
+export function rangeOf(data, offset = 0, count = data.length - offset) {
+  let min = Infinity, max = -Infinity;
+  for (let i = offset; i < offset + count; i++) {
+    const v = data[i];
+    if (!Number.isFinite(v)) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
+/** "values from -0.5 to 2.3" for a range from rangeOf, as pictures' names and readouts say it. */
+export function rangeText({ min, max }) {
+  if (!(min <= max)) return "no finite values";
+  return min === max ? `every value ${formatNumber(min)}` : `values from ${formatNumber(min)} to ${formatNumber(max)}`;
+}
+
 /** min, max, mean, share of zeros, non-finite count and a histogram of `count` values from `offset`. */
 export function summarize(data, offset = 0, count = data.length - offset, bins = 32) {
   let min = Infinity, max = -Infinity, sum = 0, zeros = 0, finite = 0;

@@ -16,6 +16,7 @@ import { createInputPicker, decodeSource, encodeSource } from "./inputs.js";
 import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } from "./sequence-inputs.js";
 import { formatNumber } from "./plots.js";
 import { clampStep, drawRun, drawStep } from "./sequence-render.js";
+import { announcer } from "./announce.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -38,6 +39,8 @@ const view = {
   numbers: $("#sq-numbers"), text: $("#sq-text"), step: $("#sq-step"), play: $("#sq-play"), progress: $("#sq-progress"),
   said: $("#sq-run-said"),
 };
+/** Speaks through the page's status region: how a run ended, and the connection's changes. */
+const announce = announcer(view.said);
 
 let choices = [];
 let picker = null;
@@ -82,13 +85,8 @@ async function start() {
     initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });
   await picker.ready;
   showControls(state.get(), new Set(Object.keys(state.get())));
-  let reconnecting = false; // said "Reconnecting", and not yet "Connected"
   socket = new RunSocket({ encoding: "float16", onStatus: (status, detail) => {
-    if (status === "open" && reconnecting) say("Connected to the server.");
-    reconnecting = status === "reconnecting";
-    if (!reconnecting) return;
-    view.progress.textContent = `Reconnecting to the server (${detail})…`;
-    say("Reconnecting to the server…");
+    if (announce.connection(status)) view.progress.textContent = `Reconnecting to the server (${detail})…`;
   } });
   state.subscribe(changed);
   window.addEventListener("pagehide", () => socket.close());
@@ -221,7 +219,7 @@ async function run() {
     outputs: new Map(), gates: [], input: null };
   view.root.dataset.runState = "running";
   view.progress.textContent = "Computing…";
-  say("");
+  announce.say("");
   socket.run(request, {
     onStart: (message) => { incoming.layers = message.layers; },
     onInput: (message) => { incoming.input = message.tensor; },
@@ -259,12 +257,7 @@ async function finish(incoming, done) {
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone) + 1);
   view.progress.textContent = `${current.steps} steps through the ${current.choice.cell} in `
     + `${Math.round(done.total_ms)} ms.`;
-  say(`Done: ${current.steps} steps through the ${current.choice.cell}. ${$("#sq-answer").textContent}`.trim());
-}
-
-/** Tell screen readers `text` through the status region ("" clears it, unheard), unless it says that already. */
-function say(text) {
-  if (view.said.textContent !== text) view.said.textContent = text;
+  announce.say(`Done: ${current.steps} steps through the ${current.choice.cell}. ${$("#sq-answer").textContent}`.trim());
 }
 
 /** An error next to the control it is about: the typed numbers or text, the digit picker, the network, or the run. */
@@ -272,7 +265,7 @@ function showProblem(field, message) {
   view.root.dataset.runState = "error";
   view.progress.textContent = current ? "Stopped. The plots still show the last sequence that worked."
     : "Stopped: nothing to show yet.";
-  say(view.progress.textContent);
+  announce.say(view.progress.textContent);
   view.root.classList.toggle("sq-stale", Boolean(current));
   const source = settings().source;
   const typed = ["numbers", "text"].find((name) => field === name || (field.startsWith("input") && source === name));
