@@ -21,6 +21,7 @@ import { Pictures } from "./autoencoder-pictures.js";
 import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
 import { formatNumber } from "./plots.js";
 import { announcer } from "./announce.js";
+import { watchLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { encodeArray, RunSocket } from "./wire.js";
 
@@ -31,6 +32,7 @@ const state = createState(
   { input: null, edits: "", toward: 8, blend: 0, raw: false },
   { types: { input: "string" } },
 );
+watchLinkNotice(state);
 
 const $ = (selector) => document.querySelector(selector);
 const view = {

@@ -16,6 +16,7 @@ import { createKernelEditor } from "./kernels.js";
 import { createParamControls, pairOf, validParams } from "./lab-controls.js";
 import { explanationSummary, renderExplanation, windowCells } from "./lab-explain.js";
 import { createPlayer } from "./lab-player.js";
+import { showLinkNotice } from "./link-notice.js";
 import { InputView, OutputView } from "./lab-view.js";
 import { createState } from "./state.js";
 import { encodeArray, RunSocket } from "./wire.js";
@@ -100,13 +101,35 @@ class Lab {
     this.schedule();
   }
 
-  /** The state with unknown kinds and sizes replaced by the defaults, and settings held to what the lab shows. */
+  /**
+   * The state with unknown kinds and sizes replaced by the defaults, and settings held to what the lab shows.
+   * What was replaced or held is shown in the link notice, with the URL's values that did not parse.
+   */
   checked(values) {
     const view = { ...values };
-    if (!Object.hasOwn(this.kinds, view.kind)) view.kind = DEFAULTS.kind;
-    if (!SIZES.includes(view.size)) view.size = DEFAULTS.size;
-    if (!view.params || typeof view.params !== "object" || Array.isArray(view.params)) view.params = {};
-    view.params = validParams(this.kinds[view.kind], view.params, LIMITS);
+    const ignored = this.state.unread();
+    const ignore = (key, value, reason) => ignored.push({ key, text: JSON.stringify(value), reason });
+    if (!Object.hasOwn(this.kinds, view.kind)) {
+      ignore("kind", view.kind, `not a layer kind of the lab; it has ${Object.keys(this.kinds).join(", ")}`);
+      view.kind = DEFAULTS.kind;
+    }
+    if (!SIZES.includes(view.size)) {
+      ignore("size", view.size, `not one of ${SIZES.join(", ")}`);
+      view.size = DEFAULTS.size;
+    }
+    if (!view.params || typeof view.params !== "object" || Array.isArray(view.params)) {
+      ignore("params", view.params, "not an object of settings");
+      view.params = {};
+    }
+    const valid = validParams(this.kinds[view.kind], view.params, LIMITS);
+    for (const [name, value] of Object.entries(view.params)) {
+      if (!Object.hasOwn(valid, name)) ignore(`params.${name}`, value, `not a value ${view.kind} takes here`);
+      else if (JSON.stringify(valid[name]) !== JSON.stringify(value)) {
+        ignore(`params.${name}`, value, `held to ${JSON.stringify(valid[name])}, what the lab can show`);
+      }
+    }
+    view.params = valid;
+    showLinkNotice(ignored);
     return view;
   }
 

@@ -27,6 +27,7 @@ import {
   rangeOf, rangeText, scaleFor, sizeGrid, summarize,
 } from "./plots.js";
 import { announcer } from "./announce.js";
+import { showLinkNotice, watchLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -44,6 +45,7 @@ const state = createState(
   { network: "digits-cnn", stack: DEFAULT_STACK, input: null, layer: null, map: null, scale: "layer", saliency: null },
   { types: { input: "string", layer: "number", map: "number", saliency: "number" } },
 );
+watchLinkNotice(state);
 
 const $ = (selector) => document.querySelector(selector);
 const view = {
@@ -180,7 +182,12 @@ async function start() {
   // a stack the state could not parse is already the default; one that parsed but is not a stack is replaced
   const stackUnreadable = linkStackUnreadable();
   if (stackUnreadable) state.set({ stack: DEFAULT_STACK });
-  if (!currentModel()) state.set({ network: models[0].name });
+  if (!currentModel()) {
+    const unknown = { key: "network", text: state.get().network,
+      reason: `not a network here; there are ${models.map((model) => model.name).join(", ")}` };
+    state.set({ network: models[0].name });
+    showLinkNotice([...state.unread(), unknown]);
+  }
   view.networkSelect.value = state.get().network;
   showModel();
   if (stackUnreadable && building()) {

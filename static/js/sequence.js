@@ -17,6 +17,7 @@ import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } 
 import { formatNumber } from "./plots.js";
 import { clampStep, drawRun, drawStep } from "./sequence-render.js";
 import { announcer } from "./announce.js";
+import { watchLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -32,6 +33,7 @@ const state = createState(
     numbers: DEFAULT_NUMBERS, text: DEFAULT_TEXT, input: null, step: null },
   { types: { source: "string", input: "string", step: "number" } },
 );
+watchLinkNotice(state);
 
 const $ = (selector) => document.querySelector(selector);
 const view = {

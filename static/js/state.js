@@ -9,7 +9,8 @@
 //   const stop = state.subscribe((values, changed) => ...);  // changed: Set of the keys that changed
 //
 // A key's type comes from its default (number, boolean, string, or an object/array stored as JSON);
-// give `types` for keys whose default is null. A value that does not parse falls back to the default.
+// give `types` for keys whose default is null. A value that does not parse falls back to the default, and
+// state.unread() lists it ({key, text, reason}) so that the page can say which part of its link it ignored.
 // Back and Forward (popstate) re-read the URL and notify subscribers.
 
 // history.replaceState costs about 10 ms in Chromium here: replacements within this many ms are written once
@@ -57,13 +58,25 @@ function same(a, b) {
     && JSON.stringify(a) === JSON.stringify(b));
 }
 
-/** Values for every key of `defaults`, read from the query string `search`. */
-export function parseQuery(search, defaults, types = {}) {
+/** Why query text does not parse as `type`. */
+const NOT_PARSED = {
+  number: "not a number",
+  boolean: "not one of 1, 0, true, false, yes, no, on, off",
+  json: "not valid JSON",
+};
+
+/**
+ * Values for every key of `defaults`, read from the query string `search`. The texts that do not parse are
+ * pushed onto `unread` as {key, text, reason}; their keys keep the default.
+ */
+export function parseQuery(search, defaults, types = {}, unread = []) {
   const params = new URLSearchParams(search);
   const values = {};
   for (const [key, fallback] of Object.entries(defaults)) {
     const text = params.get(key);
-    const parsed = text === null ? undefined : parse(text, types[key] || typeOf(fallback));
+    const type = types[key] || typeOf(fallback);
+    const parsed = text === null ? undefined : parse(text, type);
+    if (text !== null && parsed === undefined) unread.push({ key, text, reason: NOT_PARSED[type] });
     values[key] = parsed === undefined ? fallback : parsed;
   }
   return values;
@@ -83,7 +96,8 @@ export function toQuery(values, defaults, types = {}) {
 
 /** A state object for `defaults`, read from and written to the page URL unless `url: false`. */
 export function createState(defaults, { types = {}, url = true } = {}) {
-  let values = url ? parseQuery(location.search, defaults, types) : { ...defaults };
+  let unread = [];
+  let values = url ? parseQuery(location.search, defaults, types, unread) : { ...defaults };
   const subscribers = new Set();
 
   function notify(changed) {
@@ -117,7 +131,8 @@ export function createState(defaults, { types = {}, url = true } = {}) {
     window.addEventListener("popstate", () => {
       clearTimeout(pending);
       pending = null;
-      const next = parseQuery(location.search, defaults, types);
+      unread = [];
+      const next = parseQuery(location.search, defaults, types, unread);
       const changed = new Set(Object.keys(defaults).filter((key) => !same(next[key], values[key])));
       values = next;
       notify(changed);
@@ -129,6 +144,10 @@ export function createState(defaults, { types = {}, url = true } = {}) {
     /** A copy of the current values. */
     get() {
       return { ...values };
+    },
+    /** The URL's values that did not parse when it was last read ({key, text, reason}; their keys kept the default). */
+    unread() {
+      return [...unread];
     },
     /** Merge `patch` (unknown keys are refused), notify subscribers of the keys that changed, and rewrite
      * the URL: at once with `push` (a new history entry), else within URL_DELAY_MS. */

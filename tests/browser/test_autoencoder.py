@@ -502,3 +502,12 @@ def test_names_hold_the_visible_words_and_the_values(page, server_url):
                         page.get_attribute("#ae-input-image", "aria-label"))
     assert re.fullmatch(r"output minus input, 28×28 pixels, values from \S+ to \S+ \(blue below zero, red above\)",
                         page.get_attribute("#ae-difference-image", "aria-label"))
+
+
+def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
+    open_view(page, "?toward=eight&raw=maybe")
+    items = page.locator("#link-notice li").all_inner_texts()
+    assert items == ["toward=eight: not a number.",
+                     "raw=maybe: not one of 1, 0, true, false, yes, no, on, off."]
+    open_view(page, "?toward=3")
+    assert page.locator("#link-notice").count() == 0

@@ -743,3 +743,17 @@ def test_a_dropped_connection_and_its_recovery_are_announced(new_page, path, sai
     page.wait_for_function("window.__said.includes('Connected to the server.')", timeout=20_000)
     heard = page.evaluate("window.__said")
     assert heard.index("Reconnecting to the server…") < heard.index("Connected to the server.")
+
+
+def test_a_link_naming_an_unknown_network_says_so_and_shows_the_first(page, server_url):
+    open_network(page, "?network=no-such-net&layer=second&scale=layer")
+    notice = page.locator("#link-notice")
+    items = notice.locator("li").all_inner_texts()
+    assert items[0] == "layer=second: not a number."
+    assert items[1].startswith("network=no-such-net: not a network here; there are digits-cnn, ")
+    assert len(items) == 2  # scale=layer is used
+    assert page.input_value("#nv-network") == "digits-cnn"
+    assert layer_rows(page).count() > 1
+
+    open_network(page, "?network=digits-cnn")
+    assert page.locator("#link-notice").count() == 0

@@ -693,3 +693,8 @@ def test_sliders_keep_their_names_and_only_the_end_of_a_run_is_announced(page):
                             r"\(over 64 steps\)\.", line), line
     for selector in ("#sq-progress", "#sq-answer"):
         assert not page.evaluate(IN_LIVE_REGION, selector), selector
+
+
+def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
+    open_sequence(page, "?hidden=many&length=64")
+    assert page.locator("#link-notice li").all_inner_texts() == ["hidden=many: not a number."]

@@ -1,0 +1,38 @@
+// Tells the person which values of the page's link were not used, instead of dropping them silently.
+
+const MAX_TEXT = 40; // characters of a value shown; a pasted JSON can be long
+
+/**
+ * Show `ignored` ([{key, text, reason}], as state.unread() and the pages' own checks give them) in a notice
+ * at the top of the page's <main>, made on first use; with nothing ignored, the notice goes away.
+ */
+export function showLinkNotice(ignored) {
+  let notice = document.getElementById("link-notice");
+  if (!ignored.length) {
+    notice?.remove();
+    return;
+  }
+  if (!notice) {
+    notice = document.createElement("div");
+    notice.id = "link-notice";
+    notice.className = "error link-notice";
+    notice.setAttribute("role", "status");
+    document.querySelector("main").prepend(notice);
+  }
+  const shorten = (text) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
+  const intro = document.createElement("p");
+  intro.textContent = "Part of this page's link could not be used; the page shows the default instead, or the nearest value it can show:";
+  const list = document.createElement("ul");
+  list.append(...ignored.map(({ key, text, reason }) => {
+    const item = document.createElement("li");
+    item.textContent = `${key}=${shorten(text)}: ${reason}.`;
+    return item;
+  }));
+  notice.replaceChildren(intro, list);
+}
+
+/** Show the link notice for `state`'s URL values that did not parse, now and after Back and Forward. */
+export function watchLinkNotice(state) {
+  showLinkNotice(state.unread());
+  window.addEventListener("popstate", () => showLinkNotice(state.unread()));
+}
