@@ -17,7 +17,7 @@ import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } 
 import { formatNumber } from "./plots.js";
 import { clampStep, drawRun, drawStep } from "./sequence-render.js";
 import { announcer } from "./announce.js";
-import { watchLinkNotice } from "./link-notice.js";
+import { showLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -33,7 +33,6 @@ const state = createState(
     numbers: DEFAULT_NUMBERS, text: DEFAULT_TEXT, input: null, step: null },
   { types: { source: "string", input: "string", step: "number" } },
 );
-watchLinkNotice(state);
 
 const $ = (selector) => document.querySelector(selector);
 const view = {
@@ -69,6 +68,24 @@ function settings() {
     source: choice.sources.includes(values.source) ? values.source : choice.sources[0] };
 }
 
+/** What of the link settings() cannot use as it is: values that did not parse, an unknown network, numbers held. */
+function linkIgnored() {
+  const values = state.get();
+  const used = settings();
+  const ignored = state.unread();
+  if (!choices.some((choice) => choice.name === values.network)) {
+    ignored.push({ key: "network", text: String(values.network),
+      reason: `not a network here; there are ${choices.map((choice) => choice.name).join(", ")}` });
+  }
+  for (const key of ["amplitude", "frequency", "length", "hidden"]) {
+    if (used[key] !== values[key]) {
+      ignored.push({ key, text: String(values[key]),
+        reason: `held to ${used[key]} (from ${LIMITS[key].min} to ${LIMITS[key].max})` });
+    }
+  }
+  return ignored;
+}
+
 function digitSource() {
   return decodeSource(state.get().input) ?? DEFAULT_DIGIT;
 }
@@ -82,6 +99,8 @@ async function start() {
     $("#sq-network-error").textContent = `The list of networks could not be loaded: ${error.message}`;
     return;
   }
+  showLinkNotice(linkIgnored());
+  window.addEventListener("popstate", () => showLinkNotice(linkIgnored()));
   buildControls();
   picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"], digits: true,
     initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });
