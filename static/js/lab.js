@@ -16,7 +16,7 @@ import { createKernelEditor } from "./kernels.js";
 import { createParamControls, pairOf, validParams } from "./lab-controls.js";
 import { explanationSummary, renderExplanation, windowCells } from "./lab-explain.js";
 import { createPlayer } from "./lab-player.js";
-import { showLinkNotice } from "./link-notice.js";
+import { inputIgnored, showLinkNotice } from "./link-notice.js";
 import { InputView, OutputView } from "./lab-view.js";
 import { createState } from "./state.js";
 import { encodeArray, RunSocket } from "./wire.js";
@@ -107,7 +107,7 @@ class Lab {
    */
   checked(values) {
     const view = { ...values };
-    const ignored = this.state.unread();
+    const ignored = [...this.state.unread(), ...inputIgnored(view.input)];
     const ignore = (key, value, reason) => ignored.push({ key, text: JSON.stringify(value), reason });
     if (!Object.hasOwn(this.kinds, view.kind)) {
       ignore("kind", view.kind, `not a layer kind of the lab; it has ${Object.keys(this.kinds).join(", ")}`);

@@ -1,5 +1,7 @@
 // Tells the person which values of the page's link were not used, instead of dropping them silently.
 
+import { decodeSource } from "./inputs.js";
+
 const MAX_TEXT = 40; // characters of a value shown; a pasted JSON can be long
 
 /**
@@ -31,8 +33,20 @@ export function showLinkNotice(ignored) {
   notice.replaceChildren(intro, list);
 }
 
-/** Show the link notice for `state`'s URL values that did not parse, now and after Back and Forward. */
+/** The notice's entry for a link's `input` text that names no input source ([] when it does, or is unset). */
+export function inputIgnored(text) {
+  if (text === null || text === undefined || decodeSource(text)) return [];
+  return [{ key: "input", text: String(text),
+    reason: "not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT or draw:PIXELS "
+      + "(! at the end inverts)" }];
+}
+
+/**
+ * Show the link notice for `state`'s URL values that did not parse and its `input` if that names no input
+ * source, now and after Back and Forward.
+ */
 export function watchLinkNotice(state) {
-  showLinkNotice(state.unread());
-  window.addEventListener("popstate", () => showLinkNotice(state.unread()));
+  const show = () => showLinkNotice([...state.unread(), ...inputIgnored(state.get().input)]);
+  show();
+  window.addEventListener("popstate", show);
 }

@@ -27,7 +27,7 @@ import {
   rangeOf, rangeText, scaleFor, sizeGrid, summarize,
 } from "./plots.js";
 import { announcer } from "./announce.js";
-import { showLinkNotice, watchLinkNotice } from "./link-notice.js";
+import { inputIgnored, showLinkNotice, watchLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -186,7 +186,7 @@ async function start() {
     const unknown = { key: "network", text: state.get().network,
       reason: `not a network here; there are ${models.map((model) => model.name).join(", ")}` };
     state.set({ network: models[0].name });
-    showLinkNotice([...state.unread(), unknown]);
+    showLinkNotice([...state.unread(), ...inputIgnored(state.get().input), unknown]);
   }
   view.networkSelect.value = state.get().network;
   showModel();

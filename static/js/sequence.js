@@ -17,7 +17,7 @@ import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } 
 import { formatNumber } from "./plots.js";
 import { clampStep, drawRun, drawStep } from "./sequence-render.js";
 import { announcer } from "./announce.js";
-import { showLinkNotice } from "./link-notice.js";
+import { inputIgnored, showLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -72,7 +72,7 @@ function settings() {
 function linkIgnored() {
   const values = state.get();
   const used = settings();
-  const ignored = state.unread();
+  const ignored = [...state.unread(), ...inputIgnored(values.input)];
   if (!choices.some((choice) => choice.name === values.network)) {
     ignored.push({ key: "network", text: String(values.network),
       reason: `not a network here; there are ${choices.map((choice) => choice.name).join(", ")}` });

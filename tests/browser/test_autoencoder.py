@@ -505,9 +505,11 @@ def test_names_hold_the_visible_words_and_the_values(page, server_url):
 
 
 def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
-    open_view(page, "?toward=eight&raw=maybe")
+    open_view(page, "?toward=eight&raw=maybe&input=digit-3")
     items = page.locator("#link-notice li").all_inner_texts()
-    assert items == ["toward=eight: not a number.",
-                     "raw=maybe: not one of 1, 0, true, false, yes, no, on, off."]
+    assert items[:2] == ["toward=eight: not a number.",
+                         "raw=maybe: not one of 1, 0, true, false, yes, no, on, off."]
+    assert items[2].startswith("input=digit-3: not an input; inputs are sample:NAME, ")
+    assert len(items) == 3
     open_view(page, "?toward=3")
     assert page.locator("#link-notice").count() == 0

@@ -594,20 +594,23 @@ def test_the_lab_at_200_percent_zoom_is_one_column(new_page):
 
 def test_a_link_with_values_the_lab_cannot_use_says_which_and_shows_the_defaults(page):
     params = urllib.parse.quote(json.dumps({"stride": "two", "out_channels": 99, "kernel_size": 3}))
-    open_lab(page, f"?kind=NoSuchLayer&size=100&speed=fast&params={params}")
+    open_lab(page, f"?kind=NoSuchLayer&size=100&speed=fast&input=camera&params={params}")
     notice = page.locator("#link-notice")
     assert notice.get_attribute("role") == "status"
     assert notice.locator("p").inner_text().startswith("Part of this page's link could not be used")
     items = notice.locator("li").all_inner_texts()
     assert items[0] == "speed=fast: not a number."  # the URL's own check comes first, then the lab's
-    assert items[1].startswith('kind="NoSuchLayer": not a layer kind of the lab; it has Conv2d, ')
-    assert items[2:] == ["size=100: not one of 28, 32, 64, 128, 256, 512.",
+    assert items[1] == ("input=camera: not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT "
+                        "or draw:PIXELS (! at the end inverts).")
+    assert items[2].startswith('kind="NoSuchLayer": not a layer kind of the lab; it has Conv2d, ')
+    assert items[3:] == ["size=100: not one of 28, 32, 64, 128, 256, 512.",
                          'params.stride="two": not a value Conv2d takes here.',
                          "params.out_channels=99: held to 16, what the lab can show."]
     text = notice.inner_text()
     assert "kernel_size" not in text  # a value the lab uses is not named
     # the page works with what it could use: Conv2d (the default kind), 3x3, 16 output channels
     assert page.input_value("#lab-kind") == "Conv2d"
+    assert page.input_value(".ip-sample") == "camera"  # the lab's default input, the cameraman
     assert page.text_content("[data-param='kernel_size'] output") == "3"
     assert output_shape(page).startswith("16x")
     screenshot(page, "lab-link-notice")

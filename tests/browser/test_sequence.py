@@ -696,10 +696,11 @@ def test_sliders_keep_their_names_and_only_the_end_of_a_run_is_announced(page):
 
 
 def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
-    open_sequence(page, "?hidden=many&length=1000&network=no-such-net")
+    open_sequence(page, "?hidden=many&length=1000&network=no-such-net&input=seven")
     items = page.locator("#link-notice li").all_inner_texts()
     assert items[0] == "hidden=many: not a number."
-    assert items[1].startswith("network=no-such-net: not a network here; there are digits-lstm, ")
-    assert items[2:] == ["length=1000: held to 256 (from 4 to 256)."]
+    assert items[1].startswith("input=seven: not an input; inputs are sample:NAME, ")
+    assert items[2].startswith("network=no-such-net: not a network here; there are digits-lstm, ")
+    assert items[3:] == ["length=1000: held to 256 (from 4 to 256)."]
     open_sequence(page, "?length=64")
     assert page.locator("#link-notice").count() == 0
