@@ -1,5 +1,6 @@
 // The Autoencoder view's pictures: the input and the decoder's output side by side on one grey scale,
-// their difference, the reconstruction error in words, and a readout of the pixel under the pointer.
+// their difference, the reconstruction error in words, and a readout of the pixel under the pointer (or the
+// pixel the arrow keys picked, for a keyboard).
 
 import { mapsOf } from "./autoencoder-maps.js";
 import { colourLegend, drawMap, formatNumber, rangeOf, rangeText } from "./plots.js";
@@ -43,7 +44,7 @@ function greyLegend(element) {
   element.querySelector(".colour-legend-bar").style.background = "linear-gradient(to right, #000, #fff)";
 }
 
-/** A picture's name: what it is, its size and its values (the pointer's readout has them pixel by pixel). */
+/** A picture's name: what it is, its size and its values (the readout has them pixel by pixel: pointer or keys). */
 function describePicture(canvas, what, data, height, width, scale = "0 black, 1 white") {
   canvas.setAttribute("aria-label", `${what}, ${height}×${width} pixels, ${rangeText(rangeOf(data))} (${scale})`);
 }
@@ -64,9 +65,29 @@ export class Pictures {
     greyLegend(find("#ae-grey-legend"));
     colourLegend(find("#ae-difference-legend"), { min: -1, max: 1, diverging: true });
     const readout = find("#ae-picture-readout");
+    this.cursor = { y: 0, x: 0 }; // the pixel the arrow keys read, the same in all three pictures
     for (const canvas of Object.values(this.canvases)) {
       canvas.addEventListener("mousemove", (event) => { readout.textContent = this.pixelAt(canvas, event); });
+      canvas.addEventListener("focus", () => { readout.textContent = this.pixelText(this.cursor); });
+      canvas.addEventListener("keydown", (event) => {
+        if (!this.moveCursor(event.key)) return;
+        event.preventDefault();
+        readout.textContent = this.pixelText(this.cursor);
+      });
     }
+  }
+
+  /** Move the keyboard's pixel by an arrow key, Home or End (the row's ends); false for other keys. */
+  moveCursor(key) {
+    if (!this.output) return false;
+    const { height, width } = mapsOf(this.output.shape);
+    const { y, x } = this.cursor;
+    const moves = { ArrowLeft: [y, x - 1], ArrowRight: [y, x + 1], ArrowUp: [y - 1, x], ArrowDown: [y + 1, x],
+      Home: [y, 0], End: [y, width - 1] };
+    if (!Object.hasOwn(moves, key)) return false;
+    const [row, col] = moves[key];
+    this.cursor = { y: Math.min(height - 1, Math.max(0, row)), x: Math.min(width - 1, Math.max(0, col)) };
+    return true;
   }
 
   /** The input as the network got it (a 1-map tensor {data, shape}). */
@@ -113,13 +134,20 @@ export class Pictures {
     this.errorText.textContent = text;
   }
 
-  /** "row r, col c: input a, output b, difference b - a" for the pixel under the pointer. */
+  /** The readout of the pixel under the pointer. */
   pixelAt(canvas, event) {
-    if (!this.input || !this.output) return "";
+    if (!this.output) return "";
     const { height, width } = mapsOf(this.output.shape);
     const box = canvas.getBoundingClientRect();
     const x = Math.min(width - 1, Math.floor(((event.clientX - box.left) / box.width) * width));
     const y = Math.min(height - 1, Math.floor(((event.clientY - box.top) / box.height) * height));
+    return this.pixelText({ y, x });
+  }
+
+  /** "row r, col c: input a, output b, difference b - a" for pixel (y, x). */
+  pixelText({ y, x }) {
+    if (!this.input || !this.output) return "";
+    const { width } = mapsOf(this.output.shape);
     const [a, b] = [this.input.data[y * width + x], this.output.data[y * width + x]];
     return `row ${y}, col ${x}: input ${formatNumber(a)}, output ${formatNumber(b)}, difference ${formatNumber(b - a)}`;
   }

@@ -216,6 +216,24 @@ def test_sample_shows_maps_code_and_reconstruction(page, server_url):
     assert match, readout
     assert float(match[1]) == pytest.approx(pixels[6, 14], abs=2e-3)
     assert float(match[2]) == pytest.approx(reconstruction[6, 14], abs=2e-3)
+    hovered = readout
+
+    # the keyboard reads the same pixels: arrows, Home and End on any of the three pictures
+    page.focus("#ae-output-image")
+    assert page.inner_text("#ae-picture-readout").startswith("row 0, col 0: input ")
+    for key in ["ArrowDown"] * 6 + ["ArrowRight"] * 14:
+        page.keyboard.press(key)
+    assert page.inner_text("#ae-picture-readout") == hovered
+    page.keyboard.press("End")
+    match = re.fullmatch(r"row 6, col 27: input (\S+), output (\S+), difference (\S+)",
+                         page.inner_text("#ae-picture-readout"))
+    assert match and float(match[2]) == pytest.approx(reconstruction[6, 27], abs=2e-3)
+    page.keyboard.press("Shift+Tab")  # the input picture shares the pixel
+    page.keyboard.press("ArrowUp")
+    assert page.inner_text("#ae-picture-readout").startswith("row 5, col 27: input ")
+    for _ in range(10):
+        page.keyboard.press("ArrowUp")
+    assert page.inner_text("#ae-picture-readout").startswith("row 0, col 27: ")  # held at the edge
 
     # another digit: a new code, new maps, and the URL says which
     before = row_print(page, "enc_relu1")["hash"]
