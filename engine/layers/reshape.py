@@ -70,7 +70,7 @@ class Upsample(Layer):
         """
         super().__init__()
         check_align_corners(align_corners)
-        check_interpolate_mode(mode, align_corners if mode == "bilinear" else None)
+        check_interpolate_mode(mode, None)  # align_corners is checked above, for every mode
         check_resize(size, scale_factor, recompute_scale_factor)
         self.size = None if size is None else positive_pair(size, "size")
         self.scale_factor = None if scale_factor is None else _plain_scale(scale_factor)

@@ -141,7 +141,8 @@ export class Pictures {
     const box = canvas.getBoundingClientRect();
     const x = Math.min(width - 1, Math.floor(((event.clientX - box.left) / box.width) * width));
     const y = Math.min(height - 1, Math.floor(((event.clientY - box.top) / box.height) * height));
-    return this.pixelText({ y, x });
+    this.cursor = { y, x }; // the arrow keys go on from the pixel last pointed at
+    return this.pixelText(this.cursor);
   }
 
   /** "row r, col c: input a, output b, difference b - a" for pixel (y, x). */

@@ -32,7 +32,14 @@ const state = createState(
   { input: null, edits: "", toward: 8, blend: 0, raw: false },
   { types: { input: "string" } },
 );
-watchLinkNotice(state);
+watchLinkNotice(state, towardIgnored);
+
+/** The link notice's entry for a blend digit that is not one. */
+function towardIgnored() {
+  const { toward } = state.get();
+  return Number.isInteger(toward) && toward >= 0 && toward <= 9 ? []
+    : [{ key: "toward", text: String(toward), reason: "not a digit from 0 to 9" }];
+}
 
 const $ = (selector) => document.querySelector(selector);
 const view = {
@@ -87,6 +94,7 @@ async function start() {
   fromLayer = names[codeIndex + 1];
   codeSize = model.spec.layers[codeIndex].params.out_features;
   showModel();
+  if (towardIgnored().length) state.set({ toward: state.defaults.toward });
   rows = new LayerRows($("#ae-encoder-layers"), $("#ae-decoder-layers"), { codeIndex, spec: model.spec });
   rows.showRaw(state.get().raw);
   panel = new CodePanel($("#ae-code"), { onSlide: slid, onReset: reset, onRandom: random, onBlend: blended });

@@ -16,7 +16,7 @@ import { createKernelEditor } from "./kernels.js";
 import { createParamControls, pairOf, validParams } from "./lab-controls.js";
 import { explanationSummary, renderExplanation, windowCells } from "./lab-explain.js";
 import { createPlayer } from "./lab-player.js";
-import { inputIgnored, showLinkNotice } from "./link-notice.js";
+import { choiceIgnored, inputIgnored, linkText, showLinkNotice } from "./link-notice.js";
 import { InputView, OutputView } from "./lab-view.js";
 import { createState } from "./state.js";
 import { encodeArray, RunSocket } from "./wire.js";
@@ -108,7 +108,18 @@ class Lab {
   checked(values) {
     const view = { ...values };
     const ignored = [...this.state.unread(), ...inputIgnored(view.input)];
-    const ignore = (key, value, reason) => ignored.push({ key, text: JSON.stringify(value), reason });
+    const ignore = (key, value, reason) => ignored.push({ key, text: linkText(value), reason });
+    if (inputIgnored(view.input).length) view.input = DEFAULTS.input;
+    for (const name of ["colour", "range", "seq"]) {
+      const wrong = choiceIgnored(name, view[name], $(`lab-${name}`));
+      ignored.push(...wrong);
+      if (wrong.length) view[name] = DEFAULTS[name];
+    }
+    const speed = $("lab-speed");
+    if (!(Number.isInteger(view.speed) && view.speed >= Number(speed.min) && view.speed <= Number(speed.max))) {
+      ignore("speed", view.speed, `not a whole number of steps a second from ${speed.min} to ${speed.max}`);
+      view.speed = DEFAULTS.speed;
+    }
     if (!Object.hasOwn(this.kinds, view.kind)) {
       ignore("kind", view.kind, `not a layer kind of the lab; it has ${Object.keys(this.kinds).join(", ")}`);
       view.kind = DEFAULTS.kind;
@@ -123,7 +134,9 @@ class Lab {
     }
     const valid = validParams(this.kinds[view.kind], view.params, LIMITS);
     for (const [name, value] of Object.entries(view.params)) {
-      if (!Object.hasOwn(valid, name)) ignore(`params.${name}`, value, `not a value ${view.kind} takes here`);
+      if (!this.kinds[view.kind].params.some((param) => param.name === name)) {
+        ignore(`params.${name}`, value, `${view.kind} has no setting ${name}`);
+      } else if (!Object.hasOwn(valid, name)) ignore(`params.${name}`, value, `not a value ${view.kind} takes here`);
       else if (JSON.stringify(valid[name]) !== JSON.stringify(value)) {
         ignore(`params.${name}`, value, `held to ${JSON.stringify(valid[name])}, what the lab can show`);
       }

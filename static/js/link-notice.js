@@ -4,6 +4,20 @@ import { decodeSource } from "./inputs.js";
 
 const MAX_TEXT = 40; // characters of a value shown; a pasted JSON can be long
 
+/** A value as a link shows it: strings as they are, anything else as JSON. */
+export const linkText = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+
+/** The notice's entry for `value` of `key` when it is none of the option values of `select`, else []. */
+export function choiceIgnored(key, value, select) {
+  const allowed = [...select.options].map((option) => option.value);
+  return allowed.includes(String(value)) ? [] : [{ key, text: linkText(value), reason: `not one of ${allowed.join(", ")}` }];
+}
+
+/** The notice goes once the person changes a setting: the link it speaks of is no longer the page's. */
+function dismissOnChange() {
+  document.getElementById("link-notice")?.remove();
+}
+
 /**
  * Show `ignored` ([{key, text, reason}], as state.unread() and the pages' own checks give them) in a notice
  * at the top of the page's <main>, made on first use; with nothing ignored, the notice goes away.
@@ -18,8 +32,10 @@ export function showLinkNotice(ignored) {
     notice = document.createElement("div");
     notice.id = "link-notice";
     notice.className = "error link-notice";
-    notice.setAttribute("role", "status");
-    document.querySelector("main").prepend(notice);
+    notice.setAttribute("role", "alert"); // made with its text, which a "status" region would not announce
+    const main = document.querySelector("main");
+    main.prepend(notice);
+    main.addEventListener("change", dismissOnChange);
   }
   const shorten = (text) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
   const intro = document.createElement("p");
@@ -42,11 +58,11 @@ export function inputIgnored(text) {
 }
 
 /**
- * Show the link notice for `state`'s URL values that did not parse and its `input` if that names no input
- * source, now and after Back and Forward.
+ * Show the link notice for `state`'s URL values that did not parse, its `input` if that names no input
+ * source and what the page's own `check()` adds, now and after Back and Forward.
  */
-export function watchLinkNotice(state) {
-  const show = () => showLinkNotice([...state.unread(), ...inputIgnored(state.get().input)]);
+export function watchLinkNotice(state, check = () => []) {
+  const show = () => showLinkNotice([...state.unread(), ...inputIgnored(state.get().input), ...check()]);
   show();
   window.addEventListener("popstate", show);
 }

@@ -27,7 +27,7 @@ import {
   rangeOf, rangeText, scaleFor, sizeGrid, summarize,
 } from "./plots.js";
 import { announcer } from "./announce.js";
-import { inputIgnored, showLinkNotice, watchLinkNotice } from "./link-notice.js";
+import { choiceIgnored, inputIgnored, showLinkNotice, watchLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -45,7 +45,12 @@ const state = createState(
   { network: "digits-cnn", stack: DEFAULT_STACK, input: null, layer: null, map: null, scale: "layer", saliency: null },
   { types: { input: "string", layer: "number", map: "number", saliency: "number" } },
 );
-watchLinkNotice(state);
+watchLinkNotice(state, scaleIgnored);
+
+/** The link notice's entry for a colour scale that is not one of the select's (read before `view` exists). */
+function scaleIgnored() {
+  return choiceIgnored("scale", state.get().scale, document.querySelector("#nv-scale"));
+}
 
 const $ = (selector) => document.querySelector(selector);
 const view = {
@@ -147,6 +152,9 @@ function layout(shape) {
 // ---- start-up ---------------------------------------------------------------------------------------------
 
 async function start() {
+  const linkIgnored = [...inputIgnored(state.get().input), ...scaleIgnored()]; // named again if the network is unknown
+  if (scaleIgnored().length) state.set({ scale: state.defaults.scale });
+  if (inputIgnored(state.get().input).length) state.set({ input: null });
   view.scaleSelect.value = state.get().scale;
   view.scaleSelect.addEventListener("change", () => state.set({ scale: view.scaleSelect.value }));
   view.networkSelect.addEventListener("change", () => {
@@ -186,7 +194,7 @@ async function start() {
     const unknown = { key: "network", text: state.get().network,
       reason: `not a network here; there are ${models.map((model) => model.name).join(", ")}` };
     state.set({ network: models[0].name });
-    showLinkNotice([...state.unread(), ...inputIgnored(state.get().input), unknown]);
+    showLinkNotice([...state.unread(), ...linkIgnored, unknown]);
   }
   view.networkSelect.value = state.get().network;
   showModel();

@@ -77,7 +77,10 @@ function linkIgnored() {
     ignored.push({ key: "network", text: String(values.network),
       reason: `not a network here; there are ${choices.map((choice) => choice.name).join(", ")}` });
   }
-  for (const key of ["amplitude", "frequency", "length", "hidden"]) {
+  // the sine wave's numbers matter only when the network reads one; H only for the bare cells
+  const keys = [...(used.source === "sine" ? ["amplitude", "frequency", "length"] : []),
+    ...(currentChoice().model ? [] : ["hidden"])];
+  for (const key of keys) {
     if (used[key] !== values[key]) {
       ignored.push({ key, text: String(values[key]),
         reason: `held to ${used[key]} (from ${LIMITS[key].min} to ${LIMITS[key].max})` });
@@ -100,6 +103,7 @@ async function start() {
     return;
   }
   showLinkNotice(linkIgnored());
+  if (!choices.some((choice) => choice.name === state.get().network)) state.set({ network: choices[0].name });
   window.addEventListener("popstate", () => showLinkNotice(linkIgnored()));
   buildControls();
   picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"], digits: true,

@@ -218,10 +218,13 @@ def test_sample_shows_maps_code_and_reconstruction(page, server_url):
     assert float(match[2]) == pytest.approx(reconstruction[6, 14], abs=2e-3)
     hovered = readout
 
-    # the keyboard reads the same pixels: arrows, Home and End on any of the three pictures
+    # the keyboard reads the same pixels, going on from the one last pointed at: arrows, Home and End on any
+    # of the three pictures
     page.focus("#ae-output-image")
-    assert page.inner_text("#ae-picture-readout").startswith("row 0, col 0: input ")
-    for key in ["ArrowDown"] * 6 + ["ArrowRight"] * 14:
+    assert page.inner_text("#ae-picture-readout") == hovered
+    page.keyboard.press("Home")
+    assert page.inner_text("#ae-picture-readout").startswith("row 6, col 0: input ")
+    for key in ["ArrowRight"] * 14:
         page.keyboard.press(key)
     assert page.inner_text("#ae-picture-readout") == hovered
     page.keyboard.press("End")
@@ -529,5 +532,8 @@ def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
                          "raw=maybe: not one of 1, 0, true, false, yes, no, on, off."]
     assert items[2].startswith("input=digit-3: not an input; inputs are sample:NAME, ")
     assert len(items) == 3
+    open_view(page, "?toward=42")
+    assert page.locator("#link-notice li").all_inner_texts() == ["toward=42: not a digit from 0 to 9."]
+    assert page.input_value("#ae-blend-digit") == "8"
     open_view(page, "?toward=3")
     assert page.locator("#link-notice").count() == 0

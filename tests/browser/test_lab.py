@@ -593,19 +593,21 @@ def test_the_lab_at_200_percent_zoom_is_one_column(new_page):
 
 
 def test_a_link_with_values_the_lab_cannot_use_says_which_and_shows_the_defaults(page):
-    params = urllib.parse.quote(json.dumps({"stride": "two", "out_channels": 99, "kernel_size": 3}))
-    open_lab(page, f"?kind=NoSuchLayer&size=100&speed=fast&input=camera&params={params}")
+    params = urllib.parse.quote(json.dumps({"stride": "two", "out_channels": 99, "kernel_size": 3, "colour": 1}))
+    open_lab(page, f"?kind=NoSuchLayer&size=100&speed=fast&input=camera&colour=purple&params={params}")
     notice = page.locator("#link-notice")
-    assert notice.get_attribute("role") == "status"
+    assert notice.get_attribute("role") == "alert"
     assert notice.locator("p").inner_text().startswith("Part of this page's link could not be used")
     items = notice.locator("li").all_inner_texts()
     assert items[0] == "speed=fast: not a number."  # the URL's own check comes first, then the lab's
     assert items[1] == ("input=camera: not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT "
                         "or draw:PIXELS (! at the end inverts).")
-    assert items[2].startswith('kind="NoSuchLayer": not a layer kind of the lab; it has Conv2d, ')
-    assert items[3:] == ["size=100: not one of 28, 32, 64, 128, 256, 512.",
-                         'params.stride="two": not a value Conv2d takes here.',
-                         "params.out_channels=99: held to 16, what the lab can show."]
+    assert items[2] == "colour=purple: not one of gray, rgb."
+    assert items[3].startswith("kind=NoSuchLayer: not a layer kind of the lab; it has Conv2d, ")
+    assert items[4:] == ["size=100: not one of 28, 32, 64, 128, 256, 512.",
+                         "params.stride=two: not a value Conv2d takes here.",
+                         "params.out_channels=99: held to 16, what the lab can show.",
+                         "params.colour=1: Conv2d has no setting colour."]
     text = notice.inner_text()
     assert "kernel_size" not in text  # a value the lab uses is not named
     # the page works with what it could use: Conv2d (the default kind), 3x3, 16 output channels
@@ -614,6 +616,14 @@ def test_a_link_with_values_the_lab_cannot_use_says_which_and_shows_the_defaults
     assert page.text_content("[data-param='kernel_size'] output") == "3"
     assert output_shape(page).startswith("16x")
     screenshot(page, "lab-link-notice")
+
+    # changing a setting dismisses the notice, and the link the page writes holds only what it uses
+    before = draws(page)
+    page.select_option("#lab-colour", "rgb")
+    wait_for_new_output(page, before)
+    assert page.locator("#link-notice").count() == 0
+    page.wait_for_function("location.search.includes('rgb')")
+    assert "camera" not in page.url and "purple" not in page.url and "NoSuchLayer" not in page.url
 
     open_lab(page, "?kind=ReLU")
     assert page.locator("#link-notice").count() == 0

@@ -746,13 +746,15 @@ def test_a_dropped_connection_and_its_recovery_are_announced(new_page, path, sai
 
 
 def test_a_link_naming_an_unknown_network_says_so_and_shows_the_first(page, server_url):
-    open_network(page, "?network=no-such-net&layer=second&scale=layer&input=photo")
+    open_network(page, "?network=no-such-net&layer=second&scale=rainbow&input=photo")
     notice = page.locator("#link-notice")
     items = notice.locator("li").all_inner_texts()
     assert items[0] == "layer=second: not a number."
     assert items[1].startswith("input=photo: not an input; inputs are sample:NAME, ")
-    assert items[2].startswith("network=no-such-net: not a network here; there are digits-cnn, ")
-    assert len(items) == 3  # scale=layer is used
+    assert items[2] == "scale=rainbow: not one of layer, map."
+    assert items[3].startswith("network=no-such-net: not a network here; there are digits-cnn, ")
+    assert len(items) == 4
+    assert page.input_value("#nv-scale") == "layer"
     assert page.input_value("#nv-network") == "digits-cnn"
     assert layer_rows(page).count() > 1
 
