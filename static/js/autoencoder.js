@@ -12,6 +12,7 @@
 // #ae-code carries data-code (the code whose decoding is on screen) and data-digit-codes (loading, loaded,
 // failed).
 
+import { announcer } from "./announce.js";
 import { cachedJSON } from "./api.js";
 import {
   applyEdits, blendCodes, CodePanel, editsToward, formatEdits, loadDigitCodes, parseEdits, randomCode, roundValue,
@@ -19,9 +20,8 @@ import {
 import { LayerRows } from "./autoencoder-maps.js";
 import { Pictures } from "./autoencoder-pictures.js";
 import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
-import { formatNumber } from "./plots.js";
-import { announcer } from "./announce.js";
 import { watchLinkNotice } from "./link-notice.js";
+import { formatNumber } from "./plots.js";
 import { createState } from "./state.js";
 import { encodeArray, RunSocket } from "./wire.js";
 

@@ -107,9 +107,10 @@ class Lab {
    */
   checked(values) {
     const view = { ...values };
-    const ignored = [...this.state.unread(), ...inputIgnored(view.input)];
+    const badInput = inputIgnored(view.input);
+    const ignored = [...this.state.unread(), ...badInput];
     const ignore = (key, value, reason) => ignored.push({ key, text: linkText(value), reason });
-    if (inputIgnored(view.input).length) view.input = DEFAULTS.input;
+    if (badInput.length) view.input = DEFAULTS.input;
     for (const name of ["colour", "range", "seq"]) {
       const wrong = choiceIgnored(name, view[name], $(`lab-${name}`));
       ignored.push(...wrong);

@@ -13,10 +13,6 @@ export function choiceIgnored(key, value, select) {
   return allowed.includes(String(value)) ? [] : [{ key, text: linkText(value), reason: `not one of ${allowed.join(", ")}` }];
 }
 
-/** The notice goes once the person changes a setting: the link it speaks of is no longer the page's. */
-function dismissOnChange() {
-  document.getElementById("link-notice")?.remove();
-}
 
 /**
  * Show `ignored` ([{key, text, reason}], as state.unread() and the pages' own checks give them) in a notice
@@ -35,7 +31,8 @@ export function showLinkNotice(ignored) {
     notice.setAttribute("role", "alert"); // made with its text, which a "status" region would not announce
     const main = document.querySelector("main");
     main.prepend(notice);
-    main.addEventListener("change", dismissOnChange);
+    // the notice goes once the person changes a setting: the link it speaks of is no longer the page's
+    main.addEventListener("change", () => notice.remove(), { once: true });
   }
   const shorten = (text) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
   const intro = document.createElement("p");
@@ -55,6 +52,12 @@ export function inputIgnored(text) {
   return [{ key: "input", text: String(text),
     reason: "not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT or draw:PIXELS "
       + "(! at the end inverts)" }];
+}
+
+/** The notice's entry for a link's `network` when it is none of `names`, else []. */
+export function networkIgnored(network, names) {
+  return names.includes(network) ? []
+    : [{ key: "network", text: String(network), reason: `not a network here; there are ${names.join(", ")}` }];
 }
 
 /**

@@ -27,7 +27,7 @@ import {
   rangeOf, rangeText, scaleFor, sizeGrid, summarize,
 } from "./plots.js";
 import { announcer } from "./announce.js";
-import { choiceIgnored, inputIgnored, showLinkNotice, watchLinkNotice } from "./link-notice.js";
+import { choiceIgnored, inputIgnored, networkIgnored, showLinkNotice, watchLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -152,9 +152,11 @@ function layout(shape) {
 // ---- start-up ---------------------------------------------------------------------------------------------
 
 async function start() {
-  const linkIgnored = [...inputIgnored(state.get().input), ...scaleIgnored()]; // named again if the network is unknown
-  if (scaleIgnored().length) state.set({ scale: state.defaults.scale });
-  if (inputIgnored(state.get().input).length) state.set({ input: null });
+  // replaced by their defaults, and named again below if the network is unknown too
+  const badInput = inputIgnored(state.get().input);
+  const badScale = scaleIgnored();
+  if (badScale.length) state.set({ scale: state.defaults.scale });
+  if (badInput.length) state.set({ input: null });
   view.scaleSelect.value = state.get().scale;
   view.scaleSelect.addEventListener("change", () => state.set({ scale: view.scaleSelect.value }));
   view.networkSelect.addEventListener("change", () => {
@@ -191,10 +193,9 @@ async function start() {
   const stackUnreadable = linkStackUnreadable();
   if (stackUnreadable) state.set({ stack: DEFAULT_STACK });
   if (!currentModel()) {
-    const unknown = { key: "network", text: state.get().network,
-      reason: `not a network here; there are ${models.map((model) => model.name).join(", ")}` };
+    const unknown = networkIgnored(state.get().network, models.map((model) => model.name));
     state.set({ network: models[0].name });
-    showLinkNotice([...state.unread(), ...linkIgnored, unknown]);
+    showLinkNotice([...state.unread(), ...badInput, ...badScale, ...unknown]);
   }
   view.networkSelect.value = state.get().network;
   showModel();

@@ -14,10 +14,10 @@
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
 import { createInputPicker, decodeSource, encodeSource } from "./inputs.js";
 import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } from "./sequence-inputs.js";
+import { announcer } from "./announce.js";
+import { inputIgnored, networkIgnored, showLinkNotice } from "./link-notice.js";
 import { formatNumber } from "./plots.js";
 import { clampStep, drawRun, drawStep } from "./sequence-render.js";
-import { announcer } from "./announce.js";
-import { inputIgnored, showLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
 
@@ -72,11 +72,8 @@ function settings() {
 function linkIgnored() {
   const values = state.get();
   const used = settings();
-  const ignored = [...state.unread(), ...inputIgnored(values.input)];
-  if (!choices.some((choice) => choice.name === values.network)) {
-    ignored.push({ key: "network", text: String(values.network),
-      reason: `not a network here; there are ${choices.map((choice) => choice.name).join(", ")}` });
-  }
+  const ignored = [...state.unread(), ...inputIgnored(values.input),
+    ...networkIgnored(values.network, choices.map((choice) => choice.name))];
   // the sine wave's numbers matter only when the network reads one; H only for the bare cells
   const keys = [...(used.source === "sine" ? ["amplitude", "frequency", "length"] : []),
     ...(currentChoice().model ? [] : ["hidden"])];
@@ -103,7 +100,7 @@ async function start() {
     return;
   }
   showLinkNotice(linkIgnored());
-  if (!choices.some((choice) => choice.name === state.get().network)) state.set({ network: choices[0].name });
+  if (currentChoice().name !== state.get().network) state.set({ network: currentChoice().name }); // the first
   window.addEventListener("popstate", () => showLinkNotice(linkIgnored()));
   buildControls();
   picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"], digits: true,
