@@ -17,9 +17,9 @@ from engine.optim import Adam
 from engine.train.common import MAX_SHIFT, random_shifts, untrained
 from engine.train.loop import fit, predict
 
-EPOCHS = {"digits-lstm": 40, "digits-gru": 40, "digits-rnn": 40}
+EPOCHS = {"digits-lstm": 40, "digits-gru": 40, "digits-rnn": 120}
 BATCH_SIZE = 64
-LEARNING_RATE = {"digits-lstm": 3e-3, "digits-gru": 3e-3, "digits-rnn": 1e-3}
+LEARNING_RATE = {"digits-lstm": 3e-3, "digits-gru": 3e-3, "digits-rnn": 2e-3}
 CLIP_NORM = 5.0
 
 

@@ -6,16 +6,18 @@ import json
 import numpy as np
 import pytest
 
+from engine.datasets import mnist
 from engine.models import BUILTIN_MODELS, WEIGHTS_DIR, load_model
 from engine.train import RECIPES
+from engine.train.loop import predict
 
 # name -> (is the score "higher is better", the target it must meet)
 TARGETS = {
     "digits-cnn": (True, 97.0),
     "digits-autoencoder": (False, 0.02),
     "digits-lstm": (True, 95.0),
-    "digits-rnn": (True, None),
-    "digits-gru": (True, None),
+    "digits-rnn": (True, 95.0),
+    "digits-gru": (True, 95.0),
     "sine-rnn": (False, 1e-3),
 }
 CARD_FIELDS = {"name", "data", "split", "epochs", "seed", "metric", "held_out_score", "train_seconds", "machine",
@@ -73,3 +75,13 @@ def test_training_lowers_the_loss_of_the_autoencoder():
     network, facts = RECIPES[name].train(name, seed=0, epochs=1)
     after = RECIPES[name].evaluate(name, network)["held_out_score"]
     assert facts["epochs"] == 1 and after < 0.6 * before
+
+
+@pytest.mark.parametrize("name", ["digits-cnn", "digits-lstm", "digits-rnn", "digits-gru"])
+def test_digit_networks_read_the_pages_default_digit(name):
+    """The Network and Sequence pages open on sample mnist-3 (the first held-out 3): a class that opens a
+    page sees the network read it right. (Other sample digits may be misread: the GRU reads the 6 as 0.)"""
+    held_out = mnist("held_out")
+    three = held_out.images[int(np.flatnonzero(held_out.labels == 3)[0])][None]
+    scores = predict(load_model(name), three[:, 0] if BUILTIN_MODELS[name].sequence_steps else three)
+    assert int((scores[:, -1] if scores.ndim == 3 else scores).argmax()) == 3
