@@ -89,19 +89,49 @@ export function encodeFilters(filters) {
   }).join("~");
 }
 
-/** [{preset | null, values | null, bias}] from encodeFilters' text; unknown parts become null presets. */
+/**
+ * [{preset | null, values | null, bias, part, unread}] from encodeFilters' text. A part that names no preset
+ * and holds no numbers gets null preset and values (the editor gives it its default), a bias that is not a
+ * number becomes 0, and `unread` says so ([] when all was read); `part` is the filter's text in the link.
+ */
 export function decodeFilters(text) {
   if (typeof text !== "string" || !text) return null;
   return text.split("~").map((part) => {
-    const [body, bias] = part.split("@");
-    const filter = { preset: null, values: null, bias: Number(bias) || 0 };
+    const [body, bias = "0"] = part.split("@");
+    const filter = { preset: null, values: null, bias: Number(bias), part, unread: [] };
+    const numbers = body.slice(1).split(",").map(Number);
     if (Object.hasOwn(PRESETS, body)) filter.preset = body;
-    else if (body.startsWith("v")) {
-      const values = body.slice(1).split(",").map(Number);
-      if (values.every(Number.isFinite)) filter.values = Float32Array.from(values);
+    else if (body.startsWith("v") && numbers.every(Number.isFinite)) filter.values = Float32Array.from(numbers);
+    else if (body === "custom") filter.unread.push("edited by hand with more values than a link keeps; it has its default");
+    else {
+      filter.unread.push(`not a preset (${Object.keys(PRESETS).join(", ")}) nor v and comma-separated numbers; `
+        + "it has its default");
+    }
+    if (!Number.isFinite(filter.bias)) {
+      filter.unread.push(`its bias ${bias} is not a number; it is 0`);
+      filter.bias = 0;
     }
     return filter;
   });
+}
+
+/**
+ * What of a link's decoded `filters` a layer of `outChannels` filters of `valuesPerFilter` weights cannot use,
+ * as link-notice entries (key "kernels"): unreadable parts, values of another count, filters beyond the layer's.
+ */
+export function filtersUnused(filters, outChannels, valuesPerFilter) {
+  const unused = filters.slice(0, outChannels).flatMap((filter, o) => {
+    const reasons = [...filter.unread];
+    if (filter.values && filter.values.length !== valuesPerFilter) {
+      reasons.push(`${filter.values.length} values, where a filter of this layer has ${valuesPerFilter}; it has its default`);
+    }
+    return reasons.map((reason) => ({ key: "kernels", text: filter.part, reason: `filter ${o + 1}: ${reason}` }));
+  });
+  if (filters.length > outChannels) {
+    unused.push({ key: "kernels", text: filters.slice(outChannels).map((filter) => filter.part).join("~"),
+      reason: `${filters.length} filters, where the layer has ${outChannels}; those after filter ${outChannels} were not used` });
+  }
+  return unused;
 }
 
 function shortNumber(value) {
@@ -125,6 +155,7 @@ export function createKernelEditor(container, { onChange = () => {} } = {}) {
     getWeights: () => editor.weights(),
     getState: () => encodeFilters(editor.filters),
     setState: (text) => { editor.pending = decodeFilters(text) ?? []; }, // [] : every filter its default
+    linkUnused: () => editor.linkUnused,
     showError: (text) => { editor.root.querySelector(".ke-error").textContent = text; },
   };
 }
@@ -174,6 +205,7 @@ class KernelEditor {
     const [kh, kw] = kernelSize;
     // filters from a URL have no known shape: their values are kept only when the sizes match
     const [previous, oldShape] = this.pending ? [this.pending, null] : [this.filters, this.shape];
+    this.linkUnused = this.pending ? filtersUnused(this.pending, outChannels, inPerGroup * kh * kw) : [];
     this.pending = null;
     const filters = await Promise.all(Array.from({ length: outChannels }, (_, o) =>
       reshaped(previous[o], oldShape, o, inPerGroup, kh, kw)));

@@ -143,6 +143,7 @@ class Lab {
       }
     }
     view.params = valid;
+    this.linkIgnored = ignored; // the kernels' part joins it once the editor knows the layer's shape
     showLinkNotice(ignored);
     return view;
   }
@@ -402,6 +403,8 @@ class Lab {
     const key = JSON.stringify(shape);
     if (key !== this.editorKey) {
       await this.editor.configure(shape);
+      const unused = this.editor.linkUnused();
+      if (unused.length) showLinkNotice([...this.linkIgnored, ...unused]);
       this.editorKey = key;
       this.kernelVersion++;
       this.view.kernels = this.editor.getState();

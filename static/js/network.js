@@ -45,11 +45,20 @@ const state = createState(
   { network: "digits-cnn", stack: DEFAULT_STACK, input: null, layer: null, map: null, scale: "layer", saliency: null },
   { types: { input: "string", layer: "number", map: "number", saliency: "number" } },
 );
-watchLinkNotice(state, scaleIgnored);
 
 /** The link notice's entry for a colour scale that is not one of the select's (read before `view` exists). */
 function scaleIgnored() {
   return choiceIgnored("scale", state.get().scale, document.querySelector("#nv-scale"));
+}
+
+/** The link notice's entry for a saliency class that `model` does not have (its map is the top class's). */
+function saliencyIgnored(model) {
+  const chosen = state.get().saliency;
+  const names = model?.trained ? model.class_names : null;
+  if (chosen === null || (names && Number.isInteger(chosen) && chosen >= 0 && chosen < names.length)) return [];
+  return [{ key: "saliency", text: String(chosen), reason: names
+    ? `not a class of ${model.name}, whose classes are 0 to ${names.length - 1}; the map is the top class's`
+    : `${model.name} gives no trained class scores, so it has no saliency map` }];
 }
 
 const $ = (selector) => document.querySelector(selector);
@@ -76,6 +85,7 @@ const announce = announcer(view.said);
 let models = []; // GET /api/models
 let layerKinds = []; // GET /api/layers: what a stack can hold
 let stackEditor = null;
+watchLinkNotice(state, () => [...scaleIgnored(), ...(models.length ? saliencyIgnored(currentModel()) : [])]);
 const saliency = createSaliencyPanel(
   { root: $("#nv-saliency"), select: $("#nv-saliency-class"), canvas: $("#nv-saliency-map"),
     caption: $("#nv-saliency-caption") },
@@ -192,11 +202,11 @@ async function start() {
   // a stack the state could not parse is already the default; one that parsed but is not a stack is replaced
   const stackUnreadable = linkStackUnreadable();
   if (stackUnreadable) state.set({ stack: DEFAULT_STACK });
-  if (!currentModel()) {
-    const unknown = networkIgnored(state.get().network, models.map((model) => model.name));
-    state.set({ network: models[0].name });
-    showLinkNotice([...state.unread(), ...badInput, ...badScale, ...unknown]);
-  }
+  const unknown = currentModel() ? [] : networkIgnored(state.get().network, models.map((model) => model.name));
+  if (unknown.length) state.set({ network: models[0].name });
+  const badSaliency = saliencyIgnored(currentModel());
+  if (badSaliency.length) state.set({ saliency: null });
+  if (unknown.length || badSaliency.length) showLinkNotice([...state.unread(), ...badInput, ...badScale, ...unknown, ...badSaliency]);
   view.networkSelect.value = state.get().network;
   showModel();
   if (stackUnreadable && building()) {

@@ -49,6 +49,7 @@ let socket = null;
 let current = null; // the run on screen (sequence-render.js `shown`)
 let runTicket = 0; // counts run() calls: only the newest sends its request
 let playTimer = null;
+let stepFromLink = true; // the step came from the link (on load, Back or Forward) and is not checked yet
 let stepFrame = null; // a pending animation frame that draws the scrubbed step
 let typingTimer = null;
 
@@ -86,6 +87,12 @@ function linkIgnored() {
   return ignored;
 }
 
+/** The notice's entry for a link's step outside the run's 0..steps-1 (or between two steps), else []. */
+function stepIgnored(step, steps) {
+  if (step === null || clampStep(step, steps) === step) return [];
+  return [{ key: "step", text: String(step), reason: `held to ${clampStep(step, steps)} (the steps are 0 to ${steps - 1})` }];
+}
+
 function digitSource() {
   return decodeSource(state.get().input) ?? DEFAULT_DIGIT;
 }
@@ -101,7 +108,10 @@ async function start() {
   }
   showLinkNotice(linkIgnored());
   if (currentChoice().name !== state.get().network) state.set({ network: currentChoice().name }); // the first
-  window.addEventListener("popstate", () => showLinkNotice(linkIgnored()));
+  window.addEventListener("popstate", () => {
+    showLinkNotice(linkIgnored());
+    stepFromLink = true;
+  });
   buildControls();
   picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"], digits: true,
     initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });
@@ -272,6 +282,14 @@ function assemble({ request, choice, next, characters, layers, outputs, gates, i
 async function finish(incoming, done) {
   current = assemble(incoming);
   view.root.classList.remove("sq-stale");
+  if (stepFromLink) { // the link's step can be checked only now that the run says how many steps there are
+    stepFromLink = false;
+    const wrong = stepIgnored(state.get().step, current.steps);
+    if (wrong.length) {
+      showLinkNotice([...linkIgnored(), ...wrong]);
+      state.set({ step: clampStep(state.get().step, current.steps) });
+    }
+  }
   const step = clampStep(state.get().step, current.steps);
   await drawRun(current, step, (t) => state.set({ step: t }));
   await showStep();

@@ -417,6 +417,7 @@ def test_edited_kernels_survive_a_reload(page):
     shown = canvas_print(page, FIRST_MAP)
     page.reload()
     wait_for_new_output(page, 0)
+    assert page.locator("#link-notice").count() == 0  # the page's own kernels text reads back whole
     assert page.input_value(".ke-preset") == ""  # filter 1: edited by hand
     cells = [number(v) for v in page.locator(".ke-cell").evaluate_all("cells => cells.map(c => c.value)")]
     assert cells == [0, -0.5, 0, 0, 1, 0, 0, 0, 0]
@@ -463,6 +464,26 @@ def test_settings_from_a_link_are_held_to_what_the_lab_shows(page):
     open_lab(page, f"?kind=Conv2d&params={params}")
     assert page.locator(".ke-filter").count() == 16  # the lab's most
     assert output_shape(page) == "16x98x98"  # kernel 31 (the largest) on the 128-pixel picture
+
+
+def test_a_link_with_kernels_the_layer_cannot_use_names_each_filter(page):
+    params = urllib.parse.quote(json.dumps({"out_channels": 2}))
+    open_lab(page, f"?size=32&params={params}&kernels=sobel_z~v1,2,3@x~laplacian")
+    items = page.locator("#link-notice li").all_inner_texts()
+    assert items == [
+        "kernels=sobel_z: filter 1: not a preset (identity, sobel_x, sobel_y, gaussian, sharpen, laplacian, emboss, "
+        "random) nor v and comma-separated numbers; it has its default.",
+        "kernels=v1,2,3@x: filter 2: its bias x is not a number; it is 0.",
+        "kernels=v1,2,3@x: filter 2: 3 values, where a filter of this layer has 9; it has its default.",
+        "kernels=laplacian: 3 filters, where the layer has 2; those after filter 2 were not used.",
+    ]
+    # the defaults stand in: filter 1 the identity, filter 2 Sobel x, both without bias
+    assert page.input_value(".ke-preset") == "identity"
+    page.click(".ke-filter >> nth=1")
+    assert page.input_value(".ke-preset") == "sobel_x" and number(page.input_value(".ke-bias")) == 0
+    # the next link holds the kernels shown, not the ones that could not be used
+    page.select_option(".ke-preset", "gaussian")
+    page.wait_for_function("new URLSearchParams(location.search).get('kernels') === 'identity~gaussian'")
 
 
 def test_a_link_naming_no_layer_kind_or_preset_opens_the_defaults(page):

@@ -760,3 +760,17 @@ def test_a_link_naming_an_unknown_network_says_so_and_shows_the_first(page, serv
 
     open_network(page, "?network=digits-cnn")
     assert page.locator("#link-notice").count() == 0
+
+
+def test_a_link_naming_a_class_the_network_lacks_says_so_and_maps_the_top_class(page):
+    open_network(page, "?network=digits-cnn&saliency=12")
+    assert page.locator("#link-notice li").all_inner_texts() == [
+        "saliency=12: not a class of digits-cnn, whose classes are 0 to 9; the map is the top class's."]
+    assert page.input_value("#nv-saliency-class") == "top"
+    page.wait_for_function("!new URLSearchParams(location.search).has('saliency')")
+    open_network(page, "?network=edges&saliency=3")
+    assert page.locator("#link-notice li").all_inner_texts() == [
+        "saliency=3: edges gives no trained class scores, so it has no saliency map."]
+    open_network(page, "?network=digits-cnn&saliency=7")
+    assert page.locator("#link-notice").count() == 0
+    assert page.input_value("#nv-saliency-class") == "7"

@@ -707,3 +707,10 @@ def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
     assert page.locator("#link-notice li").all_inner_texts() == ["length=1000: held to 256 (from 4 to 256)."]
     open_sequence(page, "?length=64")
     assert page.locator("#link-notice").count() == 0
+    # the step is checked once the run says how many steps there are (a digit: 28), and held to the last
+    open_sequence(page, "?step=100")
+    assert page.locator("#link-notice li").all_inner_texts() == ["step=100: held to 27 (the steps are 0 to 27)."]
+    assert page.input_value("#sq-step") == "27"
+    page.wait_for_function("new URLSearchParams(location.search).get('step') === '27'")
+    open_sequence(page, "?step=5")
+    assert page.locator("#link-notice").count() == 0 and page.input_value("#sq-step") == "5"
