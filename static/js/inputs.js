@@ -445,8 +445,14 @@ class InputPicker {
     clear.addEventListener("click", () => this.drawing.clear());
     ink.addEventListener("change", () => this.drawing.setInk(ink.value));
     return element("div", { class: "ip-pane", "data-kind": "draw" },
-      element("canvas", { class: "ip-draw-pad", width: DRAW_SIZE * DRAW_SCALE, height: DRAW_SIZE * DRAW_SCALE,
-        "aria-label": `Drawing canvas, ${DRAW_SIZE} by ${DRAW_SIZE} pixels: draw with the mouse or a finger` }),
+      element("div", { class: "ip-draw-frame" },
+        element("canvas", { class: "ip-draw-pad", width: DRAW_SIZE * DRAW_SCALE, height: DRAW_SIZE * DRAW_SCALE,
+          tabindex: "0", role: "application", "aria-describedby": `${this.id}-pen-keys`,
+          "aria-label": `Drawing canvas, ${DRAW_SIZE} by ${DRAW_SIZE} pixels: draw with the mouse, a finger or the keys` }),
+        element("div", { class: "ip-draw-pen", "aria-hidden": "true" })),
+      element("p", { class: "ip-draw-pen-keys muted help", id: `${this.id}-pen-keys` },
+        "Keys: arrows move the pen (Shift: 4 pixels), Space puts it down or lifts it; it draws as it moves while down."),
+      element("p", { class: "ip-draw-pen-state muted", role: "status" }),
       element("div", { class: "ip-draw-tools" }, clear,
         element("label", { for: ink.id }, "Ink"), ink));
   }
@@ -588,6 +594,9 @@ class InputPicker {
 // ---- the drawing pad ------------------------------------------------------------------------------------
 
 /** A canvas drawn on at DRAW_SCALE screen pixels per pixel, read back at DRAW_SIZE x DRAW_SIZE. */
+const PEN_KEYS = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+const PEN_LEAP = 4; // drawn pixels a Shift+arrow moves the pen
+
 class DrawingPad {
   constructor(canvas, onStroke) {
     this.canvas = canvas;
@@ -595,12 +604,52 @@ class DrawingPad {
     this.onStroke = onStroke;
     this.ink = "white";
     this.last = null;
+    // the keyboard's pen: a drawn pixel (row, col), shown by .ip-draw-pen and said by .ip-draw-pen-state
+    this.pen = { row: DRAW_SIZE >> 1, col: DRAW_SIZE >> 1, down: false };
+    this.penMark = canvas.parentElement.querySelector(".ip-draw-pen");
+    this.penState = canvas.closest(".ip-pane").querySelector(".ip-draw-pen-state");
     this.clear(false);
     canvas.addEventListener("pointerdown", (event) => this.start(event));
     canvas.addEventListener("pointermove", (event) => this.move(event));
     for (const name of ["pointerup", "pointercancel", "pointerleave"]) {
       canvas.addEventListener(name, () => this.end());
     }
+    canvas.addEventListener("keydown", (event) => this.key(event));
+    canvas.addEventListener("focus", () => this.showPen());
+  }
+
+  /** Arrows move the pen (drawing while it is down), Space lowers or lifts it. */
+  key(event) {
+    const step = PEN_KEYS[event.key];
+    if (!step && event.key !== " ") return;
+    event.preventDefault();
+    const from = this.penPoint();
+    if (step) {
+      const leap = event.shiftKey ? PEN_LEAP : 1;
+      const clamp = (value) => Math.max(0, Math.min(DRAW_SIZE - 1, value));
+      this.pen.row = clamp(this.pen.row + step[0] * leap);
+      this.pen.col = clamp(this.pen.col + step[1] * leap);
+    } else this.pen.down = !this.pen.down;
+    if (this.pen.down) this.strokeBetween(from, this.penPoint()); // lowering the pen inks its pixel
+    this.showPen();
+  }
+
+  /** The pen's pixel centre in canvas coordinates. */
+  penPoint() {
+    return [(this.pen.col + 0.5) * DRAW_SCALE, (this.pen.row + 0.5) * DRAW_SCALE];
+  }
+
+  showPen() {
+    const { row, col, down } = this.pen;
+    for (const [name, value] of Object.entries({ size: DRAW_SIZE, row, col })) this.penMark.style.setProperty(`--${name}`, value);
+    this.penMark.classList.toggle("down", down);
+    this.penState.textContent = `Pen at row ${row}, column ${col}, ${down ? "down (drawing)" : "up"}.`;
+  }
+
+  strokeBetween(from, to) {
+    this.last = from;
+    this.stroke(to);
+    this.last = null;
   }
 
   colours() {

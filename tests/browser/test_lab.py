@@ -12,6 +12,7 @@ import json
 import re
 import urllib.parse
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -269,6 +270,44 @@ def test_drawing_on_the_canvas_changes_the_input(page):
     assert drawn["colours"] > 2, "the stroke did not reach the input"
     page.wait_for_function("location.search.includes('input=draw')")
     screenshot(page, "lab-drawn")
+
+
+# the drawing pad as 28 rows of 28 gray levels, each read at its drawn pixel's centre (7 canvas pixels a side)
+PAD_CENTRES = """() => {
+  const data = document.querySelector('.ip-draw-pad').getContext('2d').getImageData(0, 0, 196, 196).data;
+  return Array.from({length: 28}, (_, r) => Array.from({length: 28}, (_, c) => data[4 * ((7 * r + 3) * 196 + 7 * c + 3)]));
+}"""
+
+
+def test_drawing_with_the_keys(page):
+    open_lab(page, "?size=28")
+    page.click("text=Draw")
+    page.wait_for_function("document.querySelector('.ip-pane[data-kind=draw]').hidden === false")
+    before = draws(page)
+    page.focus(".ip-draw-pad")
+    page.keyboard.press("Space")  # the pen goes down where it starts, row 14, column 14
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowDown")  # 4 rows at once: the stroke goes on to row 18, column 19
+    assert page.inner_text(".ip-draw-pen-state") == "Pen at row 18, column 19, down (drawing)."
+    page.keyboard.press("Space")
+    for _ in range(6):
+        page.keyboard.press("ArrowLeft")  # lifted: moves without ink
+    assert page.inner_text(".ip-draw-pen-state") == "Pen at row 18, column 13, up."
+    pen = page.locator(".ip-draw-pen")
+    assert pen.is_visible()  # focused from the keyboard
+    box, pad = pen.bounding_box(), page.locator(".ip-draw-pad").bounding_box()
+    cell = (pad["width"] - 2) / 28
+    assert box["x"] == pytest.approx(pad["x"] + 1 + 13 * cell, abs=1)
+    assert box["y"] == pytest.approx(pad["y"] + 1 + 18 * cell, abs=1)
+    gray = np.array(page.evaluate(PAD_CENTRES))
+    inked = [(14, c) for c in range(14, 20)] + [(r, 19) for r in range(15, 19)]
+    assert all(gray[r, c] == 255 for r, c in inked)
+    assert gray[:12].max() == gray[21:].max() == gray[:, :12].max() == gray[:, 22:].max() == 0  # nothing else
+    assert gray[18, 13] == 0 and gray[18, 15] == 0  # where the lifted pen went
+    wait_for_new_output(page, before)
+    page.wait_for_function("location.search.includes('input=draw')")
+    screenshot(page, "lab-drawn-with-keys")
 
 
 def test_uploading_a_photo_uses_it(page, tmp_path):
