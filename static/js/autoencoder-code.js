@@ -25,16 +25,32 @@ export function roundValue(value) {
   return Number(value.toPrecision(4));
 }
 
-/** Map dim -> value of an edits text ("3:1.25,7:-0.5"); malformed pairs and dims outside 0..size-1 are dropped,
- * values beyond +-MAX_EDIT are held to it. */
-export function parseEdits(text, size) {
+/**
+ * The edits of an edits text ("3:1.25,7:-0.5") as a Map dim -> value, and what of the text was not used as it
+ * stands, as link-notice entries: malformed pairs and dims outside 0..size-1 are dropped, values beyond
+ * +-MAX_EDIT are held to it.
+ */
+export function readEdits(text, size) {
   const edits = new Map();
-  for (const pair of (text || "").split(",")) {
+  const ignored = [];
+  const ignore = (pair, reason) => ignored.push({ key: "edits", text: pair, reason });
+  for (const pair of (text || "").split(",").filter(Boolean)) {
     const match = /^(\d+):(\S+)$/.exec(pair);
     const [dim, value] = match ? [Number(match[1]), Number(match[2])] : [];
-    if (match && dim < size && Number.isFinite(value)) edits.set(dim, Math.max(-MAX_EDIT, Math.min(MAX_EDIT, value)));
+    if (!match || !Number.isFinite(value)) ignore(pair, "not a code number and its value, such as 3:1.25");
+    else if (dim >= size) ignore(pair, `the code's numbers are 0 to ${size - 1}`);
+    else {
+      const held = Math.max(-MAX_EDIT, Math.min(MAX_EDIT, value));
+      if (held !== value) ignore(pair, `held to ${held} (edits go from ${-MAX_EDIT} to ${MAX_EDIT})`);
+      edits.set(dim, held);
+    }
   }
-  return edits;
+  return { edits, ignored };
+}
+
+/** Map dim -> value of an edits text (readEdits without what it could not use). */
+export function parseEdits(text, size) {
+  return readEdits(text, size).edits;
 }
 
 /** The edits text of a Map dim -> value, sorted by dim. */

@@ -1,8 +1,8 @@
 // The Autoencoder view's pictures: the input and the decoder's output side by side on one grey scale,
 // their difference, the reconstruction error in words, and a readout of the pixel under the pointer (or the
-// pixel the arrow keys picked, for a keyboard).
+// pixel the arrow keys picked, for a keyboard), outlined on all three pictures.
 
-import { mapsOf } from "./autoencoder-maps.js";
+import { mapsOf, pixelUnder, PixelMarker, stepPixel } from "./autoencoder-maps.js";
 import { colourLegend, drawMap, formatNumber, rangeOf, rangeText } from "./plots.js";
 
 const MAGENTA = [255, 0, 255]; // NaN and inf, as plots.js draws them
@@ -66,13 +66,28 @@ export class Pictures {
     colourLegend(find("#ae-difference-legend"), { min: -1, max: 1, diverging: true });
     const readout = find("#ae-picture-readout");
     this.cursor = { y: 0, x: 0 }; // the pixel the arrow keys read, the same in all three pictures
+    this.hovering = false; // the pointer is over one of them
+    this.marker = new PixelMarker(find(".ae-pictures"));
     for (const canvas of Object.values(this.canvases)) {
-      canvas.addEventListener("mousemove", (event) => { readout.textContent = this.pixelAt(canvas, event); });
-      canvas.addEventListener("focus", () => { readout.textContent = this.pixelText(this.cursor); });
+      canvas.addEventListener("mousemove", (event) => {
+        this.hovering = true;
+        readout.textContent = this.pixelAt(canvas, event);
+        this.mark();
+      });
+      canvas.addEventListener("mouseleave", () => {
+        this.hovering = false;
+        this.mark();
+      });
+      canvas.addEventListener("focus", () => {
+        readout.textContent = this.pixelText(this.cursor);
+        this.mark();
+      });
+      canvas.addEventListener("blur", () => this.mark());
       canvas.addEventListener("keydown", (event) => {
         if (!this.moveCursor(event.key)) return;
         event.preventDefault();
         readout.textContent = this.pixelText(this.cursor);
+        this.mark();
       });
     }
   }
@@ -80,14 +95,19 @@ export class Pictures {
   /** Move the keyboard's pixel by an arrow key, Home or End (the row's ends); false for other keys. */
   moveCursor(key) {
     if (!this.output) return false;
-    const { height, width } = mapsOf(this.output.shape);
-    const { y, x } = this.cursor;
-    const moves = { ArrowLeft: [y, x - 1], ArrowRight: [y, x + 1], ArrowUp: [y - 1, x], ArrowDown: [y + 1, x],
-      Home: [y, 0], End: [y, width - 1] };
-    if (!Object.hasOwn(moves, key)) return false;
-    const [row, col] = moves[key];
-    this.cursor = { y: Math.min(height - 1, Math.max(0, row)), x: Math.min(width - 1, Math.max(0, col)) };
-    return true;
+    const next = stepPixel(this.cursor, key, mapsOf(this.output.shape));
+    if (next) this.cursor = next;
+    return Boolean(next);
+  }
+
+  /** Outline the shared pixel on all three pictures while the pointer or the focus is on one of them. */
+  mark() {
+    const pictures = Object.values(this.canvases);
+    if (this.output && (this.hovering || pictures.includes(document.activeElement))) {
+      this.marker.show(pictures, this.cursor);
+    } else {
+      this.marker.hide();
+    }
   }
 
   /** The input as the network got it (a 1-map tensor {data, shape}). */
@@ -137,11 +157,7 @@ export class Pictures {
   /** The readout of the pixel under the pointer. */
   pixelAt(canvas, event) {
     if (!this.output) return "";
-    const { height, width } = mapsOf(this.output.shape);
-    const box = canvas.getBoundingClientRect();
-    const x = Math.min(width - 1, Math.floor(((event.clientX - box.left) / box.width) * width));
-    const y = Math.min(height - 1, Math.floor(((event.clientY - box.top) / box.height) * height));
-    this.cursor = { y, x }; // the arrow keys go on from the pixel last pointed at
+    this.cursor = pixelUnder(canvas, event); // the arrow keys go on from the pixel last pointed at
     return this.pixelText(this.cursor);
   }
 

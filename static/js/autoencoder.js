@@ -15,7 +15,8 @@
 import { announcer } from "./announce.js";
 import { cachedJSON } from "./api.js";
 import {
-  applyEdits, blendCodes, CodePanel, editsToward, formatEdits, loadDigitCodes, parseEdits, randomCode, roundValue,
+  applyEdits, blendCodes, CodePanel, editsToward, formatEdits, loadDigitCodes, parseEdits, randomCode, readEdits,
+  roundValue,
 } from "./autoencoder-code.js";
 import { LayerRows } from "./autoencoder-maps.js";
 import { Pictures } from "./autoencoder-pictures.js";
@@ -32,13 +33,16 @@ const state = createState(
   { input: null, edits: "", toward: 8, blend: 0, raw: false },
   { types: { input: "string" } },
 );
-watchLinkNotice(state, towardIgnored);
-
 /** The link notice's entry for a blend digit that is not one. */
 function towardIgnored() {
   const { toward } = state.get();
   return Number.isInteger(toward) && toward >= 0 && toward <= 9 ? []
     : [{ key: "toward", text: String(toward), reason: "not a digit from 0 to 9" }];
+}
+
+/** The link notice's entries for code edits that were dropped or held. */
+function editsIgnored() {
+  return readEdits(state.get().edits, codeSize).ignored;
 }
 
 const $ = (selector) => document.querySelector(selector);
@@ -76,6 +80,8 @@ const run = {
 };
 
 const edits = () => parseEdits(state.get().edits, codeSize);
+// the edits are checked once the model says how many numbers the code has
+const showNotice = watchLinkNotice(state, () => [...towardIgnored(), ...(codeSize ? editsIgnored() : [])]);
 const lastLayer = () => run.plan.at(-1)?.name;
 
 // ---- start-up ---------------------------------------------------------------------------------------------
@@ -94,6 +100,10 @@ async function start() {
   fromLayer = names[codeIndex + 1];
   codeSize = model.spec.layers[codeIndex].params.out_features;
   showModel();
+  if (editsIgnored().length) {
+    showNotice();
+    state.set({ edits: formatEdits(edits()) });
+  }
   if (towardIgnored().length) state.set({ toward: state.defaults.toward });
   rows = new LayerRows($("#ae-encoder-layers"), $("#ae-decoder-layers"), { codeIndex, spec: model.spec });
   rows.showRaw(state.get().raw);

@@ -62,10 +62,12 @@ export function networkIgnored(network, names) {
 
 /**
  * Show the link notice for `state`'s URL values that did not parse, its `input` if that names no input
- * source and what the page's own `check()` adds, now and after Back and Forward.
+ * source and what the page's own `check()` adds, now and after Back and Forward. Returns the function that
+ * shows it, for a page that can check more once it has loaded what it needs.
  */
 export function watchLinkNotice(state, check = () => []) {
   const show = () => showLinkNotice([...state.unread(), ...inputIgnored(state.get().input), ...check()]);
   show();
   window.addEventListener("popstate", show);
+  return show;
 }

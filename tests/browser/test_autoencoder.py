@@ -51,6 +51,43 @@ ROW_PRINT = """(name) => {
   return { count: canvases.length, hash, colours: colours.size };
 }"""
 
+# What the marker's overlay (the .ae-marker canvas over the pictures or over a layer's row) has drawn around the
+# canvas `selector`, read from its pixels: null when nothing; else the canvas pixel [row, col] at the centre of what
+# is drawn, whether that pixel shows through (alpha 0 there), the drawn square's size and one cell's, in CSS pixels,
+# and the drawn colours. Only the canvas's box and RING CSS pixels around it are read, so that a neighbouring
+# map's marker does not count.
+MARKED = """([selector, ring]) => {
+  const canvas = document.querySelector(selector);
+  const overlay = canvas.closest(".ae-pictures, .ae-layer").querySelector(":scope > .ae-marker");
+  if (!overlay || overlay.hidden) return null;
+  const o = overlay.getBoundingClientRect(), c = canvas.getBoundingClientRect();
+  const scale = overlay.width / o.width;  // overlay pixels per CSS pixel
+  const left = c.left + canvas.clientLeft - o.left, top = c.top + canvas.clientTop - o.top;
+  const x0 = Math.round((left - ring) * scale), y0 = Math.round((top - ring) * scale);
+  const w = Math.round((canvas.clientWidth + 2 * ring) * scale);
+  const h = Math.round((canvas.clientHeight + 2 * ring) * scale);
+  const data = overlay.getContext("2d").getImageData(x0, y0, w, h).data;
+  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+  const colours = new Set();
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = 4 * (y * w + x);
+      if (!data[i + 3]) continue;
+      [minX, minY, maxX, maxY] = [Math.min(minX, x), Math.min(minY, y), Math.max(maxX, x), Math.max(maxY, y)];
+      colours.add(`${data[i]},${data[i + 1]},${data[i + 2]},${data[i + 3]}`);
+    }
+  }
+  if (!colours.size) return null;
+  const cell = canvas.clientWidth / canvas.width;
+  const [cx, cy] = [(minX + maxX + 1) / 2, (minY + maxY + 1) / 2];  // overlay pixels in the read box
+  const centre = 4 * (Math.floor(cy) * w + Math.floor(cx));
+  return {
+    pixel: [Math.floor(((y0 + cy) / scale - top) / cell), Math.floor(((x0 + cx) / scale - left) / cell)],
+    through: data[centre + 3] === 0, size: (maxX + 1 - minX) / scale, cell,
+    colours: [...colours].map((text) => text.split(",").map(Number)),
+  };
+}"""
+
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
 
@@ -133,6 +170,34 @@ def wait_for_url_edits(page, dims: list[int]) -> None:
       return JSON.stringify(pairs.map(([dim]) => dim)) === JSON.stringify(dims)
         && pairs.every(([dim, value]) => Math.fround(value) === code[dim]);
     }""", arg=dims, timeout=5_000)
+
+
+def marked(page, selector: str, ring: float = 3) -> dict | None:
+    return page.evaluate(MARKED, [selector, ring])
+
+
+def assert_marked_at(page, selector: str, pixel: tuple[int, int]) -> None:
+    """The marker outlines `pixel` of the canvas: a square ring just around it, dark and light, the pixel showing."""
+    drawn = marked(page, selector)
+    assert drawn is not None, f"no marker on {selector}"
+    assert tuple(drawn["pixel"]) == pixel, (selector, drawn["pixel"])
+    assert drawn["through"], "the marked pixel is covered"
+    assert drawn["cell"] < drawn["size"] <= drawn["cell"] + 8, drawn  # a ring round one cell, not a bigger box
+    levels = [sum(colour[:3]) for colour in drawn["colours"] if colour[3] == 255]
+    assert min(levels) < 100 and max(levels) > 600, drawn["colours"]  # shows on light and on dark pixels
+
+
+def map_selector(layer: str, number: int) -> str:
+    """Map `number` (counting from 1) of a layer's row."""
+    return f".ae-layer[data-name='{layer}'] .ae-maps canvas:nth-child({number})"
+
+
+def map_readout(page, layer: str) -> tuple[int, int, int, float]:
+    """The layer's readout as (map, row, col, value)."""
+    text = page.inner_text(f".ae-layer[data-name='{layer}'] .ae-layer-readout")
+    match = re.fullmatch(rf"{layer}, map (\d+), row (\d+), col (\d+): (\S+)", text)
+    assert match, text
+    return int(match[1]), int(match[2]), int(match[3]), float(match[4])
 
 
 def row_print(page, name: str) -> dict:
@@ -503,16 +568,16 @@ def test_names_hold_the_visible_words_and_the_values(page, server_url):
     assert page.inner_text("label[for='ae-c3']") == "c3"
     page.get_by_role("slider", name="c3, code number 3", exact=True).wait_for()
 
-    # maps count from 1, as in the Network view, and their names hold their range (the pointer's readout)
+    # maps count from 1, as in the Network view, and their names hold their layer and range (the readout's values)
     maps = page.locator(".ae-layer[data-name='dec1'] .ae-maps canvas")
     labels = maps.evaluate_all("canvases => canvases.map((c) => c.getAttribute('aria-label'))")
     assert len(labels) == 8
     for c, label in enumerate(labels):
-        assert re.fullmatch(rf"map {c + 1} of 8 \(\d+×\d+\), values from \S+ to \S+", label), label
+        assert re.fullmatch(rf"dec1, map {c + 1} of 8 \(\d+×\d+\), values from \S+ to \S+", label), label
     maps.first.hover()
-    assert page.inner_text(".ae-layer[data-name='dec1'] .ae-layer-readout").startswith("map 1, row ")
+    assert page.inner_text(".ae-layer[data-name='dec1'] .ae-layer-readout").startswith("dec1, map 1, row ")
 
-    # the pictures, whose pixels only the pointer reads, say their range
+    # the pictures, whose pixels the readout says one at a time (pointer or keys), say their range
     reconstruction = server_layer(server_url, -1, {"input": {"sample": "mnist-3"}})[0, 0]
     label = page.get_attribute("#ae-output-image", "aria-label")
     match = re.fullmatch(r"the decoder's output, 28×28 pixels, values from (\S+) to (\S+) \(0 black, 1 white\)", label)
@@ -537,3 +602,125 @@ def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
     assert page.input_value("#ae-blend-digit") == "8"
     open_view(page, "?toward=3")
     assert page.locator("#link-notice").count() == 0
+
+
+def test_code_edits_a_link_holds_that_cannot_be_used_are_named(page):
+    open_view(page, "?edits=3:1e9,4:-2.5,0:abc,99:5")
+    assert page.locator("#link-notice li").all_inner_texts() == [
+        "edits=3:1e9: held to 100 (edits go from -100 to 100).",
+        "edits=0:abc: not a code number and its value, such as 3:1.25.",
+        "edits=99:5: the code's numbers are 0 to 15.",
+    ]
+    # the code used holds what could be: number 3 at 100, number 4 at -2.5, and the link says only that
+    page.wait_for_function("new URLSearchParams(location.search).get('edits') === '3:100,4:-2.5'")
+    open_view(page, "?edits=3:1.25")
+    assert page.locator("#link-notice").count() == 0
+
+
+def test_the_pixel_read_is_outlined_on_the_three_pictures(page, server_url):
+    open_view(page)
+    pictures = ["#ae-input-image", "#ae-output-image", "#ae-difference-image"]
+    assert [marked(page, selector) for selector in pictures] == [None] * 3  # nothing is read yet
+    page.focus("#ae-input-image")
+    for selector in pictures:
+        assert_marked_at(page, selector, (0, 0))
+    for key in ["End", *["ArrowDown"] * 5, *["ArrowLeft"] * 3]:
+        page.keyboard.press(key)
+    assert page.inner_text("#ae-picture-readout").startswith("row 5, col 24: ")
+    for selector in pictures:
+        assert_marked_at(page, selector, (5, 24))
+    # the pictures' own pixels are as they were: the marker lies over them
+    assert_picture_is(page, "#ae-input-image", sample_pixels(server_url, "mnist-3"))
+    assert_picture_is(page, "#ae-output-image", server_layer(server_url, -1, {"input": {"sample": "mnist-3"}})[0, 0])
+    screenshot(page, "autoencoder-picture-marker")
+
+    page.keyboard.press("Tab")  # the next picture, the same pixel
+    assert page.evaluate("document.activeElement.id") == "ae-output-image"
+    page.keyboard.press("ArrowRight")
+    for selector in pictures:
+        assert_marked_at(page, selector, (5, 25))
+
+    # the pointer moves it too, and the focus keeps it where the pointer left it
+    box = page.locator("#ae-difference-image").bounding_box()
+    page.mouse.move(box["x"] + 1 + (box["width"] - 2) * 3.5 / 28, box["y"] + 1 + (box["height"] - 2) * 20.5 / 28)
+    assert page.inner_text("#ae-picture-readout").startswith("row 20, col 3: ")
+    for selector in pictures:
+        assert_marked_at(page, selector, (20, 3))
+    page.mouse.move(5, 5)
+    assert_marked_at(page, "#ae-input-image", (20, 3))
+    # neither the focus nor the pointer on a picture: no marker
+    page.focus("#ae-raw")
+    assert [marked(page, selector) for selector in pictures] == [None] * 3
+    box = page.locator("#ae-output-image").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert_marked_at(page, "#ae-input-image", (14, 14))
+    page.mouse.move(5, 5)
+    assert [marked(page, selector) for selector in pictures] == [None] * 3
+
+
+def test_the_layer_maps_answer_the_keys(page, server_url):
+    open_view(page)
+    dec1 = server_layer(server_url, layer_index(server_url, "dec1"), {"input": {"sample": "mnist-3"}})[0]
+    assert dec1.shape == (8, 14, 14)
+    first, third = page.locator(map_selector("dec1", 1)), page.locator(map_selector("dec1", 3))
+    # one tab stop per layer, on its first map; the others are reached with Page Down
+    assert first.get_attribute("tabindex") == "0" and third.get_attribute("tabindex") == "-1"
+    assert third.get_attribute("role") == "application"
+    keys = page.locator(f"#{third.get_attribute('aria-describedby')}")
+    assert "Arrow keys, Home and End" in keys.text_content() and "Page Down" in keys.text_content()
+
+    def assert_reads(number: int, pixel: tuple[int, int]) -> None:
+        """The readout says map `number`'s value at `pixel` as the server computed it, and the marker is there."""
+        y, x = pixel
+        shown = map_readout(page, "dec1")
+        assert shown[:3] == (number, y, x)
+        assert shown[3] == pytest.approx(float(dec1[number - 1, y, x]), rel=FLOAT16_RTOL, abs=1e-3)
+        assert_marked_at(page, map_selector("dec1", number), pixel)
+
+    first.focus()
+    page.keyboard.press("PageDown")
+    page.keyboard.press("PageDown")
+    assert_reads(3, (0, 0))
+    assert third.get_attribute("tabindex") == "0" and first.get_attribute("tabindex") == "-1"  # Tab returns here
+    assert marked(page, map_selector("dec1", 2)) is None and marked(page, map_selector("dec1", 4)) is None
+    for key in [*["ArrowDown"] * 6, "End", "ArrowLeft", "ArrowLeft"]:
+        page.keyboard.press(key)
+    assert_reads(3, (6, 11))
+    page.keyboard.press("PageDown")  # the next map reads the same pixel; the marker moves with the focus
+    assert_reads(4, (6, 11))
+    assert marked(page, map_selector("dec1", 3)) is None
+    page.keyboard.press("Home")
+    for _ in range(10):
+        page.keyboard.press("ArrowUp")  # held at the edge
+    assert_reads(4, (0, 0))
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    assert_reads(4, (1, 1))
+    screenshot(page, "autoencoder-map-marker")
+    for _ in range(6):
+        page.keyboard.press("PageDown")  # held at the last map
+    assert_reads(8, (1, 1))
+    page.keyboard.press("Tab")  # on to the next layer's first map, not to dec1's other maps
+    assert page.evaluate("[document.activeElement.closest('.ae-layer')?.dataset.name, "
+                         "document.activeElement.dataset.channel]") == ["dec_relu1", "0"]
+
+    # the encoder's maps too, each row with its own pixel: a 7x7 map of 16
+    pooled = server_layer(server_url, layer_index(server_url, "enc_pool2"), {"input": {"sample": "mnist-3"}})[0]
+    page.focus(map_selector("enc_pool2", 16))
+    for key in ["End", "ArrowDown", "ArrowDown", "ArrowDown"]:
+        page.keyboard.press(key)
+    number, y, x, value = map_readout(page, "enc_pool2")
+    assert (number, y, x) == (16, 3, 6)
+    assert value == pytest.approx(float(pooled[15, 3, 6]), rel=FLOAT16_RTOL, abs=1e-3)
+    assert_marked_at(page, map_selector("enc_pool2", 16), (3, 6))
+    assert marked(page, map_selector("dec1", 4)) is None  # the focus left the decoder's row: its marker went
+
+    # the pointer reads a map and the keys go on from there
+    box = page.locator(map_selector("dec1", 1)).bounding_box()
+    page.mouse.move(box["x"] + 1 + (box["width"] - 2) * 9.5 / 14, box["y"] + 1 + (box["height"] - 2) * 2.5 / 14)
+    assert_reads(1, (2, 9))
+    page.mouse.move(5, 5)
+    assert marked(page, map_selector("dec1", 1)) is None
+    page.focus(map_selector("dec1", 8))
+    page.keyboard.press("ArrowLeft")
+    assert_reads(8, (2, 8))
