@@ -64,14 +64,14 @@ export class Pictures {
     this.output = null;
     greyLegend(find("#ae-grey-legend"));
     colourLegend(find("#ae-difference-legend"), { min: -1, max: 1, diverging: true });
-    const readout = find("#ae-picture-readout");
+    this.readout = find("#ae-picture-readout");
     this.cursor = { y: 0, x: 0 }; // the pixel the arrow keys read, the same in all three pictures
     this.hovering = false; // the pointer is over one of them
     this.marker = new PixelMarker(find(".ae-pictures"));
     for (const canvas of Object.values(this.canvases)) {
       canvas.addEventListener("mousemove", (event) => {
         this.hovering = true;
-        readout.textContent = this.pixelAt(canvas, event);
+        this.readout.textContent = this.pixelAt(canvas, event);
         this.mark();
       });
       canvas.addEventListener("mouseleave", () => {
@@ -79,14 +79,14 @@ export class Pictures {
         this.mark();
       });
       canvas.addEventListener("focus", () => {
-        readout.textContent = this.pixelText(this.cursor);
+        this.readout.textContent = this.pixelText(this.cursor);
         this.mark();
       });
       canvas.addEventListener("blur", () => this.mark());
       canvas.addEventListener("keydown", (event) => {
         if (!this.moveCursor(event.key)) return;
         event.preventDefault();
-        readout.textContent = this.pixelText(this.cursor);
+        this.readout.textContent = this.pixelText(this.cursor);
         this.mark();
       });
     }
@@ -100,10 +100,15 @@ export class Pictures {
     return Boolean(next);
   }
 
-  /** Outline the shared pixel on all three pictures while the pointer or the focus is on one of them. */
+  /** Whether a picture is being read: the pointer or the focus is on one of them. */
+  reading() {
+    return this.hovering || Object.values(this.canvases).includes(document.activeElement);
+  }
+
+  /** Outline the shared pixel on all three pictures while one of them is being read. */
   mark() {
     const pictures = Object.values(this.canvases);
-    if (this.output && (this.hovering || pictures.includes(document.activeElement))) {
+    if (this.output && this.reading()) {
       this.marker.show(pictures, this.cursor);
     } else {
       this.marker.hide();
@@ -129,6 +134,7 @@ export class Pictures {
     drawMap(this.canvases.difference, difference, height, width, { min: -1, max: 1, diverging: true });
     describePicture(this.canvases.difference, "output minus input", difference, height, width,
       "blue below zero, red above");
+    if (this.reading()) this.readout.textContent = this.pixelText(this.cursor); // e.g. a slider moved under it
   }
 
   /**

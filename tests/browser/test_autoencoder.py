@@ -363,7 +363,10 @@ def test_dragging_a_code_slider_moves_the_decoder(page, server_url):
     assert row_print(page, "enc_pool2") == encoder_before
     screenshot(page, "autoencoder-slider-dragged")
 
-    # the keyboard: focus slider 2 and press the right arrow five times: five steps up
+    # the keyboard: focus slider 2 and press the right arrow five times: five steps up, while the pointer
+    # rests on pixel (10, 14) of the output, whose readout follows the new output
+    box = page.locator("#ae-output-image").bounding_box()
+    page.mouse.move(box["x"] + 1 + (box["width"] - 2) * 14.5 / 28, box["y"] + 1 + (box["height"] - 2) * 10.5 / 28)
     slider(page, 2).focus()
     step = float(slider(page, 2).get_attribute("step"))
     start = float(slider(page, 2).input_value())
@@ -375,7 +378,10 @@ def test_dragging_a_code_slider_moves_the_decoder(page, server_url):
     keyed = shown_code(page)
     assert keyed[2] == pytest.approx(start + 5 * step, rel=1e-3, abs=step / 100)
     assert keyed[5] == edited[5]
-    assert_picture_is(page, "#ae-output-image", decoded(server_url, keyed))
+    output = decoded(server_url, keyed)
+    assert_picture_is(page, "#ae-output-image", output)
+    match = re.fullmatch(r"row 10, col 14: input \S+, output (\S+), difference \S+", page.inner_text("#ae-picture-readout"))
+    assert float(match[1]) == pytest.approx(float(output[10, 14]), rel=FLOAT16_RTOL, abs=1e-3)
     assert page.locator(".ae-slider.edited").count() == 2
 
 
