@@ -448,10 +448,12 @@ class InputPicker {
       element("div", { class: "ip-draw-frame" },
         element("canvas", { class: "ip-draw-pad", width: DRAW_SIZE * DRAW_SCALE, height: DRAW_SIZE * DRAW_SCALE,
           tabindex: "0", role: "application", "aria-describedby": `${this.id}-pen-keys`,
-          "aria-label": `Drawing canvas, ${DRAW_SIZE} by ${DRAW_SIZE} pixels: draw with the mouse, a finger or the keys` }),
+          "aria-label": `Drawing canvas, ${DRAW_SIZE} by ${DRAW_SIZE} pixels: draw with the mouse, a finger or `
+            + "the keys" }),
         element("div", { class: "ip-draw-pen", "aria-hidden": "true" })),
       element("p", { class: "ip-draw-pen-keys muted help", id: `${this.id}-pen-keys` },
-        "Keys: arrows move the pen (Shift: 4 pixels), Space puts it down or lifts it; it draws as it moves while down."),
+        "Keys: arrows move the pen (Shift: 4 pixels), Space puts it down or lifts it; it draws as it moves "
+          + "while down."),
       element("p", { class: "ip-draw-pen-state muted", role: "status" }),
       element("div", { class: "ip-draw-tools" }, clear,
         element("label", { for: ink.id }, "Ink"), ink));
@@ -641,7 +643,9 @@ class DrawingPad {
 
   showPen() {
     const { row, col, down } = this.pen;
-    for (const [name, value] of Object.entries({ size: DRAW_SIZE, row, col })) this.penMark.style.setProperty(`--${name}`, value);
+    for (const [name, value] of Object.entries({ size: DRAW_SIZE, row, col })) {
+      this.penMark.style.setProperty(`--${name}`, value);
+    }
     this.penMark.classList.toggle("down", down);
     this.penState.textContent = `Pen at row ${row}, column ${col}, ${down ? "down (drawing)" : "up"}.`;
   }

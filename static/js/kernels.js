@@ -102,7 +102,9 @@ export function decodeFilters(text) {
     const numbers = body.slice(1).split(",").map(Number);
     if (Object.hasOwn(PRESETS, body)) filter.preset = body;
     else if (body.startsWith("v") && numbers.every(Number.isFinite)) filter.values = Float32Array.from(numbers);
-    else if (body === "custom") filter.unread.push("edited by hand with more values than a link keeps; it has its default");
+    else if (body === "custom") {
+      filter.unread.push("edited by hand with more values than a link keeps; it has its default");
+    }
     else {
       filter.unread.push(`not a preset (${Object.keys(PRESETS).join(", ")}) nor v and comma-separated numbers; `
         + "it has its default");
@@ -123,13 +125,15 @@ export function filtersUnused(filters, outChannels, valuesPerFilter) {
   const unused = filters.slice(0, outChannels).flatMap((filter, o) => {
     const reasons = [...filter.unread];
     if (filter.values && filter.values.length !== valuesPerFilter) {
-      reasons.push(`${filter.values.length} values, where a filter of this layer has ${valuesPerFilter}; it has its default`);
+      reasons.push(`${filter.values.length} values, where a filter of this layer has ${valuesPerFilter}; `
+        + "it has its default");
     }
     return reasons.map((reason) => ({ key: "kernels", text: filter.part, reason: `filter ${o + 1}: ${reason}` }));
   });
   if (filters.length > outChannels) {
     unused.push({ key: "kernels", text: filters.slice(outChannels).map((filter) => filter.part).join("~"),
-      reason: `${filters.length} filters, where the layer has ${outChannels}; those after filter ${outChannels} were not used` });
+      reason: `${filters.length} filters, where the layer has ${outChannels}; `
+        + `those after filter ${outChannels} were not used` });
   }
   return unused;
 }

@@ -344,9 +344,16 @@ export function plotFont(presenter = document.body.classList.contains("presenter
   return { ...FONT, size: presenter ? PRESENTER_FONT_SIZE : FONT.size };
 }
 
+/** Plot margins {l, r, t, b} (CSS pixels at the normal font) grown with the font, so that presenter mode's larger
+ * tick labels and axis titles keep clear of each other. */
+export function plotMargin(margin) {
+  const scale = plotFont().size / FONT.size;
+  return Object.fromEntries(Object.entries(margin).map(([side, pixels]) => [side, Math.round(pixels * scale)]));
+}
+
 function baseLayout(extra = {}) {
-  return { margin: { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }, font: plotFont(),
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...extra,
+  return { font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...extra,
+    margin: plotMargin(extra.margin ?? { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }),
     title: extra.title ? { text: extra.title, font: { size: 13 }, x: 0, xanchor: "left" } : undefined };
 }
 

@@ -9,20 +9,24 @@
 //   markStep(div, step)                    outline step `step` in a plot drawn by one of these
 //   onStepClick(div, onStep)               a click on a plot picks the step under the pointer
 
-import { DIVERGING, plotFont, SEQUENTIAL } from "./plots.js";
+import { DIVERGING, plotFont, plotMargin, SEQUENTIAL } from "./plots.js";
 
 const CONFIG = { displayModeBar: false, responsive: true };
 const GAP = 0.5; // a step's cell spans t - 0.5 .. t + 0.5
 export const COLOURS = { input: "#5f6b76", prediction: "#2563eb", actual: "#d97706" };
 
+/** A plot's layout; the axes' margins grow to fit their tick labels and titles (automargin), so that presenter
+ * mode's larger type keeps them apart. */
 function layout({ title = "", xTitle = "step t", yTitle = "", extra = {} } = {}) {
+  const xaxis = extra.xaxis ?? { title: { text: xTitle, standoff: 4 }, showgrid: false, zeroline: false };
+  const yaxis = extra.yaxis ?? { title: { text: yTitle, standoff: 4 }, showgrid: false, zeroline: false };
   return {
-    margin: { l: 48, r: 8, t: title ? 26 : 8, b: 36 }, font: plotFont(),
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     title: title ? { text: title, font: { size: 13 }, x: 0, xanchor: "left" } : undefined,
-    xaxis: { title: { text: xTitle, standoff: 4 }, showgrid: false, zeroline: false },
-    yaxis: { title: { text: yTitle, standoff: 4 }, showgrid: false, zeroline: false },
     ...extra,
+    xaxis: { automargin: true, ...xaxis },
+    yaxis: { automargin: true, ...yaxis },
+    margin: plotMargin(extra.margin ?? { l: 48, r: 8, t: title ? 26 : 8, b: 36 }),
   };
 }
 
@@ -58,13 +62,13 @@ export function timeHeatmap(div, data, steps, size, { scale, title = "", rowName
     ...(rowLabels ? { y: rowLabels } : {}),
   };
   const extra = {
-    yaxis: { title: { text: rowName, standoff: 2 }, autorange: "reversed", showgrid: false, zeroline: false,
+    yaxis: { title: { text: rowName, standoff: 4 }, autorange: "reversed", showgrid: false, zeroline: false,
       ...(rowLabels ? { type: "category", dtick: 1 } : { tickformat: "d", dtick: size < 10 ? 1 : undefined }) },
     shapes: stepShapes(step, "x"),
   };
   if (compact) {
     extra.margin = { l: 34, r: 4, t: title ? 24 : 4, b: 38 };
-    extra.xaxis = { title: { text: "step t", standoff: 2 }, showgrid: false, zeroline: false };
+    extra.xaxis = { title: { text: "step t", standoff: 4 }, showgrid: false, zeroline: false };
   }
   div.dataset.axis = "x";
   return Plotly.react(div, [trace], layout({ title, extra }), CONFIG);
@@ -111,7 +115,7 @@ export function textHeatmap(div, data, characters, symbols, { scale, step = null
     ticktext: characters.map(visible), tickangle: 0, tickfont: { family: MONO, size: 12 } } : {};
   const extra = {
     margin: { l: 36, r: 8, t: 8, b: labelled ? 40 : 36 },
-    xaxis: { title: { text: labelled ? "step t: the character read" : "step t", standoff: 2 }, showgrid: false,
+    xaxis: { title: { text: labelled ? "step t: the character read" : "step t", standoff: 4 }, showgrid: false,
       zeroline: false, ...ticks },
     yaxis: { type: "category", dtick: 1, autorange: "reversed", showgrid: false, zeroline: false,
       tickfont: { family: MONO, size: 9 } },

@@ -380,7 +380,8 @@ def test_dragging_a_code_slider_moves_the_decoder(page, server_url):
     assert keyed[5] == edited[5]
     output = decoded(server_url, keyed)
     assert_picture_is(page, "#ae-output-image", output)
-    match = re.fullmatch(r"row 10, col 14: input \S+, output (\S+), difference \S+", page.inner_text("#ae-picture-readout"))
+    readout = page.inner_text("#ae-picture-readout")
+    match = re.fullmatch(r"row 10, col 14: input \S+, output (\S+), difference \S+", readout)
     assert float(match[1]) == pytest.approx(float(output[10, 14]), rel=FLOAT16_RTOL, abs=1e-3)
     assert page.locator(".ae-slider.edited").count() == 2
 

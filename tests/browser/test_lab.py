@@ -275,7 +275,8 @@ def test_drawing_on_the_canvas_changes_the_input(page):
 # the drawing pad as 28 rows of 28 gray levels, each read at its drawn pixel's centre (7 canvas pixels a side)
 PAD_CENTRES = """() => {
   const data = document.querySelector('.ip-draw-pad').getContext('2d').getImageData(0, 0, 196, 196).data;
-  return Array.from({length: 28}, (_, r) => Array.from({length: 28}, (_, c) => data[4 * ((7 * r + 3) * 196 + 7 * c + 3)]));
+  const centre = (r, c) => data[4 * ((7 * r + 3) * 196 + 7 * c + 3)];
+  return Array.from({length: 28}, (_, r) => Array.from({length: 28}, (_, c) => centre(r, c)));
 }"""
 
 

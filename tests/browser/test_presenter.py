@@ -87,3 +87,32 @@ def test_plot_text_grows_in_presenter_mode_and_shrinks_back(page):
     page.wait_for_function(f"{sizes}.length > 0 && {sizes}.every((size) => size === 16)")
     page.click("#presenter-toggle")
     page.wait_for_function(f"{sizes}.every((size) => size === 12)")
+
+
+# axis titles that overlap a tick label of their own axis by more than 2 pixels, in every plot on the page
+TITLES_ON_TICKS = """[...document.querySelectorAll('.js-plotly-plot')].flatMap((plot) => ['x', 'y'].flatMap((axis) => {
+  const title = plot.querySelector(`.${axis}title`);
+  if (!title || !title.textContent) return [];
+  const t = title.getBoundingClientRect();
+  const hit = [...plot.querySelectorAll(`.${axis}tick text`)].some((tick) => {
+    const b = tick.getBoundingClientRect();
+    return b.width > 0 && Math.min(b.right, t.right) - Math.max(b.left, t.left) > 2
+      && Math.min(b.bottom, t.bottom) - Math.max(b.top, t.top) > 2;  // text boxes may touch, glyphs not cross
+  });
+  return hit ? [`${plot.id || plot.closest('[id]').id}: ${axis}`] : [];
+}))"""
+
+
+@pytest.mark.parametrize("query", ["?network=sine-rnn", ""])
+def test_axis_titles_stay_clear_of_tick_labels_in_presenter_mode(page, query):
+    """The margins grow with presenter mode's larger type: "unit" sat on the tick "15" of the hidden state."""
+    page.goto(f"/sequence{query}")
+    page.wait_for_function("document.querySelector('#sequence-view').dataset.runsDone > 0", timeout=90_000)
+    assert page.evaluate(TITLES_ON_TICKS) == []
+    present(page)
+    # the plots refit to the cells' new widths
+    page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')].every((p) => "
+                           "p._fullLayout.font.size === 16 && Math.abs(p._fullLayout.width - p.clientWidth) <= 1)")
+    assert page.evaluate(TITLES_ON_TICKS) == []
+    screenshot(page, f"sequence-presenter{query.replace('?network=', '-')}")
+
