@@ -30,6 +30,7 @@ export function renderExplanation(container, message) {
     element("span", { class: "ex-place muted" }, ` (${place(message.output_index)})`), " = ",
     number(message.output, "ex-output"))];
   if (products) parts.push(...weighted(window, weights, products, message));
+  if (message.extra?.gates) parts.push(...gated(message.kind, message.extra, message.output));
   else if (message.winner !== null && message.winner !== undefined) parts.push(...pooled(window, message));
   else if (message.extra && "divisor" in message.extra) parts.push(...averaged(window, message));
   else if (message.extra && "exponentials" in message.extra) parts.push(...softmax(window, message));
@@ -44,11 +45,14 @@ export function explanationSummary(message) {
   return `${message.kind} output at ${place(message.output_index)} = ${formatNumber(message.output)}`;
 }
 
-/** Where an output index points, counted from 1 as the maps and the step player count: "channel 1, row 3, column 5". */
+/**
+ * Where an output index points: in a map counted from 1, as the maps and the step player count ("channel 1,
+ * row 3, column 5"); in a sequence from 0, as its axes and the Sequence view count time steps ("step 0, unit 4").
+ */
 function place(index) {
-  const [names, start] = index.length === 4 ? [["channel", "row", "column"], 1]
-    : index.length === 3 ? [["step", "unit"], 1] : [["output"], index.length - 1];
-  return names.map((name, k) => `${name} ${index[start + k] + 1}`).join(", ");
+  const [names, start, base] = index.length === 4 ? [["channel", "row", "column"], 1, 1]
+    : index.length === 3 ? [["step", "unit"], 1, 0] : [["output"], index.length - 1, 1];
+  return names.map((name, k) => `${name} ${index[start + k] + base}`).join(", ");
 }
 
 function number(value, className, label) {
@@ -75,6 +79,34 @@ function weighted(window, weights, products, message) {
     }
   }
   return parts;
+}
+
+// -- LSTM and GRU: each gate from its two sums and biases, then the cell's update --
+const GATE_SYMBOLS = { input: "i", forget: "f", cell: "g", output: "o", reset: "r", update: "z", new: "n" };
+
+function gated(kind, { gates, c_prev: cPrev, c, tanh_c: tanhC, h_prev: hPrev }, output) {
+  const line = (...children) => element("p", { class: "ex-gate-line" }, ...children);
+  const value = (name) => number(gates[name].value, "ex-gate", GATE_SYMBOLS[name]);
+  const rows = Object.entries(gates).map(([name, part]) => {
+    const squash = name === "cell" || name === "new" ? "tanh" : "σ";
+    // GRU's candidate n: the reset gate scales the hidden state's part, bias included
+    const hidden = name === "new"
+      ? [" + r · (h part ", number(part.hidden_sum, "ex-sum"), " + bias ", number(part.bias_hh, "ex-bias"), ")"]
+      : [" + h part ", number(part.hidden_sum, "ex-sum"), " + biases ", number(part.bias_ih + part.bias_hh, "ex-bias")];
+    return line(`${name} ${GATE_SYMBOLS[name]} = ${squash}(x part `, number(part.input_sum, "ex-sum"),
+      ...(name === "new" ? [" + bias ", number(part.bias_ih, "ex-bias")] : []), ...hidden,
+      " = ", number(part.total, "ex-total"), ") = ", value(name));
+  });
+  if (kind === "LSTM") {
+    rows.push(line("memory c_t = f · c_(t−1) + i · g = ", value("forget"), " · ", number(cPrev, "ex-input"), " + ",
+      value("input"), " · ", value("cell"), " = ", number(c, "ex-total")));
+    rows.push(line("hidden h_t = o · tanh(c_t) = ", value("output"), " · ", number(tanhC, "ex-total"), " = ",
+      number(output, "ex-activated", "output")));
+  } else {
+    rows.push(line("hidden h_t = (1 − z) · n + z · h_(t−1) = (1 − ", value("update"), ") · ", value("new"), " + ",
+      value("update"), " · ", number(hPrev, "ex-input"), " = ", number(output, "ex-activated", "output")));
+  }
+  return [element("div", { class: "ex-gates" }, ...rows)];
 }
 
 // -- max pooling: the window and its winner --

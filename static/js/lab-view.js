@@ -98,8 +98,8 @@ export class InputView {
       return;
     }
     const scale = scaleFor(...extent(tensor.data));
-    heatmap(this.plot, tensor.data, steps, features, { ...scale, valueName: "x" })
-      .then(() => Plotly.relayout(this.plot, { "xaxis.title.text": "feature", "yaxis.title.text": "time step" }));
+    heatmap(this.plot, tensor.data, steps, features, { ...scale, valueName: "x",
+      axes: { rows: "time step", columns: "feature" } });
   }
 
   /** Mark input cells: a list of [row, col] (image coordinates, padding rows negative), or null. */
@@ -360,11 +360,8 @@ export class OutputView {
     }
     this.container.replaceChildren(this.plot);
     this.plotIndex = ({ x, y }) => [x, y];
-    heatmap(this.plot, across, features, steps, { ...scaleFor(...extent(tensor.data)), valueName: "output" })
-      .then(() => {
-        this.hookPlot();
-        return Plotly.relayout(this.plot, { "xaxis.title.text": "time step", "yaxis.title.text": featureName });
-      });
+    heatmap(this.plot, across, features, steps, { ...scaleFor(...extent(tensor.data)), valueName: "output",
+      axes: { rows: featureName, columns: "time step" } }).then(() => this.hookPlot());
   }
 
   /** tensor {data, shape: [1, N]}: bars for a few values, a strip of colours wrapped at `columns` for many. */

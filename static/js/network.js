@@ -132,6 +132,11 @@ const percent = (fraction) => (fraction === null || fraction === undefined ? "â€
 
 const building = () => state.get().network === CUSTOM_NETWORK; // the user's own stack is the network
 
+/** "All 9 layers", or "The one layer" for a stack of one. */
+function allLayers(count) {
+  return count === 1 ? "The one layer" : `All ${count} layers`;
+}
+
 function currentModel() {
   if (building()) return stackModel(state.get().stack);
   return models.find((model) => model.name === state.get().network) ?? null;
@@ -408,7 +413,7 @@ function receiveOutput(index, message) {
   const total = shown.layers.length;
   const next = shown.layers[index + 1];
   setProgress(index + 1, next ? `Layer ${index + 1} of ${total} done; computing ${next.name} (${total - index - 1} to go)`
-    : `All ${total} layers computed`);
+    : `${allLayers(total)} computed`);
   if (!shown.firstDrawn) {
     shown.firstDrawn = true;
     mark("lamina:first-maps");
@@ -435,9 +440,9 @@ function finish(message, byUser) {
   }
   view.root.dataset.runState = "done";
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone || 0) + 1);
-  setProgress(shown.layers.length, `All ${message.layers} layers in ${Math.round(message.total_ms)} ms `
+  setProgress(shown.layers.length, `${allLayers(message.layers)} in ${Math.round(message.total_ms)} ms `
     + `(computing took ${message.compute_ms.toFixed(1)} ms of it)`);
-  announce.say(`Done: all ${message.layers} layers computed.`);
+  announce.say(`Done: ${allLayers(message.layers).toLowerCase()} computed.`);
 }
 
 /** Show a server error next to the control it is about: the network, the input, or the progress line. */

@@ -359,18 +359,20 @@ function baseLayout(extra = {}) {
 
 /**
  * A Plotly heatmap of one h x w map (row 0 at the top, square cells) with a colour bar and hover
- * values "row r, col c: value".
+ * values "row r, col c: value"; `axes` names the rows and columns (axis titles and hover) otherwise.
  */
-export function heatmap(div, data, h, w, { min, max, diverging = false, offset = 0, title = "", valueName = "value" } = {}) {
+export function heatmap(div, data, h, w, { min, max, diverging = false, offset = 0, title = "", valueName = "value",
+  axes = { rows: "row", columns: "column" } } = {}) {
   const trace = {
     type: "heatmap", z: rowsOf(data, h, w, offset), zmin: min, zmax: max,
     colorscale: diverging ? DIVERGING : SEQUENTIAL, colorbar: { thickness: 12, outlinewidth: 0 },
-    hovertemplate: `row %{y}, col %{x}<br>${valueName} %{z:.4g}<extra></extra>`, xgap: 0, ygap: 0,
+    hovertemplate: `${axes.rows} %{y}, ${axes.columns === "column" ? "col" : axes.columns} %{x}<br>`
+      + `${valueName} %{z:.4g}<extra></extra>`, xgap: 0, ygap: 0,
   };
   const layout = baseLayout({
     title,
-    xaxis: { title: { text: "column" }, constrain: "domain", showgrid: false, zeroline: false },
-    yaxis: { title: { text: "row" }, autorange: "reversed", scaleanchor: "x", constrain: "domain",
+    xaxis: { title: { text: axes.columns }, constrain: "domain", showgrid: false, zeroline: false },
+    yaxis: { title: { text: axes.rows }, autorange: "reversed", scaleanchor: "x", constrain: "domain",
       showgrid: false, zeroline: false },
   });
   return Plotly.react(div, [trace], layout, PLOTLY_CONFIG);

@@ -7,6 +7,7 @@ const button = document.getElementById("presenter-toggle");
 function apply(on) {
   document.body.classList.toggle("presenter", on);
   button?.setAttribute("aria-pressed", String(on));
+  if (button) button.textContent = on ? "Leave presenter mode" : "Presenter mode";
   // plots drawn from now on take their text size from the mode (plots.js plotFont); these are redrawn
   for (const plot of document.querySelectorAll(".js-plotly-plot")) {
     window.Plotly?.relayout(plot, { "font.size": plotFont(on).size });

@@ -6,7 +6,7 @@
 
 import { formatNumber } from "./plots.js";
 
-const MAX_LABELS = 8; // at most about this many labels under the bars (every k-th, k a round number, when more)
+const MAX_LABELS = 10; // at most about this many labels under the bars (every k-th, k a round number, when more)
 
 function element(tag, className, text = "") {
   const node = document.createElement(tag);

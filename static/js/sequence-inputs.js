@@ -64,7 +64,10 @@ export function requestNetwork(choice, hidden) {
 /** T + 1 samples of x_t = amplitude · sin(2π · frequency · t): the input is the first T, the targets the last T. */
 export function sineWave({ amplitude, frequency, length }) {
   const values = new Float32Array(length + 1);
-  for (let t = 0; t <= length; t++) values[t] = amplitude * Math.sin(2 * Math.PI * frequency * t);
+  // rounded to 1e-9: sin(2π k) is 1e-16 rather than 0, which a class would read as a bug
+  for (let t = 0; t <= length; t++) {
+    values[t] = Math.round(1e9 * amplitude * Math.sin(2 * Math.PI * frequency * t)) / 1e9;
+  }
   return values;
 }
 

@@ -580,6 +580,47 @@ def test_padding_mode_fills_the_frame_and_the_arithmetic_reads_it(page):
     assert {value for row in frame[:3] for value in row} == {frame[0][0]}, "zero padding is one colour"
 
 
+# the numbers of each line of a gated cell's explanation (their full values, as data-value holds them)
+GATE_LINES = """[...document.querySelectorAll('#lab-explain-body .ex-gate-line')].map((line) =>
+  [line.textContent.split(' ')[0], [...line.querySelectorAll('.ex-number')].map((n) => Number(n.dataset.value))])"""
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_a_gated_cell_explains_each_gate_and_the_update(page, kind):
+    """The gates' values and the cell's update add up to the output the title gives (as torch computes it)."""
+    open_lab(page, f"?kind={kind}")
+    page.locator(OUTPUT).focus()
+    for key in ["ArrowRight"] * 4 + ["ArrowDown"]:  # the first key picks step 0, unit 0
+        page.keyboard.press(key)
+    page.wait_for_function("document.querySelector('#lab-explain-body .ex-title code')?.textContent === '[0, 3, 1]'")
+    assert page.text_content("#lab-explain-body .ex-place") == " (step 3, unit 1)"  # from 0, as the axes count
+    lines = dict(page.evaluate(GATE_LINES))
+    output = float(page.get_attribute("#lab-explain-body .ex-output", "data-value"))
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    gates = {"LSTM": ["input", "forget", "cell", "output"], "GRU": ["reset", "update", "new"]}[kind]
+    assert list(lines) == [*gates, *(["memory"] if kind == "LSTM" else []), "hidden"]
+    for name in gates:  # gate = squash(x part + h part + biases) = value
+        numbers = lines[name]
+        if name == "new":  # n = tanh(x part + b_in + r (h part + b_hn))
+            x_part, b_in, h_part, b_hn, total, value = numbers
+            assert total == pytest.approx(x_part + b_in + lines["reset"][-1] * (h_part + b_hn), abs=1e-5)
+        else:
+            x_part, h_part, biases, total, value = numbers
+            assert total == pytest.approx(x_part + h_part + biases, abs=1e-5)
+        squash = np.tanh if name in ("cell", "new") else sigmoid
+        assert value == pytest.approx(float(squash(total)), abs=1e-6)
+    if kind == "LSTM":
+        f, c_prev, i, g, c = lines["memory"]
+        assert c == pytest.approx(f * c_prev + i * g, abs=1e-6)
+        o, tanh_c, h = lines["hidden"]
+        assert tanh_c == pytest.approx(np.tanh(c), abs=1e-6) and h == pytest.approx(o * tanh_c, abs=1e-6)
+    else:
+        z, n, z_again, h_prev, h = lines["hidden"]
+        assert z == z_again and h == pytest.approx((1 - z) * n + z * h_prev, abs=1e-6)
+    assert h == pytest.approx(output, abs=1e-6)
+    screenshot(page, f"lab-explain-{kind.lower()}")
+
+
 def test_the_output_of_every_kind_can_be_explained_from_the_keyboard(page):
     """Sequences and vectors are plots, not maps: the output box takes the focus and the arrow keys."""
     open_lab(page, "?kind=RNN")
@@ -591,7 +632,7 @@ def test_the_output_of_every_kind_can_be_explained_from_the_keyboard(page):
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowDown")
     page.wait_for_function("document.querySelector('#lab-explain-body .ex-title code')?.textContent === '[0, 1, 1]'")
-    page.wait_for_function("document.querySelector('#lab-said').textContent.startsWith('RNN output at step 2, unit 2 = ')")
+    page.wait_for_function("document.querySelector('#lab-said').textContent.startsWith('RNN output at step 1, unit 1 = ')")
     open_lab(page, "?kind=Linear")
     page.locator(OUTPUT).focus()
     page.keyboard.press("End")
