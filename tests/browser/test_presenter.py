@@ -22,6 +22,9 @@ CUT_TABS = """[...document.querySelectorAll('.ip-tab')].filter((tab) => {
 def present(page) -> None:
     page.click("#presenter-toggle")
     page.wait_for_function("document.body.classList.contains('presenter')")
+    # the button says the mode is on and how to leave it
+    assert page.inner_text("#presenter-toggle") == "Leave presenter mode"
+    assert page.get_attribute("#presenter-toggle", "aria-pressed") == "true"
 
 
 def test_the_network_view_keeps_its_scores_statistics_and_detail(page):

@@ -235,9 +235,16 @@ def test_sine_frequency_slider_changes_input_and_prediction(page, server_url):
     assert not np.allclose(shown_prediction, before_output, atol=1e-3)
     # the dotted line is the actual next value, x_(t+1)
     np.testing.assert_allclose(plot_data(page, "#sq-output-plot", trace=1, field="y"), wave[1:], **FLOAT16)
+    # the page says what the network learnt from
+    assert "a period of 8 to 40 steps" in page.inner_text("#sq-network-about")
     assert page.locator("#sq-gates figure").count() == 0
     assert "has no gates" in page.inner_text("#sq-gates-about")
     screenshot(page, "sequence-sine-rnn")
+
+    # a wave's zeros are 0 as a class expects, not sin(π)'s 1.2e-16
+    open_sequence(page, "?network=sine-rnn&frequency=0.125&step=4")
+    assert plot_data(page, "#sq-input-plot", field="y")[[4, 8, 12]].tolist() == [0, 0, 0]
+    assert "e-" not in page.inner_text("#sq-at-input")
 
 
 def test_typed_numbers_run_and_bad_text_shows_an_error(page, server_url):
@@ -308,6 +315,7 @@ def test_drawing_a_digit_shows_a_prediction_per_step(page, server_url):
     assert page.get_attribute(VIEW, "data-step") == "5"
     np.testing.assert_allclose(bar_values(page, "#sq-output-bars"), expected[5], **FLOAT16)
     assert page.inner_text("#sq-output-bars-title") == "Probabilities after row 5:"
+    assert page.locator("#sq-output-bars .sq-bar-labels span").all_inner_texts() == [str(k) for k in range(10)]
     screenshot(page, "sequence-drawn-digit")
 
 

@@ -85,3 +85,8 @@ def test_digit_networks_read_the_pages_default_digit(name):
     three = held_out.images[int(np.flatnonzero(held_out.labels == 3)[0])][None]
     scores = predict(load_model(name), three[:, 0] if BUILTIN_MODELS[name].sequence_steps else three)
     assert int((scores[:, -1] if scores.ndim == 3 else scores).argmax()) == 3
+
+
+def test_the_digit_readers_descriptions_read_well():
+    assert [BUILTIN_MODELS[f"digits-{cell}"].description.split(" reads ")[0] for cell in ("lstm", "gru", "rnn")] == [
+        "An LSTM", "A GRU", "An RNN"]
