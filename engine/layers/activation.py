@@ -120,7 +120,9 @@ class Softmax(Layer):
                "up to one, with the largest score getting the largest share.")
     formula = "y_i = e^(x_i) / Σ_j e^(x_j)"
     shape_rule = "same shape as the input"
-    params = (Param("dim", "int", 1, "the axis that sums to one", minimum=-4, maximum=3),)
+    # -1 by default: a picture's rows, a time step's features, a vector's classes (over the channels of a gray
+    # picture, dim 1, every value would be 1)
+    params = (Param("dim", "int", -1, "the axis that sums to one (-1: the last)", minimum=-4, maximum=3),)
     input_ndim = (2, 3, 4)
 
     def __init__(self, dim=None):

@@ -170,6 +170,17 @@ def test_hovering_an_output_cell_shows_the_arithmetic(page):
     screenshot(page, "lab-hover-conv2d")
 
 
+def test_softmax_opens_on_an_axis_that_shows_something(page):
+    """Over the one channel of a gray picture (dim 1) every output is 1; the default, the last axis, is a row."""
+    open_lab(page, "?kind=Softmax&size=32")
+    assert page.text_content("[data-param='dim'] output") == "-1"
+    hover_cell(page, 0.5, 0.5)
+    page.wait_for_selector("#lab-explain-body .ex-sum")
+    scores = page.locator("#lab-explain-body .ex-block").first.locator(".ex-cell")
+    assert scores.count() == 32  # the scores it shares: the 32 pixels of its row
+    assert 0 < number(page.get_attribute("#lab-explain-body .ex-output", "data-value")) < 1
+
+
 def test_maxpool_hover_names_the_winner(page):
     open_lab(page, "?size=28&input=sample:digit-7")
     before = draws(page)
