@@ -51,11 +51,8 @@ class Sequential:
         """Each layer's output shape for a batched input shape; a ValueError names the layer that fails."""
         shapes, shape = [], tuple(input_shape)
         for index, (name, layer) in enumerate(self.layers):
-            if len(shape) not in layer.input_ndim:
-                raise ValueError(f"layer {index} '{name}' ({layer.kind}): expects a "
-                                 f"{' or '.join(map(str, layer.input_ndim))}-D input, the previous layer gives "
-                                 f"{len(shape)}-D {shape}")
             try:
+                layer.check_input_ndim(shape)
                 shape = tuple(layer.output_shape(shape))
             except ValueError as error:
                 raise ValueError(f"layer {index} '{name}' ({layer.kind}): {error}") from None

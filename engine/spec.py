@@ -87,9 +87,7 @@ def _build_layers(entries: list, shape: tuple[int, ...], seed: int, max_paramete
                              f"{max_parameters:,} per network: use fewer or smaller layers")
         try:
             layer = cls(**values)
-            if len(shape) not in layer.input_ndim:
-                raise ValueError(f"expects a {' or '.join(map(str, layer.input_ndim))}-D input, "
-                                 f"the previous layer gives {len(shape)}-D {shape}")
+            layer.check_input_ndim(shape)
             shape = tuple(layer.output_shape(shape))
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None

@@ -220,6 +220,15 @@ class Layer:
         return self
 
     # --- computing ------------------------------------------------------------
+    def check_input_ndim(self, shape: tuple[int, ...]) -> None:
+        """ValueError when the layer cannot take a `shape` input (from the previous layer), with the usual fix."""
+        if len(shape) in self.input_ndim:
+            return
+        fix = ("; put a Flatten before it" if len(shape) > max(self.input_ndim)
+               else "; put an Unflatten before it" if 4 in self.input_ndim else "")
+        raise ValueError(f"expects a {' or '.join(map(str, self.input_ndim))}-D input, the previous layer gives "
+                         f"{len(shape)}-D {tuple(shape)}{fix}")
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The output shape for an input shape, raising ValueError if it is impossible."""
         raise NotImplementedError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from engine.backend import to_numpy
@@ -22,7 +24,10 @@ def _channels_and_groups(in_channels, out_channels, groups) -> tuple[int, int, i
     in_channels, out_channels = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
     groups = positive_int(groups, "groups")
     if in_channels % groups or out_channels % groups:
-        raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+        common = math.gcd(in_channels, out_channels)
+        divisors = [d for d in range(1, common + 1) if common % d == 0]
+        raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}; "
+                         f"groups that do: {', '.join(map(str, divisors))}")
     return in_channels, out_channels, groups
 
 
