@@ -22,12 +22,15 @@ const ui = {
   toggle: $("live-toggle"), panel: $("live-panel"), idle: $("live-idle"), presenting: $("live-presenting"),
   start: $("live-start"), form: $("live-follow-form"), code: $("live-code"), bigCode: $("live-big-code"),
   link: $("live-link"), error: $("live-error"), banner: $("live-banner"), status: $("live-status"),
-  stop: $("live-stop"),
+  stop: $("live-stop"), back: $("live-back"),
 };
 
 // connected: the socket is open; resuming: this tab is taking up a part it had (after a page change or a
 // lost connection), so a refusal means the server no longer knows the session
 const live = { role: null, code: null, followers: 0, ended: null, socket: null, connected: false, resuming: false };
+// a follower's last view from the presenter, whether the person has touched this page since, and whether the
+// view now differs from the presenter's because of that
+const followed = { url: null, touched: false, strayed: false };
 
 function currentUrl() {
   return location.pathname + location.search;
@@ -85,6 +88,7 @@ function stop(endedCode = null, { forget = true } = {}) {
 
 /** A follower shows the presenter's URL: a new query for this page, or another page. */
 function show(url) {
+  Object.assign(followed, { url, touched: false, strayed: false });
   const target = new URL(url, location.origin);
   // only this site's pages (the server checks this too): "//host/x" is a path here but another site to assign()
   if (target.origin !== location.origin || !PAGES.includes(target.pathname)) return;
@@ -107,6 +111,7 @@ function showSoon(url) {
     viewTimer = null;
     lastShown = performance.now();
     if (live.role === "follow") show(nextView);
+    render();
   }, Math.max(0, lastShown + FOLLOW_INTERVAL_MS - performance.now()));
 }
 
@@ -172,10 +177,13 @@ function render() {
   }
   // [text before the code, the code, text after it, the button's label]
   const lost = live.socket && !live.connected ? ": connecting to the server…" : null;
+  const following = followed.strayed ? ": you changed this view; the presenter's next change brings you back"
+    : ": this tab shows the presenter's view";
   const banner = {
     present: ["Live session ", code, lost ?? `: ${live.followers} following`, "End session"],
-    follow: ["Following ", code, lost ?? ": this tab shows the presenter's view", "Leave"],
+    follow: ["Following ", code, lost ?? following, "Leave"],
   }[role] ?? (live.ended ? ["The live session ", live.ended, " has ended", "Close"] : null);
+  ui.back.hidden = !(role === "follow" && followed.strayed);
   ui.banner.hidden = !banner;
   if (banner) {
     const strong = document.createElement("strong");
@@ -223,6 +231,20 @@ for (const event of [URL_WRITTEN, "popstate"]) {
     if (live.role === "present") send({ type: "view", url: currentUrl() });
   });
 }
+// A follower who changes the page's view (their own pointer or keys, then a new URL) is told so, and can go back.
+for (const event of ["pointerdown", "keydown"]) {
+  document.querySelector("main")?.addEventListener(event, () => { followed.touched = true; });
+}
+window.addEventListener(URL_WRITTEN, () => {
+  if (live.role !== "follow" || !followed.touched || !followed.url || currentUrl() === followed.url) return;
+  followed.strayed = true;
+  render();
+});
+ui.back.addEventListener("click", () => {
+  if (!followed.url) return;
+  show(followed.url);
+  render();
+});
 
 // A link with ?follow=CODE joins that session (the parameter is taken out of the address).
 const params = new URLSearchParams(location.search);

@@ -94,6 +94,36 @@ def test_a_join_link_follows_and_leave_stops_following(new_page):
     assert "kind=MaxPool2d" in follower.url  # no longer following
 
 
+def test_a_follower_who_changes_the_view_is_told_and_can_go_back(new_page):
+    presenter = new_page()
+    presenter.goto("/?kind=MaxPool2d")
+    code = start_session(presenter)
+    follower = new_page()
+    follower.goto(f"/?follow={code}")
+    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))
+
+    def stray() -> None:
+        follower.focus("#lab-kind")
+        follower.keyboard.press("ArrowDown")  # the follower's own keys pick another layer kind
+        follower.wait_for_function("!location.search.includes('kind=MaxPool2d')")
+        follower.wait_for_function("document.getElementById('live-status').textContent.includes('you changed')")
+        assert follower.is_visible("#live-back")
+
+    stray()
+    screenshot(follower, "live-follower-strayed")
+    follower.click("#live-back")
+    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))
+    assert follower.input_value("#lab-kind") == "MaxPool2d"
+    assert banner(follower).startswith(f"Following {code}: this tab shows the presenter's view")
+    assert follower.is_hidden("#live-back")
+
+    stray()
+    presenter.select_option("#lab-kind", "ReLU")  # the presenter's next change brings the follower back
+    follower.wait_for_url(re.compile(r"kind=ReLU"))
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes(\"presenter's view\")")
+    assert follower.is_hidden("#live-back")
+
+
 def test_a_mistyped_code_says_so(new_page):
     page = new_page()
     page.goto("/sequence")
