@@ -555,7 +555,14 @@ class InputPicker {
   }
 
   drawn() {
-    this.pick({ type: "draw", size: DRAW_SIZE, pixels: this.drawing.pixels() });
+    const pixels = this.drawing.pixels();
+    this.pick({ type: "draw", size: DRAW_SIZE, pixels });
+    // a blank pad still gets an answer (the network reads any picture): say it is blank, on the digit pages
+    if (this.digits && pixels.every((value) => value === pixels[0])) {
+      const hint = this.root.querySelector(".ip-hint");
+      hint.textContent = "The drawing is blank, so what the network says is about a blank picture: draw a digit.";
+      hint.hidden = false;
+    }
   }
 
   async upload(file) {

@@ -288,8 +288,11 @@ def test_drawing_a_digit_shows_a_prediction_per_step(page, server_url):
 
     open_sequence(page, "?network=digits-lstm&step=5")
     page.check("#sq-digit input[value='draw']")
+    # a blank pad is read too, and the page says the answer is about a blank picture
+    assert page.inner_text("#sq-digit .ip-hint").startswith("The drawing is blank")
     count = runs_done(page)
     draw_vertical_stroke(page, "#sq-digit canvas.ip-draw-pad")
+    assert page.is_hidden("#sq-digit .ip-hint")
     wait_for_run_after(page, count)
     page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
     page.wait_for_url(re.compile(r"input=draw%3A"))
