@@ -139,8 +139,9 @@ BUILTIN_MODELS: dict[str, ModelInfo] = {m.name: m for m in (
         input_channels=3, input_size=(64, 64)),
     *(ModelInfo(
         f"digits-{cell.lower()}", f"Digit reader ({cell})",
-        f"{'An' if cell in ('LSTM', 'RNN') else 'A'} {cell} reads a 28x28 digit one row at a time (28 steps of 28 pixels) and a dense layer turns its "
-        "hidden state into class scores after every row: the last step's scores are the answer.",
+        f"{'An' if cell in ('LSTM', 'RNN') else 'A'} {cell} reads a 28x28 digit one row at a time (28 steps of 28 "
+        "pixels) and a dense layer turns its hidden state into class scores after every row: the last step's scores "
+        "are the answer.",
         (_layer(cell, cell.lower(), hidden_size=DIGIT_READER_HIDDEN), _layer("Linear", "classifier", out_features=10),
          _layer("Softmax", "probabilities", dim=-1)),
         class_names=DIGIT_CLASSES, sequence_features=28, sequence_steps=28) for cell in ("LSTM", "RNN", "GRU")),

@@ -33,6 +33,7 @@ const state = createState(
   { input: null, edits: "", toward: 8, blend: 0, raw: false },
   { types: { input: "string" } },
 );
+
 /** The link notice's entry for a blend digit that is not one. */
 function towardIgnored() {
   const { toward } = state.get();

@@ -211,7 +211,9 @@ async function start() {
   if (unknown.length) state.set({ network: models[0].name });
   const badSaliency = saliencyIgnored(currentModel());
   if (badSaliency.length) state.set({ saliency: null });
-  if (unknown.length || badSaliency.length) showLinkNotice([...state.unread(), ...badInput, ...badScale, ...unknown, ...badSaliency]);
+  if (unknown.length || badSaliency.length) {
+    showLinkNotice([...state.unread(), ...badInput, ...badScale, ...unknown, ...badSaliency]);
+  }
   view.networkSelect.value = state.get().network;
   showModel();
   if (stackUnreadable && building()) {

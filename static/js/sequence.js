@@ -92,7 +92,8 @@ function linkIgnored() {
 /** The notice's entry for a link's step outside the run's 0..steps-1 (or between two steps), else []. */
 function stepIgnored(step, steps) {
   if (step === null || clampStep(step, steps) === step) return [];
-  return [{ key: "step", text: String(step), reason: `held to ${clampStep(step, steps)} (the steps are 0 to ${steps - 1})` }];
+  return [{ key: "step", text: String(step),
+    reason: `held to ${clampStep(step, steps)} (the steps are 0 to ${steps - 1})` }];
 }
 
 function digitSource() {

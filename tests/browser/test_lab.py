@@ -643,7 +643,8 @@ def test_the_output_of_every_kind_can_be_explained_from_the_keyboard(page):
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowDown")
     page.wait_for_function("document.querySelector('#lab-explain-body .ex-title code')?.textContent === '[0, 1, 1]'")
-    page.wait_for_function("document.querySelector('#lab-said').textContent.startsWith('RNN output at step 1, unit 1 = ')")
+    page.wait_for_function("document.querySelector('#lab-said').textContent"
+                           ".startsWith('RNN output at step 1, unit 1 = ')")
     open_lab(page, "?kind=Linear")
     page.locator(OUTPUT).focus()
     page.keyboard.press("End")
