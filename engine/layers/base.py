@@ -224,8 +224,9 @@ class Layer:
         """ValueError when the layer cannot take a `shape` input (from the previous layer), with the usual fix."""
         if len(shape) in self.input_ndim:
             return
-        fix = ("; put a Flatten before it" if len(shape) > max(self.input_ndim)
-               else "; put an Unflatten before it" if 4 in self.input_ndim else "")
+        # Flatten gives 2-D and Unflatten takes 2-D: only where one of them makes the input fit
+        fix = ("; put a Flatten before it" if len(shape) > max(self.input_ndim) and 2 in self.input_ndim
+               else "; put an Unflatten before it" if len(shape) == 2 and 4 in self.input_ndim else "")
         raise ValueError(f"expects a {' or '.join(map(str, self.input_ndim))}-D input, the previous layer gives "
                          f"{len(shape)}-D {tuple(shape)}{fix}")
 

@@ -159,6 +159,7 @@ class MapReader {
       if (!next || !this.tensor) return;
       event.preventDefault();
       this.cursor = next;
+      this.hovered = null; // the keys read the focused map, wherever the pointer rests
       this.show();
     });
   }

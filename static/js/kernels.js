@@ -99,9 +99,11 @@ export function decodeFilters(text) {
   return text.split("~").map((part) => {
     const [body, bias = "0"] = part.split("@");
     const filter = { preset: null, values: null, bias: Number(bias), part, unread: [] };
-    const numbers = body.slice(1).split(",").map(Number);
+    const entries = body.slice(1).split(",");
     if (Object.hasOwn(PRESETS, body)) filter.preset = body;
-    else if (body.startsWith("v") && numbers.every(Number.isFinite)) filter.values = Float32Array.from(numbers);
+    else if (body.startsWith("v") && entries.every((entry) => entry.trim() && Number.isFinite(Number(entry)))) {
+      filter.values = Float32Array.from(entries, Number);
+    }
     else if (body === "custom") {
       filter.unread.push("edited by hand with more values than a link keeps; it has its default");
     }
@@ -125,7 +127,8 @@ export function filtersUnused(filters, outChannels, valuesPerFilter) {
   const unused = filters.slice(0, outChannels).flatMap((filter, o) => {
     const reasons = [...filter.unread];
     if (filter.values && filter.values.length !== valuesPerFilter) {
-      reasons.push(`${filter.values.length} values, where a filter of this layer has ${valuesPerFilter}; `
+      const count = `${filter.values.length} value${filter.values.length === 1 ? "" : "s"}`;
+      reasons.push(`${count}, where a filter of this layer has ${valuesPerFilter}; `
         + "it has its default");
     }
     return reasons.map((reason) => ({ key: "kernels", text: filter.part, reason: `filter ${o + 1}: ${reason}` }));

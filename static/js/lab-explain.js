@@ -29,9 +29,10 @@ export function renderExplanation(container, message) {
     element("code", {}, `[${message.output_index.join(", ")}]`),
     element("span", { class: "ex-place muted" }, ` (${place(message.output_index)})`), " = ",
     number(message.output, "ex-output"))];
-  if (products) parts.push(...weighted(window, weights, products, message));
-  if (message.extra?.gates) parts.push(...gated(message.kind, message.extra, message.output));
-  else if (message.winner !== null && message.winner !== undefined) parts.push(...pooled(window, message));
+  if (products) {
+    parts.push(...weighted(window, weights, products, message));
+    if (message.extra?.gates) parts.push(...gated(message.kind, message.extra, message.output));
+  } else if (message.winner !== null && message.winner !== undefined) parts.push(...pooled(window, message));
   else if (message.extra && "divisor" in message.extra) parts.push(...averaged(window, message));
   else if (message.extra && "exponentials" in message.extra) parts.push(...softmax(window, message));
   else if (message.extra && "mean" in message.extra) parts.push(...normalised(window, message));

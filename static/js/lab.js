@@ -17,6 +17,7 @@ import { createParamControls, pairOf, validParams } from "./lab-controls.js";
 import { explanationSummary, renderExplanation, windowCells } from "./lab-explain.js";
 import { createPlayer } from "./lab-player.js";
 import { choiceIgnored, inputIgnored, linkText, showLinkNotice } from "./link-notice.js";
+import { sineWave } from "./sequence-inputs.js";
 import { InputView, OutputView } from "./lab-view.js";
 import { createState } from "./state.js";
 import { encodeArray, RunSocket } from "./wire.js";
@@ -383,7 +384,7 @@ class Lab {
         range: signed ? [-1, 1] : [0, 1], key: `${view.input}|${view.size}|${channels}|${signed}` };
     }
     if (family === "sequence" && view.seq === "sine") {
-      const values = Float32Array.from({ length: SINE.steps }, (_, t) => Math.sin((2 * Math.PI * t) / SINE.period));
+      const values = sineWave({ amplitude: 1, frequency: 1 / SINE.period, length: SINE.steps - 1 });
       return { request: { array: encodeArray(values, [SINE.steps, 1]) }, key: "sine", title: "a sine wave, sin(2π t / 16)" };
     }
     const side = Math.min(view.size, SMALL_SIDE);

@@ -235,15 +235,18 @@ for (const event of [URL_WRITTEN, "popstate"]) {
 for (const event of ["pointerdown", "keydown"]) {
   document.querySelector("main")?.addEventListener(event, () => { followed.touched = true; });
 }
-window.addEventListener(URL_WRITTEN, () => {
-  if (live.role !== "follow" || !followed.touched || !followed.url || currentUrl() === followed.url) return;
-  followed.strayed = true;
+function checkStrayed() {
+  if (live.role !== "follow" || !followed.url) return;
+  followed.strayed = currentUrl() !== followed.url;
   render();
-});
+}
+window.addEventListener(URL_WRITTEN, () => followed.touched && checkStrayed());
+window.addEventListener("popstate", checkStrayed); // the follower's own Back or Forward (show() sets followed.url first)
 ui.back.addEventListener("click", () => {
   if (!followed.url) return;
   show(followed.url);
   render();
+  ui.stop.focus(); // the button is gone: the keyboard goes on from the banner's other one
 });
 
 // A link with ?follow=CODE joins that session (the parameter is taken out of the address).

@@ -58,7 +58,7 @@ function saliencyIgnored(model) {
   if (chosen === null || (names && Number.isInteger(chosen) && chosen >= 0 && chosen < names.length)) return [];
   return [{ key: "saliency", text: String(chosen), reason: names
     ? `not a class of ${model.name}, whose classes are 0 to ${names.length - 1}; the map is the top class's`
-    : `${model.name} gives no trained class scores, so it has no saliency map` }];
+    : `${model?.name ?? "this network"} gives no trained class scores, so it has no saliency map` }];
 }
 
 const $ = (selector) => document.querySelector(selector);
@@ -175,11 +175,12 @@ async function start() {
   view.scaleSelect.value = state.get().scale;
   view.scaleSelect.addEventListener("change", () => state.set({ scale: view.scaleSelect.value }));
   view.networkSelect.addEventListener("change", () => {
-    state.set({ network: view.networkSelect.value, layer: null, map: null }, { push: true });
+    // another network has other classes (or none): its saliency map starts at the top class
+    state.set({ network: view.networkSelect.value, layer: null, map: null, saliency: null }, { push: true });
   });
   view.copyStack.addEventListener("click", () => {
     const stack = stackFromSpec(currentModel()?.spec, layerKinds);
-    state.set({ network: CUSTOM_NETWORK, stack, layer: null, map: null }, { push: true });
+    state.set({ network: CUSTOM_NETWORK, stack, layer: null, map: null, saliency: null }, { push: true });
     $("#nv-stack-title").focus(); // the button is gone: the keyboard goes on in the stack it revealed
   });
   $("#nv-detail-close").addEventListener("click", closeDetail);

@@ -351,9 +351,14 @@ export function plotMargin(margin) {
   return Object.fromEntries(Object.entries(margin).map(([side, pixels]) => [side, Math.round(pixels * scale)]));
 }
 
+/** A layout's margin for the mode now, and the normal one kept in `meta` for presenter.js to rescale it. */
+export function marginLayout(margin) {
+  return { margin: plotMargin(margin), meta: { baseMargin: margin } };
+}
+
 function baseLayout(extra = {}) {
   return { font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...extra,
-    margin: plotMargin(extra.margin ?? { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }),
+    ...marginLayout(extra.margin ?? { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }),
     title: extra.title ? { text: extra.title, font: { size: 13 }, x: 0, xanchor: "left" } : undefined };
 }
 

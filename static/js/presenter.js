@@ -1,16 +1,16 @@
 // Presenter mode: large type and no clutter, for a projector. Remembered in this browser.
-import { plotFont } from "./plots.js";
+import { plotFont, plotMargin } from "./plots.js";
 
 const KEY = "lamina:presenter";
 const button = document.getElementById("presenter-toggle");
 
 function apply(on) {
   document.body.classList.toggle("presenter", on);
-  button?.setAttribute("aria-pressed", String(on));
-  if (button) button.textContent = on ? "Leave presenter mode" : "Presenter mode";
-  // plots drawn from now on take their text size from the mode (plots.js plotFont); these are redrawn
+  button?.setAttribute("aria-pressed", String(on)); // shown pressed (lamina.css): click again to leave
+  // plots drawn from now on take their text size and margins from the mode (plots.js); these are redrawn
   for (const plot of document.querySelectorAll(".js-plotly-plot")) {
-    window.Plotly?.relayout(plot, { "font.size": plotFont(on).size });
+    const base = plot.layout?.meta?.baseMargin;
+    window.Plotly?.relayout(plot, { "font.size": plotFont(on).size, ...(base ? { margin: plotMargin(base) } : {}) });
   }
   window.dispatchEvent(new Event("resize")); // let Plotly plots refit to the new type size
 }

@@ -9,7 +9,7 @@
 //   markStep(div, step)                    outline step `step` in a plot drawn by one of these
 //   onStepClick(div, onStep)               a click on a plot picks the step under the pointer
 
-import { DIVERGING, plotFont, plotMargin, SEQUENTIAL } from "./plots.js";
+import { DIVERGING, marginLayout, plotFont, SEQUENTIAL } from "./plots.js";
 
 const CONFIG = { displayModeBar: false, responsive: true };
 const GAP = 0.5; // a step's cell spans t - 0.5 .. t + 0.5
@@ -26,7 +26,7 @@ function layout({ title = "", xTitle = "step t", yTitle = "", extra = {} } = {})
     ...extra,
     xaxis: { automargin: true, ...xaxis },
     yaxis: { automargin: true, ...yaxis },
-    margin: plotMargin(extra.margin ?? { l: 48, r: 8, t: title ? 26 : 8, b: 36 }),
+    ...marginLayout(extra.margin ?? { l: 48, r: 8, t: title ? 26 : 8, b: 36 }),
   };
 }
 

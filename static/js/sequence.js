@@ -51,7 +51,9 @@ let socket = null;
 let current = null; // the run on screen (sequence-render.js `shown`)
 let runTicket = 0; // counts run() calls: only the newest sends its request
 let playTimer = null;
-let stepFromLink = true; // the step came from the link (on load, Back or Forward) and is not checked yet
+// the step came from the link the page opened with and is not checked yet (the links the page writes itself, which
+// Back, Forward and a live session's presenter bring, hold steps it has shown)
+let stepFromLink = true;
 let stepFrame = null; // a pending animation frame that draws the scrubbed step
 let typingTimer = null;
 
@@ -111,10 +113,7 @@ async function start() {
   }
   showLinkNotice(linkIgnored());
   if (currentChoice().name !== state.get().network) state.set({ network: currentChoice().name }); // the first
-  window.addEventListener("popstate", () => {
-    showLinkNotice(linkIgnored());
-    stepFromLink = true;
-  });
+  window.addEventListener("popstate", () => showLinkNotice(linkIgnored()));
   buildControls();
   picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"], digits: true,
     initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });

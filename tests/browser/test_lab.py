@@ -159,8 +159,10 @@ def test_hovering_an_output_cell_shows_the_arithmetic(page):
     # the shown sum plus the shown bias is the shown output (each shown to 4 significant digits)
     assert values["sum"] + values["bias"] == pytest.approx(values["total"], rel=2e-3, abs=2e-3)
     assert values["total"] == pytest.approx(values["output"], rel=1e-3, abs=1e-6)
-    # 3x3 window: 9 values, 9 weights, 9 products
+    # 3x3 window: 9 values, 9 weights, 9 products, and one line of arithmetic after them
     assert page.locator("#lab-explain-body .ex-block").nth(2).locator(".ex-cell").count() == 9
+    assert [line.split(" ")[0] for line in page.locator("#lab-explain-body p").all_inner_texts()] == [
+        "Conv2d", "sum"]  # the title and the sum
     # the window read is highlighted on the input: its top-left corner is the output cell (stride 1, no padding)
     title = page.text_content("#lab-explain-body .ex-title code")
     c, i, j = (int(v) for v in re.findall(r"-?\d+", title)[1:])
@@ -532,6 +534,13 @@ def test_a_link_with_kernels_the_layer_cannot_use_names_each_filter(page):
     assert page.input_value(".ke-preset") == "identity"
     page.click(".ke-filter >> nth=1")
     assert page.input_value(".ke-preset") == "sobel_x" and number(page.input_value(".ke-bias")) == 0
+    # an empty entry is no number (not a 0), and a count of one is "1 value"
+    read = page.evaluate("""async () => {
+      const k = await import("/static/js/kernels.js");
+      return [k.decodeFilters("v1,,2~v~v5")[0].values, k.decodeFilters("v1,,2~v")[1].unread.length,
+              k.filtersUnused(k.decodeFilters("v5"), 1, 9)[0].reason];
+    }""")
+    assert read == [None, 1, "filter 1: 1 value, where a filter of this layer has 9; it has its default"]
     # the next link holds the kernels shown, not the ones that could not be used
     page.select_option(".ke-preset", "gaussian")
     page.wait_for_function("new URLSearchParams(location.search).get('kernels') === 'identity~gaussian'")

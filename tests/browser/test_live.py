@@ -111,11 +111,17 @@ def test_a_follower_who_changes_the_view_is_told_and_can_go_back(new_page):
 
     stray()
     screenshot(follower, "live-follower-strayed")
+    follower.go_back()  # the follower's own Back returns to the presenter's view, and Forward leaves it again
+    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes(\"presenter's view\")")
+    follower.go_forward()
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes('you changed')")
     follower.click("#live-back")
     follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))
     assert follower.input_value("#lab-kind") == "MaxPool2d"
     assert banner(follower).startswith(f"Following {code}: this tab shows the presenter's view")
     assert follower.is_hidden("#live-back")
+    assert follower.evaluate("document.activeElement.id") == "live-stop"  # the focus stays in the banner
 
     stray()
     presenter.select_option("#lab-kind", "ReLU")  # the presenter's next change brings the follower back

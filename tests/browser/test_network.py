@@ -774,3 +774,7 @@ def test_a_link_naming_a_class_the_network_lacks_says_so_and_maps_the_top_class(
     open_network(page, "?network=digits-cnn&saliency=7")
     assert page.locator("#link-notice").count() == 0
     assert page.input_value("#nv-saliency-class") == "7"
+    # another network starts at the top class: the page's own link never names a class it lacks
+    page.select_option("#nv-network", "edges")
+    page.wait_for_function("new URLSearchParams(location.search).get('network') === 'edges'")
+    assert "saliency" not in page.url

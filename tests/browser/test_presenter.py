@@ -3,6 +3,8 @@ is looking at: readouts, captions, legends and control labels stay."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from server.pages import PAGES
@@ -22,9 +24,9 @@ CUT_TABS = """[...document.querySelectorAll('.ip-tab')].filter((tab) => {
 def present(page) -> None:
     page.click("#presenter-toggle")
     page.wait_for_function("document.body.classList.contains('presenter')")
-    # the button says the mode is on and how to leave it
-    assert page.inner_text("#presenter-toggle") == "Leave presenter mode"
+    # the button is a toggle, shown pressed while the mode is on
     assert page.get_attribute("#presenter-toggle", "aria-pressed") == "true"
+    assert page.eval_on_selector("#presenter-toggle", "(b) => getComputedStyle(b).backgroundColor") != "rgba(0, 0, 0, 0)"
 
 
 def test_the_network_view_keeps_its_scores_statistics_and_detail(page):
@@ -119,3 +121,13 @@ def test_axis_titles_stay_clear_of_tick_labels_in_presenter_mode(page, query):
     assert page.evaluate(TITLES_ON_TICKS) == []
     screenshot(page, f"sequence-presenter{query.replace('?network=', '-')}")
 
+
+def test_plots_already_drawn_take_the_margins_of_the_mode(page):
+    open_lab(page, "?kind=RNN")
+    page.wait_for_function("document.querySelectorAll('#lab .js-plotly-plot').length === 2")
+    margins = "[...document.querySelectorAll('.js-plotly-plot')].map((plot) => plot._fullLayout.margin.l)"
+    before = page.evaluate(margins)
+    present(page)
+    page.wait_for_function(f"{margins}.every((left, i) => left > {before}[i])")
+    page.click("#presenter-toggle")
+    page.wait_for_function(f"JSON.stringify({margins}) === '{json.dumps(before, separators=(',', ':'))}'")
