@@ -33,6 +33,17 @@ def banner(page) -> str:
     return page.inner_text("#live-banner")
 
 
+def lab_session(new_page, join_from: str = "/") -> tuple:
+    """A presenter on the lab's MaxPool2d, and a follower who opened the join link on page `join_from`."""
+    presenter = new_page()
+    presenter.goto("/?kind=MaxPool2d")
+    code = start_session(presenter)
+    follower = new_page()
+    follower.goto(f"{join_from}?follow={code}")
+    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))  # no follow= left in the address
+    return presenter, follower, code
+
+
 def test_a_follower_sees_the_presenters_view_change_and_move_between_pages(new_page):
     presenter = new_page()
     presenter.goto("/network")
@@ -77,13 +88,7 @@ def test_a_follower_sees_the_presenters_view_change_and_move_between_pages(new_p
 
 
 def test_a_join_link_follows_and_leave_stops_following(new_page):
-    presenter = new_page()
-    presenter.goto("/?kind=MaxPool2d")
-    code = start_session(presenter)
-
-    follower = new_page()
-    follower.goto(f"/autoencoder?follow={code}")
-    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))  # no follow= left in the address
+    presenter, follower, code = lab_session(new_page, join_from="/autoencoder")
     assert banner(follower).startswith(f"Following {code}")
     follower.click("#live-stop")  # "Leave"
     follower.wait_for_function("document.getElementById('live-banner').hidden")
@@ -95,12 +100,7 @@ def test_a_join_link_follows_and_leave_stops_following(new_page):
 
 
 def test_a_follower_who_changes_the_view_is_told_and_can_go_back(new_page):
-    presenter = new_page()
-    presenter.goto("/?kind=MaxPool2d")
-    code = start_session(presenter)
-    follower = new_page()
-    follower.goto(f"/?follow={code}")
-    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))
+    presenter, follower, code = lab_session(new_page)
 
     def stray() -> None:
         follower.focus("#lab-kind")
