@@ -616,6 +616,7 @@ class DrawingPad {
     // the keyboard's pen: a drawn pixel (row, col), shown by .ip-draw-pen and said by .ip-draw-pen-state
     this.pen = { row: DRAW_SIZE >> 1, col: DRAW_SIZE >> 1, down: false };
     this.penMark = canvas.parentElement.querySelector(".ip-draw-pen");
+    this.penMark.style.setProperty("--size", DRAW_SIZE);
     this.penState = canvas.closest(".ip-pane").querySelector(".ip-draw-pen-state");
     this.clear(false);
     canvas.addEventListener("pointerdown", (event) => this.start(event));
@@ -650,9 +651,8 @@ class DrawingPad {
 
   showPen() {
     const { row, col, down } = this.pen;
-    for (const [name, value] of Object.entries({ size: DRAW_SIZE, row, col })) {
-      this.penMark.style.setProperty(`--${name}`, value);
-    }
+    this.penMark.style.setProperty("--row", row);
+    this.penMark.style.setProperty("--col", col);
     this.penMark.classList.toggle("down", down);
     this.penState.textContent = `Pen at row ${row}, column ${col}, ${down ? "down (drawing)" : "up"}.`;
   }

@@ -100,14 +100,13 @@ export function decodeFilters(text) {
     const [body, bias = "0"] = part.split("@");
     const filter = { preset: null, values: null, bias: Number(bias), part, unread: [] };
     const entries = body.slice(1).split(",");
-    if (Object.hasOwn(PRESETS, body)) filter.preset = body;
-    else if (body.startsWith("v") && entries.every((entry) => entry.trim() && Number.isFinite(Number(entry)))) {
+    if (Object.hasOwn(PRESETS, body)) {
+      filter.preset = body;
+    } else if (body.startsWith("v") && entries.every((entry) => entry.trim() && Number.isFinite(Number(entry)))) {
       filter.values = Float32Array.from(entries, Number);
-    }
-    else if (body === "custom") {
+    } else if (body === "custom") {
       filter.unread.push("edited by hand with more values than a link keeps; it has its default");
-    }
-    else {
+    } else {
       filter.unread.push(`not a preset (${Object.keys(PRESETS).join(", ")}) nor v and comma-separated numbers; `
         + "it has its default");
     }

@@ -90,12 +90,11 @@ function gated(kind, { gates, c_prev: cPrev, c, tanh_c: tanhC, h_prev: hPrev }, 
   const value = (name) => number(gates[name].value, "ex-gate", GATE_SYMBOLS[name]);
   const rows = Object.entries(gates).map(([name, part]) => {
     const squash = name === "cell" || name === "new" ? "tanh" : "σ";
-    // GRU's candidate n: the reset gate scales the hidden state's part, bias included
-    const hidden = name === "new"
-      ? [" + r · (h part ", number(part.hidden_sum, "ex-sum"), " + bias ", number(part.bias_hh, "ex-bias"), ")"]
+    const terms = name === "new" // GRU's candidate n: the reset gate scales the hidden state's part, bias included
+      ? [" + bias ", number(part.bias_ih, "ex-bias"), " + r · (h part ", number(part.hidden_sum, "ex-sum"),
+        " + bias ", number(part.bias_hh, "ex-bias"), ")"]
       : [" + h part ", number(part.hidden_sum, "ex-sum"), " + biases ", number(part.bias_ih + part.bias_hh, "ex-bias")];
-    return line(`${name} ${GATE_SYMBOLS[name]} = ${squash}(x part `, number(part.input_sum, "ex-sum"),
-      ...(name === "new" ? [" + bias ", number(part.bias_ih, "ex-bias")] : []), ...hidden,
+    return line(`${name} ${GATE_SYMBOLS[name]} = ${squash}(x part `, number(part.input_sum, "ex-sum"), ...terms,
       " = ", number(part.total, "ex-total"), ") = ", value(name));
   });
   if (kind === "LSTM") {

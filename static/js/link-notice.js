@@ -13,7 +13,6 @@ export function choiceIgnored(key, value, select) {
   return allowed.includes(String(value)) ? [] : [{ key, text: linkText(value), reason: `not one of ${allowed.join(", ")}` }];
 }
 
-
 /**
  * Show `ignored` ([{key, text, reason}], as state.unread() and the pages' own checks give them) in a notice
  * at the top of the page's <main>, made on first use; with nothing ignored, the notice goes away.
@@ -36,7 +35,8 @@ export function showLinkNotice(ignored) {
   }
   const shorten = (text) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
   const intro = document.createElement("p");
-  intro.textContent = "Part of this page's link could not be used; the page shows the default instead, or the nearest value it can show:";
+  intro.textContent = "Part of this page's link could not be used; the page shows the default instead, or the "
+    + "nearest value it can show:";
   const list = document.createElement("ul");
   list.append(...ignored.map(({ key, text, reason }) => {
     const item = document.createElement("li");

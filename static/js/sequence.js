@@ -54,6 +54,7 @@ let playTimer = null;
 // the step came from the link the page opened with and is not checked yet (the links the page writes itself, which
 // Back, Forward and a live session's presenter bring, hold steps it has shown)
 let stepFromLink = true;
+let linkNotice = []; // what the link notice said when the page opened; the step's entry joins it after the first run
 let stepFrame = null; // a pending animation frame that draws the scrubbed step
 let typingTimer = null;
 
@@ -111,7 +112,8 @@ async function start() {
     $("#sq-network-error").textContent = `The list of networks could not be loaded: ${error.message}`;
     return;
   }
-  showLinkNotice(linkIgnored());
+  linkNotice = linkIgnored();
+  showLinkNotice(linkNotice);
   if (currentChoice().name !== state.get().network) state.set({ network: currentChoice().name }); // the first
   window.addEventListener("popstate", () => showLinkNotice(linkIgnored()));
   buildControls();
@@ -288,7 +290,7 @@ async function finish(incoming, done) {
     stepFromLink = false;
     const wrong = stepIgnored(state.get().step, current.steps);
     if (wrong.length) {
-      showLinkNotice([...linkIgnored(), ...wrong]);
+      showLinkNotice([...linkNotice, ...wrong]); // the network it named is replaced by now: keep its entry
       state.set({ step: clampStep(state.get().step, current.steps) });
     }
   }

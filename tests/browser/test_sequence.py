@@ -725,3 +725,7 @@ def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
     page.wait_for_function("new URLSearchParams(location.search).get('step') === '27'")
     open_sequence(page, "?step=5")
     assert page.locator("#link-notice").count() == 0 and page.input_value("#sq-step") == "5"
+    # the step's entry joins what the notice said on opening (the unknown network, replaced by then)
+    open_sequence(page, "?network=no-such-net&step=100")
+    items = page.locator("#link-notice li").all_inner_texts()
+    assert [item.split("=")[0] for item in items] == ["network", "step"]
