@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -60,6 +60,17 @@ class RunError(ValueError):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.input: np.ndarray | None = None  # the run's input, when it was read before the run was refused
+
+
+@contextmanager
+def _refused_with(x: np.ndarray):
+    """A RunError raised inside carries the input `x` that was read: the client can show it with the error."""
+    try:
+        yield
+    except RunError as error:
+        error.input = x
+        raise
 
 
 class ServerBusy(RunError):
@@ -229,14 +240,15 @@ class Runner:
             name, network, x = self._network_and_input(request)
         except InputError as error:
             raise RunError(str(error), "input") from None
-        shapes = self._output_shapes(network, name, x)
-        last = self._last_layer(network, name, last)
-        # a saliency map adds a backward pass: about twice the forward's multiply-adds again
-        flops = self._check_limits(network, x, shapes, last, work_factor=3 if request.saliency is not None else 1)
-        if request.explain is not None:
-            self._check_explain(network, x, shapes, last, request.explain)
-        if request.saliency is not None:
-            self._check_saliency(network, name, shapes, last, request.saliency)
+        with _refused_with(x):
+            shapes = self._output_shapes(network, name, x)
+            last = self._last_layer(network, name, last)
+            # a saliency map adds a backward pass: about twice the forward's multiply-adds again
+            flops = self._check_limits(network, x, shapes, last, work_factor=3 if request.saliency is not None else 1)
+            if request.explain is not None:
+                self._check_explain(network, x, shapes, last, request.explain)
+            if request.saliency is not None:
+                self._check_saliency(network, name, shapes, last, request.saliency)
         return Plan(request, name, network, x, shapes, flops, last)
 
     def _input(self, request: RunRequest, channels, size) -> np.ndarray:
@@ -293,7 +305,8 @@ class Runner:
         x = self._input(request, shape[0] if image_like else None, shape[1:] if image_like else None)
         if shape is None:  # the spec takes its input shape from the input
             spec = {**spec, "input_shape": list(x.shape[1:])}
-        return str(spec.get("name", "network")), self._spec_network(spec), x
+        with _refused_with(x):
+            return str(spec.get("name", "network")), self._spec_network(spec), x
 
     def _spec_network(self, spec: dict) -> Sequential:
         """The network of a spec, from the cache when the same spec was built before."""
@@ -324,10 +337,11 @@ class Runner:
         wanted_channels = layer.params.get("in_channels")
         x = self._input(request, wanted_channels if wanted_channels in (1, 3) else None, None)
         entry = {"kind": layer.kind, "params": layer.params, **({"name": layer.name} if layer.name else {})}
-        network = self._build({"name": layer.name or layer.kind, "input_shape": list(x.shape[1:]),
-                               "layers": [entry]}, "layer")
-        if layer.weights:
-            self._load_weights(network.layers[0][1], layer.weights)
+        with _refused_with(x):
+            network = self._build({"name": layer.name or layer.kind, "input_shape": list(x.shape[1:]),
+                                   "layers": [entry]}, "layer")
+            if layer.weights:
+                self._load_weights(network.layers[0][1], layer.weights)
         return network.name, network, x
 
     @staticmethod
@@ -458,6 +472,12 @@ class Frame:
     payload: bytes | None = None
 
 
+def tensor_frame(request: RunRequest, header: dict, array: np.ndarray) -> Frame:
+    """The frames of one array for `request`: its header (with the array's encoding) and its bytes."""
+    meta, payload = encode(array, encoding_for(array.size, request.encoding))
+    return Frame({"type": header.pop("type"), "id": request.id, **header, **meta}, payload)
+
+
 @dataclass
 class Execution:
     """A plan being computed. `step()` runs in a worker thread, one layer per call.
@@ -534,8 +554,7 @@ class Execution:
                       "input_shape": list(self.plan.x.shape), "layers": layers, "flops": sum(self.plan.flops)})
 
     def _tensor_frame(self, header: dict, array: np.ndarray) -> Frame:
-        meta, payload = encode(array, encoding_for(array.size, self.plan.request.encoding))
-        return Frame({"type": header.pop("type"), "id": self.plan.request.id, **header, **meta}, payload)
+        return tensor_frame(self.plan.request, header, array)
 
     def _explain_frame(self, record, layer: Layer) -> Frame:
         explanation = asdict(layer.explain(self._layer_input, tuple(self.plan.request.explain[1])))

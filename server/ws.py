@@ -20,7 +20,7 @@ import anyio
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from server.runs import (Execution, Frame, Plan, RunCancelled, RunError, Runner, RunRequest, get_runner,
-                         parse_request, pump)
+                         parse_request, pump, tensor_frame)
 from server.shared_runs import RunShares, SharedRun
 from server.wire import ENCODINGS, dumps
 
@@ -139,7 +139,9 @@ class Session:
         except RunCancelled:
             pass
         except RunError as error:
-            await self.send_error(run.request.id, error.message, error.field, run)
+            # the input it read, when it got that far: the page shows the picture beside what was wrong
+            read = [] if error.input is None else [tensor_frame(run.request, {"type": "input"}, error.input)]
+            await self.send_error(run.request.id, error.message, error.field, run, before=read)
         except Exception as error:  # a bug or an engine failure must not take the socket down
             logger.exception("run %r failed", run.request.id)
             await self.send_error(run.request.id, f"internal error while computing: {type(error).__name__}: {error}",
@@ -190,14 +192,15 @@ class Session:
             pass  # the client went away; the receive loop ends the session
 
     async def send_error(self, request_id: Any, message: str, field_name: str | None = None,
-                         run: ActiveRun | None = None) -> None:
+                         run: ActiveRun | None = None, before: list[Frame] = ()) -> None:
+        """Send an "error" message; for a `run`, after the frames `before`, unless the run was cancelled."""
         error = {"type": "error", "id": request_id, "message": message}
         if field_name:
             error["field"] = field_name
         if run is None:
             await self.send(error)
         else:
-            await self.send_frames(run, [Frame(error)], final=True)
+            await self.send_frames(run, [*before, Frame(error)], final=True)
 
 
 @router.websocket("/ws/run")

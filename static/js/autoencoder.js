@@ -20,8 +20,10 @@ import {
 } from "./autoencoder-code.js";
 import { LayerRows } from "./autoencoder-maps.js";
 import { Pictures } from "./autoencoder-pictures.js";
-import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
-import { watchLinkNotice } from "./link-notice.js";
+import {
+  createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput,
+} from "./inputs.js";
+import { inputIgnored, watchLinkNotice } from "./link-notice.js";
 import { formatNumber } from "./plots.js";
 import { createState } from "./state.js";
 import { encodeArray, RunSocket } from "./wire.js";
@@ -82,7 +84,9 @@ const run = {
 
 const edits = () => parseEdits(state.get().edits, codeSize);
 // the edits are checked once the model says how many numbers the code has
-const showNotice = watchLinkNotice(state, () => [...towardIgnored(), ...(codeSize ? editsIgnored() : [])]);
+let inputRefused = []; // the notice's entry for a link's sample the page lacks (its input is the default since)
+const showNotice = watchLinkNotice(state,
+  () => [...inputRefused, ...towardIgnored(), ...(codeSize ? editsIgnored() : [])]);
 const lastLayer = () => run.plan.at(-1)?.name;
 
 // ---- start-up ---------------------------------------------------------------------------------------------
@@ -101,10 +105,11 @@ async function start() {
   fromLayer = names[codeIndex + 1];
   codeSize = model.spec.layers[codeIndex].params.out_features;
   showModel();
-  if (editsIgnored().length) {
-    showNotice();
-    state.set({ edits: formatEdits(edits()) });
-  }
+  // without the sample list the picker says why, and no names are checked
+  inputRefused = inputIgnored(state.get().input, { samples: await listSamples().catch(() => null) });
+  if (inputRefused.length) state.set({ input: null }); // the notice names it from inputRefused, once
+  if (editsIgnored().length || inputRefused.length) showNotice(); // before the edits it names are replaced
+  if (editsIgnored().length) state.set({ edits: formatEdits(edits()) });
   if (towardIgnored().length) state.set({ toward: state.defaults.toward });
   rows = new LayerRows($("#ae-encoder-layers"), $("#ae-decoder-layers"), { codeIndex, spec: model.spec });
   rows.showRaw(state.get().raw);

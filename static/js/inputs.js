@@ -33,9 +33,9 @@ export const PATTERNS = {
 const KIND_LABELS = { sample: "Sample", upload: "Upload", draw: "Draw", pattern: "Pattern" };
 const SAMPLE_GROUPS = { photo: "Photos", digit: "Digits", pattern: "Patterns" };
 
-/** Every bundled sample, fetched once per page: [{name, title, kind, width, height, channels}]. */
-export function listSamples() {
-  return cachedJSON("/api/samples");
+/** The bundled samples of `kinds` (fetched once per page): [{name, title, kind, width, height, channels}]. */
+export async function listSamples(kinds = Object.keys(SAMPLE_GROUPS)) {
+  return (await cachedJSON("/api/samples")).filter((sample) => kinds.includes(sample.kind));
 }
 
 // ---- synthetic patterns ---------------------------------------------------------------------------
@@ -473,7 +473,7 @@ class InputPicker {
       return;
     }
     try {
-      this.samples = (await listSamples()).filter((s) => this.sampleKinds.includes(s.kind));
+      this.samples = await listSamples(this.sampleKinds);
     } catch (error) {
       this.showError(`The sample list could not be loaded: ${error.message}`);
     }

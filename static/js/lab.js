@@ -11,7 +11,9 @@
 
 import { announcer } from "./announce.js";
 import { cachedJSON } from "./api.js";
-import { createInputPicker, decodeSource, encodeSource, forgetUpload, prepareInput, sourceImage } from "./inputs.js";
+import {
+  createInputPicker, decodeSource, encodeSource, forgetUpload, listSamples, prepareInput, sourceImage,
+} from "./inputs.js";
 import { createKernelEditor } from "./kernels.js";
 import { createParamControls, pairOf, validParams } from "./lab-controls.js";
 import { explanationSummary, renderExplanation, windowCells } from "./lab-explain.js";
@@ -70,6 +72,7 @@ class Lab {
       return;
     }
     this.kinds = Object.fromEntries(catalogue.map((kind) => [kind.kind, kind]));
+    this.samples = await listSamples().catch(() => null); // null: the picker says why, and no names are checked
     this.state = createState(DEFAULTS);
     this.view = this.checked(this.state.get());
     this.draws = 0;
@@ -108,7 +111,7 @@ class Lab {
    */
   checked(values) {
     const view = { ...values };
-    const badInput = inputIgnored(view.input);
+    const badInput = inputIgnored(view.input, { samples: this.samples });
     const ignored = [...this.state.unread(), ...badInput];
     const ignore = (key, value, reason) => ignored.push({ key, text: linkText(value), reason });
     if (badInput.length) view.input = DEFAULTS.input;
@@ -507,6 +510,7 @@ class Lab {
     }
     this.clearErrors();
     this.outputView.element.classList.add("stale");
+    $("lab-status").textContent = "not computed: the message in red says why";
     const name = this.parameterIn(text, message.field);
     if (message.field?.startsWith("layer.weights")) this.editor.showError(text);
     else if (name) this.controls.showError(name, text);

@@ -46,12 +46,28 @@ export function showLinkNotice(ignored) {
   notice.replaceChildren(intro, list);
 }
 
-/** The notice's entry for a link's `input` text that names no input source ([] when it does, or is unset). */
-export function inputIgnored(text) {
-  if (text === null || text === undefined || decodeSource(text)) return [];
-  return [{ key: "input", text: String(text),
-    reason: "not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT or draw:PIXELS "
-      + "(! at the end inverts)" }];
+const SAMPLES_NAMED = 5; // sample names a notice lists before "and N more"
+
+/**
+ * The notice's entry for a link's `input` text that names no input source, a source of a type not among `types`
+ * (the page's picker tabs) or a sample not among `samples` (the page's list, [{name}]); null checks nothing.
+ * [] when the page can show what it names, or it is unset.
+ */
+export function inputIgnored(text, { types = null, samples = null } = {}) {
+  if (text === null || text === undefined) return [];
+  const source = decodeSource(text);
+  const ignored = (reason) => [{ key: "input", text: String(text), reason }];
+  if (!source) {
+    return ignored("not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT or draw:PIXELS "
+      + "(! at the end inverts)");
+  }
+  if (types && !types.includes(source.type)) {
+    return ignored(`this page takes only ${types.slice(0, -1).join(", ")} or ${types.at(-1)} inputs`);
+  }
+  if (source.type !== "sample" || !samples || samples.some((sample) => sample.name === source.name)) return [];
+  const names = samples.map((sample) => sample.name);
+  const more = names.length > SAMPLES_NAMED ? ` and ${names.length - SAMPLES_NAMED} more in the Sample list` : "";
+  return ignored(`no sample of that name here; there are ${names.slice(0, SAMPLES_NAMED).join(", ")}${more}`);
 }
 
 /** The notice's entry for a link's `network` when it is none of `names`, else []. */

@@ -17,7 +17,7 @@
 // #network-view carries data-run-state (idle, running, done, error) and data-runs-done (a count).
 
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
-import { createInputPicker, decodeSource, encodeSource, prepareInput, sourceToInput } from "./inputs.js";
+import { createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
 import {
   CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackFromSpec, stackModel, stackSpec, validStack,
@@ -84,6 +84,7 @@ const announce = announcer(view.said);
 
 let models = []; // GET /api/models
 let layerKinds = []; // GET /api/layers: what a stack can hold
+let samples = null; // GET /api/samples: the names a link's input may give
 let stackEditor = null;
 watchLinkNotice(state, () => [...scaleIgnored(), ...(models.length ? saliencyIgnored(currentModel()) : [])]);
 const saliency = createSaliencyPanel(
@@ -168,10 +169,8 @@ function layout(shape) {
 
 async function start() {
   // replaced by their defaults, and named again below if the network is unknown too
-  const badInput = inputIgnored(state.get().input);
   const badScale = scaleIgnored();
   if (badScale.length) state.set({ scale: state.defaults.scale });
-  if (badInput.length) state.set({ input: null });
   view.scaleSelect.value = state.get().scale;
   view.scaleSelect.addEventListener("change", () => state.set({ scale: view.scaleSelect.value }));
   view.networkSelect.addEventListener("change", () => {
@@ -190,12 +189,15 @@ async function start() {
   });
   try {
     // Sequence networks have their own view (/sequence); this one takes images.
-    [models, layerKinds] = await Promise.all([cachedJSON("/api/models"), cachedJSON("/api/layers")]);
+    [models, layerKinds, samples] = await Promise.all([cachedJSON("/api/models"), cachedJSON("/api/layers"),
+      listSamples().catch(() => null)]); // without samples the picker says why, and no names are checked
     models = models.filter((model) => model.input_kind === "image");
   } catch (error) {
     view.networkError.textContent = `The list of networks could not be loaded: ${error.message}`;
     return;
   }
+  const badInput = inputIgnored(state.get().input, { samples });
+  if (badInput.length) state.set({ input: null });
   view.networkSelect.replaceChildren(
     el("optgroup", { label: "Built-in networks" }, ...models.map((model) => el("option", { value: model.name }, model.title))),
     el("optgroup", { label: "Build your own" }, el("option", { value: CUSTOM_NETWORK }, STACK_TITLE)),
@@ -212,7 +214,7 @@ async function start() {
   if (unknown.length) state.set({ network: models[0].name });
   const badSaliency = saliencyIgnored(currentModel());
   if (badSaliency.length) state.set({ saliency: null });
-  if (unknown.length || badSaliency.length) {
+  if (unknown.length || badSaliency.length || badInput.length) {
     showLinkNotice([...state.unread(), ...badInput, ...badScale, ...unknown, ...badSaliency]);
   }
   view.networkSelect.value = state.get().network;

@@ -12,7 +12,7 @@
 // data-step (the step drawn), for tests.
 
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
-import { createInputPicker, decodeSource, encodeSource } from "./inputs.js";
+import { createInputPicker, decodeSource, encodeSource, listSamples } from "./inputs.js";
 import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } from "./sequence-inputs.js";
 import { announcer } from "./announce.js";
 import { inputIgnored, networkIgnored, showLinkNotice } from "./link-notice.js";
@@ -26,6 +26,8 @@ const DEFAULT_NUMBERS = "0, 0.2, 0.35, 0.45, 0.5, 0.45, 0.35, 0.2, 0, -0.2, -0.3
   + "0, 0.2, 0.35, 0.45";
 const DEFAULT_TEXT = "hello world";
 const DEFAULT_DIGIT = { type: "sample", name: "mnist-3" };
+const DIGIT_INPUT_TYPES = ["sample", "draw", "upload"]; // the input picker's tabs for a digit reader
+const DIGIT_SAMPLE_KINDS = ["digit"]; // and the samples it offers
 const RUN_KEYS = ["network", "hidden", "source", "amplitude", "frequency", "length", "numbers", "text", "input"];
 const PLAY_MS = 300; // one step per this many ms while playing
 const TYPING_MS = 300; // typed numbers and text run once typing pauses this long
@@ -54,6 +56,7 @@ let playTimer = null;
 // the step came from the link the page opened with and is not checked yet (the links the page writes itself, which
 // Back, Forward and a live session's presenter bring, hold steps it has shown)
 let stepFromLink = true;
+let digitSamples = null; // GET /api/samples, the digits: the names a link's input may give
 let linkNotice = []; // what the link notice said when the page opened; the step's entry joins it after the first run
 let stepFrame = null; // a pending animation frame that draws the scrubbed step
 let typingTimer = null;
@@ -78,7 +81,7 @@ function settings() {
 function linkIgnored() {
   const values = state.get();
   const used = settings();
-  const ignored = [...state.unread(), ...inputIgnored(values.input),
+  const ignored = [...state.unread(), ...inputIgnored(values.input, digitInputs()),
     ...networkIgnored(values.network, choices.map((choice) => choice.name))];
   // the sine wave's numbers matter only when the network reads one; H only for the bare cells
   const keys = [...(used.source === "sine" ? ["amplitude", "frequency", "length"] : []),
@@ -99,6 +102,9 @@ function stepIgnored(step, steps) {
     reason: `held to ${clampStep(step, steps)} (the steps are 0 to ${steps - 1})` }];
 }
 
+/** What a link's input may name here: inputIgnored's options. */
+const digitInputs = () => ({ types: DIGIT_INPUT_TYPES, samples: digitSamples });
+
 function digitSource() {
   return decodeSource(state.get().input) ?? DEFAULT_DIGIT;
 }
@@ -112,12 +118,14 @@ async function start() {
     $("#sq-network-error").textContent = `The list of networks could not be loaded: ${error.message}`;
     return;
   }
+  digitSamples = await listSamples(DIGIT_SAMPLE_KINDS).catch(() => null); // null: the picker says why
   linkNotice = linkIgnored();
   showLinkNotice(linkNotice);
+  if (inputIgnored(state.get().input, digitInputs()).length) state.set({ input: null }); // the notice names it
   if (currentChoice().name !== state.get().network) state.set({ network: currentChoice().name }); // the first
   window.addEventListener("popstate", () => showLinkNotice(linkIgnored()));
   buildControls();
-  picker = createInputPicker($("#sq-digit"), { kinds: ["sample", "draw", "upload"], sampleKinds: ["digit"], digits: true,
+  picker = createInputPicker($("#sq-digit"), { kinds: DIGIT_INPUT_TYPES, sampleKinds: DIGIT_SAMPLE_KINDS, digits: true,
     initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });
   await picker.ready;
   showControls(state.get(), new Set(Object.keys(state.get())));

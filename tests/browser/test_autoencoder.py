@@ -611,6 +611,16 @@ def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
     assert page.locator("#link-notice").count() == 0
 
 
+def test_a_link_naming_a_sample_the_page_lacks_says_so_and_reads_the_default_digit(page):
+    open_view(page, "?input=sample:nope")
+    items = page.locator("#link-notice li").all_inner_texts()
+    assert items == ["input=sample:nope: no sample of that name here; there are camera, astronaut, coins, moon, "
+                     "chelsea and 31 more in the Sample list."]
+    assert page.input_value(".ip-sample") == "mnist-3"
+    assert page.text_content("#ae-run-error") == ""
+    page.wait_for_function("!location.search.includes('nope')")
+
+
 def test_code_edits_a_link_holds_that_cannot_be_used_are_named(page):
     open_view(page, "?edits=3:1e9,4:-2.5,0:abc,99:5")
     assert page.locator("#link-notice li").all_inner_texts() == [

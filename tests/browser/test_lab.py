@@ -375,9 +375,20 @@ def test_an_impossible_setting_is_explained_next_to_its_slider(page):
     error.wait_for(state="visible")
     assert "larger than the padded input 28" in error.text_content()
     screenshot(page, "lab-kernel-too-large")
+    assert page.text_content("#lab-status") == "not computed: the message in red says why"
     page.keyboard.press("Home")
     page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '4x28x28'")
     assert error.text_content() == ""
+
+
+def test_a_link_whose_setting_does_not_fit_still_shows_its_input(page):
+    params = urllib.parse.quote(json.dumps({"kernel_size": 11, "dilation": 3}))  # a 31-pixel window on 28
+    page.goto(f"/?size=28&input=sample:digit-3&params={params}")
+    # beside the first setting it names
+    page.locator("#lab-params .error", has_text="the dilated kernel 31 is larger than the padded input 28").wait_for()
+    assert page.text_content("#lab-input-shape") == "1 × 28 × 28"  # the picture the layer would have read
+    assert page.get_attribute("#lab-input-view [role='img']", "aria-label") == "input picture: 28 by 28, gray"
+    assert page.text_content("#lab-status") == "not computed: the message in red says why"
 
 
 def test_reloading_the_url_restores_the_view(page):
@@ -750,3 +761,13 @@ def test_a_link_with_values_the_lab_cannot_use_says_which_and_shows_the_defaults
 
     open_lab(page, "?kind=ReLU")
     assert page.locator("#link-notice").count() == 0
+
+
+def test_a_link_naming_a_sample_the_lab_lacks_says_so_and_runs_the_default(page):
+    open_lab(page, "?size=28&input=sample:nope")
+    assert page.locator("#link-notice li").all_inner_texts() == [
+        "input=sample:nope: no sample of that name here; there are camera, astronaut, coins, moon, chelsea and 31 "
+        "more in the Sample list."]
+    assert page.input_value(".ip-sample") == "camera"
+    assert page.text_content(".ip-error") == ""  # the server was never asked for it
+    assert output_shape(page).startswith("4x")

@@ -762,6 +762,17 @@ def test_a_link_naming_an_unknown_network_says_so_and_shows_the_first(page, serv
     assert page.locator("#link-notice").count() == 0
 
 
+def test_a_link_naming_a_sample_the_page_lacks_says_so_and_reads_the_networks_default(page):
+    open_network(page, "?network=digits-cnn&input=sample:nope")
+    items = page.locator("#link-notice li").all_inner_texts()
+    assert items == ["input=sample:nope: no sample of that name here; there are camera, astronaut, coins, moon, "
+                     "chelsea and 31 more in the Sample list."]
+    assert page.input_value(".ip-sample") == "mnist-3"  # the digit network's default
+    assert page.text_content(".ip-error") == ""
+    assert layer_rows(page).count() > 1
+    page.wait_for_function("!location.search.includes('nope')")  # the page's own link names what it shows
+
+
 def test_a_link_naming_a_class_the_network_lacks_says_so_and_maps_the_top_class(page):
     open_network(page, "?network=digits-cnn&saliency=12")
     assert page.locator("#link-notice li").all_inner_texts() == [

@@ -729,3 +729,17 @@ def test_a_link_value_that_does_not_parse_is_named_and_the_default_used(page):
     open_sequence(page, "?network=no-such-net&step=100")
     items = page.locator("#link-notice li").all_inner_texts()
     assert [item.split("=")[0] for item in items] == ["network", "step"]
+
+
+def test_a_link_naming_an_input_the_digit_readers_lack_says_so_and_reads_the_default_digit(page):
+    # a photo is no digit sample here, and the page draws no patterns: each gives the default 3
+    for query, reason in [
+        ("sample:camera", "no sample of that name here; there are digit-0, digit-1, digit-2, digit-3, digit-4 and 15 "
+                          "more in the Sample list."),
+        ("pattern:stripes", "this page takes only sample, draw or upload inputs."),
+    ]:
+        open_sequence(page, f"?network=digits-lstm&input={query}")
+        assert page.locator("#link-notice li").all_inner_texts() == [f"input={query}: {reason}"]
+        assert page.input_value(".ip-sample") == "mnist-3"
+        assert page.locator("#sq-digit .ip-pane[data-kind='sample']").is_visible()
+        page.wait_for_function("!new URLSearchParams(location.search).has('input')")

@@ -407,6 +407,8 @@ def _error_for(ws, message, run_id=None) -> dict:
     else:
         ws.send_json(message)
     header, _ = receive(ws)
+    if header["type"] == "input":  # a run refused after its input was read sends that input first
+        header, _ = receive(ws)
     assert header["type"] == "error" and header["id"] == run_id, header
     _then_a_valid_run_completes(ws)
     return header
@@ -502,6 +504,22 @@ def test_bad_single_layers_get_clear_errors(client, layer, field, expected):
         receive(ws)
         error = _error_for(ws, {"type": "run", "id": "x", "layer": layer, "input": array_input(x)}, "x")
     assert expected in error["message"] and error["field"] == field
+
+
+def test_a_run_refused_after_its_input_was_read_sends_that_input_then_the_error(client):
+    x = _digit()
+    too_wide = {"kind": "Conv2d", "params": {"kernel_size": 11, "dilation": 3}}  # a 31-pixel window on 28
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "x", "layer": too_wide, "input": array_input(x)})
+        messages = run_messages(ws, "x")
+        assert [header["type"] for header, _ in messages] == ["input", "error"]
+        (header, payload), (error, _) = messages
+        np.testing.assert_array_equal(decode(header, payload), x[None])
+        assert header["id"] == "x" and "the dilated kernel 31 is larger than the padded input 28" in error["message"]
+        # an input that cannot be read has nothing to show: the error comes alone
+        ws.send_json({"type": "run", "id": "y", "layer": {"kind": "ReLU"}, "input": {"sample": "nope"}})
+        assert [header["type"] for header, _ in run_messages(ws, "y")] == ["error"]
 
 
 def test_an_input_that_does_not_fit_says_what_the_network_takes(client):
