@@ -94,6 +94,17 @@ def test_plot_text_grows_in_presenter_mode_and_shrinks_back(page):
     page.wait_for_function(f"{sizes}.every((size) => size === 12)")
 
 
+def test_plot_text_grows_after_a_plot_was_emptied(page):
+    """An untrained cell has no output plot: the one a built-in network drew is purged, and must be skipped."""
+    page.goto("/sequence?network=sine-rnn")
+    page.wait_for_function("document.querySelector('#sequence-view').dataset.runsDone > 0", timeout=90_000)
+    page.select_option("#sq-network", "untrained-gru")
+    page.wait_for_function("document.querySelector('#sequence-view').dataset.runsDone > 1", timeout=90_000)
+    present(page)
+    drawn = "[...document.querySelectorAll('.js-plotly-plot')].filter((plot) => plot.layout)"
+    page.wait_for_function(f"{drawn}.length > 2 && {drawn}.every((plot) => plot._fullLayout.font.size === 16)")
+
+
 # axis titles that overlap a tick label of their own axis by more than 2 pixels, in every plot on the page
 TITLES_ON_TICKS = """[...document.querySelectorAll('.js-plotly-plot')].flatMap((plot) => ['x', 'y'].flatMap((axis) => {
   const title = plot.querySelector(`.${axis}title`);
