@@ -10,6 +10,7 @@ import { URL_WRITTEN } from "./state.js";
 
 const PRESENTING = "lamina:live-presenting"; // {code, key}: this tab presents that session
 const FOLLOWING = "lamina:live-following"; // code: this tab follows that session
+const SHOWN = "lamina:live-shown"; // the URL of the presenter's view this follower's tab showed last
 // the site's pages, from the header's links (server/pages.py): the only places a follower is taken to
 const PAGES = [...document.querySelectorAll("nav[aria-label='Views'] a")].map((link) => new URL(link.href).pathname);
 const RETRY_MS = 2000; // after a lost connection (a server restart), try again this much later
@@ -78,6 +79,7 @@ function stop(endedCode = null, { forget = true } = {}) {
   if (forget) {
     sessionStorage.removeItem(PRESENTING);
     sessionStorage.removeItem(FOLLOWING);
+    sessionStorage.removeItem(SHOWN);
   }
   const socket = live.socket;
   Object.assign(live, { role: null, code: null, followers: 0, ended: endedCode, socket: null, connected: false,
@@ -89,6 +91,7 @@ function stop(endedCode = null, { forget = true } = {}) {
 /** A follower shows the presenter's URL: a new query for this page, or another page. */
 function show(url) {
   Object.assign(followed, { url, touched: false, strayed: false });
+  sessionStorage.setItem(SHOWN, url);
   const target = new URL(url, location.origin);
   // only this site's pages (the server checks this too): "//host/x" is a path here but another site to assign()
   if (target.origin !== location.origin || !PAGES.includes(target.pathname)) return;
@@ -103,6 +106,12 @@ function show(url) {
 let nextView = null; // the newest view not shown yet, and the timer that will show it
 let viewTimer = null;
 let lastShown = -Infinity;
+
+/** Whether this tab is on another page than the presenter's view it showed last: the person went there. */
+function leftShownPage() {
+  const shown = sessionStorage.getItem(SHOWN);
+  return shown !== null && new URL(shown, location.origin).pathname !== location.pathname;
+}
 
 function showSoon(url) {
   nextView = url;
@@ -126,12 +135,17 @@ function receive(message) {
     case "followers":
       live.followers = message.count;
       break;
-    case "following":
+    case "following": {
+      const strayed = live.resuming && leftShownPage(); // before resuming is cleared
       sessionStorage.setItem(FOLLOWING, message.code);
       Object.assign(live, { role: "follow", code: message.code, ended: null, resuming: false });
       ui.panel.hidden = true;
-      if (message.url) show(message.url);
+      // a follower who opened another page (a header link, Back) stays there, told so, until the presenter's
+      // next change or the banner's button
+      if (strayed) Object.assign(followed, { url: message.url, touched: false, strayed: Boolean(message.url) });
+      else if (message.url) show(message.url);
       break;
+    }
     case "view":
       if (live.role === "follow") showSoon(message.url);
       break;

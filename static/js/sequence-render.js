@@ -106,6 +106,7 @@ function drawOutput(shown, step) {
   const about = $("#sq-output-about");
   $("#sq-output-bars").hidden = $("#sq-output-bars-title").hidden = output?.kind !== "classes";
   plot.hidden = !output;
+  about.classList.toggle("help", Boolean(output)); // without a plot, the words are the panel: presenter mode keeps them
   if (!output) {
     Plotly.purge(plot);
     delete plot.dataset.axis;

@@ -59,7 +59,7 @@ let stepFromLink = true;
 let digitSamples = null; // GET /api/samples, the digits: the names a link's input may give
 let linkNotice = []; // what the link notice said when the page opened; the step's entry joins it after the first run
 let stepFrame = null; // a pending animation frame that draws the scrubbed step
-let typingTimer = null;
+let typingTimer = null; // pending while the person types in the numbers or text box
 
 const clamp = (value, { min, max }) => Math.min(max, Math.max(min, value));
 
@@ -83,6 +83,11 @@ function linkIgnored() {
   const used = settings();
   const ignored = [...state.unread(), ...inputIgnored(values.input, digitInputs()),
     ...networkIgnored(values.network, choices.map((choice) => choice.name))];
+  if (values.source !== null && values.source !== used.source) {
+    ignored.push({ key: "source", text: String(values.source), reason: Object.hasOwn(SOURCES, values.source)
+      ? `${currentChoice().title} cannot read it; it reads ${SOURCES[used.source].toLowerCase()}`
+      : `not an input kind; the kinds are ${Object.keys(SOURCES).join(", ")}` });
+  }
   // the sine wave's numbers matter only when the network reads one; H only for the bare cells
   const keys = [...(used.source === "sine" ? ["amplitude", "frequency", "length"] : []),
     ...(currentChoice().model ? [] : ["hidden"])];
@@ -153,7 +158,8 @@ function buildControls() {
   };
   view.network.replaceChildren(group("Built-in networks", choices.filter((c) => c.model)),
     group("Untrained cells", choices.filter((c) => !c.model)));
-  view.network.addEventListener("change", () => state.set({ network: view.network.value }, { push: true }));
+  // another network or kind of input reads another sequence: it opens at its last step, as the page does
+  view.network.addEventListener("change", () => state.set({ network: view.network.value, step: null }, { push: true }));
   for (const name of ["hidden", "amplitude", "frequency", "length"]) {
     const slider = $(`#sq-${name}`);
     Object.assign(slider, { min: LIMITS[name].min, max: LIMITS[name].max, step: LIMITS[name].step });
@@ -161,7 +167,7 @@ function buildControls() {
   }
   for (const [value, title] of Object.entries(SOURCES)) {
     const radio = Object.assign(document.createElement("input"), { type: "radio", name: "sq-source", value });
-    radio.addEventListener("change", () => state.set({ source: value }, { push: true }));
+    radio.addEventListener("change", () => state.set({ source: value, step: null }, { push: true }));
     const label = document.createElement("label");
     label.className = "sq-source";
     label.append(radio, title);
@@ -170,7 +176,10 @@ function buildControls() {
   for (const name of ["numbers", "text"]) {
     view[name].addEventListener("input", () => {
       clearTimeout(typingTimer);
-      typingTimer = setTimeout(() => state.set({ [name]: view[name].value }), TYPING_MS);
+      typingTimer = setTimeout(() => {
+        typingTimer = null;
+        state.set({ [name]: view[name].value });
+      }, TYPING_MS);
     });
   }
   view.step.addEventListener("input", () => state.set({ step: Number(view.step.value) }));
@@ -203,7 +212,9 @@ function showControls(values, keys) {
   const asked = !refused ? "" : named ? `It cannot read ${named}: ` : `“${values.source}” is not an input kind: `;
   $("#sq-source-why").textContent = asked + choice.why;
   for (const name of ["numbers", "text"]) {
-    if (view[name].value !== values[name] && document.activeElement !== view[name]) view[name].value = values[name];
+    // the box being typed in keeps its newer text: the state gets it once typing pauses
+    const typing = typingTimer !== null && document.activeElement === view[name];
+    if (view[name].value !== values[name] && !typing) view[name].value = values[name];
   }
   if (keys.has("input") && encodeSource(picker.getSource() ?? DEFAULT_DIGIT) !== encodeSource(digitSource())) {
     picker.setSource(digitSource());

@@ -130,6 +130,43 @@ def test_a_follower_who_changes_the_view_is_told_and_can_go_back(new_page):
     assert follower.is_hidden("#live-back")
 
 
+def test_a_follower_who_opens_another_page_stays_there_and_is_told(new_page):
+    presenter, follower, code = lab_session(new_page)
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes(\"presenter's view\")")
+    follower.click("nav[aria-label='Views'] a[href='/layers']")  # the follower's own header link
+    follower.wait_for_url(re.compile(r"/layers$"))
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes('you changed')")
+    follower.wait_for_timeout(1000)  # time enough to have been taken back, which it must not be
+    assert follower.url.endswith("/layers") and follower.is_visible("#live-back")
+    follower.click("#live-back")
+    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes(\"presenter's view\")")
+
+    follower.click("nav[aria-label='Views'] a[href='/sequence']")
+    follower.wait_for_url(re.compile(r"/sequence$"))
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes('you changed')")
+    presenter.select_option("#lab-kind", "ReLU")  # the presenter's next change brings the follower back
+    follower.wait_for_url(re.compile(r"/\?kind=ReLU$"))
+    assert banner(follower).startswith(f"Following {code}: this tab shows the presenter's view")
+
+
+def test_a_followers_text_box_shows_the_text_that_ran_even_while_focused(new_page):
+    presenter = new_page()
+    presenter.goto("/sequence?network=untrained-lstm&source=text&text=abc")
+    code = start_session(presenter)
+    follower = new_page()
+    follower.goto(f"/sequence?follow={code}")
+    follower.wait_for_url(re.compile(r"text=abc$"))
+    follower.click("#sq-text")
+    follower.keyboard.type("xyz")  # the follower's own text runs once typing pauses
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes('you changed')")
+    presenter.fill("#sq-text", "abcdefg")
+    follower.wait_for_url(re.compile(r"text=abcdefg$"))
+    # the box still has the focus, and shows the presenter's text, which is what the plots show
+    follower.wait_for_function("document.getElementById('sq-text').value === 'abcdefg'")
+    assert follower.evaluate("document.activeElement.id") == "sq-text"
+
+
 def test_a_mistyped_code_says_so(new_page):
     page = new_page()
     page.goto("/sequence")

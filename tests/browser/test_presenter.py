@@ -103,6 +103,9 @@ def test_plot_text_grows_after_a_plot_was_emptied(page):
     present(page)
     drawn = "[...document.querySelectorAll('.js-plotly-plot')].filter((plot) => plot.layout)"
     page.wait_for_function(f"{drawn}.length > 2 && {drawn}.every((plot) => plot._fullLayout.font.size === 16)")
+    # the output panel has no plot: it keeps the words that say why
+    assert page.locator("#sq-output-about").is_visible()
+    assert page.text_content("#sq-output-about").startswith("An untrained cell on its own has no output layer")
 
 
 # axis titles that overlap a tick label of their own axis by more than 2 pixels, in every plot on the page

@@ -418,6 +418,8 @@ def test_url_round_trips_on_reload(page, server_url):
 
 def test_a_digit_network_refuses_other_inputs_and_says_why(page, server_url):
     open_sequence(page, "?network=digits-lstm&source=sine")
+    assert page.locator("#link-notice li").all_inner_texts() == [
+        "source=sine: Digit reader (LSTM) cannot read it; it reads digit, row by row."]
     assert page.is_checked("#sq-sources input[value='digit']")
     why = page.inner_text("#sq-source-why")
     assert why.startswith("It cannot read sine wave:") and "one row per step" in why
@@ -675,6 +677,17 @@ def test_text_helpers_in_the_page(page, server_url):
 def test_an_unknown_input_kind_in_the_link_is_named(page):
     open_sequence(page, "?source=bogus")
     assert "“bogus” is not an input kind" in page.inner_text("#sq-source-why")
+    assert page.locator("#link-notice li").all_inner_texts() == [
+        "source=bogus: not an input kind; the kinds are sine, numbers, text, digit."]
+
+
+def test_another_network_opens_at_its_last_step(page):
+    open_sequence(page, "?network=digits-gru&step=5")
+    count = runs_done(page)
+    page.select_option("#sq-network", "sine-rnn")
+    wait_for_run_after(page, count)
+    wait_for_step(page, 63)  # the sine wave's 64 steps, not step 5 of them
+    page.wait_for_function("!new URLSearchParams(location.search).has('step')")
 
 
 def test_sliders_keep_their_names_and_only_the_end_of_a_run_is_announced(page):
