@@ -365,7 +365,8 @@ let pickerCount = 0;
  * options.kinds: which tabs to offer (default all: sample, upload, draw, pattern).
  * options.sampleKinds: which sample kinds to list (default photo, digit, pattern).
  * options.initial: the first source (default the first listed sample).
- * Returns {element, ready, getSource(), setSource(source), showError(text), clearError()};
+ * options.digits: the input is for a digit reader (hints for drawings and uploads that do not look like MNIST's).
+ * Returns {element, ready, getSource(), setSource(source), showError(text), clearError(), setDigits(digits)};
  * `ready` resolves once the sample list is in (setSource waits for it too).
  */
 export function createInputPicker(container, options = {}) {
@@ -377,6 +378,7 @@ export function createInputPicker(container, options = {}) {
     setSource: (source) => picker.setSource(source),
     showError: (text) => picker.showError(text),
     clearError: () => picker.showError(""),
+    setDigits: (digits) => picker.setDigits(digits),
   };
 }
 
@@ -544,9 +546,14 @@ class InputPicker {
     const { values } = await sourceImage(source, { size: 28, channels: 1 });
     const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
     if (mean <= 0.5 || this.source?.imageId !== source.imageId || this.source?.invert) return;
+    this.showHint("This picture is mostly light. The digit networks read light ink on a dark background, "
+      + "as in MNIST: if the digit is dark on white, tick Invert.");
+  }
+
+  /** A hint under the picker until the next input is picked. */
+  showHint(text) {
     const hint = this.root.querySelector(".ip-hint");
-    hint.textContent = "This picture is mostly light. The digit networks read light ink on a dark background, "
-      + "as in MNIST: if the digit is dark on white, tick Invert.";
+    hint.textContent = text;
     hint.hidden = false;
   }
 
@@ -557,12 +564,19 @@ class InputPicker {
   drawn() {
     const pixels = this.drawing.pixels();
     this.pick({ type: "draw", size: DRAW_SIZE, pixels });
-    // a blank pad still gets an answer (the network reads any picture): say it is blank, on the digit pages
-    if (this.digits && pixels.every((value) => value === pixels[0])) {
-      const hint = this.root.querySelector(".ip-hint");
-      hint.textContent = "The drawing is blank, so what the network says is about a blank picture: draw a digit.";
-      hint.hidden = false;
+    // the network reads any picture: for a digit reader, say when this one is not a digit as it was taught them
+    if (!this.digits) return;
+    if (pixels.every((value) => value === pixels[0])) {
+      this.showHint("The drawing is blank, so what the network says is about a blank picture: draw a digit.");
+    } else if (this.drawing.ink === "dark" && !this.source.invert) {
+      this.showHint("The digit networks read light ink on a dark background, as in MNIST: with dark ink on "
+        + "white, tick Invert.");
     }
+  }
+
+  /** Whether the input is for a network that reads handwritten digits (the drawing and upload hints). */
+  setDigits(digits) {
+    this.digits = digits;
   }
 
   async upload(file) {

@@ -143,13 +143,18 @@ function currentModel() {
   return models.find((model) => model.name === state.get().network) ?? null;
 }
 
+/** Whether `model` is a small grayscale network: a digit reader, trained on MNIST's white ink on black. */
+function readsDigits(model) {
+  const [height] = model?.input_size ?? [28];
+  return Boolean(model) && model.input_channels === 1 && height <= 32;
+}
+
 /**
  * The sample a network starts with: for small grayscale networks a held-out MNIST digit (what the
  * digit networks were trained and scored on), a photo otherwise.
  */
 function defaultSource(model) {
-  const [height] = model?.input_size ?? [28];
-  if (model && model.input_channels === 1 && height <= 32) return { type: "sample", name: "mnist-3" };
+  if (readsDigits(model)) return { type: "sample", name: "mnist-3" };
   return { type: "sample", name: model?.input_channels === 3 ? "astronaut" : "camera" };
 }
 
@@ -226,6 +231,7 @@ async function start() {
   picker = createInputPicker($("#nv-input"), {
     initial: currentSource(),
     onChange: inputPicked,
+    digits: readsDigits(currentModel()),
   });
   watchFileChoices(picker.element);
   await picker.ready;
@@ -279,6 +285,7 @@ function changed(values, keys) {
   if (keys.has("network") || stackChanged) {
     view.networkSelect.value = values.network;
     showModel();
+    picker.setDigits(readsDigits(currentModel()));
     const source = defaultSource(currentModel()); // e.g. a photo instead of a digit once the stack takes 64×64
     const onPicker = picker.getSource();
     if (!values.input && (!onPicker || encodeSource(onPicker) !== encodeSource(source))) picker.setSource(source);

@@ -327,6 +327,27 @@ def test_drawing_a_digit_runs_the_network(page, server_url):
     screenshot(page, "network-drawing")
 
 
+def test_a_digit_network_hints_at_blank_and_dark_on_white_drawings(page):
+    open_network(page, "?network=digits-cnn")
+    hint = page.locator("#nv-input .ip-hint")
+    page.check("#nv-input input[value='draw']")
+    hint.wait_for(state="visible")
+    assert hint.inner_text().startswith("The drawing is blank")
+    page.select_option("#nv-input .ip-ink", "dark")
+    draw_vertical_stroke(page, "#nv-input canvas")
+    page.wait_for_function("document.querySelector('#nv-input .ip-hint').textContent.includes('tick Invert')")
+    page.check("#nv-input .ip-invert")
+    hint.wait_for(state="hidden")
+    # a photo network reads dark strokes on white as they are: no hint there
+    page.uncheck("#nv-input .ip-invert")
+    page.select_option("#nv-network", "edges")
+    page.check("#nv-input input[value='draw']")
+    page.click("#nv-input .ip-clear")
+    draw_vertical_stroke(page, "#nv-input canvas")
+    page.wait_for_url(re.compile(r"network=edges.*input=draw"))
+    assert hint.is_hidden()
+
+
 def test_download_link_saves_the_layer(page, server_url):
     open_network(page, "?network=edges&input=sample%3Acamera")
     array = download_layer(page, 2)
