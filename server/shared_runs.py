@@ -131,25 +131,28 @@ class RunShares:
         return estimated_bytes(plan) <= self.max_bytes
 
     @contextlib.contextmanager
-    def watching(self, plan: Plan, runner: Runner) -> Iterator[SharedRun]:
-        """The shared run for `plan` (see `join`), left again when the block ends."""
-        shared = self.join(plan, runner)
+    def watching(self, plan: Plan, runner: Runner) -> Iterator[tuple[SharedRun, bool]]:
+        """The shared run for `plan` and whether this request started it (see `join`), left again when the
+        block ends."""
+        shared, started = self.join(plan, runner)
         try:
-            yield shared
+            yield shared, started
         finally:
             self.leave(shared)
 
-    def join(self, plan: Plan, runner: Runner) -> SharedRun:
-        """The shared run for `plan`'s request: the one in flight or just finished, or a new computation."""
+    def join(self, plan: Plan, runner: Runner) -> tuple[SharedRun, bool]:
+        """The shared run for `plan`'s request: the one in flight or just finished, or a new computation
+        (then True: this request started it)."""
         key = request_key(plan)
         shared = self.runs.get(key)
-        if shared is None or shared.cancel.is_set() or shared.failure is not None:
+        started = shared is None or shared.cancel.is_set() or shared.failure is not None
+        if started:
             shared = self.runs[key] = SharedRun(key, plan)
             task = asyncio.create_task(shared.compute(runner))
             self._tasks.add(task)
             task.add_done_callback(lambda done: self._finished(shared, done))
         shared.watchers += 1
-        return shared
+        return shared, started
 
     def leave(self, shared: SharedRun) -> None:
         shared.watchers -= 1

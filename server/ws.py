@@ -132,10 +132,11 @@ class Session:
                 plan = await anyio.to_thread.run_sync(self.runner.plan, run.request)
             if run.cancel.is_set():
                 raise RunCancelled()
-            computed = await self.compute(run, plan)
+            computed, shared = await self.compute(run, plan)
             await self.send_frames(run, [Frame({
                 "type": "done", "id": run.request.id, "total_ms": (time.perf_counter() - run.received) * 1000,
-                "compute_ms": computed.compute_seconds * 1000, "layers": computed.layers_done})], final=True)
+                "compute_ms": computed.compute_seconds * 1000, "layers": computed.layers_done,
+                "shared": shared})], final=True)
         except RunCancelled:
             pass
         except RunError as error:
@@ -150,19 +151,20 @@ class Session:
             if self.current is run:
                 self.current = None
 
-    async def compute(self, run: ActiveRun, plan: Plan) -> Execution | SharedRun:
+    async def compute(self, run: ActiveRun, plan: Plan) -> tuple[Execution | SharedRun, bool]:
         """Stream the run's frames: from a computation shared with every socket asking the same run when
-        it is small enough to hold, else from its own. Returns what computed it (its seconds and layers)."""
+        it is small enough to hold, else from its own. Returns what computed it (its seconds and layers),
+        and whether an identical request started that computation."""
         send = lambda frames: self.send_frames(run, frames)  # noqa: E731
         shares: RunShares = self.websocket.app.state.run_shares
         if shares.can_share(plan):
-            with shares.watching(plan, self.runner) as shared:
+            with shares.watching(plan, self.runner) as (shared, started):
                 await shared.stream(run.request.id, send, run.cancel.is_set)
-            return shared
+            return shared, not started
         execution = Execution(plan, run.cancel)
         async with self.runner.run_slot(run.cancel):
             await pump(execution, send)
-        return execution
+        return execution, False
 
     async def send_frames(self, run: ActiveRun, frames: list[Frame], final: bool = False) -> bool:
         """Send the frames unless the run was cancelled; False when it was (or the socket is gone)."""

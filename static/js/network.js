@@ -452,8 +452,11 @@ function finish(message, byUser) {
   }
   view.root.dataset.runState = "done";
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone || 0) + 1);
-  setProgress(shown.layers.length, `${allLayers(message.layers)} in ${Math.round(message.total_ms)} ms `
-    + `(computing took ${message.compute_ms.toFixed(1)} ms of it)`);
+  // a shared run was computed once, for an identical request moments before (a reload, a live session's tabs)
+  const computing = message.shared
+    ? `computed once for identical requests, in ${message.compute_ms.toFixed(1)} ms`
+    : `computing took ${message.compute_ms.toFixed(1)} ms of it`;
+  setProgress(shown.layers.length, `${allLayers(message.layers)} in ${Math.round(message.total_ms)} ms (${computing})`);
   announce.say(`Done: ${allLayers(message.layers).toLowerCase()} computed.`);
 }
 

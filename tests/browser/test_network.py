@@ -327,6 +327,15 @@ def test_drawing_a_digit_runs_the_network(page, server_url):
     screenshot(page, "network-drawing")
 
 
+def test_a_run_asked_for_again_at_once_says_it_was_computed_once(page):
+    open_network(page, "?network=digits-cnn&input=sample:mnist-7")
+    page.reload()  # the same request within seconds: the server sends the frames it kept
+    wait_for_run_after(page, 0)
+    text = page.inner_text("#nv-progress-text")
+    match = re.fullmatch(r"All 9 layers in \d+ ms \(computed once for identical requests, in ([\d.]+) ms\)", text)
+    assert match and float(match[1]) > 0, text
+
+
 def test_a_digit_network_hints_at_blank_and_dark_on_white_drawings(page):
     open_network(page, "?network=digits-cnn")
     hint = page.locator("#nv-input .ip-hint")

@@ -75,8 +75,10 @@ def test_two_sockets_asking_the_same_run_share_one_computation(computations):
     assert len(layers_of(all_b, "b")) == 9 and last_of(all_b)["type"] == "done"
     for (header_a, payload_a), (header_b, payload_b) in zip(all_a, all_b):
         assert payload_a == payload_b
-        assert {k: v for k, v in header_a.items() if k not in ("id", "total_ms")} == \
-               {k: v for k, v in header_b.items() if k not in ("id", "total_ms")}
+        assert {k: v for k, v in header_a.items() if k not in ("id", "total_ms", "shared")} == \
+               {k: v for k, v in header_b.items() if k not in ("id", "total_ms", "shared")}
+    # b's "done" says its frames came from a's computation, whose time it gives
+    assert last_of(all_a)["shared"] is False and last_of(all_b)["shared"] is True
 
 
 def test_requests_that_differ_are_computed_apart(computations):

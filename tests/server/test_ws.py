@@ -148,6 +148,7 @@ def test_builtin_network_streams_every_layer_equal_to_the_engine(client, encodin
     start, done = messages[0][0], last_of(messages)
     assert start["network"] == "digits-cnn" and [layer["name"] for layer in start["layers"]][:2] == ["conv1", "relu1"]
     assert done["layers"] == len(expected) and done["total_ms"] >= done["compute_ms"] > 0
+    assert done["shared"] is False  # computed for this request
     input_header, input_payload = messages[1]
     assert_close_to_encoding(decode(input_header, input_payload), input_header, x[None])
     network = load_model("digits-cnn")
