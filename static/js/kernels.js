@@ -190,11 +190,12 @@ class KernelEditor {
     });
     const bias = element("input", { type: "number", step: "0.1", class: "ke-bias", id: "ke-bias" });
     bias.addEventListener("input", () => {
-      const value = Number(bias.value);
-      if (bias.value === "" || !Number.isFinite(value)) return;
+      const value = entryValue(bias);
+      if (value === null) return;
       this.filters[this.selected].bias = value;
       this.changed();
     });
+    bias.addEventListener("change", () => settle(bias, this.filters[this.selected].bias));
     return element("div", { class: "kernel-editor" },
       element("div", { class: "ke-filters", role: "tablist", "aria-label": "Filters (output channels)" }),
       element("div", { class: "ke-tools" },
@@ -360,6 +361,7 @@ class KernelEditor {
           "aria-label": `weight row ${p + 1} column ${q + 1}${caption ? " " + caption : ""}`,
           value: shortNumber(filter.values[index]) });
         cell.addEventListener("input", () => this.edit(cell));
+        cell.addEventListener("change", () => settle(cell, this.filters[this.selected].values[index]));
         table.append(cell);
       }
     }
@@ -367,8 +369,8 @@ class KernelEditor {
   }
 
   edit(cell) {
-    const value = Number(cell.value);
-    if (cell.value === "" || !Number.isFinite(value)) return;
+    const value = entryValue(cell);
+    if (value === null) return;
     const filter = this.filters[this.selected];
     filter.values[Number(cell.dataset.index)] = value;
     filter.preset = null;
@@ -383,6 +385,24 @@ class KernelEditor {
     cell.style.backgroundColor = `rgb(${r} ${g} ${b})`;
     cell.style.color = (r * 0.299 + g * 0.587 + b * 0.114) < 140 ? "#fff" : "#111";
   }
+}
+
+/**
+ * The number typed in `field` if a float32 holds it, else null: the field is then marked invalid, and its weight
+ * keeps the value it had until the entry is a number (`settle` shows that value again when the field is left).
+ */
+function entryValue(field) {
+  const value = Number(field.value);
+  const usable = field.value.trim() !== "" && Number.isFinite(Math.fround(value));
+  field.setAttribute("aria-invalid", String(!usable));
+  return usable ? value : null;
+}
+
+/** A field left with an entry that is no number shows `value`, the one its weight kept. */
+function settle(field, value) {
+  if (field.getAttribute("aria-invalid") !== "true") return;
+  field.value = shortNumber(value);
+  field.setAttribute("aria-invalid", "false");
 }
 
 /** Filter `old` (of shape `oldShape`, or unknown) for a new shape: its preset, or its values re-centred. */

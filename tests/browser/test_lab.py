@@ -491,6 +491,21 @@ def test_edited_kernels_survive_a_reload(page):
     assert page.input_value(".ke-preset") == "laplacian"
 
 
+def test_a_weight_entry_that_is_no_number_is_marked_and_keeps_the_weight(page):
+    open_lab(page, "?size=32")
+    cell, bias = page.locator(".ke-cell").nth(4), page.locator(".ke-bias")  # the identity's centre: 1
+    url = page.url
+    for field, entry, kept in [(cell, "1e400", "1"), (cell, "", "1"), (bias, "1e39", "0")]:  # 1e39: past float32
+        field.fill(entry)
+        assert field.get_attribute("aria-invalid") == "true", entry
+        field.press("Tab")  # leaving it shows the weight it kept; nothing was sent
+        assert field.input_value() == kept and field.get_attribute("aria-invalid") == "false"
+    assert page.url == url
+    cell.fill("2")
+    assert cell.get_attribute("aria-invalid") == "false"
+    page.wait_for_function("new URLSearchParams(location.search).has('kernels')")
+
+
 def test_input_sources_round_trip_through_url_text(page):
     """inputs.js, which the Network view shares: every kind of source survives encodeSource/decodeSource."""
     open_lab(page)
