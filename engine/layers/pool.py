@@ -117,8 +117,14 @@ class MaxPool2d(_Pool2d):
             return Explanation(self.kind, tuple(index), window, coordinates, output=value,
                                note="every cell of this window is padding (NaN here), so nothing wins: -inf")
         winner = coordinates.index((c, flat // width, flat % width))
-        return Explanation(self.kind, tuple(index), window, coordinates, output=value,
-                           winner=winner, note="cells outside the input (padding, shown as NaN) never win")
+        note = "cells outside the input (padding, shown as NaN) never win" if _reads_padding(x, coordinates) else ""
+        return Explanation(self.kind, tuple(index), window, coordinates, output=value, winner=winner, note=note)
+
+
+def _reads_padding(x, coordinates) -> bool:
+    """Whether a window's (channel, row, column) coordinates reach outside the input x (N, C, H, W)."""
+    height, width = x.shape[2:]
+    return any(not (0 <= row < height and 0 <= col < width) for _, row, col in coordinates)
 
 
 class AvgPool2d(_Pool2d):
@@ -163,9 +169,14 @@ class AvgPool2d(_Pool2d):
         total = float(np.nansum(window, dtype=np.float64))
         divisor = self.divisor(x.shape[2:], i, j)
         output = float(to_numpy(self.forward(x))[n, c, i, j])
+        note = ""
+        if _reads_padding(x, coordinates):
+            counted = ("the divisor is divisor_override" if self.divisor_override is not None
+                       else "they count in the divisor (count_include_pad)" if self.count_include_pad
+                       else "nor count in the divisor")
+            note = f"cells outside the input (padding, shown as NaN) add nothing to the sum; {counted}"
         return Explanation(self.kind, tuple(index), window, coordinates, output=output, sum=total,
-                           total=total / divisor, extra={"divisor": divisor},
-                           note="padding cells are NaN here and add nothing to the sum")
+                           total=total / divisor, extra={"divisor": divisor}, note=note)
 
     def divisor(self, input_size, i, j) -> int:
         """PyTorch's count for window (i, j): divisor_override if set, else the window clipped to the padded

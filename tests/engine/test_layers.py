@@ -105,6 +105,19 @@ def test_max_pool_explain_names_the_winner_at_a_tie_and_in_padding():
     assert first.coordinates[first.winner] == (0, 0, 1)
 
 
+@pytest.mark.parametrize("layer, padding_note", [
+    (MaxPool2d(2, stride=1, padding=1), "cells outside the input (padding, shown as NaN) never win"),
+    (AvgPool2d(2, stride=1, padding=1), "cells outside the input (padding, shown as NaN) add nothing to the sum; "
+                                        "they count in the divisor (count_include_pad)"),
+    (AvgPool2d(2, stride=1, padding=1, count_include_pad=False),
+     "cells outside the input (padding, shown as NaN) add nothing to the sum; nor count in the divisor"),
+])
+def test_pool_explain_speaks_of_padding_only_for_a_window_that_reads_it(layer, padding_note):
+    x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+    assert layer.explain(x, (0, 0, 0, 0)).note == padding_note  # the corner window reads the padding
+    assert layer.explain(x, (0, 0, 1, 1)).note == ""  # the window inside the input: nothing to say of padding
+
+
 def test_conv_explain_marks_padding_coordinates():
     layer = Conv2d(1, 1, 3, padding=1)
     explanation = layer.explain(np.ones((1, 1, 4, 4), np.float32), (0, 0, 0, 0))
