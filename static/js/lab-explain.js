@@ -135,10 +135,13 @@ function averaged(window, message) {
 // -- softmax: the scores it shares and their exponentials --
 function softmax(window, message) {
   const exps = decodeArray(message.extra.exponentials);
+  // the output's own place among the scores it shares (the coordinates are full indices, as output_index)
+  const own = message.coordinates.findIndex((at) => at.join() === message.output_index.join());
   return [
     element("div", { class: "ex-tables" }, block("scores", window), block("exp(score − max)", exps)),
-    element("p", { class: "ex-sum-line" }, "its exponential ÷ the sum of all ", number(message.sum, "ex-sum", "sum"),
-      " = ", number(message.output, "ex-total")),
+    element("p", { class: "ex-sum-line" }, "its score ", number(window.data[own], "ex-input", "score"),
+      " gives exp(score − max) = ", number(exps.data[own], "ex-exp", "its exponential"),
+      "; ÷ the sum of all ", number(message.sum, "ex-sum", "sum"), " = ", number(message.output, "ex-total")),
   ];
 }
 

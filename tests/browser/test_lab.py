@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import urllib.parse
 
@@ -180,7 +181,15 @@ def test_softmax_opens_on_an_axis_that_shows_something(page):
     page.wait_for_selector("#lab-explain-body .ex-sum")
     scores = page.locator("#lab-explain-body .ex-block").first.locator(".ex-cell")
     assert scores.count() == 32  # the scores it shares: the 32 pixels of its row
-    assert 0 < number(page.get_attribute("#lab-explain-body .ex-output", "data-value")) < 1
+    output = number(page.get_attribute("#lab-explain-body .ex-output", "data-value"))
+    assert 0 < output < 1
+    # its own score and exponential are named, and make the output with the sum
+    value = lambda name: number(page.get_attribute(f"#lab-explain-body .{name}", "data-value"))  # noqa: E731
+    column = int(re.fullmatch(r"\[0, 0, \d+, (\d+)\]", page.text_content("#lab-explain-body .ex-title code"))[1])
+    row = [number(text) for text in scores.all_text_contents()]
+    assert value("ex-input") == pytest.approx(row[column], abs=1e-3)
+    assert value("ex-exp") == pytest.approx(math.exp(value("ex-input") - max(row)), rel=1e-2)
+    assert value("ex-exp") / value("ex-sum") == pytest.approx(output, rel=1e-4)
 
 
 def test_maxpool_hover_names_the_winner(page):
