@@ -205,16 +205,18 @@ function floatTiff(values, height, width) {
 
 /**
  * The source's picture as {values: Float32Array (C*H*W, in [0, 1]), shape: [C, H, W]} with the longer
- * side `size` (the aspect ratio kept) and `channels` 1 (ITU-R BT.601 luminance, as the server converts)
- * or 3. Inversion is not applied (the request's "invert" does it on the server).
+ * side `size` (the aspect ratio kept), or stretched to `shape` [H, W] when given, and `channels` 1 (ITU-R
+ * BT.601 luminance, as the server converts) or 3. Inversion is not applied (the request's "invert" does it on
+ * the server).
  */
-export async function sourceImage(source, { size, channels = 1 }) {
-  if (source.type === "pattern") {
+export async function sourceImage(source, { size, channels = 1, shape = null }) {
+  if (source.type === "pattern" && !shape) {
     return repeatChannels(patternArray(source.name, size), [size, size], channels);
   }
-  const drawable = source.type === "draw" ? grayCanvas(source.pixels, source.size, source.size)
-    : await fetchBitmap(sourceImageURL(source), source);
-  const [height, width] = fitSize(drawable.width, drawable.height, size);
+  const drawable = source.type === "pattern" ? grayCanvas(patternArray(source.name, size), size, size)
+    : source.type === "draw" ? grayCanvas(source.pixels, source.size, source.size)
+      : await fetchBitmap(sourceImageURL(source), source);
+  const [height, width] = shape ?? fitSize(drawable.width, drawable.height, size);
   const values = pixelsOf(drawable, height, width, channels);
   drawable.close?.();
   return { values, shape: [channels, height, width] };

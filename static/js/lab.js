@@ -30,7 +30,8 @@ const DEFAULTS = {
   kernels: "", speed: 8,
 };
 const DERIVED = ["in_channels", "num_features", "in_features", "input_size"]; // they follow from the input
-const LIMITS = { out_channels: 16, hidden_size: 64, out_features: 64 }; // what the lab can show at once
+// what the lab can show at once (channels, height and width: Unflatten's maps)
+const LIMITS = { out_channels: 16, hidden_size: 64, out_features: 64, channels: 16, height: 64, width: 64 };
 const CONVOLUTIONS = ["Conv2d", "ConvTranspose2d"];
 const WINDOWED = ["Conv2d", "MaxPool2d", "AvgPool2d"]; // the window of an output cell is worked out here
 const ELEMENTWISE = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2d", "Softmax"];
@@ -391,10 +392,14 @@ class Lab {
       return { request: { array: encodeArray(values, [SINE.steps, 1]) }, key: "sine", title: "a sine wave, sin(2π t / 16)" };
     }
     const side = Math.min(view.size, SMALL_SIDE);
-    const { values, shape: [, h, w] } = await sourceImage(source, { size: side, channels: 1 });
+    // Unflatten folds its input into C maps of H×W: it reads a picture of C·H rows and W columns, so each map
+    // is a band of it
+    const folded = view.kind === "Unflatten" ? this.paramValues() : null;
+    const { values, shape: [, h, w] } = await sourceImage(source, { size: side, channels: 1,
+      shape: folded && [folded.channels * folded.height, folded.width] });
     const shape = family === "vector" ? [h * w] : [h, w];
     const request = { array: encodeArray(values, shape), ...(source.invert ? { invert: true } : {}) };
-    return { request, key: `${view.input}|${side}|${family}`, picture: [h, w],
+    return { request, key: `${view.input}|${side}|${family}|${h}x${w}`, picture: [h, w],
       title: family === "sequence" ? "the picture's rows, one per time step" : `the ${h}×${w} picture as one vector` };
   }
 

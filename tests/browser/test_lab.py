@@ -192,6 +192,19 @@ def test_softmax_opens_on_an_axis_that_shows_something(page):
     assert value("ex-exp") / value("ex-sum") == pytest.approx(output, rel=1e-4)
 
 
+def test_unflatten_folds_the_labs_vector_back_into_its_picture(page):
+    """Any picture, any working size: the lab gives Unflatten a picture of C·H rows and W columns, so each of its
+    maps is a band of it (a 600×400 photo at 28 px used to give 672 values for the 1,024 it folds)."""
+    open_lab(page, "?kind=Unflatten&size=28&input=sample:coffee")
+    assert output_shape(page) == "1x32x32"
+    assert page.text_content("#lab-input-shape") == "1024: the 32×32 picture as one vector"
+    params = urllib.parse.quote(json.dumps({"channels": 4, "height": 8, "width": 16}))
+    open_lab(page, f"?kind=Unflatten&input=sample:coffee&params={params}")
+    assert output_shape(page) == "4x8x16"
+    assert page.text_content("#lab-input-shape") == "512: the 32×16 picture as one vector"
+    assert page.text_content("#lab-error") == "" and page.locator("#lab-params .error:not(:empty)").count() == 0
+
+
 def test_maxpool_hover_names_the_winner(page):
     open_lab(page, "?size=28&input=sample:digit-7")
     before = draws(page)
@@ -224,11 +237,6 @@ def test_a_map_without_a_pattern_is_drawn_flat_with_its_one_value(page):
         assert canvas_print(page, selector)["colours"] == 1
     assert any(len(labels) > 1 for labels in legends), "the identity filter keeps the gradient"
     screenshot(page, "lab-flat-maps")
-
-
-def test_unflatten_folds_the_labs_vector_back_into_its_picture(page):
-    open_lab(page, "?kind=Unflatten")
-    assert output_shape(page) == "1x32x32"
 
 
 def test_back_returns_to_the_previous_layer_kind(page):
