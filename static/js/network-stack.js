@@ -291,6 +291,8 @@ export function createStackEditor(elements, kinds, { onChange }) {
         return;
       }
       row.querySelector(ROW_ERROR).textContent = message.replace(/^layer \d+ (?:'[^']*' )?\([^)]*\): /, "");
+      // that layer and the ones after it have no output now: the shapes of an earlier run would mislead
+      for (const later of rows.slice(Number(match[1]))) later.querySelector(".nv-stack-shape").textContent = "";
       fold(Number(match[1]), false);
       elements.error.textContent = `Layer ${match[1]} cannot run: see its settings.`;
     },

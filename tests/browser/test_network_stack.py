@@ -243,6 +243,9 @@ def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(
     assert "the dilated kernel 31 is larger than the padded input 16" in error.inner_text()
     assert not error.inner_text().startswith("layer 3"), "the row already says which layer"
     assert page.inner_text("#nv-stack-error") == "Layer 3 cannot run: see its settings."
+    # the layers above keep their shapes; that one and those after it have none (the last run's would mislead)
+    shapes = editor_shapes(page)
+    assert all(shapes[:3]) and not any(shapes[3:]), shapes
     screenshot(page, "network-stack-error")
     # back to a kernel that fits: the error goes and the stack runs again
     press_on(page, "#nv-stack-3-kernel_size", "Home")
