@@ -113,7 +113,7 @@ class Lab {
   checked(values) {
     const view = { ...values };
     const badInput = inputIgnored(view.input, { samples: this.samples });
-    const ignored = [...this.state.unread(), ...badInput];
+    const ignored = [...this.state.unread().map((entry) => this.paramAtTop(entry, values.kind)), ...badInput];
     const ignore = (key, value, reason) => ignored.push({ key, text: linkText(value), reason });
     if (badInput.length) view.input = DEFAULTS.input;
     for (const name of ["colour", "range", "seq"]) {
@@ -151,6 +151,20 @@ class Lab {
     this.linkIgnored = ignored; // the kernels' part joins it once the editor knows the layer's shape
     showLinkNotice(ignored);
     return view;
+  }
+
+  /** A link's entry for a key that is a setting of layer `kind` (?stride=2): say where such settings go. */
+  paramAtTop(entry, kind) {
+    const isParam = this.kinds[kind]?.params.some((param) => param.name === entry.key);
+    if (Object.hasOwn(DEFAULTS, entry.key) || !isParam) return entry;
+    let value;
+    try {
+      value = JSON.stringify(JSON.parse(entry.text)); // 2, true, "zeros"
+    } catch {
+      value = JSON.stringify(entry.text); // zeros
+    }
+    const example = `params={"${entry.key}":${value}}`;
+    return { ...entry, reason: `a setting of the layer, which the link gives inside params, as ${example}` };
   }
 
   restore(values) {

@@ -65,9 +65,13 @@ const NOT_PARSED = {
   json: "not valid JSON",
 };
 
+// keys every page's link may hold besides its own state: ?follow=CODE joins a live session (live.js)
+const SITE_KEYS = ["follow"];
+
 /**
  * Values for every key of `defaults`, read from the query string `search`. The texts that do not parse are
- * pushed onto `unread` as {key, text, reason}; their keys keep the default.
+ * pushed onto `unread` as {key, text, reason}, and so are keys that are not the page's (a typo); the keys of
+ * texts that do not parse keep the default.
  */
 export function parseQuery(search, defaults, types = {}, unread = []) {
   const params = new URLSearchParams(search);
@@ -78,6 +82,10 @@ export function parseQuery(search, defaults, types = {}, unread = []) {
     const parsed = text === null ? undefined : parse(text, type);
     if (text !== null && parsed === undefined) unread.push({ key, text, reason: NOT_PARSED[type] });
     values[key] = parsed === undefined ? fallback : parsed;
+  }
+  for (const [key, text] of params) {
+    if (Object.hasOwn(defaults, key) || SITE_KEYS.includes(key)) continue;
+    unread.push({ key, text, reason: `not a setting of this page; its settings are ${Object.keys(defaults).join(", ")}` });
   }
   return values;
 }

@@ -795,6 +795,18 @@ def test_a_link_with_values_the_lab_cannot_use_says_which_and_shows_the_defaults
     assert page.locator("#link-notice").count() == 0
 
 
+def test_a_layer_setting_outside_params_and_a_misspelt_key_are_named(page):
+    open_lab(page, "?kind=MaxPool2d&stride=1&padding_mode=zeros&sise=64")
+    assert page.locator("#link-notice li").all_inner_texts() == [
+        'stride=1: a setting of the layer, which the link gives inside params, as params={"stride":1}.',
+        "padding_mode=zeros: not a setting of this page; its settings are kind, params, input, size, colour, range, "
+        "seq, kernels, speed.",  # MaxPool2d has no padding mode
+        "sise=64: not a setting of this page; its settings are kind, params, input, size, colour, range, seq, "
+        "kernels, speed.",
+    ]
+    assert output_shape(page) == "1x64x64"  # the stride is MaxPool2d's default, 2
+
+
 def test_a_link_naming_a_sample_the_lab_lacks_says_so_and_runs_the_default(page):
     open_lab(page, "?size=28&input=sample:nope")
     assert page.locator("#link-notice li").all_inner_texts() == [

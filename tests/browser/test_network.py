@@ -468,12 +468,20 @@ def test_state_round_trips_through_the_url(page):
       const types = { pick: "number" };
       const values = { name: "b & c", count: 2.5, on: true, list: [3], pick: 7 };
       const query = toQuery(values, defaults, types);
+      const unread = [];
       return { query, back: parseQuery(query, defaults, types), defaultsQuery: toQuery(defaults, defaults, types),
-        bad: parseQuery("?count=x&on=maybe&list=%5B", defaults, types) };
+        bad: parseQuery("?count=x&on=maybe&list=%5B&cuont=2&follow=ABC123", defaults, types, unread), unread };
     }""")
     assert result["back"] == {"name": "b & c", "count": 2.5, "on": True, "list": [3], "pick": 7}
     assert result["defaultsQuery"] == ""
     assert result["bad"] == {"name": "a", "count": 3, "on": False, "list": [1, 2], "pick": None}
+    # each text that did not parse, and a key the page does not have (a typo); a live session's key is the site's
+    assert result["unread"] == [
+        {"key": "count", "text": "x", "reason": "not a number"},
+        {"key": "on", "text": "maybe", "reason": "not one of 1, 0, true, false, yes, no, on, off"},
+        {"key": "list", "text": "[", "reason": "not valid JSON"},
+        {"key": "cuont", "text": "2", "reason": "not a setting of this page; its settings are name, count, on, list, pick"},
+    ]
 
 
 def test_colour_scales_and_map_pixels(page):
