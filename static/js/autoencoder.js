@@ -43,6 +43,15 @@ function towardIgnored() {
     : [{ key: "toward", text: String(toward), reason: "not a digit from 0 to 9" }];
 }
 
+const heldBlend = (blend) => Math.min(1, Math.max(0, blend));
+
+/** The link notice's entry for a blend position outside 0 .. 1. */
+function blendIgnored() {
+  const { blend } = state.get();
+  return heldBlend(blend) === blend ? []
+    : [{ key: "blend", text: String(blend), reason: `held to ${heldBlend(blend)} (the blend goes from 0 to 1)` }];
+}
+
 /** The link notice's entries for code edits that were dropped or held. */
 function editsIgnored() {
   return readEdits(state.get().edits, codeSize).ignored;
@@ -71,6 +80,7 @@ let panel = null; // the code sliders (autoencoder-code.js)
 let rows = null; // the encoder's and decoder's maps (autoencoder-maps.js)
 let pictures = null; // input, output and difference (autoencoder-pictures.js)
 let digitCodes = null; // the codes of mnist-0 .. mnist-9, once loaded
+let linkBlend = null; // a link's blend position whose code is still to be made (blendFromLink)
 let runTicket = 0; // counts full runs asked for: only the newest sends its request
 const run = {
   plan: [], // the full network's layers [{index, name, kind, shape}] from the first start message
@@ -86,7 +96,7 @@ const edits = () => parseEdits(state.get().edits, codeSize);
 // the edits are checked once the model says how many numbers the code has
 let inputRefused = []; // the notice's entry for a link's sample the page lacks (its input is the default since)
 const showNotice = watchLinkNotice(state,
-  () => [...inputRefused, ...towardIgnored(), ...(codeSize ? editsIgnored() : [])]);
+  () => [...inputRefused, ...towardIgnored(), ...blendIgnored(), ...(codeSize ? editsIgnored() : [])]);
 const lastLayer = () => run.plan.at(-1)?.name;
 
 // ---- start-up ---------------------------------------------------------------------------------------------
@@ -111,6 +121,9 @@ async function start() {
   if (editsIgnored().length || inputRefused.length) showNotice(); // before the edits it names are replaced
   if (editsIgnored().length) state.set({ edits: formatEdits(edits()) });
   if (towardIgnored().length) state.set({ toward: state.defaults.toward });
+  if (blendIgnored().length) state.set({ blend: heldBlend(state.get().blend) });
+  // a link's blend without the code edits it makes (a hand-made link): made once the codes are known
+  if (state.get().blend > 0 && !state.get().edits) linkBlend = state.get().blend;
   rows = new LayerRows($("#ae-encoder-layers"), $("#ae-decoder-layers"), { codeIndex, spec: model.spec });
   rows.showRaw(state.get().raw);
   panel = new CodePanel($("#ae-code"), { onSlide: slid, onReset: reset, onRandom: random, onBlend: blended });
@@ -118,6 +131,7 @@ async function start() {
   loadDigitCodes(NETWORK, codeIndex).then((codes) => {
     digitCodes = codes;
     panel.setDigitCodes(codes);
+    blendFromLink();
   }, (error) => panel.setDigitCodes(null, error.message));
 
   $("#ae-raw").checked = state.get().raw;
@@ -189,7 +203,7 @@ function changed(values, keys) {
 function slid(dim, value) {
   const changes = edits();
   changes.set(dim, roundValue(value));
-  state.set({ edits: formatEdits(changes) });
+  state.set({ edits: formatEdits(changes), blend: 0 }); // the code is no blend any more: the control goes back
 }
 
 function reset() {
@@ -271,6 +285,15 @@ function codeArrived(code) {
   run.encoded = Float32Array.from(code);
   run.awaitingCode = false;
   panel.setEncoded(run.encoded, edits());
+  blendFromLink();
+}
+
+/** Make the code a link's blend names (linkBlend), once the input's code and the digits' codes are known. */
+function blendFromLink() {
+  if (linkBlend === null || !run.encoded || !digitCodes) return;
+  const t = linkBlend;
+  linkBlend = null;
+  blended(state.get().toward, t);
 }
 
 /** Show what the current code decodes to: the full run's own decoder outputs when unedited, else a decoder run. */

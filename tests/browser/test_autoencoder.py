@@ -436,6 +436,14 @@ def test_blend_toward_a_digit_and_a_random_code(page, server_url):
     assert_picture_is(page, "#ae-output-image", decoded(server_url, half))
     screenshot(page, "autoencoder-blend")
 
+    # a code slider moved after a blend: the code is no blend any more, and the blend control says so
+    count = updates(page)
+    slider(page, 3).focus()
+    page.keyboard.press("ArrowRight")
+    wait_for_update_after(page, count)
+    page.wait_for_url(lambda url: "blend=" not in url)
+    assert page.inner_text("#ae-blend-value") == "0%"
+
     count = updates(page)
     page.click("#ae-random")
     wait_for_update_after(page, count)
@@ -445,6 +453,22 @@ def test_blend_toward_a_digit_and_a_random_code(page, server_url):
     assert np.all(code >= digits.min(axis=0) - 1e-3) and np.all(code <= digits.max(axis=0) + 1e-3)
     assert page.locator(".ae-slider.edited").count() >= 15
     assert_picture_is(page, "#ae-output-image", decoded(server_url, code))
+
+
+def test_a_link_with_a_blend_and_no_edits_makes_the_blend(page, server_url):
+    """A hand-made link names the blend only; the page's own links give its edits too."""
+    open_view(page, "?toward=1&blend=0.5")
+    page.wait_for_function("new URLSearchParams(location.search).has('edits')")
+    wait_for_update_after(page, 0)
+    half = (encoded(server_url, "mnist-3") + encoded(server_url, "mnist-1")) / 2
+    page.wait_for_function("document.querySelector('#ae-code').dataset.code && document.querySelectorAll("
+                           "'.ae-slider.edited').length > 0")
+    np.testing.assert_allclose(shown_code(page), half, rtol=2e-3, atol=2e-3)
+    assert page.inner_text("#ae-blend-value") == "50%"
+    # a position past the end is held to it, and named
+    open_view(page, "?toward=1&blend=7")
+    assert page.locator("#link-notice li").all_inner_texts() == ["blend=7: held to 1 (the blend goes from 0 to 1)."]
+    assert page.inner_text("#ae-blend-value") == "100%"
 
 
 def test_reload_restores_input_edits_and_options(page, server_url):
