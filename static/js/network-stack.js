@@ -237,7 +237,10 @@ export function createStackEditor(elements, kinds, { onChange }) {
     const params = element("div", { class: "nv-stack-params" });
     const body = element("div", { class: "nv-stack-body", id: bodyId },
       element("p", { class: "error", role: "alert" }), params,
-      element("a", { class: "nv-stack-lab", href: labLink(layer, stack.input[0]) }, "Study this layer in the Layer lab"));
+      element("p", { class: "nv-stack-lab-line" },
+        element("a", { class: "nv-stack-lab", href: labLink(layer, stack.input[0]) }, "Study this layer in the Layer lab"),
+        // the lab feeds a layer a picture (its channel and feature counts follow), not this stack's maps
+        element("span", { class: "muted" }, ", which reads it on a picture of its own, not on the maps it gets here")));
     body.hidden = !open.has(index);
     toggle.addEventListener("click", () => fold(index, !body.hidden));
     // a copied network's settings may go past the usual slider ranges (a decoder's 784 features): widen to them
