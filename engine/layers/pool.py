@@ -172,9 +172,9 @@ class AvgPool2d(_Pool2d):
         note = ""
         if _reads_padding(x, coordinates):
             counted = ("the divisor is divisor_override" if self.divisor_override is not None
-                       else "they count in the divisor (count_include_pad)" if self.count_include_pad
-                       else "nor count in the divisor")
-            note = f"cells outside the input (padding, shown as NaN) add nothing to the sum; {counted}"
+                       else "the divisor counts those of the padding (count_include_pad)" if self.count_include_pad
+                       else "the divisor counts only the input's (count_include_pad is off)")
+            note = f"cells outside the input (shown as NaN) add nothing to the sum; {counted}"
         return Explanation(self.kind, tuple(index), window, coordinates, output=output, sum=total,
                            total=total / divisor, extra={"divisor": divisor}, note=note)
 

@@ -94,7 +94,7 @@ const run = {
 
 const edits = () => parseEdits(state.get().edits, codeSize);
 // the edits are checked once the model says how many numbers the code has
-let inputRefused = []; // the notice's entry for a link's sample the page lacks (its input is the default since)
+let inputRefused = []; // the notice's entry for the opening link's input the page cannot read, until shown
 const showNotice = watchLinkNotice(state,
   () => [...inputRefused, ...towardIgnored(), ...blendIgnored(), ...(codeSize ? editsIgnored() : [])]);
 const lastLayer = () => run.plan.at(-1)?.name;
@@ -119,6 +119,7 @@ async function start() {
   inputRefused = inputIgnored(state.get().input, { samples: await listSamples().catch(() => null) });
   if (inputRefused.length) state.set({ input: null }); // the notice names it from inputRefused, once
   if (editsIgnored().length || inputRefused.length) showNotice(); // before the edits it names are replaced
+  inputRefused = []; // shown; the link it came from is gone from the address
   if (editsIgnored().length) state.set({ edits: formatEdits(edits()) });
   if (towardIgnored().length) state.set({ toward: state.defaults.toward });
   if (blendIgnored().length) state.set({ blend: heldBlend(state.get().blend) });
@@ -293,6 +294,8 @@ function blendFromLink() {
   if (linkBlend === null || !run.encoded || !digitCodes) return;
   const t = linkBlend;
   linkBlend = null;
+  // the person went on first (another input, Reset, a slider): their code stands
+  if (run.awaitingCode || state.get().blend !== t || state.get().edits) return;
   blended(state.get().toward, t);
 }
 

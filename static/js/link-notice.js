@@ -61,9 +61,7 @@ export function inputIgnored(text, { types = null, samples = null } = {}) {
     return ignored("not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT or draw:PIXELS "
       + "(! at the end inverts)");
   }
-  if (types && !types.includes(source.type)) {
-    return ignored(`this page takes only ${types.slice(0, -1).join(", ")} or ${types.at(-1)} inputs`);
-  }
+  if (types && !types.includes(source.type)) return ignored(`not an input taken here (${types.join(", ")})`);
   if (source.type !== "sample" || !samples || samples.some((sample) => sample.name === source.name)) return [];
   const names = samples.map((sample) => sample.name);
   const more = names.length > SAMPLES_NAMED ? ` and ${names.length - SAMPLES_NAMED} more in the Sample list` : "";

@@ -110,7 +110,12 @@ let lastShown = -Infinity;
 /** Whether this tab is on another page than the presenter's view it showed last: the person went there. */
 function leftShownPage() {
   const shown = sessionStorage.getItem(SHOWN);
-  return shown !== null && new URL(shown, location.origin).pathname !== location.pathname;
+  return shown !== null && !onPageOf(shown);
+}
+
+/** Whether `url` (a view's path and query, or null) is on this tab's page. */
+function onPageOf(url) {
+  return Boolean(url) && new URL(url, location.origin).pathname === location.pathname;
 }
 
 function showSoon(url) {
@@ -136,7 +141,8 @@ function receive(message) {
       live.followers = message.count;
       break;
     case "following": {
-      const strayed = live.resuming && leftShownPage(); // before resuming is cleared
+      // before resuming is cleared; a presenter who came to this page meanwhile is followed, not strayed from
+      const strayed = live.resuming && leftShownPage() && !onPageOf(message.url);
       sessionStorage.setItem(FOLLOWING, message.code);
       Object.assign(live, { role: "follow", code: message.code, ended: null, resuming: false });
       ui.panel.hidden = true;

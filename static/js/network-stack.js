@@ -240,7 +240,8 @@ export function createStackEditor(elements, kinds, { onChange }) {
       element("p", { class: "nv-stack-lab-line" },
         element("a", { class: "nv-stack-lab", href: labLink(layer, stack.input[0]) }, "Study this layer in the Layer lab"),
         // the lab feeds a layer a picture (its channel and feature counts follow), not this stack's maps
-        element("span", { class: "muted" }, ", which reads it on a picture of its own, not on the maps it gets here")));
+        element("span", { class: "muted" }, ", which runs it on a picture of its own, not on the maps it gets in "
+          + "this stack")));
     body.hidden = !open.has(index);
     toggle.addEventListener("click", () => fold(index, !body.hidden));
     // a copied network's settings may go past the usual slider ranges (a decoder's 784 features): widen to them

@@ -367,9 +367,13 @@ async function run() {
   view.root.dataset.runState = "running";
   announce.say("");
   mark("lamina:run-start");
+  let started = false; // a refused run sends its input with no "start": the rows keep the last run that worked
   const handle = socket.run(request, {
-    onStart: (message) => begin(message, request),
-    onInput: (message) => receiveOutput(INPUT_INDEX, message),
+    onStart: (message) => {
+      started = true;
+      begin(message, request);
+    },
+    onInput: (message) => started && receiveOutput(INPUT_INDEX, message),
     onLayer: (message) => receiveOutput(message.index, message),
     onKernel: (message) => receiveKernel(message),
     onSaliency: (message) => saliency.show(message, shown.outputs.get(INPUT_INDEX).tensor),
@@ -454,7 +458,7 @@ function finish(message, byUser) {
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone || 0) + 1);
   // a shared run was computed once, for an identical request moments before (a reload, a live session's tabs)
   const computing = message.shared
-    ? `computed once for identical requests, in ${message.compute_ms.toFixed(1)} ms`
+    ? `computed once, for an identical request moments before, in ${message.compute_ms.toFixed(1)} ms`
     : `computing took ${message.compute_ms.toFixed(1)} ms of it`;
   setProgress(shown.layers.length, `${allLayers(message.layers)} in ${Math.round(message.total_ms)} ms (${computing})`);
   announce.say(`Done: ${allLayers(message.layers).toLowerCase()} computed.`);

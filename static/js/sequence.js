@@ -83,10 +83,11 @@ function linkIgnored() {
   const used = settings();
   const ignored = [...state.unread(), ...inputIgnored(values.input, digitInputs()),
     ...networkIgnored(values.network, choices.map((choice) => choice.name))];
-  if (values.source !== null && values.source !== used.source) {
-    ignored.push({ key: "source", text: String(values.source), reason: Object.hasOwn(SOURCES, values.source)
-      ? `${currentChoice().title} cannot read it; it reads ${SOURCES[used.source].toLowerCase()}`
-      : `not an input kind; the kinds are ${Object.keys(SOURCES).join(", ")}` });
+  // a kind the network cannot read is the page's own (it keeps the person's kind across networks): the line
+  // under the kinds says why it is not used; a kind that is none is named here
+  if (values.source !== null && !Object.hasOwn(SOURCES, values.source)) {
+    ignored.push({ key: "source", text: String(values.source),
+      reason: `not an input kind; the kinds are ${Object.keys(SOURCES).join(", ")}` });
   }
   // the sine wave's numbers matter only when the network reads one; H only for the bare cells
   const keys = [...(used.source === "sine" ? ["amplitude", "frequency", "length"] : []),

@@ -153,7 +153,8 @@ export function createState(defaults, { types = {}, url = true } = {}) {
     get() {
       return { ...values };
     },
-    /** The URL's values that did not parse when it was last read ({key, text, reason}; their keys kept the default). */
+    /** What of the URL could not be read when it was last read ({key, text, reason}): values that did not parse
+     * (their keys kept the default) and keys that are not the page's. */
     unread() {
       return [...unread];
     },
