@@ -530,7 +530,12 @@ def test_text_is_read_one_hot_character_by_character(page, server_url):
     # a click on a column of the input plot picks that step
     page.locator("#sq-input-plot").scroll_into_view_if_needed()
     plot = page.locator("#sq-input-plot .nsewdrag").first.bounding_box()
-    page.mouse.click(plot["x"] + plot["width"] * (4.5 / 6), plot["y"] + plot["height"] / 2)
+    x, y = plot["x"] + plot["width"] * (4.5 / 6), plot["y"] + plot["height"] / 2
+    # Plotly's click names the point its hover found: the pointer rests there first, as a person's does (a
+    # click at once could still name step 2, hovered above)
+    page.mouse.move(x, y)
+    page.wait_for_function("document.querySelector('#sq-input-plot .hoverlayer').textContent.startsWith('step 4')")
+    page.mouse.click(x, y)
     wait_for_step(page, 4)
     assert page.inner_text("#sq-at-input").startswith("Input: reading “o” (step 4)")
 
