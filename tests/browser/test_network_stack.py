@@ -41,6 +41,8 @@ def shown_kinds(page) -> list[str]:
 
 
 def stack_in_url(page) -> dict:
+    # the page writes its URL within 100 ms of a change; a run can be done before that
+    page.wait_for_function("new URLSearchParams(location.search).has('stack')")
     query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
     return json.loads(query["stack"][0])
 
