@@ -521,6 +521,8 @@ def test_a_weight_entry_that_is_no_number_is_marked_and_keeps_the_weight(page):
     cell.fill("2")
     assert cell.get_attribute("aria-invalid") == "false"
     page.wait_for_function("new URLSearchParams(location.search).has('kernels')")
+    kernels = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["kernels"][0]
+    assert kernels.startswith("v0,0,0,0,2,0,0,0,0") and "e39" not in kernels and "Infinity" not in kernels
 
 
 def test_input_sources_round_trip_through_url_text(page):
