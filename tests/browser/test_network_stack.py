@@ -249,6 +249,20 @@ def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(
     shapes = editor_shapes(page)
     assert all(shapes[:3]) and not any(shapes[3:]), shapes
     screenshot(page, "network-stack-error")
+    # a colour input refused too: the input row keeps the last run's gray picture (one map, not the three
+    # channels of the input that run never used)
+    input_maps = page.locator(".nv-layer[data-index='-1'] button.map")
+    assert input_maps.count() == 1
+    page.evaluate(f"""() => {{
+      const view = document.querySelector("{VIEW}");
+      window.__refused = 0;  // runs that ended in an error from now on
+      new MutationObserver(() => {{ if (view.dataset.runState === "error") window.__refused++; }})
+        .observe(view, {{ attributes: true, attributeFilter: ["data-run-state"] }});
+    }}""")
+    page.select_option("#nv-stack-channels", "3")
+    page.wait_for_function("window.__refused > 0")
+    assert input_maps.count() == 1
+    page.select_option("#nv-stack-channels", "1")
     # back to a kernel that fits: the error goes and the stack runs again
     press_on(page, "#nv-stack-3-kernel_size", "Home")
     wait_for_run_after(page, count)
