@@ -146,7 +146,7 @@ BUILTIN_MODELS: dict[str, ModelInfo] = {m.name: m for m in (
          _layer("Softmax", "probabilities", dim=-1)),
         class_names=DIGIT_CLASSES, sequence_features=28, sequence_steps=28) for cell in ("LSTM", "RNN", "GRU")),
     ModelInfo(
-        "sine-rnn", "Next value of a sum of sines (RNN)",
+        "sine-rnn", "Sine predictor (RNN)",
         "An RNN reads a signal made of two sine waves one value at a time and predicts the next value at "
         "every step. It learnt from sums of two sines, each 0.2 to 0.5 high with a period of 8 to 40 steps: far "
         "from such waves (faster, taller, or jagged) its guesses go wrong.",
