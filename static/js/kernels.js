@@ -195,7 +195,7 @@ class KernelEditor {
       this.filters[this.selected].bias = value;
       this.changed();
     });
-    bias.addEventListener("change", () => settle(bias, this.filters[this.selected].bias));
+    this.guard(bias, () => this.filters[this.selected].bias);
     return element("div", { class: "kernel-editor" },
       element("div", { class: "ke-filters", role: "tablist", "aria-label": "Filters (output channels)" }),
       element("div", { class: "ke-tools" },
@@ -246,6 +246,28 @@ class KernelEditor {
   changed() {
     this.drawThumbnails();
     this.onChange();
+  }
+
+  /**
+   * Typing applies each entry that is a number as it forms ("1e3" on the way to "1e39"): leaving `field` with
+   * one that is no number puts the selected filter back as it was when the field was entered, and shows
+   * `shown()`, its value there.
+   */
+  guard(field, shown) {
+    let kept = null;
+    field.addEventListener("focus", () => {
+      const filter = this.filters[this.selected];
+      kept = { ...filter, values: Float32Array.from(filter.values) };
+    });
+    field.addEventListener("change", () => {
+      if (field.getAttribute("aria-invalid") !== "true" || !kept) return;
+      this.filters[this.selected] = kept;
+      kept = { ...kept, values: Float32Array.from(kept.values) }; // the field keeps the focus after Enter
+      field.value = shortNumber(shown());
+      field.setAttribute("aria-invalid", "false");
+      this.root.querySelector(".ke-preset").value = this.filters[this.selected].preset ?? "";
+      this.changed();
+    });
   }
 
   showError(text) {
@@ -361,7 +383,7 @@ class KernelEditor {
           "aria-label": `weight row ${p + 1} column ${q + 1}${caption ? " " + caption : ""}`,
           value: shortNumber(filter.values[index]) });
         cell.addEventListener("input", () => this.edit(cell));
-        cell.addEventListener("change", () => settle(cell, this.filters[this.selected].values[index]));
+        this.guard(cell, () => this.filters[this.selected].values[index]);
         table.append(cell);
       }
     }
@@ -389,20 +411,13 @@ class KernelEditor {
 
 /**
  * The number typed in `field` if a float32 holds it, else null: the field is then marked invalid, and its weight
- * keeps the value it had until the entry is a number (`settle` shows that value again when the field is left).
+ * keeps the value it had until the entry is a number (see KernelEditor.guard for leaving the field).
  */
 function entryValue(field) {
   const value = Number(field.value);
   const usable = field.value.trim() !== "" && Number.isFinite(Math.fround(value));
   field.setAttribute("aria-invalid", String(!usable));
   return usable ? value : null;
-}
-
-/** A field left with an entry that is no number shows `value`, the one its weight kept. */
-function settle(field, value) {
-  if (field.getAttribute("aria-invalid") !== "true") return;
-  field.value = shortNumber(value);
-  field.setAttribute("aria-invalid", "false");
 }
 
 /** Filter `old` (of shape `oldShape`, or unknown) for a new shape: its preset, or its values re-centred. */

@@ -9,6 +9,7 @@ import {
 
 const VIEW_SIZE = 272; // CSS pixels of the longer side of the input and of a single output map
 const GRID_GAP = 6;
+const MIN_COLUMN = 64; // CSS pixels: a map's name and its legend's two numbers fit
 const UNREVEALED = "#e4e7eb"; // output cells the step player has not reached yet
 const WINDOW_FILL = "rgba(255, 196, 0, 0.35)";
 const WINDOW_LINE = "#ffb000";
@@ -258,7 +259,8 @@ export class OutputView {
     const box = channels === 1 ? VIEW_SIZE : Math.floor((VIEW_SIZE + 40 - GRID_GAP * (columns - 1)) / columns);
     const [width, height] = fit(h, w, box);
     if (this.maps.length !== channels || this.container.firstChild !== this.grid) this.buildMaps(channels);
-    this.grid.style.gridTemplateColumns = `repeat(${columns}, ${width}px)`;
+    // a column is never narrower than its name and legend need (Unflatten can make maps one pixel wide)
+    this.grid.style.gridTemplateColumns = `repeat(${columns}, ${Math.max(width, Math.min(box, MIN_COLUMN))}px)`;
     const area = h * w;
     this.scales = [];
     this.maps.forEach((map, c) => {

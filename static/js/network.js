@@ -388,6 +388,7 @@ function begin(message, request) {
   const sameLayers = shown.network === message.network && samePlan(shown, message)
     && view.layers.children.length === message.layers.length + 1;
   if (building()) stackEditor.showShapes(message.layers);
+  view.layers.classList.remove("refused");
   shown.network = message.network;
   shown.layers = message.layers;
   shown.inputShape = message.input_shape;
@@ -469,6 +470,7 @@ function failed(message) {
   view.root.dataset.runState = "error";
   clearTimeout(shown.staleTimer);
   const kept = view.layers.children.length > 0;
+  view.layers.classList.toggle("refused", !kept); // nothing to dim: the empty list says why it stays empty
   for (const row of view.layers.children) row.dataset.state = "stale";
   setProgress(0, "Stopped: the server could not compute this run."
     + (kept ? " The maps below, dimmed, are from the last run that worked." : ""));

@@ -127,7 +127,9 @@ async function start() {
   digitSamples = await listSamples(DIGIT_SAMPLE_KINDS).catch(() => null); // null: the picker says why
   linkNotice = linkIgnored();
   showLinkNotice(linkNotice);
-  if (inputIgnored(state.get().input, digitInputs()).length) state.set({ input: null }); // the notice names it
+  // what the notice names is dropped from the page's own link
+  if (inputIgnored(state.get().input, digitInputs()).length) state.set({ input: null });
+  if (state.get().source !== null && !Object.hasOwn(SOURCES, state.get().source)) state.set({ source: null });
   if (currentChoice().name !== state.get().network) state.set({ network: currentChoice().name }); // the first
   window.addEventListener("popstate", () => showLinkNotice(linkIgnored()));
   buildControls();

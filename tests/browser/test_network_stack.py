@@ -263,6 +263,15 @@ def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(
     page.wait_for_function("window.__refused > 0")
     assert input_maps.count() == 1
     page.select_option("#nv-stack-channels", "1")
+    # opened again from its link, the stack has no good run to show: the empty list says why
+    page.wait_for_function("new URLSearchParams(location.search).get('stack')?.includes('[1,')")
+    page.reload()
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'error'")
+    assert page.locator("#nv-layers > *").count() == 0
+    assert "the server could not compute this network" in page.evaluate(
+        "getComputedStyle(document.querySelector('#nv-layers'), '::before').content")
+    unfold(page, 3)
+    count = runs_done(page)
     # back to a kernel that fits: the error goes and the stack runs again
     press_on(page, "#nv-stack-3-kernel_size", "Home")
     wait_for_run_after(page, count)
