@@ -560,7 +560,8 @@ class InputPicker {
   }
 
   setInvert() {
-    if (this.source) this.pick(this.source); // pick sets "invert" from the checkbox
+    if (this.source?.type === "draw") this.drawn(); // with the drawing's hints
+    else if (this.source) this.pick(this.source); // pick sets "invert" from the checkbox
   }
 
   drawn() {
@@ -570,9 +571,9 @@ class InputPicker {
     if (!this.digits) return;
     if (pixels.every((value) => value === pixels[0])) {
       this.showHint("The drawing is blank, so what the network says is about a blank picture: draw a digit.");
-    } else if (this.drawing.ink === "dark" && !this.source.invert) {
-      this.showHint("The digit networks read light ink on a dark background, as in MNIST: with dark ink on "
-        + "white, tick Invert.");
+    } else if ((this.drawing.ink === "dark") !== Boolean(this.source.invert)) { // the network gets dark on white
+      this.showHint("The digit networks read light ink on a dark background, as in MNIST: "
+        + (this.source.invert ? "with white ink on black, untick Invert." : "with dark ink on white, tick Invert."));
     }
   }
 

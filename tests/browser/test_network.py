@@ -348,6 +348,8 @@ def test_a_digit_network_hints_at_blank_and_dark_on_white_drawings(page):
     page.wait_for_function("document.querySelector('#nv-input .ip-hint').textContent.includes('tick Invert')")
     page.check("#nv-input .ip-invert")
     hint.wait_for(state="hidden")
+    page.select_option("#nv-input .ip-ink", "white")  # white ink, inverted: dark on white again
+    page.wait_for_function("document.querySelector('#nv-input .ip-hint').textContent.includes('untick Invert')")
     # a photo network reads dark strokes on white as they are: no hint there
     page.uncheck("#nv-input .ip-invert")
     page.select_option("#nv-network", "edges")

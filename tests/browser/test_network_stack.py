@@ -41,8 +41,12 @@ def shown_kinds(page) -> list[str]:
 
 
 def stack_in_url(page) -> dict:
-    # the page writes its URL within 100 ms of a change; a run can be done before that
-    page.wait_for_function("new URLSearchParams(location.search).has('stack')")
+    # the page writes its URL 100 ms after a change, and a run can be done before that: read it once it has
+    # stayed the same for longer than that
+    page.wait_for_function("""() => new Promise((resolve) => {
+      const before = location.href;
+      setTimeout(() => resolve(location.href === before && new URLSearchParams(location.search).has("stack")), 250);
+    })""")
     query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
     return json.loads(query["stack"][0])
 
