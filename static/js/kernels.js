@@ -249,24 +249,34 @@ class KernelEditor {
   }
 
   /**
-   * Typing applies each entry that is a number as it forms ("1e3" on the way to "1e39"): leaving `field` with
-   * one that is no number puts the selected filter back as it was when the field was entered, and shows
-   * `shown()`, its value there.
+   * Typing applies each entry that is a number as it forms ("1e3" on the way to "1e39"): leaving `field` (or
+   * pressing Enter) with one that is no number puts the selected filter back as it was when the field was
+   * entered or its last number committed, and shows `shown()`, its value there.
    */
   guard(field, shown) {
-    let kept = null;
-    field.addEventListener("focus", () => {
+    let kept = null; // {index, filter, copy}: the filter to put back, and a copy of it as it was then
+    const keep = () => {
       const filter = this.filters[this.selected];
-      kept = { ...filter, values: Float32Array.from(filter.values) };
-    });
+      kept = filter ? { index: this.selected, filter, copy: { ...filter, values: Float32Array.from(filter.values) } }
+        : null; // the editor has no filters before its first shape
+    };
+    field.addEventListener("focus", keep);
     field.addEventListener("change", () => {
-      if (field.getAttribute("aria-invalid") !== "true" || !kept) return;
-      this.filters[this.selected] = kept;
-      kept = { ...kept, values: Float32Array.from(kept.values) }; // the field keeps the focus after Enter
-      field.value = shortNumber(shown());
-      field.setAttribute("aria-invalid", "false");
-      this.root.querySelector(".ke-preset").value = this.filters[this.selected].preset ?? "";
-      this.changed();
+      if (field.getAttribute("aria-invalid") === "true") {
+        field.setAttribute("aria-invalid", "false");
+        // edits change a filter in place: one the editor has replaced since (another shape, preset or link)
+        // is not put back
+        if (kept && kept.index === this.selected && this.filters[kept.index] === kept.filter) {
+          const { filter, copy } = kept;
+          filter.values.set(copy.values);
+          filter.preset = copy.preset;
+          filter.bias = copy.bias;
+          this.root.querySelector(".ke-preset").value = filter.preset ?? "";
+          this.changed();
+        }
+        field.value = shortNumber(shown());
+      }
+      keep(); // a number committed (Enter, the arrow keys) is the one to go back to next
     });
   }
 

@@ -259,7 +259,8 @@ export class OutputView {
     const box = channels === 1 ? VIEW_SIZE : Math.floor((VIEW_SIZE + 40 - GRID_GAP * (columns - 1)) / columns);
     const [width, height] = fit(h, w, box);
     if (this.maps.length !== channels || this.container.firstChild !== this.grid) this.buildMaps(channels);
-    // a column is never narrower than its name and legend need (Unflatten can make maps one pixel wide)
+    // a column is MIN_COLUMN wide at least, or the whole box where that is narrower: room for its name and legend
+    // (Unflatten can make maps one pixel wide)
     this.grid.style.gridTemplateColumns = `repeat(${columns}, ${Math.max(width, Math.min(box, MIN_COLUMN))}px)`;
     const area = h * w;
     this.scales = [];

@@ -365,6 +365,7 @@ async function run() {
   if (inputErrorShown) picker.clearError();
   inputErrorShown = false;
   view.root.dataset.runState = "running";
+  view.layers.classList.remove("refused"); // an empty list waits for the layers again
   announce.say("");
   mark("lamina:run-start");
   let started = false; // a refused run sends its input with no "start": the rows keep the last run that worked
@@ -388,7 +389,6 @@ function begin(message, request) {
   const sameLayers = shown.network === message.network && samePlan(shown, message)
     && view.layers.children.length === message.layers.length + 1;
   if (building()) stackEditor.showShapes(message.layers);
-  view.layers.classList.remove("refused");
   shown.network = message.network;
   shown.layers = message.layers;
   shown.inputShape = message.input_shape;

@@ -518,22 +518,32 @@ def test_edited_kernels_survive_a_reload(page):
 def test_a_weight_entry_that_is_no_number_is_marked_and_keeps_the_weight(page):
     open_lab(page, "?size=32")
     cell, bias = page.locator(".ke-cell").nth(4), page.locator(".ke-bias")  # the identity's centre: 1
-    for field, entry, kept in [(cell, "1e39", "1"), (cell, "", "1"), (bias, "1e39", "0")]:  # 1e39: past float32
+
+    def enter(field, text: str, key: str) -> None:
         field.focus()
         page.keyboard.press("Control+A")
         page.keyboard.press("Backspace")
-        page.keyboard.type(entry)  # key by key: "1e3" on the way is a number, and is applied as it forms
-        assert field.get_attribute("aria-invalid") == "true", entry
-        field.press("Tab")  # leaving it puts back the value the field had when entered
+        page.keyboard.type(text)  # key by key: "1e3" on the way to "1e39" is a number, and is applied as it forms
+        if text != "3":
+            assert field.get_attribute("aria-invalid") == "true", text
+        page.keyboard.press(key)
+
+    for field, entry, kept in [(cell, "1e39", "1"), (cell, "", "1"), (bias, "1e39", "0")]:  # 1e39: past float32
+        enter(field, entry, "Tab")  # leaving it puts back the value the field had when entered
         assert field.input_value() == kept and field.get_attribute("aria-invalid") == "false"
     assert page.input_value(".ke-preset") == "identity"  # the filter is as it was, preset and all
     page.wait_for_timeout(500)  # the lab writes its link 300 ms after a change
     assert "kernels" not in page.url
-    cell.fill("2")
-    assert cell.get_attribute("aria-invalid") == "false"
+    # Enter puts it back too, and keeps the focus
+    enter(cell, "1e39", "Enter")
+    assert cell.input_value() == "1" and page.evaluate("document.activeElement.dataset.index") == "4"
+    # a number committed with Enter is the one to go back to
+    enter(cell, "3", "Enter")
+    enter(cell, "1e39", "Tab")
+    assert cell.input_value() == "3"
     page.wait_for_function("new URLSearchParams(location.search).has('kernels')")
     kernels = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["kernels"][0]
-    assert kernels.startswith("v0,0,0,0,2,0,0,0,0") and "e39" not in kernels and "Infinity" not in kernels
+    assert kernels.startswith("v0,0,0,0,3,0,0,0,0") and "e39" not in kernels and "Infinity" not in kernels
 
 
 def test_input_sources_round_trip_through_url_text(page):

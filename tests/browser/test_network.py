@@ -345,13 +345,15 @@ def test_a_digit_network_hints_at_blank_and_dark_on_white_drawings(page):
     assert hint.inner_text().startswith("The drawing is blank")
     page.select_option("#nv-input .ip-ink", "dark")
     draw_vertical_stroke(page, "#nv-input canvas")
-    page.wait_for_function("document.querySelector('#nv-input .ip-hint').textContent.includes('tick Invert')")
+    page.wait_for_function("document.querySelector('#nv-input .ip-hint').textContent"
+                           ".includes('with dark ink on white, tick Invert')")
     page.check("#nv-input .ip-invert")
     hint.wait_for(state="hidden")
     page.select_option("#nv-input .ip-ink", "white")  # white ink, inverted: dark on white again
     page.wait_for_function("document.querySelector('#nv-input .ip-hint').textContent.includes('untick Invert')")
     # a photo network reads dark strokes on white as they are: no hint there
     page.uncheck("#nv-input .ip-invert")
+    page.select_option("#nv-input .ip-ink", "dark")
     page.select_option("#nv-network", "edges")
     page.check("#nv-input input[value='draw']")
     page.click("#nv-input .ip-clear")

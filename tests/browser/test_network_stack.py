@@ -272,7 +272,7 @@ def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(
     page.reload()
     page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'error'")
     assert page.locator("#nv-layers > *").count() == 0
-    assert "the server could not compute this network" in page.evaluate(
+    assert "the server could not compute this run" in page.evaluate(
         "getComputedStyle(document.querySelector('#nv-layers'), '::before').content")
     unfold(page, 3)
     count = runs_done(page)
