@@ -141,7 +141,7 @@ class Session:
             pass
         except RunError as error:
             # the input it read, when it got that far: the page shows the picture beside what was wrong
-            read = [] if error.input is None else [tensor_frame(run.request, {"type": "input"}, error.input)]
+            read = () if error.input is None else (tensor_frame(run.request, {"type": "input"}, error.input),)
             await self.send_error(run.request.id, error.message, error.field, run, before=read)
         except Exception as error:  # a bug or an engine failure must not take the socket down
             logger.exception("run %r failed", run.request.id)
@@ -194,7 +194,7 @@ class Session:
             pass  # the client went away; the receive loop ends the session
 
     async def send_error(self, request_id: Any, message: str, field_name: str | None = None,
-                         run: ActiveRun | None = None, before: list[Frame] = ()) -> None:
+                         run: ActiveRun | None = None, before: tuple[Frame, ...] = ()) -> None:
         """Send an "error" message; for a `run`, after the frames `before`, unless the run was cancelled."""
         error = {"type": "error", "id": request_id, "message": message}
         if field_name:

@@ -94,15 +94,16 @@ const run = {
 
 const edits = () => parseEdits(state.get().edits, codeSize);
 // the edits are checked once the model says how many numbers the code has
-let inputRefused = []; // the notice's entry for the opening link's input the page cannot read, until shown
 const showNotice = watchLinkNotice(state,
-  () => [...inputRefused, ...towardIgnored(), ...blendIgnored(), ...(codeSize ? editsIgnored() : [])]);
+  () => [...towardIgnored(), ...blendIgnored(), ...(codeSize ? editsIgnored() : [])]);
 const lastLayer = () => run.plan.at(-1)?.name;
 
 // ---- start-up ---------------------------------------------------------------------------------------------
 
 async function start() {
   pictures = new Pictures(view.root);
+  // fetched beside the model; without the list the picker says why, and a link's sample is not checked
+  const samplesLoading = listSamples().catch(() => null);
   try {
     model = await cachedJSON(`/api/models/${NETWORK}`);
   } catch (error) {
@@ -115,11 +116,9 @@ async function start() {
   fromLayer = names[codeIndex + 1];
   codeSize = model.spec.layers[codeIndex].params.out_features;
   showModel();
-  // without the sample list the picker says why, and no names are checked
-  inputRefused = inputIgnored(state.get().input, { samples: await listSamples().catch(() => null) });
-  if (inputRefused.length) state.set({ input: null }); // the notice names it from inputRefused, once
-  if (editsIgnored().length || inputRefused.length) showNotice(); // before the edits it names are replaced
-  inputRefused = []; // shown; the link it came from is gone from the address
+  const inputRefused = inputIgnored(state.get().input, { samples: await samplesLoading });
+  if (inputRefused.length) state.set({ input: null }); // named below, from inputRefused
+  if (editsIgnored().length || inputRefused.length) showNotice(inputRefused); // before the edits it names go
   if (editsIgnored().length) state.set({ edits: formatEdits(edits()) });
   if (towardIgnored().length) state.set({ toward: state.defaults.toward });
   if (blendIgnored().length) state.set({ blend: heldBlend(state.get().blend) });

@@ -65,6 +65,8 @@ class Lab {
   announce = announcer($("lab-said"));
 
   async start() {
+    // fetched beside the catalogue; null: the picker says why, and a link's sample is not checked
+    const samplesLoading = listSamples().catch(() => null);
     let catalogue;
     try {
       catalogue = await cachedJSON("/api/layers");
@@ -73,7 +75,7 @@ class Lab {
       return;
     }
     this.kinds = Object.fromEntries(catalogue.map((kind) => [kind.kind, kind]));
-    this.samples = await listSamples().catch(() => null); // null: the picker says why, and no names are checked
+    this.samples = await samplesLoading;
     this.state = createState(DEFAULTS);
     this.view = this.checked(this.state.get());
     this.draws = 0;

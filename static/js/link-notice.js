@@ -77,11 +77,13 @@ export function networkIgnored(network, names) {
 /**
  * Show the link notice for `state`'s URL values that did not parse, its `input` if that names no input
  * source and what the page's own `check()` adds, now and after Back and Forward. Returns the function that
- * shows it, for a page that can check more once it has loaded what it needs.
+ * shows it, for a page that can check more once it has loaded what it needs: its `extra` entries name values
+ * the page has replaced already.
  */
 export function watchLinkNotice(state, check = () => []) {
-  const show = () => showLinkNotice([...state.unread(), ...inputIgnored(state.get().input), ...check()]);
+  const show = (extra = []) => showLinkNotice([...state.unread(), ...inputIgnored(state.get().input), ...extra,
+    ...check()]);
   show();
-  window.addEventListener("popstate", show);
+  window.addEventListener("popstate", () => show());
   return show;
 }

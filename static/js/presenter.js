@@ -10,7 +10,7 @@ function apply(on) {
   // plots drawn from now on take their text size and margins from the mode (plots.js); these are redrawn
   for (const plot of document.querySelectorAll(".js-plotly-plot")) {
     if (!plot.layout) continue; // purged (Plotly leaves its class): nothing drawn to relayout
-    const base = plot.layout?.meta?.baseMargin;
+    const base = plot.layout.meta?.baseMargin;
     window.Plotly?.relayout(plot, { "font.size": plotFont(on).size, ...(base ? { margin: plotMargin(base) } : {}) });
   }
   window.dispatchEvent(new Event("resize")); // let Plotly plots refit to the new type size

@@ -118,13 +118,15 @@ function digitSource() {
 // ---- start-up and controls ------------------------------------------------------------------------------
 
 async function start() {
+  // fetched beside the models; without the list the picker says why, and a link's sample is not checked
+  const samplesLoading = listSamples(DIGIT_SAMPLE_KINDS).catch(() => null);
   try {
     choices = networkChoices(await cachedJSON("/api/models"));
   } catch (error) {
     $("#sq-network-error").textContent = `The list of networks could not be loaded: ${error.message}`;
     return;
   }
-  digitSamples = await listSamples(DIGIT_SAMPLE_KINDS).catch(() => null); // null: the picker says why
+  digitSamples = await samplesLoading;
   linkNotice = linkIgnored();
   showLinkNotice(linkNotice);
   // what the notice names is dropped from the page's own link
