@@ -8,7 +8,7 @@
 // span on each side (and always reaching this input's own value).
 
 import { postForBlob } from "./api.js";
-import { el } from "./autoencoder-maps.js";
+import { element } from "./dom.js";
 import { formatNumber } from "./plots.js";
 
 const DIGITS = 10;
@@ -164,7 +164,7 @@ export class CodePanel {
     this.find("#ae-random").addEventListener("click", onRandom);
     const digit = this.find("#ae-blend-digit");
     const blend = this.find("#ae-blend");
-    digit.replaceChildren(...Array.from({ length: DIGITS }, (_, d) => el("option", { value: d }, String(d))));
+    digit.replaceChildren(...Array.from({ length: DIGITS }, (_, d) => element("option", { value: d }, String(d))));
     const blended = () => onBlend(Number(digit.value), Number(blend.value));
     blend.addEventListener("input", blended);
     digit.addEventListener("change", blended);
@@ -207,14 +207,14 @@ export class CodePanel {
   build(size) {
     this.sliders = Array.from({ length: size }, (_, dim) => {
       const id = `ae-c${dim}`;
-      const input = el("input", {
+      const input = element("input", {
         type: "range", id, "data-dim": dim, disabled: true, "aria-label": `c${dim}, code number ${dim}`,
       });
-      const tick = el("span", { class: "ae-tick", "aria-hidden": "true" });
-      const output = el("output", { for: id, class: "ae-value" });
+      const tick = element("span", { class: "ae-tick", "aria-hidden": "true" });
+      const output = element("output", { for: id, class: "ae-value" });
       input.addEventListener("input", () => this.onSlide(dim, Number(input.value)));
-      const row = el("div", { class: "ae-slider", "data-dim": dim },
-        el("label", { for: id }, `c${dim}`), el("span", { class: "ae-track" }, input, tick), output);
+      const row = element("div", { class: "ae-slider", "data-dim": dim },
+        element("label", { for: id }, `c${dim}`), element("span", { class: "ae-track" }, input, tick), output);
       return { row, input, tick, output };
     });
     this.find("#ae-sliders").replaceChildren(...this.sliders.map(({ row }) => row));

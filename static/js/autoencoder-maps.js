@@ -5,6 +5,7 @@
 // A row keeps its colour scale while the code is edited (the widest range it has shown since the input
 // changed), so that a map that grows brighter looks brighter instead of being rescaled back.
 
+import { element } from "./dom.js";
 import { colourLegend, drawMap, formatNumber, rangeOf, rangeText, scaleFor } from "./plots.js";
 
 const MAP_GAP = 6; // CSS pixels between maps, borders included
@@ -15,16 +16,6 @@ const MARKER_MARGIN = 4; // CSS pixels a marker's overlay reaches past its host,
 const MARKER_RINGS = ["#000", "#fff", "#000"]; // outside in, one CSS pixel each: they show on dark and light pixels
 
 const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
-
-/** document.createElement with attributes and children (strings become text). */
-export function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value === true ? "" : value);
-  }
-  node.append(...children);
-  return node;
-}
 
 /** The per-sample shape of a layer's output as {channels, height, width} (a vector is one 1×n map). */
 export function mapsOf(shape) {
@@ -65,7 +56,7 @@ export function pixelUnder(canvas, event) {
 export class PixelMarker {
   constructor(host) {
     this.host = host;
-    this.overlay = el("canvas", { class: "ae-marker", "aria-hidden": "true", hidden: true });
+    this.overlay = element("canvas", { class: "ae-marker", "aria-hidden": "true", hidden: true });
     host.append(this.overlay);
     this.shown = null; // show()'s arguments while shown: drawn again where a new layout puts the canvases
     new ResizeObserver(() => this.shown && this.show(...this.shown)).observe(host);
@@ -245,17 +236,17 @@ export class LayerRows {
 
   row(info) {
     const about = aboutLayer(info.kind, this.spec.layers[info.index]?.params);
-    return el("li", { class: "ae-layer", "data-name": info.name, "data-state": "pending" },
-      el("header", { class: "ae-layer-head" },
-        el("h3", {}, info.name),
-        el("span", { class: "ae-kind" }, info.kind),
-        el("span", { class: "ae-shape", title: "output shape, batch first" }, info.shape.join("×"))),
-      about ? el("p", { class: "ae-layer-about muted help" }, about) : "",
-      el("div", { class: "ae-maps" }, el("p", { class: "muted ae-waiting" }, "waiting for this layer…")),
-      el("div", { class: "ae-layer-foot" },
-        el("div", { class: "ae-legend" }),
-        el("span", { class: "ae-range muted" }),
-        el("span", { class: "ae-layer-readout muted", "aria-live": "polite" })));
+    return element("li", { class: "ae-layer", "data-name": info.name, "data-state": "pending" },
+      element("header", { class: "ae-layer-head" },
+        element("h3", {}, info.name),
+        element("span", { class: "ae-kind" }, info.kind),
+        element("span", { class: "ae-shape", title: "output shape, batch first" }, info.shape.join("×"))),
+      about ? element("p", { class: "ae-layer-about muted help" }, about) : "",
+      element("div", { class: "ae-maps" }, element("p", { class: "muted ae-waiting" }, "waiting for this layer…")),
+      element("div", { class: "ae-layer-foot" },
+        element("div", { class: "ae-legend" }),
+        element("span", { class: "ae-range muted" }),
+        element("span", { class: "ae-layer-readout muted", "aria-live": "polite" })));
   }
 
   showRaw(on) {
@@ -285,7 +276,7 @@ export class LayerRows {
     const container = row.querySelector(".ae-maps");
     let canvases = [...container.querySelectorAll(":scope > canvas")];
     if (canvases.length !== channels) {
-      canvases = Array.from({ length: channels }, (_, c) => el("canvas", {
+      canvases = Array.from({ length: channels }, (_, c) => element("canvas", {
         role: "application", tabindex: c ? -1 : 0, "aria-describedby": "ae-map-keys", "data-channel": c }));
       container.replaceChildren(...canvases);
     }

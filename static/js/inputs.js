@@ -11,6 +11,7 @@
 // sourceToInput turns a source into the "input" object of a run request (docs/protocol.md).
 
 import { cachedJSON, uploadImage as postImage } from "./api.js";
+import { element } from "./dom.js";
 import { encodeArray } from "./wire.js";
 
 export const DRAW_SIZE = 28; // MNIST's size: what the digit networks take
@@ -756,10 +757,3 @@ class DrawingPad {
   }
 }
 
-/** document.createElement with attributes and children (strings become text); the lab's modules use it too. */
-export function element(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-}

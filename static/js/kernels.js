@@ -10,7 +10,8 @@
 //   request.layer.weights = editor.getWeights();
 
 import { cachedJSON } from "./api.js";
-import { element, seededRandom } from "./inputs.js";
+import { element } from "./dom.js";
+import { seededRandom } from "./inputs.js";
 import { colourLegend, DIVERGING, drawMap } from "./plots.js";
 import { encodeArray } from "./wire.js";
 

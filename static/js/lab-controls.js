@@ -6,7 +6,7 @@
 //   controls.values();                  // only the values that differ from the defaults
 //   controls.showError("stride", "...");  controls.clearErrors();
 
-import { element } from "./inputs.js";
+import { element } from "./dom.js";
 
 const WIDE_FLOAT_RANGE = 1e4; // floats spanning more than this ratio get a number field, not a slider
 

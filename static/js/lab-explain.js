@@ -3,7 +3,7 @@
 // element that won; for activations the value in and out. Small windows are tables of numbers, large
 // ones coloured pictures with their scale.
 
-import { element } from "./inputs.js";
+import { element } from "./dom.js";
 import { colourLegend, drawMap, formatNumber, scaleFor } from "./plots.js";
 
 const TABLE_LIMIT = 49; // up to 7x7 values per table are written out as numbers

@@ -2,7 +2,7 @@
 // tie an output cell to the input window it read. Images are canvases, one pixel per value, scaled up by
 // CSS; highlights live on an overlay canvas at screen resolution. Sequences and vectors are Plotly plots.
 
-import { element } from "./inputs.js";
+import { element } from "./dom.js";
 import {
   barChart, colourLegend, drawMap, drawStrip, formatNumber, heatmap, marginLayout, plotFont, scaleFor,
 } from "./plots.js";

@@ -10,7 +10,7 @@
 // A stack is {input: [channels, height, width], layers: [{kind, params}]}, params holding only the values
 // that differ from the catalogue's defaults; it lives in the view state (the URL) as JSON.
 
-import { element } from "./inputs.js";
+import { element } from "./dom.js";
 import { createParamControls, formatValue } from "./lab-controls.js";
 
 export const CUSTOM_NETWORK = "custom";

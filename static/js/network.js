@@ -17,6 +17,7 @@
 // #network-view carries data-run-state (idle, running, done, error) and data-runs-done (a count).
 
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
+import { element } from "./dom.js";
 import { createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
 import {
@@ -106,16 +107,6 @@ const shown = { // the run on screen
 
 // ---- small helpers --------------------------------------------------------------------------------------
 
-/** document.createElement with attributes and children (strings become text). */
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value === true ? "" : value);
-  }
-  node.append(...children);
-  return node;
-}
-
 function mark(name) {
   performance.clearMarks(name);
   performance.mark(name);
@@ -204,8 +195,8 @@ async function start() {
   const badInput = inputIgnored(state.get().input, { samples });
   if (badInput.length) state.set({ input: null });
   view.networkSelect.replaceChildren(
-    el("optgroup", { label: "Built-in networks" }, ...models.map((model) => el("option", { value: model.name }, model.title))),
-    el("optgroup", { label: "Build your own" }, el("option", { value: CUSTOM_NETWORK }, STACK_TITLE)),
+    element("optgroup", { label: "Built-in networks" }, ...models.map((model) => element("option", { value: model.name }, model.title))),
+    element("optgroup", { label: "Build your own" }, element("option", { value: CUSTOM_NETWORK }, STACK_TITLE)),
   );
   stackEditor = createStackEditor({
     channels: $("#nv-stack-channels"), size: $("#nv-stack-size"), sizeShown: $("#nv-stack-size-shown"),
@@ -500,27 +491,27 @@ function setProgress(done, text) {
 function layerRow(info) {
   const isInput = info.index === INPUT_INDEX;
   const title = isInput ? "Input" : `${info.index} · ${info.name}`;
-  const download = isInput ? "" : el("button", { type: "button", class: "link nv-download",
+  const download = isInput ? "" : element("button", { type: "button", class: "link nv-download",
     "aria-label": `download .npy of ${info.name}'s output` }, "download .npy");
   if (download) download.addEventListener("click", () => downloadLayer(info.index, download));
-  return el("li", { class: "nv-layer", "data-index": info.index, "data-state": "pending" },
-    el("header", { class: "nv-layer-head" },
-      el("h3", {}, title),
-      isInput ? "" : el("span", { class: "nv-kind" }, info.kind),
-      el("span", { class: "nv-shape", title: "output shape, batch first" }, shapeText(info.shape)),
-      el("span", { class: "nv-time muted" }),
+  return element("li", { class: "nv-layer", "data-index": info.index, "data-state": "pending" },
+    element("header", { class: "nv-layer-head" },
+      element("h3", {}, title),
+      isInput ? "" : element("span", { class: "nv-kind" }, info.kind),
+      element("span", { class: "nv-shape", title: "output shape, batch first" }, shapeText(info.shape)),
+      element("span", { class: "nv-time muted" }),
       download,
-      el("span", { class: "error nv-download-error", role: "alert" })),
-    el("div", { class: "nv-statline" },
-      el("dl", { class: "nv-stats" }),
-      el("span", { class: "nv-readout muted", "aria-live": "polite" })),
-    el("div", { class: "nv-layer-body" },
-      el("div", { class: "nv-scale" },
-        el("div", { class: "nv-hist" },
-          el("canvas", { width: 160, height: 36, "aria-label": `histogram of ${info.name}'s values` }),
-          el("div", { class: "nv-hist-range muted" }, el("span", {}), el("span", {}))),
-        el("div", { class: "nv-legend" })),
-      el("div", { class: "nv-maps" }, el("p", { class: "muted nv-waiting" }, "waiting for this layer…"))));
+      element("span", { class: "error nv-download-error", role: "alert" })),
+    element("div", { class: "nv-statline" },
+      element("dl", { class: "nv-stats" }),
+      element("span", { class: "nv-readout muted", "aria-live": "polite" })),
+    element("div", { class: "nv-layer-body" },
+      element("div", { class: "nv-scale" },
+        element("div", { class: "nv-hist" },
+          element("canvas", { width: 160, height: 36, "aria-label": `histogram of ${info.name}'s values` }),
+          element("div", { class: "nv-hist-range muted" }, element("span", {}), element("span", {}))),
+        element("div", { class: "nv-legend" })),
+      element("div", { class: "nv-maps" }, element("p", { class: "muted nv-waiting" }, "waiting for this layer…"))));
 }
 
 function rowOf(index) {
@@ -549,7 +540,7 @@ function showStats(row, stats) {
   const entries = [["min", formatNumber(stats.min)], ["max", formatNumber(stats.max)], ["mean", formatNumber(stats.mean)],
     ["zeros", percent(stats.zero_fraction)], ["non-finite", String(stats.non_finite ?? 0)]];
   row.querySelector(".nv-stats").replaceChildren(
-    ...entries.map(([name, value]) => el("div", {}, el("dt", {}, name), el("dd", {}, value))));
+    ...entries.map(([name, value]) => element("div", {}, element("dt", {}, name), element("dd", {}, value))));
   // edges are null when no value is finite (docs/protocol.md)
   const counts = stats.histogram?.counts ?? [];
   const edges = stats.histogram?.edges ?? [];
@@ -622,7 +613,7 @@ function drawVector(row, tensor, scale) {
   container.onclick = container.onkeydown = null;
   let canvas = container.querySelector(":scope > canvas.nv-strip");
   if (!canvas) {
-    canvas = el("canvas", { class: "nv-strip", role: "img" });
+    canvas = element("canvas", { class: "nv-strip", role: "img" });
     container.replaceChildren(canvas);
   }
   const values = tensor.data;
@@ -685,11 +676,11 @@ function drawScoreBars(container, values, names, { best, range }) {
   const zero = position(0);
   let bars = [...container.querySelectorAll(".score-bar")];
   if (bars.length !== values.length) {
-    bars = names.map((name) => el("div", { class: "score-bar" },
-      el("span", { class: "score-area" }, el("span", { class: "score-fill" }), el("span", { class: "score-value" })),
-      el("span", { class: "score-label" }, name)));
-    container.replaceChildren(el("div", { class: "score-axis", "aria-hidden": "true" }, el("span", {}), el("span", {})),
-      el("div", { class: "score-bars" }, ...bars));
+    bars = names.map((name) => element("div", { class: "score-bar" },
+      element("span", { class: "score-area" }, element("span", { class: "score-fill" }), element("span", { class: "score-value" })),
+      element("span", { class: "score-label" }, name)));
+    container.replaceChildren(element("div", { class: "score-axis", "aria-hidden": "true" }, element("span", {}), element("span", {})),
+      element("div", { class: "score-bars" }, ...bars));
   }
   const [top, bottom] = container.querySelectorAll(".score-axis span");
   top.textContent = formatNumber(high);
@@ -864,7 +855,7 @@ function drawKernelSlices(grid, slices, legend, readout) {
   for (const { data } of slices) for (const v of data) if (Number.isFinite(v)) reach = Math.max(reach, Math.abs(v));
   const scale = scaleFor(-reach, reach, { diverging: true });
   for (const item of slices) {
-    const canvas = el("canvas", { role: "img", "aria-label": kernelLabel(item) });
+    const canvas = element("canvas", { role: "img", "aria-label": kernelLabel(item) });
     drawMap(canvas, item.data, item.height, item.width, scale);
     const aspect = item.width / item.height;
     canvas.style.width = `${Math.round(KERNEL_DISPLAY * Math.min(1, aspect))}px`;
@@ -875,7 +866,7 @@ function drawKernelSlices(grid, slices, legend, readout) {
       const r = Math.min(item.height - 1, Math.floor(((event.clientY - box.top) / box.height) * item.height));
       readout.textContent = `${item.label}, row ${r}, col ${c}: weight ${formatNumber(item.data[r * item.width + c])}`;
     };
-    grid.append(el("figure", {}, canvas, el("figcaption", {}, item.label)));
+    grid.append(element("figure", {}, canvas, element("figcaption", {}, item.label)));
   }
   colourLegend(legend, scale);
 }
