@@ -23,6 +23,7 @@ accepted), 413 (more pixels than allowed: checked from the header, before any pi
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -104,6 +105,29 @@ def encode_png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def fit_size(height: int, width: int, longer_side: int) -> tuple[int, int]:
+    """(H, W) with the longer side `longer_side` and the aspect ratio kept (rounded half up, at least 1)."""
+    scale = longer_side / max(height, width)
+    return max(1, math.floor(height * scale + 0.5)), max(1, math.floor(width * scale + 0.5))
+
+
+def resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, C) float32 to (height, width, C) by Pillow's bilinear filter per channel; when shrinking it
+    widens to cover the source area (antialiased)."""
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., c], np.float32))
+                         .resize((width, height), Image.Resampling.BILINEAR))
+              for c in range(pixels.shape[2])]
+    return np.stack(planes, axis=2)
+
+
+def shrink_to(pixels: np.ndarray, longer_side: int) -> np.ndarray:
+    """The image as it is when neither side passes `longer_side`, else resized to fit it."""
+    height, width = pixels.shape[:2]
+    if max(height, width) <= longer_side:
+        return pixels
+    return resize(pixels, *fit_size(height, width, longer_side))
 
 
 def _normalise(image: Image.Image) -> np.ndarray:

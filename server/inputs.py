@@ -1,14 +1,18 @@
 """Turn the "input" object of a run request into the float32 batch a network runs on.
 
-The object holds exactly one source and, optionally, "invert":
+The object holds exactly one source and, optionally, options:
 
     {"image_id": "<id from POST /api/images>"}
     {"sample": "<name from GET /api/samples>"}
     {"array": {"shape": [C, H, W], "dtype": "float32", "data": "<base64 of little-endian float32>"}}
     "invert": true    -> x becomes 1 - x (for digits drawn dark on white: MNIST is white on black)
+    "signed": true    -> then x becomes 2x - 1: values in [-1, 1] instead of [0, 1]
+    "fit": S          -> an image is resized so that its longer side is S pixels, its aspect ratio kept
+    "channels": 1|3   -> an image is converted to grayscale (by luminance) or RGB
 
-Images come back as (1, C, H, W) in [0, 1], converted to the requested channels and resized to the
-requested (H, W); arrays come back as given with a batch axis in front (NaN and Inf allowed).
+Images come back as (1, C, H, W) in [0, 1], converted to the run's channels and resized to its
+(H, W) when it fixes them (a built-in network does), else as "channels" and "fit" say, else as they
+are; arrays come back as given with a batch axis in front (NaN and Inf allowed).
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ import binascii
 import math
 
 import numpy as np
-from PIL import Image
 
+from server.images import fit_size, resize
 from server.samples import load_sample
 from server.settings import Settings
 from server.uploads import UploadStore
 
 SOURCE_KEYS = ("image_id", "sample", "array")
+OPTION_KEYS = ("invert", "signed", "fit", "channels")
+IMAGE_OPTION_KEYS = ("fit", "channels")  # they only make sense for an image
 ARRAY_KEYS = {"shape", "dtype", "data"}
 MAX_ARRAY_DIMS = 3  # without the batch axis: (C, H, W), (T, F), (C, L), ...
 
@@ -40,28 +46,63 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
                   channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
     """The batch (1, ...) float32 for `source` (see the module docstring).
 
-    channels: 1 (grayscale by luminance) or 3 (RGB) for images, None to keep the image's own.
-    size: (H, W) to resize images to, None to keep their size. Neither applies to arrays.
+    channels: 1 (grayscale by luminance) or 3 (RGB) for images, None to leave it to the source's "channels"
+    or keep the image's own. size: (H, W) to resize images to, None to leave it to "fit" or keep their size.
+    Neither applies to arrays.
     """
     if not isinstance(source, dict):
         raise InputError(f"input must be an object with one of {_quoted(SOURCE_KEYS)}, got {type(source).__name__}")
-    unknown = set(source) - set(SOURCE_KEYS) - {"invert"}
+    unknown = set(source) - set(SOURCE_KEYS) - set(OPTION_KEYS)
     if unknown:
         raise InputError(f"unknown input field(s) {_quoted(sorted(unknown))}; "
-                         f"allowed: {_quoted(SOURCE_KEYS)} and 'invert'")
+                         f"allowed: {_quoted(SOURCE_KEYS)} and {_quoted(OPTION_KEYS)}")
     given = [key for key in SOURCE_KEYS if key in source]
     if len(given) != 1:
         raise InputError(f"input must have exactly one of {_quoted(SOURCE_KEYS)}, got {len(given)}")
-    invert = source.get("invert", False)
-    if not isinstance(invert, bool):
-        raise InputError(f"input 'invert' must be true or false, got {invert!r}")
+    for flag in ("invert", "signed"):
+        if not isinstance(source.get(flag, False), bool):
+            raise InputError(f"input '{flag}' must be true or false, got {source[flag]!r}")
 
     if given[0] == "array":
+        for option in IMAGE_OPTION_KEYS:
+            if option in source:
+                raise InputError(f"input '{option}' resizes or converts images (samples and uploads); "
+                                 "an array is used as it is given")
         batch = _array(source["array"], settings.max_input_elements)
     else:
         image = _uploaded(source["image_id"], uploads) if given[0] == "image_id" else _sample(source["sample"])
+        channels = _channels_wanted(source, channels)
+        size = _size_wanted(source, size, image.shape[:2])
         batch = _prepare_image(image, channels, size, settings.max_input_elements)
-    return 1.0 - batch if invert else batch
+    if source.get("invert", False):
+        batch = 1.0 - batch
+    return 2.0 * batch - 1.0 if source.get("signed", False) else batch
+
+
+def _channels_wanted(source: dict, channels: int | None) -> int | None:
+    """The run's channel count, else the source's "channels" (1 or 3), else None (the image's own)."""
+    asked = source.get("channels")
+    if asked is None:
+        return channels
+    if isinstance(asked, bool) or asked not in (1, 3):
+        raise InputError(f"input 'channels' must be 1 (grayscale) or 3 (RGB), got {asked!r}")
+    if channels is not None and asked != channels:
+        raise InputError(f"input 'channels' is {asked}, but this network reads {channels}-channel images; "
+                         f"leave 'channels' out")
+    return asked
+
+
+def _size_wanted(source: dict, size: tuple[int, int] | None, image_size: tuple[int, int]) -> tuple[int, int] | None:
+    """The run's (H, W), else the image resized to the source's "fit" on its longer side, else None."""
+    fit = source.get("fit")
+    if fit is None:
+        return size
+    if isinstance(fit, bool) or not isinstance(fit, int) or fit < 1:
+        raise InputError(f"input 'fit' must be a positive number of pixels (the longer side), got {fit!r}")
+    if size is not None:
+        raise InputError(f"input 'fit' cannot be used here: this network resizes its input to "
+                         f"{size[0]}x{size[1]}; leave 'fit' out")
+    return fit_size(*image_size, fit)
 
 
 def _uploaded(image_id: object, uploads: UploadStore) -> np.ndarray:
@@ -99,7 +140,7 @@ def _prepare_image(image: np.ndarray, channels: int | None, size: tuple[int, int
                          f"the limit is {max_elements}: pick a smaller size")
     image = _convert_channels(image, out_channels)
     if (height, width) != image.shape[:2]:
-        image = _resize(image, height, width)
+        image = resize(image, height, width)
     return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
@@ -110,14 +151,6 @@ def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
     if channels == 3:
         return np.repeat(image, 3, axis=2)
     return (image @ LUMA_WEIGHTS)[..., None]
-
-
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pillow's bilinear filter per channel; when shrinking it widens to cover the source area (antialiased)."""
-    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], np.float32))
-                         .resize((width, height), Image.Resampling.BILINEAR))
-              for c in range(image.shape[2])]
-    return np.stack(planes, axis=2)
 
 
 def _array(spec: object, max_elements: int) -> np.ndarray:

@@ -1,4 +1,9 @@
-"""POST /api/images: upload an image (held in memory only); GET /api/images/{image_id}.png: see it back.
+"""POST /api/images: upload an image (held in memory only); GET /api/images/{image_id}: its size;
+GET /api/images/{image_id}.png: see it back.
+
+An image larger than `max_stored_side` on its longer side is kept reduced to that size: every view
+works at a smaller size (the lab at 512 pixels at most), and a 12-megapixel photo would otherwise hold
+146 MB of the store, and cost its page a 20 MB PNG to show it.
 
 The multipart body is parsed here, as it streams in, instead of by Starlette's form parser: that one
 spools files over 1 MB to a temporary file on disk and has no size limit for them. Here the `file`
@@ -17,7 +22,7 @@ from pydantic import BaseModel
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from server.images import ACCEPTED_FORMATS, ACCEPTED_TEXT, ImageError, encode_png, open_image, to_array
+from server.images import ACCEPTED_FORMATS, ACCEPTED_TEXT, ImageError, encode_png, open_image, shrink_to, to_array
 from server.settings import Settings
 from server.uploads import UploadStore, UploadTooLarge
 
@@ -47,12 +52,17 @@ UploadsDep = Annotated[UploadStore, Depends(get_uploads)]
 ImageSlotsDep = Annotated[anyio.CapacityLimiter, Depends(get_image_slots)]
 
 
-class UploadedImage(BaseModel):
+class StoredImage(BaseModel):
     image_id: str
-    width: int
+    width: int  # as kept by the server: what runs read
     height: int
     channels: int  # 1 (grayscale) or 3 (RGB): see server/images.py for how each mode is normalised
+
+
+class UploadedImage(StoredImage):
     format: str  # PNG, JPEG, GIF, WebP, BMP or TIFF
+    original_width: int  # the picture's own size (after its EXIF orientation); larger than width when reduced
+    original_height: int
 
 
 _MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -69,32 +79,48 @@ async def upload_image(request: Request, settings: SettingsDep, uploads: Uploads
                        slots: ImageSlotsDep) -> UploadedImage:
     """Decode the image in the multipart field `file` and keep it in memory; answer its id and size."""
     data = await read_file_field(request, FILE_FIELD, settings.max_upload_bytes)
-    image, image_format = await anyio.to_thread.run_sync(_decode, data, settings.max_image_pixels, limiter=slots)
+    image, image_format, (original_height, original_width) = await anyio.to_thread.run_sync(
+        _decode, data, settings.max_image_pixels, settings.max_stored_side, limiter=slots)
     try:
         image_id = uploads.add(image)
     except UploadTooLarge as error:
         raise HTTPException(413, str(error)) from error
     height, width, channels = image.shape
-    return UploadedImage(image_id=image_id, width=width, height=height, channels=channels, format=image_format)
+    return UploadedImage(image_id=image_id, width=width, height=height, channels=channels, format=image_format,
+                         original_width=original_width, original_height=original_height)
+
+
+def _stored(image_id: str, uploads: UploadStore) -> np.ndarray:
+    image = uploads.get(image_id)
+    if image is None:
+        raise HTTPException(404, f"no uploaded image has id {image_id!r}: uploads are kept in memory only and "
+                                 f"expire after {uploads.ttl_seconds / 60:g} minutes unused; upload it again")
+    return image
 
 
 @router.get("/images/{image_id}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "unknown or expired id"}})
 async def image_png(image_id: str, uploads: UploadsDep, slots: ImageSlotsDep) -> Response:
-    """The uploaded image as the server decoded it (orientation applied, transparency composited), as a PNG."""
-    image = uploads.get(image_id)
-    if image is None:
-        raise HTTPException(404, f"no uploaded image has id {image_id!r}: uploads are kept in memory only and "
-                                 f"expire after {uploads.ttl_seconds / 60:g} minutes unused; upload it again")
+    """The uploaded image as the server keeps it (orientation applied, transparency composited), as a PNG."""
+    image = _stored(image_id, uploads)
     png = await anyio.to_thread.run_sync(encode_png, image, limiter=slots)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
-def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
-    """Runs in a worker thread: the decoded image and its format's name, or HTTPException."""
+@router.get("/images/{image_id}", responses={404: {"description": "unknown or expired id"}})
+async def image_info(image_id: str, uploads: UploadsDep) -> StoredImage:
+    """Whether the server still has the image, and its size as kept (a page checks a link's upload with it)."""
+    height, width, channels = _stored(image_id, uploads).shape
+    return StoredImage(image_id=image_id, width=width, height=height, channels=channels)
+
+
+def _decode(data: bytes, max_pixels: int, max_side: int) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """Runs in a worker thread: the decoded image (reduced to `max_side`), its format's name and its own
+    (height, width); or HTTPException."""
     try:
         image = open_image(data, max_pixels=max_pixels)
-        return to_array(image), ACCEPTED_FORMATS[image.format]
+        pixels = to_array(image)
+        return shrink_to(pixels, max_side), ACCEPTED_FORMATS[image.format], pixels.shape[:2]
     except ImageError as error:
         raise HTTPException(error.status_code, error.message) from error
 

@@ -21,7 +21,7 @@ import {
 import { LayerRows } from "./autoencoder-maps.js";
 import { Pictures } from "./autoencoder-pictures.js";
 import {
-  createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput,
+  checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput,
 } from "./inputs.js";
 import { inputIgnored, watchLinkNotice } from "./link-notice.js";
 import { formatNumber } from "./plots.js";
@@ -104,6 +104,7 @@ async function start() {
   pictures = new Pictures(view.root);
   // fetched beside the model; without the list the picker says why, and a link's sample is not checked
   const samplesLoading = listSamples().catch(() => null);
+  const uploadChecked = checkLinkUpload();
   try {
     model = await cachedJSON(`/api/models/${NETWORK}`);
   } catch (error) {
@@ -116,6 +117,7 @@ async function start() {
   fromLayer = names[codeIndex + 1];
   codeSize = model.spec.layers[codeIndex].params.out_features;
   showModel();
+  await uploadChecked;
   const inputRefused = inputIgnored(state.get().input, { samples: await samplesLoading });
   if (inputRefused.length) state.set({ input: null }); // named below, from inputRefused
   if (editsIgnored().length || inputRefused.length) showNotice(inputRefused); // before the edits it names go

@@ -4,7 +4,8 @@
 // A *source* is a small plain object that says where the input comes from; it round-trips through
 // a URL with encodeSource / decodeSource:
 //   {type: "sample", name}                         a bundled image (GET /api/samples)
-//   {type: "upload", imageId, name, width, height} an image sent to POST /api/images
+//   {type: "upload", imageId, name, width, height} an image sent to POST /api/images, as the server keeps it
+//                                                  (with original: [width, height] when it was reduced)
 //   {type: "draw", size, pixels}                   the drawing canvas, pixels a Float32Array in [0, 1]
 //   {type: "pattern", name}                        a synthetic pattern made at the working size
 // plus `invert: true` when the input should be 1 - x (digits drawn dark on white).
@@ -116,19 +117,20 @@ const prepared = new Map(); // the last few prepared inputs (promises), by sourc
 const PREPARED_KEEP = 8;
 
 /**
- * The "input" object of a run request for `source` at a working size, made in the browser: the
- * picture resized so its longer side is `size` and converted to `channels` (1: luminance, 3: RGB),
- * sent as an array (C x H x W). signed: values mapped from [0, 1] to [-1, 1] (2x - 1, after any
- * inversion). upload: send the prepared picture to POST /api/images once and refer to it by id
- * (samples, uploads and patterns, not signed): a 512 x 512 array costs every request about 1.4 MB of
- * JSON, an id a few bytes. Resolves the same object for the same arguments.
+ * The "input" object of a run request for `source` at a working size: the picture resized so its longer
+ * side is `size` and converted to `channels` (1: luminance, 3: RGB); signed: values mapped from [0, 1] to
+ * [-1, 1] (2x - 1, after any inversion). byName: samples and uploads go by name, and the server resizes and
+ * converts them ("fit", "channels", "signed": docs/protocol.md), where the run does not fix the size; every
+ * other source is made here and sent as an array (C x H x W). Resolves the same object for the same arguments.
  */
-export async function prepareInput(source, { size, channels = 1, signed = false, upload = false }) {
+export async function prepareInput(source, { size, channels = 1, signed = false, byName = false }) {
+  if (byName && (source.type === "sample" || source.type === "upload")) {
+    return { ...sourceToInput(source), fit: size, channels, ...(signed ? { signed: true } : {}) };
+  }
   const invert = Boolean(source.invert);
-  const viaUpload = upload && !signed && source.type !== "draw";
-  const key = [encodeSource({ ...source, invert: false }), size, channels, signed ? invert : "-", viaUpload].join("|");
+  const key = [encodeSource({ ...source, invert: false }), size, channels, signed ? invert : "-"].join("|");
   if (!prepared.has(key)) {
-    const promise = makeInput(source, { size, channels, signed, invert, viaUpload });
+    const promise = makeInput(source, { size, channels, signed, invert });
     promise.catch(() => prepared.delete(key));
     prepared.set(key, promise);
     if (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value);
@@ -137,71 +139,10 @@ export async function prepareInput(source, { size, channels = 1, signed = false,
   return signed ? input : withInvert(input, source);
 }
 
-/** Forget prepared inputs that name `imageId`: the server no longer has it, the next call uploads again. */
-export async function forgetUpload(imageId) {
-  for (const [key, promise] of prepared) {
-    if ((await promise.catch(() => null))?.image_id === imageId) prepared.delete(key);
-  }
-}
-
-async function makeInput(source, { size, channels, signed, invert, viaUpload }) {
+async function makeInput(source, { size, channels, signed, invert }) {
   const { values, shape } = await sourceImage(source, { size, channels });
   if (signed) values.forEach((v, i) => { values[i] = 2 * (invert ? 1 - v : v) - 1; });
-  if (viaUpload) {
-    try {
-      return { image_id: (await postImage(await imageFile(values, shape))).image_id };
-    } catch {
-      // the upload store may be full or the server may refuse it: the array works as well, only slower
-    }
-  }
   return { array: encodeArray(values, shape) };
-}
-
-/**
- * A file the server decodes into exactly these values: grayscale as a 32-bit float TIFF (kept as it is
- * when in [0, 1]), RGB (bytes / 255 here) as a PNG.
- */
-async function imageFile(values, [channels, height, width]) {
-  if (channels === 1) return new File([floatTiff(values, height, width)], "lab-input.tif", { type: "image/tiff" });
-  const canvas = document.createElement("canvas");
-  canvas.width = width;
-  canvas.height = height;
-  const context = canvas.getContext("2d");
-  const image = context.createImageData(width, height);
-  const area = width * height;
-  for (let i = 0; i < area; i++) {
-    image.data.set([values[i], values[area + i], values[2 * area + i]].map((v) => Math.round(v * 255)), 4 * i);
-    image.data[4 * i + 3] = 255;
-  }
-  context.putImageData(image, 0, 0);
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-  return new File([blob], "lab-input.png", { type: "image/png" });
-}
-
-/** A baseline little-endian TIFF of one strip of 32-bit float samples (Pillow's mode "F"). */
-function floatTiff(values, height, width) {
-  // [tag, type (3: SHORT, 4: LONG), value]; StripOffsets (273) is filled in below
-  const entries = [[256, 4, width], [257, 4, height], [258, 3, 32], [259, 3, 1], [262, 3, 1], [273, 4, 0],
-    [277, 3, 1], [278, 4, height], [279, 4, values.byteLength], [339, 3, 3]];
-  const dataOffset = 8 + 2 + 12 * entries.length + 4;
-  const buffer = new ArrayBuffer(dataOffset + values.byteLength);
-  const view = new DataView(buffer);
-  view.setUint16(0, 0x4949, true); // "II": little-endian
-  view.setUint16(2, 42, true);
-  view.setUint32(4, 8, true); // the directory follows the header
-  view.setUint16(8, entries.length, true);
-  entries.forEach(([tag, type, value], i) => {
-    const at = 10 + 12 * i;
-    view.setUint16(at, tag, true);
-    view.setUint16(at + 2, type, true);
-    view.setUint32(at + 4, 1, true);
-    const number = tag === 273 ? dataOffset : value;
-    if (type === 3) view.setUint16(at + 8, number, true);
-    else view.setUint32(at + 8, number, true);
-  });
-  view.setUint32(10 + 12 * entries.length, 0, true); // no further directory
-  new Uint8Array(buffer, dataOffset).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-  return buffer;
 }
 
 /**
@@ -238,6 +179,22 @@ async function fetchBitmap(url, source) {
   }
   return createImageBitmap(await response.blob());
 }
+
+const goneUploads = new Set(); // ids of uploads the server said it no longer has
+
+/**
+ * Ask the server whether the upload that the page's link names (its `input`) is still there. When it is not,
+ * inputIgnored names it and the page reads its default input instead. Never rejects.
+ */
+export async function checkLinkUpload() {
+  const source = decodeSource(new URLSearchParams(location.search).get("input"));
+  if (source?.type !== "upload") return;
+  const response = await fetch(`/api/images/${encodeURIComponent(source.imageId)}`).catch(() => null);
+  if (response?.status === 404) goneUploads.add(source.imageId);
+}
+
+/** Whether the server said it no longer has the upload `imageId` (checkLinkUpload asks). */
+export const uploadGone = (imageId) => goneUploads.has(imageId);
 
 /** Where the browser can fetch a source's picture (samples and uploads), or null. */
 export function sourceImageURL(source) {
@@ -355,7 +312,15 @@ export async function uploadImage(file) {
   } catch (error) {
     throw new Error(`${file.name} could not be used: ${error.message}`);
   }
-  return { type: "upload", imageId: answer.image_id, name: file.name, width: answer.width, height: answer.height };
+  const source = { type: "upload", imageId: answer.image_id, name: file.name, width: answer.width, height: answer.height };
+  const reduced = answer.original_width > answer.width;
+  return reduced ? { ...source, original: [answer.original_width, answer.original_height] } : source;
+}
+
+/** "Using NAME (W×H)": the picture an upload source names, and the size the server reduced it from. */
+function usingText({ name, width, height, original }) {
+  const kept = original ? `${original[0]}×${original[1]}, kept at ${width}×${height}` : `${width}×${height}`;
+  return `Using ${name} (${kept})`;
 }
 
 // ---- the picker -------------------------------------------------------------------------------------
@@ -399,6 +364,7 @@ class InputPicker {
     const pad = this.root.querySelector(".ip-draw-pad");
     this.drawing = pad ? new DrawingPad(pad, () => this.drawn()) : null;
     this.source = initial;
+    this.uploadsStarted = 0; // counts files chosen: only the newest one's upload is used
     this.ready = this.loadSamples(initial);
   }
 
@@ -516,7 +482,7 @@ class InputPicker {
     if (source.type === "draw") this.drawing.load(source.pixels);
     if (source.type === "upload") {
       this.lastUpload = source;
-      field(".ip-upload-name").textContent = `Using ${source.name} (${source.width}×${source.height})`;
+      field(".ip-upload-name").textContent = usingText(source);
     }
     field(".ip-invert").checked = Boolean(source.invert);
   }
@@ -583,18 +549,25 @@ class InputPicker {
     this.digits = digits;
   }
 
-  async upload(file) {
+  /** Upload `file` and use it; of files chosen quickly one after another, the last one is used. */
+  async upload(file, note = "") {
     this.selectTab("upload");
     const name = this.root.querySelector(".ip-upload-name");
+    const ticket = ++this.uploadsStarted;
     name.textContent = `Uploading ${file.name}…`;
     try {
       const source = await uploadImage(file);
+      if (ticket !== this.uploadsStarted) return; // another file was chosen meanwhile
       this.lastUpload = source;
-      name.textContent = `Using ${source.name} (${source.width}×${source.height})`;
+      name.textContent = usingText(source);
       this.pick(source);
+      if (note) this.showHint(note);
       await this.hintAtInvert(source);
     } catch (error) {
-      name.textContent = "";
+      if (ticket !== this.uploadsStarted) return;
+      // the page still shows what it showed: say so where the file's name was
+      name.textContent = this.lastUpload && this.source?.imageId === this.lastUpload.imageId
+        ? usingText(this.lastUpload) : "";
       this.showError(error.message);
     }
   }
@@ -608,8 +581,11 @@ class InputPicker {
     root.addEventListener("drop", (event) => {
       event.preventDefault();
       root.classList.remove("ip-dragging");
-      const file = event.dataTransfer?.files?.[0];
-      if (file) this.upload(file);
+      const files = event.dataTransfer?.files ?? [];
+      if (files.length) {
+        this.upload(files[0], files.length > 1 ? `${files.length} files were dropped: the page reads one picture, `
+          + `so it uses the first, ${files[0].name}.` : "");
+      }
     });
   }
 

@@ -12,7 +12,7 @@
 import { announcer } from "./announce.js";
 import { cachedJSON } from "./api.js";
 import {
-  createInputPicker, decodeSource, encodeSource, forgetUpload, listSamples, prepareInput, sourceImage,
+  checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceImage,
 } from "./inputs.js";
 import { createKernelEditor } from "./kernels.js";
 import { createParamControls, pairOf, validParams } from "./lab-controls.js";
@@ -67,6 +67,7 @@ class Lab {
   async start() {
     // fetched beside the catalogue; null: the picker says why, and a link's sample is not checked
     const samplesLoading = listSamples().catch(() => null);
+    const uploadChecked = checkLinkUpload();
     let catalogue;
     try {
       catalogue = await cachedJSON("/api/layers");
@@ -76,12 +77,12 @@ class Lab {
     }
     this.kinds = Object.fromEntries(catalogue.map((kind) => [kind.kind, kind]));
     this.samples = await samplesLoading;
+    await uploadChecked;
     this.state = createState(DEFAULTS);
     this.view = this.checked(this.state.get());
     this.draws = 0;
     this.kernelVersion = 0;
     this.noExplain = new Set();
-    this.retried = new Set(); // prepared uploads made again after the server forgot them
     this.target = null;
     this.outputShape = null;
     this.buildKindSelect(catalogue);
@@ -399,7 +400,7 @@ class Lab {
     if (family === "image") {
       const channels = view.colour === "rgb" ? 3 : 1;
       const signed = view.range === "signed" || (view.range === "auto" && SIGNED_BY_DEFAULT.includes(view.kind));
-      const request = await prepareInput(source, { size: view.size, channels, signed, upload: true });
+      const request = await prepareInput(source, { size: view.size, channels, signed, byName: true });
       return { request, channels,
         range: signed ? [-1, 1] : [0, 1], key: `${view.input}|${view.size}|${channels}|${signed}` };
     }
@@ -520,13 +521,6 @@ class Lab {
         $("lab-explain-body").textContent = `${this.view.kind} does not break single output values down.`;
       }
       this.schedule();
-      return;
-    }
-    const uploaded = built.input.request.image_id;
-    if (message.field === "input" && uploaded && text.startsWith("no uploaded image") && !this.retried.has(uploaded)) {
-      // the server let the prepared copy go (uploads expire): make it again, once
-      this.retried.add(uploaded);
-      forgetUpload(uploaded).then(() => this.schedule());
       return;
     }
     this.clearErrors();

@@ -1,6 +1,6 @@
 // Tells the person which values of the page's link were not used, instead of dropping them silently.
 
-import { decodeSource } from "./inputs.js";
+import { decodeSource, uploadGone } from "./inputs.js";
 
 const MAX_TEXT = 40; // characters of a value shown; a pasted JSON can be long
 
@@ -50,8 +50,8 @@ const SAMPLES_NAMED = 5; // sample names a notice lists before "and N more"
 
 /**
  * The notice's entry for a link's `input` text that names no input source, a source of a type not among `types`
- * (the page's picker tabs) or a sample not among `samples` (the page's list, [{name}]); null checks nothing.
- * [] when the page can show what it names, or it is unset.
+ * (the page's picker tabs), a sample not among `samples` (the page's list, [{name}]; null checks nothing) or an
+ * upload the server no longer has (checkLinkUpload). [] when the page can show what it names, or it is unset.
  */
 export function inputIgnored(text, { types = null, samples = null } = {}) {
   if (text === null || text === undefined) return [];
@@ -62,6 +62,10 @@ export function inputIgnored(text, { types = null, samples = null } = {}) {
       + "(! at the end inverts)");
   }
   if (types && !types.includes(source.type)) return ignored(`not an input taken here (${types.join(", ")})`);
+  if (source.type === "upload" && uploadGone(source.imageId)) {
+    return ignored("the server no longer has this uploaded picture (it keeps uploads in memory, for an hour after "
+      + "their last use): upload it again");
+  }
   if (source.type !== "sample" || !samples || samples.some((sample) => sample.name === source.name)) return [];
   const names = samples.map((sample) => sample.name);
   const more = names.length > SAMPLES_NAMED ? ` and ${names.length - SAMPLES_NAMED} more in the Sample list` : "";

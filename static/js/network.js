@@ -18,7 +18,9 @@
 
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
 import { element } from "./dom.js";
-import { createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput } from "./inputs.js";
+import {
+  checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput,
+} from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
 import {
   CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackFromSpec, stackModel, stackSpec, validStack,
@@ -186,7 +188,8 @@ async function start() {
   try {
     // Sequence networks have their own view (/sequence); this one takes images.
     [models, layerKinds, samples] = await Promise.all([cachedJSON("/api/models"), cachedJSON("/api/layers"),
-      listSamples().catch(() => null)]); // without samples the picker says why, and no names are checked
+      listSamples().catch(() => null), // without samples the picker says why, and no names are checked
+      checkLinkUpload()]);
     models = models.filter((model) => model.input_kind === "image");
   } catch (error) {
     view.networkError.textContent = `The list of networks could not be loaded: ${error.message}`;

@@ -12,7 +12,7 @@
 // data-step (the step drawn), for tests.
 
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
-import { createInputPicker, decodeSource, encodeSource, listSamples } from "./inputs.js";
+import { checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples } from "./inputs.js";
 import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } from "./sequence-inputs.js";
 import { announcer } from "./announce.js";
 import { inputIgnored, networkIgnored, showLinkNotice } from "./link-notice.js";
@@ -120,6 +120,7 @@ function digitSource() {
 async function start() {
   // fetched beside the models; without the list the picker says why, and a link's sample is not checked
   const samplesLoading = listSamples(DIGIT_SAMPLE_KINDS).catch(() => null);
+  const uploadChecked = checkLinkUpload();
   try {
     choices = networkChoices(await cachedJSON("/api/models"));
   } catch (error) {
@@ -127,6 +128,7 @@ async function start() {
     return;
   }
   digitSamples = await samplesLoading;
+  await uploadChecked;
   linkNotice = linkIgnored();
   showLinkNotice(linkNotice);
   // what the notice names is dropped from the page's own link

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.browser.conftest import draw_vertical_stroke, screenshot
-from tests.browser.test_network import IN_LIVE_REGION, announcements, watch_announcements
+from tests.browser.test_network import IN_LIVE_REGION, UPLOAD_GONE, announcements, watch_announcements
 
 VIEW = "#autoencoder-view"
 NETWORK = "digits-autoencoder"
@@ -525,13 +525,13 @@ def test_code_helpers_in_the_page(page, server_url):
     assert result["ranges"] == [{"min": -0.5, "max": 1.5}]
 
 
-def test_expired_upload_error_next_to_input(page, server_url):
-    page.goto("/autoencoder?input=upload%3Anot-an-id%3A10x10")
-    error = page.locator("#ae-input .error")
-    error.wait_for(state="visible")
-    assert "upload it again" in error.inner_text()
-    assert page.get_attribute(VIEW, "data-run-state") == "error"
-    assert page.inner_text("#ae-run-error") == "" and page.inner_text("#ae-code-error") == ""
+def test_a_link_to_an_expired_upload_says_so_and_reads_the_default_digit(page):
+    page.allowed_errors.append(r"Failed to load resource.*404")  # the page asking whether the upload is there
+    open_view(page, "?input=upload%3Anot-an-id%3A10x10")
+    assert page.locator("#link-notice li").all_inner_texts() == [f"input=upload:not-an-id:10x10: {UPLOAD_GONE}"]
+    assert page.input_value(".ip-sample") == "mnist-3" and page.text_content(".ip-error") == ""
+    assert page.inner_text("#ae-run-error") == ""
+    page.wait_for_function("!location.search.includes('not-an-id')")
     screenshot(page, "autoencoder-expired-upload")
 
 

@@ -7,6 +7,7 @@ arithmetic shown), and the `page` fixture fails it on any console error.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.browser.conftest import screenshot
+from tests.browser.test_network import UPLOAD_GONE
 
 OUTPUT = "#lab-output-view"
 FIRST_MAP = "#lab-output-view .lab-map[data-channel='0'] canvas.lab-data"
@@ -374,6 +376,52 @@ def test_uploading_a_photo_uses_it(page, tmp_path):
     page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 128 × 96'")
     wait_for_new_output(page, before)
     assert "square.png" in page.text_content(".ip-upload-name")
+
+
+def drop_file(page, name: str, data: bytes, mime: str = "image/png") -> None:
+    """Drop one file on the input picker, as a person dragging it from their desktop."""
+    transfer = page.evaluate_handle("""([base64, name, type]) => {
+      const transfer = new DataTransfer();
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      transfer.items.add(new File([bytes], name, {type}));
+      return transfer;
+    }""", [base64.b64encode(data).decode(), name, mime])
+    page.dispatch_event(".input-picker", "drop", {"dataTransfer": transfer})
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_of_two_files_chosen_quickly_the_last_is_used_and_a_refused_one_keeps_it(page):
+    page.allowed_errors.append(r"Failed to load resource.*415")
+    noise = np.random.default_rng(0).integers(0, 256, (1600, 1200, 3), dtype=np.uint8)
+    big = png_bytes(Image.fromarray(noise))  # 5.8 MB: its upload answers well after the small one's
+    small = png_bytes(Image.new("RGB", (90, 120), (200, 30, 30)))
+    open_lab(page)
+    page.click("text=Upload")
+    before = draws(page)
+    drop_file(page, "big.png", big)
+    page.wait_for_timeout(50)
+    drop_file(page, "square.png", small)
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 128 × 96'")
+    wait_for_new_output(page, before)
+    page.wait_for_timeout(1500)  # the big file's answer has come by now, and must not replace the square
+    assert page.text_content(".ip-upload-name") == "Using square.png (90×120)"
+    assert page.text_content("#lab-input-shape") == "1 × 128 × 96"
+    # a file that is not a picture is refused, and the line still says which picture is in use
+    drop_file(page, "notes.png", b"these are not pixels")
+    page.locator(".ip-error").wait_for(state="visible")
+    assert "notes.png could not be used" in page.text_content(".ip-error")
+    assert page.text_content(".ip-upload-name") == "Using square.png (90×120)"
+    # a large picture is kept reduced, and the line says from what
+    before = draws(page)
+    drop_file(page, "big.png", big)
+    page.wait_for_function("document.querySelector('.ip-upload-name').textContent.startsWith('Using big')")
+    wait_for_new_output(page, before)
+    assert page.text_content(".ip-upload-name") == "Using big.png (1200×1600, kept at 768×1024)"
 
 
 def test_uploading_a_non_image_shows_the_error_next_to_the_picker(page, tmp_path):
@@ -828,6 +876,14 @@ def test_a_layer_setting_outside_params_and_a_misspelt_key_are_named(page):
         "kernels, speed.",
     ]
     assert output_shape(page) == "1x64x64"  # the stride is MaxPool2d's default, 2
+
+
+def test_a_link_to_an_expired_upload_says_so_and_runs_the_default(page):
+    page.allowed_errors.append(r"Failed to load resource.*404")  # the page asking whether the upload is there
+    open_lab(page, "?size=28&input=upload%3Anot-an-id%3A300x400")
+    assert page.locator("#link-notice li").all_inner_texts() == [f"input=upload:not-an-id:300x400: {UPLOAD_GONE}"]
+    assert page.input_value(".ip-sample") == "camera" and page.text_content(".ip-error") == ""
+    assert page.text_content("#lab-input-shape") == "1 × 28 × 28" and output_shape(page) == "4x26x26"
 
 
 def test_a_link_naming_a_sample_the_lab_lacks_says_so_and_runs_the_default(page):

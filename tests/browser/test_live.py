@@ -147,6 +147,8 @@ def test_a_follower_who_opens_another_page_stays_there_and_is_told(new_page):
     follower.wait_for_function("document.getElementById('live-status').textContent.includes('you changed')")
     presenter.select_option("#lab-kind", "ReLU")  # the presenter's next change brings the follower back
     follower.wait_for_url(re.compile(r"/\?kind=ReLU$"))
+    # the new page says "connecting to the server…" until its live socket is open
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes(\"presenter's view\")")
     assert banner(follower).startswith(f"Following {code}: this tab shows the presenter's view")
 
 

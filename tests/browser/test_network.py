@@ -44,6 +44,9 @@ def wait_for_run_after(page, count: int, timeout: float = 20_000) -> None:
     """Wait until more than `count` runs have been drawn completely."""
     page.wait_for_function(f"Number(document.querySelector('{VIEW}').dataset.runsDone) > {count}", timeout=timeout)
 
+UPLOAD_GONE = ("the server no longer has this uploaded picture (it keeps uploads in memory, for an hour after their "
+               "last use): upload it again.")
+
 
 def open_network(page, query: str = "") -> None:
     page.goto(f"/network{query}")
@@ -298,12 +301,14 @@ def test_non_image_upload_error_next_to_upload(page, server_url, tmp_path):
     screenshot(page, "network-upload-error")
 
 
-def test_expired_upload_error_next_to_input(page, server_url):
-    page.goto("/network?input=upload%3Anot-an-id%3A10x10")
-    error = page.locator("#nv-input .error")
-    error.wait_for(state="visible")
-    assert "upload it again" in error.inner_text()
-    assert page.get_attribute(VIEW, "data-run-state") == "error"
+def test_a_link_to_an_expired_upload_says_so_and_reads_the_networks_default(page):
+    page.allowed_errors.append(r"Failed to load resource.*404")  # the page asking whether the upload is there
+    open_network(page, "?network=digits-cnn&input=upload%3Anot-an-id%3A10x10")
+    assert page.locator("#link-notice li").all_inner_texts() == [
+        f"input=upload:not-an-id:10x10: {UPLOAD_GONE}"]
+    assert page.input_value(".ip-sample") == "mnist-3" and page.text_content(".ip-error") == ""
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    page.wait_for_function("!location.search.includes('not-an-id')")
     screenshot(page, "network-expired-upload")
 
 

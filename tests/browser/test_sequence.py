@@ -20,7 +20,7 @@ import pytest
 
 from engine.models import DIGIT_READER_HIDDEN
 from tests.browser.conftest import draw_vertical_stroke, screenshot as save_screenshot
-from tests.browser.test_network import IN_LIVE_REGION, announcements, watch_announcements
+from tests.browser.test_network import IN_LIVE_REGION, UPLOAD_GONE, announcements, watch_announcements
 
 VIEW = "#sequence-view"
 FLOAT16 = {"rtol": 2e-3, "atol": 1e-3}  # the page receives float16: about three significant digits
@@ -683,6 +683,14 @@ def test_an_unknown_input_kind_in_the_link_is_named(page):
     assert page.locator("#link-notice li").all_inner_texts() == [
         "source=bogus: not an input kind; the kinds are sine, numbers, text, digit."]
     page.wait_for_function("!new URLSearchParams(location.search).has('source')")  # named, then dropped from the link
+
+
+def test_a_link_to_an_expired_upload_is_named_and_the_default_digit_read(page):
+    page.allowed_errors.append(r"Failed to load resource.*404")  # the page asking whether the upload is there
+    open_sequence(page, "?input=upload%3Anot-an-id%3A28x28")
+    assert page.locator("#link-notice li").all_inner_texts() == [f"input=upload:not-an-id:28x28: {UPLOAD_GONE}"]
+    assert page.text_content(".ip-error") == ""
+    page.wait_for_function("!location.search.includes('not-an-id')")
 
 
 def test_another_network_opens_at_its_last_step(page):

@@ -18,6 +18,7 @@ from server import images
 from server.images import ImageError, decode_image, encode_png
 from server.settings import Settings
 from server.uploads import UploadStore, UploadTooLarge
+from tests.server.test_samples_inputs import torch_resize
 
 MAX_PIXELS = 16_000_000
 
@@ -395,8 +396,31 @@ def test_upload_then_fetch_it_back_as_png(client):
     assert client.app.state.uploads.get(body["image_id"]).shape == (30, 40, 3)
 
 
+def test_upload_then_ask_for_its_size(client):
+    image_id = upload(client, encoded(Image.new("L", (7, 5), 128), "PNG")).json()["image_id"]
+    assert client.get(f"/api/images/{image_id}").json() == {"image_id": image_id, "width": 7, "height": 5,
+                                                            "channels": 1}
+
+
+def test_large_upload_is_kept_reduced_to_the_longest_side_and_says_so():
+    settings = Settings(device="cpu", max_stored_side=64)
+    pixels = rgb_test_pattern(90, 160)
+    with TestClient(create_app(settings)) as client:
+        body = upload(client, encoded(Image.fromarray(pixels), "PNG")).json()
+        assert {key: body[key] for key in ("width", "height", "original_width", "original_height")} == {
+            "width": 64, "height": 36, "original_width": 160, "original_height": 90}
+        kept = client.app.state.uploads.get(body["image_id"])
+        expected = torch_resize(pixels.astype(np.float32) / 255.0, 36, 64)  # antialiased bilinear, as Pillow's
+        np.testing.assert_allclose(kept.transpose(2, 0, 1), expected, atol=1e-4)
+        png = client.get(f"/api/images/{body['image_id']}.png")
+        assert Image.open(io.BytesIO(png.content)).size == (64, 36)
+        small = upload(client, encoded(Image.new("L", (64, 10)), "PNG")).json()
+        assert (small["width"], small["original_width"]) == (64, 64)
+
+
 def test_unknown_image_id_is_404_saying_uploads_expire(client):
     assert_refused(client.get("/api/images/not-an-id.png"), 404, "not-an-id", "expire", "upload it again")
+    assert_refused(client.get("/api/images/not-an-id"), 404, "not-an-id", "expire", "upload it again")
 
 
 def test_oldest_upload_is_forgotten_when_the_store_is_full(client):

@@ -210,6 +210,49 @@ def test_digit_sample_resized_and_inverted(uploads):
     assert batch[0, 0, 0, 0] == 1.0
 
 
+@pytest.mark.parametrize("fit, size", [(64, (43, 64)), (451, (300, 451)), (3, (2, 3)), (1, (1, 1))])
+def test_fit_resizes_the_longer_side_keeping_the_aspect(uploads, fit, size):
+    batch = resolve({"sample": "chelsea", "fit": fit}, uploads, settings=Settings(device="cpu"))  # 451 x 300
+    assert batch.shape == (1, 3, *size)
+    np.testing.assert_allclose(batch[0], torch_resize(load_sample("chelsea"), *size), rtol=1e-4, atol=1e-5)
+
+
+def test_channels_option_converts_an_image(uploads):
+    gray = resolve({"sample": "chelsea", "channels": 1, "fit": 40}, uploads)
+    expected = torch_resize(load_sample("chelsea") @ np.float32([0.299, 0.587, 0.114])[:, None], 27, 40)
+    assert gray.shape == (1, 1, 27, 40)
+    np.testing.assert_allclose(gray[0], expected, atol=1e-5)
+    assert resolve({"sample": "dot", "channels": 3, "fit": 100}, uploads).shape == (1, 3, 100, 100)
+    # the run's own channel count agrees: no conflict
+    assert resolve({"sample": "dot", "channels": 1, "fit": 100}, uploads, channels=1).shape == (1, 1, 100, 100)
+
+
+def test_signed_maps_to_minus_one_to_one_after_inverting(uploads):
+    plain = resolve({"sample": "digit-3"}, uploads)[0]
+    np.testing.assert_allclose(resolve({"sample": "digit-3", "signed": True}, uploads)[0], 2 * plain - 1)
+    np.testing.assert_allclose(resolve({"sample": "digit-3", "signed": True, "invert": True}, uploads)[0],
+                               2 * (1 - plain) - 1)
+    values = np.array([[0.0, 0.25, 1.0]], np.float32)
+    np.testing.assert_array_equal(resolve({**array_source(values), "signed": True}, uploads)[0], [[-1, -0.5, 1]])
+
+
+@pytest.mark.parametrize("source, channels, size, words", [
+    ({"sample": "dot", "fit": 0}, None, None, ["'fit'", "positive number of pixels", "got 0"]),
+    ({"sample": "dot", "fit": 2.5}, None, None, ["'fit'", "got 2.5"]),
+    ({"sample": "dot", "fit": True}, None, None, ["'fit'", "got True"]),
+    ({"sample": "dot", "fit": 20}, None, (28, 28), ["'fit' cannot be used", "28x28", "leave 'fit' out"]),
+    ({"sample": "dot", "channels": 2}, None, None, ["'channels'", "1 (grayscale) or 3 (RGB)", "got 2"]),
+    ({"sample": "dot", "channels": 3}, 1, None, ["'channels' is 3", "reads 1-channel", "leave 'channels' out"]),
+    ({"sample": "dot", "signed": 1}, None, None, ["'signed'", "true or false"]),
+    ({**array_source(np.ones(3, np.float32)), "fit": 8}, None, None, ["'fit'", "an array is used as it is given"]),
+    ({**array_source(np.ones(3, np.float32)), "channels": 1}, None, None, ["'channels'", "array"]),
+    ({"sample": "dot", "fit": 10_000}, None, None, ["10000x10000", "100000", "smaller size"]),
+])
+def test_bad_image_options(uploads, source, channels, size, words):
+    message = refused(source, uploads, channels=channels, size=size)
+    assert all(word in message for word in words), message
+
+
 def test_array_comes_back_as_given_with_a_batch_axis_nan_and_inf_included(uploads):
     values = np.random.default_rng(2).standard_normal((2, 5, 3)).astype(np.float32)
     values[0, 0, 0], values[1, 1, 1], values[1, 2, 2] = np.nan, np.inf, -np.inf
@@ -248,7 +291,7 @@ def test_unknown_or_expired_image_id_says_uploads_expire(uploads):
     ("camera", ["object"]),
     ({}, ["exactly one", "'image_id', 'sample', 'array'", "got 0"]),
     ({"sample": "camera", "image_id": "x"}, ["exactly one", "got 2"]),
-    ({"sample": "camera", "url": "http://x"}, ["'url'", "allowed"]),
+    ({"sample": "camera", "url": "http://x"}, ["'url'", "allowed", "'invert', 'signed', 'fit', 'channels'"]),
     ({"sample": "camera", "invert": "yes"}, ["'invert'", "true or false"]),
 ])
 def test_malformed_source_objects(uploads, source, words):

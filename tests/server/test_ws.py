@@ -16,6 +16,7 @@ from engine.models import BUILTIN_MODELS, DIGIT_READER_HIDDEN, load_model
 from engine.spec import network_from_spec
 from server import runs
 from server.app import create_app
+from server.inputs import resolve_input
 from server.settings import Settings
 from server.shared_runs import RunShares
 from server.wire import EXACT_VALUES, array_from_json, array_to_json, decode
@@ -291,6 +292,24 @@ def test_uploaded_image_as_input(client):
     header = messages[1][0]
     assert header["type"] == "input" and header["shape"] == [1, 1, 256, 256]
     assert last_of(messages)["type"] == "done"
+
+
+def test_a_single_layer_reads_a_sample_fitted_converted_and_signed_as_asked(client):
+    """What the Layer lab sends for a photo: the server resizes and converts it (no copy is uploaded)."""
+    with connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "f", "layer": {"kind": "ReLU", "params": {}}, "encoding": "float16",
+                      "input": {"sample": "chelsea", "fit": 64, "channels": 1, "signed": True}})
+        messages = run_messages(ws, "f")
+    header, payload = messages[1]
+    assert header["type"] == "input" and header["shape"] == [1, 1, 43, 64]
+    x = decode(header, payload)
+    expected = resolve_input({"sample": "chelsea", "fit": 64, "channels": 1}, uploads=None, settings=Settings(),
+                             channels=None, size=None)
+    np.testing.assert_allclose(x, 2 * expected - 1, atol=1e-3)  # float16 on the wire
+    assert x.min() < -0.5 and x.max() > 0.5  # signed: [-1, 1]
+    (_, relu), = layers_of(messages, "f")
+    np.testing.assert_array_equal(relu, np.maximum(x, 0))
 
 
 def test_requests_never_change_a_shared_network(client):
