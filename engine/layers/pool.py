@@ -115,9 +115,9 @@ class MaxPool2d(_Pool2d):
         if not any(0 <= row < height and 0 <= col < width for _, row, col in coordinates):
             # With dilation a window can lie wholly in the padding; PyTorch gives -inf there.
             return Explanation(self.kind, tuple(index), window, coordinates, output=value,
-                               note="every cell of this window is padding (NaN here), so nothing wins: -inf")
+                               note="every cell of this window is padding, so nothing wins: -inf")
         winner = coordinates.index((c, flat // width, flat % width))
-        note = "cells outside the input (padding, shown as NaN) never win" if _reads_padding(x, coordinates) else ""
+        note = "cells outside the input (the padding) never win" if _reads_padding(x, coordinates) else ""
         return Explanation(self.kind, tuple(index), window, coordinates, output=value, winner=winner, note=note)
 
 
@@ -174,7 +174,7 @@ class AvgPool2d(_Pool2d):
             counted = ("the divisor is divisor_override" if self.divisor_override is not None
                        else "the divisor counts those of the padding (count_include_pad)" if self.count_include_pad
                        else "the divisor counts only the input's (count_include_pad is off)")
-            note = f"cells outside the input (shown as NaN) add nothing to the sum; {counted}"
+            note = f"cells outside the input (the padding) add nothing to the sum; {counted}"
         return Explanation(self.kind, tuple(index), window, coordinates, output=output, sum=total,
                            total=total / divisor, extra={"divisor": divisor}, note=note)
 

@@ -20,8 +20,11 @@ export function windowCells(message) {
   return (message.coordinates || []).filter((point) => point.length >= 3).map((point) => point.slice(-2));
 }
 
-/** Fill `container` with the explanation in `message` (an "explain" message of the protocol). */
-export function renderExplanation(container, message) {
+/**
+ * Fill `container` with the explanation in `message` (an "explain" message of the protocol); inputShape
+ * (N, C, H, W) tells which cells of a pooling window lie in the padding.
+ */
+export function renderExplanation(container, message, { inputShape = null } = {}) {
   const window = decodeArray(message.window);
   const weights = decodeArray(message.weights);
   const products = decodeArray(message.products);
@@ -32,8 +35,11 @@ export function renderExplanation(container, message) {
   if (products) {
     parts.push(...weighted(window, weights, products, message));
     if (message.extra?.gates) parts.push(...gated(message.kind, message.extra, message.output));
-  } else if (message.winner !== null && message.winner !== undefined) parts.push(...pooled(window, message));
-  else if (message.extra && "divisor" in message.extra) parts.push(...averaged(window, message));
+  } else if (message.winner !== null && message.winner !== undefined) {
+    parts.push(...pooled(window, message, paddingCells(message, inputShape)));
+  } else if (message.extra && "divisor" in message.extra) {
+    parts.push(...averaged(window, message, paddingCells(message, inputShape)));
+  }
   else if (message.extra && "exponentials" in message.extra) parts.push(...softmax(window, message));
   else if (message.extra && "mean" in message.extra) parts.push(...normalised(window, message));
   else parts.push(...elementwise(window, message));
@@ -54,6 +60,17 @@ function place(index) {
   const [names, start, base] = index.length === 4 ? [["channel", "row", "column"], 1, 1]
     : index.length === 3 ? [["step", "unit"], 1, 0] : [["output"], index.length - 1, 1];
   return names.map((name, k) => `${name} ${index[start + k] + base}`).join(", ");
+}
+
+/** The flat indices of a window's cells that lie outside the input (N, C, H, W), in its padding. */
+function paddingCells(message, inputShape) {
+  const cells = new Set();
+  if (inputShape?.length !== 4) return cells;
+  const [, , height, width] = inputShape;
+  (message.coordinates ?? []).forEach(([, row, column], i) => {
+    if (row < 0 || row >= height || column < 0 || column >= width) cells.add(i);
+  });
+  return cells;
 }
 
 function number(value, className, label) {
@@ -110,13 +127,13 @@ function gated(kind, { gates, c_prev: cPrev, c, tanh_c: tanhC, h_prev: hPrev }, 
 }
 
 // -- max pooling: the window and its winner --
-function pooled(window, message) {
+function pooled(window, message, padding) {
   const winner = message.winner;
-  const at = message.coordinates[winner];
+  const at = [message.output_index[0], ...message.coordinates[winner]]; // with the batch index, as the output's
   const rows = window.shape.length >= 2 ? window.shape[window.shape.length - 1] : window.data.length;
   const place = `row ${Math.floor(winner / rows) + 1}, column ${(winner % rows) + 1} of the window`;
   return [
-    element("div", { class: "ex-tables" }, block("input window", window, { winner })),
+    element("div", { class: "ex-tables" }, block("input window", window, { winner, padding })),
     element("p", { class: "ex-winner-line" }, "The largest value wins: ",
       element("strong", { class: "ex-winner-name" }, `x[${at.join(", ")}] = ${formatNumber(window.data[winner])}`),
       ` (${place}), so the output is `, number(message.output, "ex-total")),
@@ -124,9 +141,9 @@ function pooled(window, message) {
 }
 
 // -- average pooling: sum and divisor --
-function averaged(window, message) {
+function averaged(window, message, padding) {
   return [
-    element("div", { class: "ex-tables" }, block("input window", window)),
+    element("div", { class: "ex-tables" }, block("input window", window, { padding })),
     element("p", { class: "ex-sum-line" }, "sum ", number(message.sum, "ex-sum", "sum"),
       ` ÷ ${message.extra.divisor} values = `, number(message.total, "ex-total", "average")),
   ];
@@ -160,13 +177,13 @@ function elementwise(window, message) {
     ` → ${message.kind}(x) = `, number(message.output, "ex-total", "output"))];
 }
 
-/** A titled table of numbers (or a picture when large); `winner` marks one flat index. */
-function block(title, array, { winner = null } = {}) {
+/** A titled table of numbers (or a picture when large); `winner` marks one flat index, `padding` a set ("pad"). */
+function block(title, array, { winner = null, padding = new Set() } = {}) {
   const figure = element("figure", { class: "ex-block" }, element("figcaption", { class: "muted" }, title));
   const [planes, rows, columns] = layout(array.shape, array.data.length);
   for (let p = 0; p < planes; p++) {
     const offset = p * rows * columns;
-    if (rows * columns <= TABLE_LIMIT) figure.append(table(array.data, offset, rows, columns, winner));
+    if (rows * columns <= TABLE_LIMIT) figure.append(table(array.data, offset, rows, columns, winner, padding));
     else figure.append(picture(array.data, offset, rows, columns));
   }
   return figure;
@@ -181,7 +198,7 @@ function layout(shape, count) {
 }
 
 /** The values as a grid of numbers, with table roles so that a screen reader reads rows and columns. */
-function table(data, offset, rows, columns, winner) {
+function table(data, offset, rows, columns, winner, padding) {
   const grid = element("div", { class: "ex-grid", style: `--columns: ${columns}`, role: "table" });
   const count = Math.min(rows * columns, data.length - offset);
   for (let r = 0; r * columns < count; r++) {
@@ -189,6 +206,11 @@ function table(data, offset, rows, columns, winner) {
     const row = element("div", { role: "row", style: "display: contents" });
     for (let i = r * columns; i < Math.min(count, (r + 1) * columns); i++) {
       const cell = element("span", { class: "ex-cell", role: "cell" }, formatNumber(data[offset + i]));
+      if (padding.has(offset + i)) {
+        cell.textContent = "pad";
+        cell.classList.add("ex-pad");
+        cell.setAttribute("aria-label", "padding");
+      }
       if (offset + i === winner) {
         cell.classList.add("ex-winner");
         cell.setAttribute("aria-label", `${formatNumber(data[offset + i])}, the largest`);

@@ -493,7 +493,7 @@ class Lab {
   }
 
   showExplanation(message, built) {
-    renderExplanation($("lab-explain-body"), message);
+    renderExplanation($("lab-explain-body"), message, { inputShape: this.inputShape });
     if (built.family === "image") this.inputView.highlight(windowCells(message));
     // A screen reader hears one sentence when the explained cell moves (not on every re-run, nor while playing).
     const cell = message.output_index.join(",");

@@ -292,7 +292,7 @@ function changed(values, keys) {
   }
   if (keys.has("saliency")) saliency.setChoice(values.saliency);
   if (keys.has("network") || keys.has("input") || keys.has("saliency") || stackChanged) run();
-  else if (keys.has("layer") || keys.has("map")) renderDetail();
+  else if (keys.has("layer") || keys.has("map") || keys.has("scale")) renderDetail();
 }
 
 function showModel() {

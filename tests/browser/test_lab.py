@@ -223,7 +223,7 @@ def test_maxpool_hover_names_the_winner(page):
     hover_cell(page, 0.5, 0.5)
     page.wait_for_selector("#lab-explain-body .ex-winner-name")
     winner = page.text_content("#lab-explain-body .ex-winner-name")
-    assert re.match(r"x\[0, \d+, \d+\] = ", winner)
+    assert re.match(r"x\[0, 0, \d+, \d+\] = ", winner)  # indexed as the output is: batch, channel, row, column
     shown_value = number(winner.split("= ")[1])
     output = number(page.text_content("#lab-explain-body .ex-output"))
     assert shown_value == pytest.approx(output, abs=1e-3)
@@ -231,6 +231,20 @@ def test_maxpool_hover_names_the_winner(page):
     assert len(cells) == 4 and max(cells) == pytest.approx(output, abs=1e-3)
     assert page.locator("#lab-explain-body .ex-cell.ex-winner").count() == 1
     screenshot(page, "lab-maxpool-winner")
+
+
+@pytest.mark.parametrize("kind", ["MaxPool2d", "AvgPool2d"])
+def test_a_pooling_window_marks_its_padding_cells(page, kind):
+    params = urllib.parse.quote('{"kernel_size":3,"stride":2,"padding":1}')
+    open_lab(page, f"?kind={kind}&size=28&input=sample:mnist-3&params={params}")
+    assert output_shape(page) == "1x14x14"
+    hover_cell(page, 0.01, 0.01)  # output (0, 0): its window reaches one cell above and left of the input
+    page.wait_for_function("document.querySelector('#lab-explain-body .ex-title code')?.textContent === '[0, 0, 0, 0]'")
+    cells = page.locator("#lab-explain-body .ex-cell").all_text_contents()
+    assert cells[:4] == ["pad"] * 4 and cells[6] == "pad"  # the top row and the left column
+    assert all(cell != "pad" and not math.isnan(number(cell)) for i, cell in enumerate(cells) if i not in (0, 1, 2, 3, 6))
+    note = page.text_content("#lab-explain-body .ex-note")
+    assert note.startswith("cells outside the input (the padding)") and "NaN" not in note
 
 
 def test_a_map_without_a_pattern_is_drawn_flat_with_its_one_value(page):

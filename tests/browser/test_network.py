@@ -494,6 +494,17 @@ def test_state_round_trips_through_the_url(page):
     ]
 
 
+def test_the_open_map_takes_the_colour_scale_chosen(page):
+    open_network(page, "?network=edges&layer=0&map=4")
+    zmax = "document.querySelector('#nv-detail-heatmap').data[0].zmax"
+    page.wait_for_function(f"document.querySelector('#nv-detail-heatmap').data && {zmax} > 1")
+    layer_scale = page.evaluate(zmax)  # the whole layer's reach: the Sobel maps' strong edges
+    page.select_option("#nv-scale", "map")
+    page.wait_for_function(f"{zmax} < {layer_scale} / 4")  # this Gabor map's own, much smaller reach
+    page.select_option("#nv-scale", "layer")
+    page.wait_for_function(f"{zmax} === {layer_scale}")
+
+
 def test_colour_scales_and_map_pixels(page):
     page.goto("/network")
     result = page.evaluate("""async () => {

@@ -106,11 +106,11 @@ def test_max_pool_explain_names_the_winner_at_a_tie_and_in_padding():
 
 
 @pytest.mark.parametrize("layer, padding_note", [
-    (MaxPool2d(2, stride=1, padding=1), "cells outside the input (padding, shown as NaN) never win"),
-    (AvgPool2d(2, stride=1, padding=1), "cells outside the input (shown as NaN) add nothing to the sum; "
+    (MaxPool2d(2, stride=1, padding=1), "cells outside the input (the padding) never win"),
+    (AvgPool2d(2, stride=1, padding=1), "cells outside the input (the padding) add nothing to the sum; "
                                         "the divisor counts those of the padding (count_include_pad)"),
     (AvgPool2d(2, stride=1, padding=1, count_include_pad=False),
-     "cells outside the input (shown as NaN) add nothing to the sum; the divisor counts only the input's "
+     "cells outside the input (the padding) add nothing to the sum; the divisor counts only the input's "
      "(count_include_pad is off)"),
 ])
 def test_pool_explain_speaks_of_padding_only_for_a_window_that_reads_it(layer, padding_note):
