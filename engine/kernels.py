@@ -16,8 +16,9 @@ def _centered(small: np.ndarray, size: int) -> np.ndarray:
 
 
 def gaussian(size: int, sigma: float | None = None) -> np.ndarray:
-    """exp(-(x² + y²) / 2σ²), normalised to sum 1; σ defaults to size / 6 (at least 0.5)."""
-    sigma = sigma or max(size / 6.0, 0.5)
+    """exp(-(x² + y²) / 2σ²), normalised to sum 1; σ defaults to size / 6, at least 0.85: at 3x3 that is
+    the textbook blur [1 2 1]ᵀ[1 2 1] / 16 (σ = 0.5 kept 62% of the weight in the centre)."""
+    sigma = sigma or max(size / 6.0, 0.85)
     r = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma * sigma))
     return (g / g.sum()).astype(np.float32)

@@ -198,7 +198,7 @@ class ConvTranspose2d(Layer):
         "up. With stride 2 it doubles the size, which is how an autoencoder's decoder grows a small code back into "
         "an image."
     )
-    formula = "out[n,o, a·s + p·d − pad, b·s + q·d − pad] += x[n,c,a,b] · w[c,o,p,q]   (+ b[o])"
+    formula = "out[n,o, i·s + p·d − pad, j·s + q·d − pad] += x[n,c,i,j] · w[c,o,p,q]   (+ b[o])"
     shape_rule = "H_out = (H − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1 (same for W)"
     params = (
         Param("in_channels", "int", 1, "channels of the input", **_CHANNELS),

@@ -182,7 +182,7 @@ class MapReader {
     const { height, width } = canvas;
     const { y, x } = this.cursor;
     const value = this.tensor.data[(c * height + y) * width + x];
-    this.readout.textContent = `${this.name}, map ${c + 1}, row ${y}, col ${x}: ${formatNumber(value)}`;
+    this.readout.textContent = `${this.name}, map ${c}, row ${y}, col ${x}: ${formatNumber(value)}`;
     this.marker.show([canvas], this.cursor);
   }
 }
@@ -284,9 +284,9 @@ export class LayerRows {
     const area = height * width;
     canvases.forEach((canvas, c) => {
       drawMap(canvas, tensor.data, height, width, { ...scale, offset: c * area });
-      // the values the readout shows pixel by pixel (pointer or keys), in words: maps count from 1, as in the
-      // Network view, and each says its layer, for a keyboard that tabs from one row to the next
-      canvas.setAttribute("aria-label", `${name}, map ${c + 1} of ${channels} (${height}×${width}), `
+      // the values the readout shows pixel by pixel (pointer or keys), in words: maps count from 0, as every
+      // index here, and each says its layer, for a keyboard that tabs from one row to the next
+      canvas.setAttribute("aria-label", `${name}, map ${c} of ${channels} (${height}×${width}), `
         + rangeText(rangeOf(tensor.data, c * area, area)));
     });
     this.size(row);

@@ -85,8 +85,8 @@ export function encodeFilters(filters) {
   if (filters.every((f, o) => f.preset === defaultPreset(o) && !f.bias)) return "";
   const edited = filters.reduce((count, f) => count + (f.preset ? 0 : f.values.length), 0);
   return filters.map((f) => {
-    const body = f.preset || (edited <= STATE_MAX_VALUES ? `v${[...f.values].map(shortNumber).join(",")}` : "custom");
-    return f.bias ? `${body}@${shortNumber(f.bias)}` : body;
+    const body = f.preset || (edited <= STATE_MAX_VALUES ? `v${[...f.values].map(exactNumber).join(",")}` : "custom");
+    return f.bias ? `${body}@${exactNumber(f.bias)}` : body;
   }).join("~");
 }
 
@@ -131,18 +131,28 @@ export function filtersUnused(filters, outChannels, valuesPerFilter) {
       reasons.push(`${count}, where a filter of this layer has ${valuesPerFilter}; `
         + "it has its default");
     }
-    return reasons.map((reason) => ({ key: "kernels", text: filter.part, reason: `filter ${o + 1}: ${reason}` }));
+    return reasons.map((reason) => ({ key: "kernels", text: filter.part, reason: `filter ${o}: ${reason}` }));
   });
   if (filters.length > outChannels) {
     unused.push({ key: "kernels", text: filters.slice(outChannels).map((filter) => filter.part).join("~"),
       reason: `${filters.length} filters, where the layer has ${outChannels}; `
-        + `those after filter ${outChannels} were not used` });
+        + `those after filter ${outChannels - 1} were not used` });
   }
   return unused;
 }
 
+/** A weight as an entry field shows it: at most 3 decimals. */
 function shortNumber(value) {
   return String(Number(value.toFixed(3)));
+}
+
+/** The shortest decimal that reads back as the same float32: a link gives every weight exactly (1/3 too). */
+function exactNumber(value) {
+  for (let digits = 1; digits < 9; digits++) {
+    const text = String(Number(value.toPrecision(digits)));
+    if (Math.fround(Number(text)) === Math.fround(value)) return text;
+  }
+  return String(Number(value.toPrecision(9))); // 9 significant digits always read back as the same float32
 }
 
 // ---- the editor -----------------------------------------------------------------------------------------
@@ -346,10 +356,10 @@ class KernelEditor {
     tabs.replaceChildren(...this.filters.map((filter, o) => {
       const tab = element("button", { type: "button", role: "tab", class: "ke-filter", id: `ke-filter-${o}`,
         "aria-controls": "ke-grids", "aria-selected": String(o === this.selected),
-        tabindex: o === this.selected ? "0" : "-1", "aria-label": `Filter ${o + 1}`,
-        title: `Filter ${o + 1}: ${filter.preset ? PRESETS[filter.preset] : "edited by hand"}` },
+        tabindex: o === this.selected ? "0" : "-1", "aria-label": `Filter ${o}`,
+        title: `Filter ${o}: ${filter.preset ? PRESETS[filter.preset] : "edited by hand"}` },
       element("canvas", { class: "ke-thumb", width: this.shape.kw, height: this.shape.kh }),
-      element("span", {}, String(o + 1)));
+      element("span", {}, String(o)));
       tab.addEventListener("click", () => this.select(o));
       tab.addEventListener("keydown", (event) => {
         const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
@@ -379,19 +389,19 @@ class KernelEditor {
     const { inPerGroup, kh, kw } = this.shape;
     const filter = this.filters[this.selected];
     const taps = kh * kw;
-    const caption = inPerGroup > 1 ? `from input channel ${channel + 1}` : "";
+    const caption = inPerGroup > 1 ? `from input channel ${channel}` : "";
     if (taps > EDITABLE_CELLS) {
       const canvas = element("canvas", { class: "ke-big", width: kw, height: kh, role: "img", "data-channel": channel,
         "aria-label": `Kernel ${kh}×${kw}${caption ? ", " + caption : ""}` });
       return element("figure", { class: "ke-grid" }, element("figcaption", { class: "muted" }, caption), canvas);
     }
     const table = element("div", { class: "ke-table", role: "group", style: `--columns: ${kw}`,
-      "aria-label": `Filter ${this.selected + 1} weights${caption ? ", " + caption : ""}` });
+      "aria-label": `Filter ${this.selected} weights${caption ? ", " + caption : ""}` });
     for (let p = 0; p < kh; p++) {
       for (let q = 0; q < kw; q++) {
         const index = channel * taps + p * kw + q;
         const cell = element("input", { type: "number", step: "0.1", class: "ke-cell", "data-index": index,
-          "aria-label": `weight row ${p + 1} column ${q + 1}${caption ? " " + caption : ""}`,
+          "aria-label": `weight row ${p} column ${q}${caption ? " " + caption : ""}`,
           value: shortNumber(filter.values[index]) });
         cell.addEventListener("input", () => this.edit(cell));
         this.guard(cell, () => this.filters[this.selected].values[index]);

@@ -47,19 +47,19 @@ export function renderExplanation(container, message, { inputShape = null } = {}
   container.replaceChildren(...parts);
 }
 
-/** One sentence for a screen reader: "Conv2d output at channel 1, row 3, column 5 = 0.7765". */
+/** One sentence for a screen reader: "Conv2d output at channel 0, row 3, column 5 = 0.7765". */
 export function explanationSummary(message) {
   return `${message.kind} output at ${place(message.output_index)} = ${formatNumber(message.output)}`;
 }
 
 /**
- * Where an output index points: in a map counted from 1, as the maps and the step player count ("channel 1,
- * row 3, column 5"); in a sequence from 0, as its axes and the Sequence view count time steps ("step 0, unit 4").
+ * Where an output index points, in words ("channel 0, row 3, column 5"; "step 0, unit 4"; "output 4"). Every
+ * index counts from 0, as in the formulas, the axes, the links and PyTorch.
  */
 function place(index) {
-  const [names, start, base] = index.length === 4 ? [["channel", "row", "column"], 1, 1]
-    : index.length === 3 ? [["step", "unit"], 1, 0] : [["output"], index.length - 1, 1];
-  return names.map((name, k) => `${name} ${index[start + k] + base}`).join(", ");
+  const [names, start] = index.length === 4 ? [["channel", "row", "column"], 1]
+    : index.length === 3 ? [["step", "unit"], 1] : [["output"], index.length - 1];
+  return names.map((name, k) => `${name} ${index[start + k]}`).join(", ");
 }
 
 /** The flat indices of a window's cells that lie outside the input (N, C, H, W), in its padding. */
@@ -131,7 +131,7 @@ function pooled(window, message, padding) {
   const winner = message.winner;
   const at = [message.output_index[0], ...message.coordinates[winner]]; // with the batch index, as the output's
   const rows = window.shape.length >= 2 ? window.shape[window.shape.length - 1] : window.data.length;
-  const place = `row ${Math.floor(winner / rows) + 1}, column ${(winner % rows) + 1} of the window`;
+  const place = `row ${Math.floor(winner / rows)}, column ${winner % rows} of the window`;
   return [
     element("div", { class: "ex-tables" }, block("input window", window, { winner, padding })),
     element("p", { class: "ex-winner-line" }, "The largest value wins: ",
@@ -158,7 +158,8 @@ function softmax(window, message) {
     element("div", { class: "ex-tables" }, block("scores", window), block("exp(score − max)", exps)),
     element("p", { class: "ex-sum-line" }, "its score ", number(window.data[own], "ex-input", "score"),
       " gives exp(score − max) = ", number(exps.data[own], "ex-exp", "its exponential"),
-      "; ÷ the sum of all ", number(message.sum, "ex-sum", "sum"), " = ", number(message.output, "ex-total")),
+      `; ÷ the sum of the ${window.data.length} exponentials `, number(message.sum, "ex-sum", "sum"), " = ",
+      number(message.output, "ex-total")),
   ];
 }
 
@@ -183,6 +184,8 @@ function block(title, array, { winner = null, padding = new Set() } = {}) {
   const [planes, rows, columns] = layout(array.shape, array.data.length);
   for (let p = 0; p < planes; p++) {
     const offset = p * rows * columns;
+    // a window over several channels is one table per input channel, each named
+    if (planes > 1) figure.append(element("span", { class: "ex-plane muted" }, `channel ${p}`));
     if (rows * columns <= TABLE_LIMIT) figure.append(table(array.data, offset, rows, columns, winner, padding));
     else figure.append(picture(array.data, offset, rows, columns));
   }

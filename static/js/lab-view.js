@@ -269,7 +269,7 @@ export class OutputView {
       const scale = scaleFor(...(extents?.[c] ?? extent(tensor.data.subarray(c * area, (c + 1) * area))));
       this.scales.push(scale);
       colourLegend(map.legend, scale);
-      map.box.setAttribute("aria-label", `output channel ${c + 1}: ${h} by ${w} values from ${formatNumber(scale.min)} `
+      map.box.setAttribute("aria-label", `output channel ${c}: ${h} by ${w} values from ${formatNumber(scale.min)} `
         + `to ${formatNumber(scale.max)}; arrow keys move the highlighted cell`);
     });
     this.reveal(this.revealed ?? null); // draws the maps
@@ -284,7 +284,7 @@ export class OutputView {
       // an application: screen readers hand it the arrow keys, which move the explained cell
       const box = element("div", { class: "lab-map", tabindex: "0", role: "application",
         "aria-roledescription": "output map", "data-channel": c },
-        element("span", { class: "lab-map-name muted" }, channels > 1 ? `channel ${c + 1}` : ""), layers.box, legend);
+        element("span", { class: "lab-map-name muted" }, channels > 1 ? `channel ${c}` : ""), layers.box, legend);
       layers.box.addEventListener("pointermove", (event) => this.pointed(c, layers, event));
       box.addEventListener("keydown", (event) => this.keyed(c, event));
       return { layers, legend, box };

@@ -282,7 +282,7 @@ class Lab {
       onSpeed: (speed) => this.update({ speed }),
       describe: (cell) => {
         const w = this.outputShape[3];
-        return `output row ${Math.floor(cell / w) + 1}, column ${(cell % w) + 1}`;
+        return `output row ${Math.floor(cell / w)}, column ${cell % w}`;
       },
     });
   }

@@ -40,9 +40,9 @@ export function createSaliencyPanel(elements, onPick) {
     drawOverlay(canvas, base, gradient, height, width, largest);
     canvas.dataset.classIndex = String(message.class_index);
     canvas.dataset.largest = String(largest);
-    caption.textContent = `Gradient of the score for “${names[message.class_index]}” (score ${formatNumber(message.score)}) `
-      + `with respect to each pixel; the largest is ${formatNumber(largest)}. Red: more ink here raises the score; `
-      + "blue: lowers it.";
+    caption.textContent = `Gradient of the score for “${names[message.class_index]}” (${formatNumber(message.score)}, `
+      + "before softmax turns the scores into probabilities) with respect to each pixel; the largest is "
+      + `${formatNumber(largest)}. Red: more ink here raises the score; blue: lowers it.`;
     canvas.setAttribute("aria-label", `saliency map for class ${names[message.class_index]} over the input`);
   }
 

@@ -309,10 +309,10 @@ function showModel() {
   }
   const designed = model.card?.epochs === 0; // e.g. edges: filters made by hand, stored like trained weights
   const weights = designed ? "hand-designed filters, not trained"
-    : model.trained ? `trained weights (${model.card ? `held-out score ${model.card.held_out_score}` : "no card"})`
+    : model.trained ? `trained weights (${model.card?.metric ? `${model.card.metric}: ${model.card.held_out_score}` : "no card"})`
       : "untrained: seeded random weights, so its answers mean nothing yet";
   view.networkAbout.textContent = `${model.description} Takes ${model.input_channels}×${model.input_size.join("×")} `
-    + `(inputs are resized to fit); ${weights}.`;
+    + `(a picture of another shape is stretched to it); ${weights}.`;
   saliency.setModel(model);
   saliency.setChoice(state.get().saliency);
 }
@@ -594,7 +594,7 @@ function drawMaps(row, index, tensor, shape, scale) {
   featureGrid(container, {
     data: tensor.data, channels: shape.channels, height: shape.height, width: shape.width,
     scale: mapScales(tensor, shape, scale), selected, size: mapSize(container, shape.channels),
-    label: (c) => `${name} ${c + 1} of ${shape.channels} (${shape.height}×${shape.width}), ${ranges[c]}: open details`,
+    label: (c) => `${name} ${c} of ${shape.channels} (${shape.height}×${shape.width}), ${ranges[c]}: open details`,
     onSelect: (channel) => state.set({ layer: index, map: channel }),
   });
   const readout = row.querySelector(".nv-readout");
@@ -603,7 +603,7 @@ function drawMaps(row, index, tensor, shape, scale) {
     if (!button) return;
     const c = Number(button.dataset.channel);
     const stats = summarize(tensor.data, c * area, area, 1);
-    readout.textContent = `${name} ${c + 1}: min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)}, `
+    readout.textContent = `${name} ${c}: min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)}, `
       + `mean ${formatNumber(stats.mean)}`;
   };
 }
@@ -665,8 +665,8 @@ function showScores(index) {
   const best = values.indexOf(Math.max(...values));
   const probabilities = shown.layers[index].kind === "Softmax";
   view.scoresPlot.dataset.best = names[best];
-  $("#nv-scores-best").textContent = `Highest: ${names[best]} (${formatNumber(values[best])})`
-    + (probabilities ? "" : "; scores before softmax");
+  $("#nv-scores-best").textContent = `Highest: ${names[best]} (${probabilities ? "probability " : ""}`
+    + `${formatNumber(values[best])})${probabilities ? "" : "; scores before softmax"}`;
   drawScoreBars(view.scoresPlot, values, names, { best, range: probabilities ? [0, 1] : null });
 }
 
@@ -765,13 +765,13 @@ function renderDetail() {
   const shape = layout(output.tensor.shape);
   if (shape.kind !== "maps" || !Number.isInteger(map) || map < 0 || map >= shape.channels) {
     title.textContent = `${info.name} has no map ${map}`
-      + (shape.kind === "maps" ? ` (in the address, its maps are 0 to ${shape.channels - 1})` : "");
+      + (shape.kind === "maps" ? ` (its maps are 0 to ${shape.channels - 1})` : "");
     return;
   }
   const area = shape.height * shape.width;
   const offset = map * area;
   const stats = summarize(output.tensor.data, offset, area);
-  title.textContent = `${info.name} · ${layer === INPUT_INDEX ? "channel" : "map"} ${map + 1} of ${shape.channels}`;
+  title.textContent = `${info.name} · ${layer === INPUT_INDEX ? "channel" : "map"} ${map} of ${shape.channels}`;
   view.detail.dataset.layer = String(layer);
   view.detail.dataset.map = String(map);
   $("#nv-detail-stats").textContent = `${info.kind}, ${shape.height}×${shape.width}: min ${formatNumber(stats.min)}, `

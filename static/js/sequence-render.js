@@ -29,7 +29,6 @@ export const GATES = {
 };
 
 const $ = (selector) => document.querySelector(selector);
-const percent = (p) => `${(100 * p).toFixed(1)}%`;
 
 /** Set an element's text, with "x_{t+1}" written as x<sub>t+1</sub> (the rest stays plain text). */
 export function setMath(element, text) {
@@ -130,7 +129,7 @@ function drawOutput(shown, step) {
       : "These weights are untrained, so the answers mean nothing yet."}`);
   const last = classesAt(output, shown.steps - 1);
   $("#sq-answer").textContent = `After all ${shown.steps} rows it reads ${output.names[last.best]} `
-    + `(${percent(last.values[last.best])} sure).`;
+    + `(probability ${formatNumber(last.values[last.best])}).`;
   $("#sq-answer").dataset.answer = output.names[last.best];
   return timeHeatmap(plot, output.data, shown.steps, output.names.length, { scale: UNIT, rowName: "class",
     valueName: "probability", rowLabels: output.names, step });
@@ -306,11 +305,11 @@ function showOutputAt(shown, t) {
     return;
   }
   const { values, best } = classesAt(output, t);
-  line.textContent = `After row ${t} its best guess is ${output.names[best]} (${percent(values[best])}).`;
+  line.textContent = `After row ${t} its best guess is ${output.names[best]} (probability ${formatNumber(values[best])}).`;
   const chart = $("#sq-output-bars");
   chart.dataset.best = output.names[best];
   chart.setAttribute("aria-label", `probabilities at step ${t}: `
-    + output.names.map((name, i) => `${name} ${percent(values[i])}`).join(", "));
+    + output.names.map((name, i) => `${name} ${formatNumber(values[i])}`).join(", "));
   $("#sq-output-bars-title").textContent = `Probabilities after row ${t}:`;
   barChart(chart, values, { labels: output.names, range: [0, 1], highlight: best, itemName: "class",
     valueName: "probability" });

@@ -193,11 +193,12 @@ def map_selector(layer: str, number: int) -> str:
 
 
 def map_readout(page, layer: str) -> tuple[int, int, int, float]:
-    """The layer's readout as (map, row, col, value)."""
+    """The layer's readout as (map, row, col, value), the map counted from 1 as map_selector's (the page counts
+    every index from 0)."""
     text = page.inner_text(f".ae-layer[data-name='{layer}'] .ae-layer-readout")
     match = re.fullmatch(rf"{layer}, map (\d+), row (\d+), col (\d+): (\S+)", text)
     assert match, text
-    return int(match[1]), int(match[2]), int(match[3]), float(match[4])
+    return int(match[1]) + 1, int(match[2]), int(match[3]), float(match[4])
 
 
 def row_print(page, name: str) -> dict:
@@ -599,14 +600,14 @@ def test_names_hold_the_visible_words_and_the_values(page, server_url):
     assert page.inner_text("label[for='ae-c3']") == "c3"
     page.get_by_role("slider", name="c3, code number 3", exact=True).wait_for()
 
-    # maps count from 1, as in the Network view, and their names hold their layer and range (the readout's values)
+    # maps count from 0, as every index does, and their names hold their layer and range (the readout's values)
     maps = page.locator(".ae-layer[data-name='dec1'] .ae-maps canvas")
     labels = maps.evaluate_all("canvases => canvases.map((c) => c.getAttribute('aria-label'))")
     assert len(labels) == 8
     for c, label in enumerate(labels):
-        assert re.fullmatch(rf"dec1, map {c + 1} of 8 \(\d+×\d+\), values from \S+ to \S+", label), label
+        assert re.fullmatch(rf"dec1, map {c} of 8 \(\d+×\d+\), values from \S+ to \S+", label), label
     maps.first.hover()
-    assert page.inner_text(".ae-layer[data-name='dec1'] .ae-layer-readout").startswith("dec1, map 1, row ")
+    assert page.inner_text(".ae-layer[data-name='dec1'] .ae-layer-readout").startswith("dec1, map 0, row ")
 
     # the pictures, whose pixels the readout says one at a time (pointer or keys), say their range
     reconstruction = server_layer(server_url, -1, {"input": {"sample": "mnist-3"}})[0, 0]

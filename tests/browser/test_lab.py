@@ -125,7 +125,7 @@ def test_editing_a_kernel_value_changes_the_output(page):
     open_lab(page)
     before_pixels = canvas_print(page, FIRST_MAP)
     before = draws(page)
-    # filter 1 is the identity: put a 1 in its top-left corner too (the picture plus a shifted copy)
+    # filter 0 is the identity: put a 1 in its top-left corner too (the picture plus a shifted copy)
     page.locator(".ke-cell").first.fill("1")
     wait_for_new_output(page, before)
     assert page.input_value(".ke-preset") == ""  # now "edited by hand"
@@ -170,8 +170,8 @@ def test_hovering_an_output_cell_shows_the_arithmetic(page):
     title = page.text_content("#lab-explain-body .ex-title code")
     c, i, j = (int(v) for v in re.findall(r"-?\d+", title)[1:])
     assert page.get_attribute("#lab-input-view", "data-window") == f"{i},{j}"
-    # the index counts from 0, as NumPy does; the place beside it counts from 1, as the maps are named
-    assert page.text_content("#lab-explain-body .ex-place") == f" (channel {c + 1}, row {i + 1}, column {j + 1})"
+    # the words beside the index name the same numbers: every index counts from 0, as the maps are named
+    assert page.text_content("#lab-explain-body .ex-place") == f" (channel {c}, row {i}, column {j})"
     screenshot(page, "lab-hover-conv2d")
 
 
@@ -562,15 +562,20 @@ def test_edited_kernels_survive_a_reload(page):
     wait_for_new_output(page, before)
     page.click(".ke-filter >> nth=0")
     page.locator(".ke-cell").nth(1).fill("-0.5")
+    page.locator(".ke-cell").nth(2).fill("0.123456")  # the field shows 0.123; the link keeps the weight whole
     page.fill(".ke-bias", "0.25")
-    page.wait_for_function("new URLSearchParams(location.search).get('kernels')?.includes('@0.25')")
+    page.wait_for_function("new URLSearchParams(location.search).get('kernels')?.startsWith('v0,-0.5,0.123456,0,1,')"
+                           " && new URLSearchParams(location.search).get('kernels')?.includes('@0.25')")
     shown = canvas_print(page, FIRST_MAP)
     page.reload()
     wait_for_new_output(page, 0)
     assert page.locator("#link-notice").count() == 0  # the page's own kernels text reads back whole
-    assert page.input_value(".ke-preset") == ""  # filter 1: edited by hand
+    assert page.input_value(".ke-preset") == ""  # filter 0: edited by hand
     cells = [number(v) for v in page.locator(".ke-cell").evaluate_all("cells => cells.map(c => c.value)")]
-    assert cells == [0, -0.5, 0, 0, 1, 0, 0, 0, 0]
+    assert cells == [0, -0.5, 0.123, 0, 1, 0, 0, 0, 0]
+    weights = page.evaluate("async () => (await import('/static/js/kernels.js')).decodeFilters("
+                            "new URLSearchParams(location.search).get('kernels'))[0].values[2]")
+    assert weights == float(np.float32(0.123456))
     assert number(page.input_value(".ke-bias")) == 0.25
     assert canvas_print(page, FIRST_MAP)["hash"] == shown["hash"]
     page.click(".ke-filter >> nth=2")
@@ -652,13 +657,13 @@ def test_a_link_with_kernels_the_layer_cannot_use_names_each_filter(page):
     open_lab(page, f"?size=32&params={params}&kernels=sobel_z~v1,2,3@x~laplacian")
     items = page.locator("#link-notice li").all_inner_texts()
     assert items == [
-        "kernels=sobel_z: filter 1: not a preset (identity, sobel_x, sobel_y, gaussian, sharpen, laplacian, emboss, "
+        "kernels=sobel_z: filter 0: not a preset (identity, sobel_x, sobel_y, gaussian, sharpen, laplacian, emboss, "
         "random) nor v and comma-separated numbers; it has its default.",
-        "kernels=v1,2,3@x: filter 2: its bias x is not a number; it is 0.",
-        "kernels=v1,2,3@x: filter 2: 3 values, where a filter of this layer has 9; it has its default.",
-        "kernels=laplacian: 3 filters, where the layer has 2; those after filter 2 were not used.",
+        "kernels=v1,2,3@x: filter 1: its bias x is not a number; it is 0.",
+        "kernels=v1,2,3@x: filter 1: 3 values, where a filter of this layer has 9; it has its default.",
+        "kernels=laplacian: 3 filters, where the layer has 2; those after filter 1 were not used.",
     ]
-    # the defaults stand in: filter 1 the identity, filter 2 Sobel x, both without bias
+    # the defaults stand in: filter 0 the identity, filter 1 Sobel x, both without bias
     assert page.input_value(".ke-preset") == "identity"
     page.click(".ke-filter >> nth=1")
     assert page.input_value(".ke-preset") == "sobel_x" and number(page.input_value(".ke-bias")) == 0
@@ -668,7 +673,7 @@ def test_a_link_with_kernels_the_layer_cannot_use_names_each_filter(page):
       return [k.decodeFilters("v1,,2~v~v5")[0].values, k.decodeFilters("v1,,2~v")[1].unread.length,
               k.filtersUnused(k.decodeFilters("v5"), 1, 9)[0].reason];
     }""")
-    assert read == [None, 1, "filter 1: 1 value, where a filter of this layer has 9; it has its default"]
+    assert read == [None, 1, "filter 0: 1 value, where a filter of this layer has 9; it has its default"]
     # the next link holds the kernels shown, not the ones that could not be used
     page.select_option(".ke-preset", "gaussian")
     page.wait_for_function("new URLSearchParams(location.search).get('kernels') === 'identity~gaussian'")
@@ -788,6 +793,8 @@ def test_the_output_of_every_kind_can_be_explained_from_the_keyboard(page):
     page.wait_for_function("/^\\[0, \\d+\\]$/.test(document.querySelector('#lab-explain-body .ex-title code')?.textContent)")
     last = page.text_content("#lab-explain-body .ex-title code")
     assert last == f"[0, {int(output_shape(page)) - 1}]"
+    # the words name the same index as the brackets: every index counts from 0
+    assert page.text_content("#lab-explain-body .ex-place") == f" (output {int(output_shape(page)) - 1})"
     # the maps of an image layer are their own stops; the box around them is not one
     open_lab(page)
     assert page.locator(OUTPUT).get_attribute("tabindex") is None
@@ -805,7 +812,7 @@ def test_what_a_screen_reader_hears_and_when(page):
     page.locator("#lab-output-view .lab-map").first.focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_function("document.querySelector('#lab-said').textContent"
-                           " .startsWith('Conv2d output at channel 1, row 1, column 1 = ')")
+                           " .startsWith('Conv2d output at channel 0, row 0, column 0 = ')")
     # the window, weights and products are tables of rows and cells
     table = page.locator("#lab-explain-body [role=table]").first
     assert table.locator("[role=row]").count() == 3
@@ -817,7 +824,7 @@ def test_what_a_screen_reader_hears_and_when(page):
     assert page.get_attribute("#lab-player-position", "aria-live") == "polite"
     # each pair's "h ≠ w" box is named for its setting
     assert page.get_by_role("checkbox", name="kernel size: h ≠ w (a different height and width)").count() == 1
-    assert page.get_by_role("tab", name="Filter 1").get_attribute("aria-controls") == "ke-grids"
+    assert page.get_by_role("tab", name="Filter 0").get_attribute("aria-controls") == "ke-grids"
     assert page.locator("#lab-input-view .lab-layered").get_attribute("aria-label") == "input picture: 28 by 28, gray"
 
 

@@ -156,7 +156,7 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     detail = page.locator("#nv-detail")
     detail.wait_for(state="visible")
     page.wait_for_url(re.compile(r"layer=3&map=2"))
-    assert page.inner_text("#nv-detail-title") == "conv2 · map 3 of 16"  # map=2 counts from 0, the title from 1
+    assert page.inner_text("#nv-detail-title") == "conv2 · map 2 of 16"  # map=2 in the link: maps count from 0
     page.wait_for_selector("#nv-detail-heatmap .hm, #nv-detail-heatmap image")
     z_rows, z_columns = page.evaluate(
         "() => { const z = document.querySelector('#nv-detail-heatmap').data[0].z; return [z.length, z[0].length]; }")
@@ -193,7 +193,7 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")
     detail.wait_for(state="visible")
-    assert page.inner_text("#nv-detail-title") == "conv1 · map 2 of 8"
+    assert page.inner_text("#nv-detail-title") == "conv1 · map 1 of 8"
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '1'")
     # ArrowDown moves one row down conv2's wrapped grid of 16 maps
     page.focus(".nv-layer[data-index='3'] button.map[data-channel='0']")
@@ -215,7 +215,7 @@ def test_transposed_convolution_kernels_match_the_weights(page, server_url):
     index = [name for name, _ in network.layers].index("dec1")
     open_network(page, f"?network=digits-autoencoder&layer={index}&map=5")
     page.locator("#nv-detail").wait_for(state="visible")
-    assert page.inner_text("#nv-detail-title") == "dec1 · map 6 of 8"
+    assert page.inner_text("#nv-detail-title") == "dec1 · map 5 of 8"
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '16'")
     assert "spread out by" in page.inner_text("#nv-kernel-about")
     # hover cell (row 1, col 2) of the slice for input channel 3 and read its weight
@@ -255,7 +255,7 @@ def test_class_scores_bar_chart(page, server_url):
     for i, name in enumerate(info["class_names"]):
         assert bars.nth(i).get_attribute("title") == f"{name}: {printed[i]}"
     top = printed[int(np.argmax(probabilities))]
-    assert page.inner_text("#nv-scores-best") == f"Highest: {best} ({top})"
+    assert page.inner_text("#nv-scores-best") == f"Highest: {best} (probability {top})"
     stats = page.locator('.nv-layer[data-index="8"] .nv-stats').inner_text()
     assert re.search(r"max\s+" + re.escape(top) + r"\b", stats), stats
     screenshot(page, "network-class-scores")
@@ -278,7 +278,7 @@ def test_reload_restores_network_input_and_selection(page, server_url):
     assert page.input_value("#nv-network") == "tiny-vgg"
     assert page.input_value("#nv-input .ip-sample") == "chelsea"
     page.locator("#nv-detail").wait_for(state="visible")
-    assert page.inner_text("#nv-detail-title") == title == "conv1_2 · map 5 of 10"
+    assert page.inner_text("#nv-detail-title") == title == "conv1_2 · map 4 of 10"
     pressed = page.locator(".nv-layer[data-index='2'] button.map[aria-pressed='true']")
     assert pressed.count() == 1 and pressed.get_attribute("data-channel") == "4"
     assert layer_rows(page).count() == len(model(server_url, "tiny-vgg")["spec"]["layers"])
@@ -554,7 +554,8 @@ def test_saliency_map_of_the_trained_digit_network(page, server_url):
     gradient, scores, classes = saliency(network, x)
     assert page.get_attribute(canvas, "data-class-index") == str(int(classes[0]))
     assert page.input_value("#nv-saliency-class") == "top"
-    assert f"trained weights (held-out score {info['card']['held_out_score']:g})" in page.inner_text("#nv-network-about")
+    card = info["card"]
+    assert f"trained weights ({card['metric']}: {card['held_out_score']:g})" in page.inner_text("#nv-network-about")
 
     def check_drawn(gradient):
         """Every pixel: the input's grey blended toward red (raises the score) or blue (lowers it), more
@@ -596,8 +597,8 @@ def test_saliency_is_hidden_for_untrained_networks(page):
 
 
 def test_a_link_to_a_map_that_is_not_there_says_so(page):
-    for query, title in (("?layer=0&map=0.5", "conv1 has no map 0.5 (in the address, its maps are 0 to 7)"),
-                         ("?layer=0&map=-1", "conv1 has no map -1 (in the address, its maps are 0 to 7)")):
+    for query, title in (("?layer=0&map=0.5", "conv1 has no map 0.5 (its maps are 0 to 7)"),
+                         ("?layer=0&map=-1", "conv1 has no map -1 (its maps are 0 to 7)")):
         open_network(page, query)
         page.wait_for_function(f"document.querySelector('#nv-detail-title').textContent === {title!r}")
 
@@ -664,12 +665,12 @@ def test_a_map_opened_from_the_keyboard_takes_the_focus_and_gives_it_back(page, 
     page.locator("#nv-detail").wait_for(state="visible")
     # the focus is on the panel's heading: a screen reader reads which map opened, the next Tab is Close
     assert focused(page) == "nv-detail-title"
-    assert page.inner_text("#nv-detail-title") == "conv1 · map 2 of 8"
+    assert page.inner_text("#nv-detail-title") == "conv1 · map 1 of 8"
     page.keyboard.press("Tab")
     assert focused(page) == "nv-detail-close"
     page.keyboard.press("Enter")
     page.locator("#nv-detail").wait_for(state="hidden")
-    assert focused(page, "document.activeElement.getAttribute('aria-label')").startswith("map 2 of 8 ")
+    assert focused(page, "document.activeElement.getAttribute('aria-label')").startswith("map 1 of 8 ")
     assert focused(page, "document.activeElement.closest('li').dataset.index") == "0"
     # a mouse click leaves the focus where it was (the panel is beside the layers, in view)
     page.click(".nv-layer[data-index='3'] button.map[data-channel='2']")
@@ -679,9 +680,9 @@ def test_a_map_opened_from_the_keyboard_takes_the_focus_and_gives_it_back(page, 
     # the heatmap and the histogram are named pictures that say what they show
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '8'")
     conv2 = download_layer(page, 3)[0, 2]
-    heatmap = page.get_by_role("img", name="heatmap of conv2 · map 3 of 16")
+    heatmap = page.get_by_role("img", name="heatmap of conv2 · map 2 of 16")
     label = heatmap.get_attribute("aria-label")
-    match = re.fullmatch(r"heatmap of conv2 · map 3 of 16: 14 rows by 14 columns, values from (\S+) to (\S+)", label)
+    match = re.fullmatch(r"heatmap of conv2 · map 2 of 16: 14 rows by 14 columns, values from (\S+) to (\S+)", label)
     assert match, label
     assert float(match[1]) == pytest.approx(conv2.min(), rel=FLOAT16_RTOL, abs=1e-3)
     assert float(match[2]) == pytest.approx(conv2.max(), rel=FLOAT16_RTOL, abs=1e-3)
@@ -712,13 +713,13 @@ def test_maps_strips_and_downloads_have_names_that_say_what_they_hold(page, serv
     # a map's name holds its range: the readout under the pointer, for the keyboard
     conv1 = download_layer(page, 0)[0, 0]
     label = page.get_attribute(".nv-layer[data-index='0'] button.map[data-channel='0']", "aria-label")
-    match = re.fullmatch(r"map 1 of 8 \(28×28\), values from (\S+) to (\S+): open details", label)
+    match = re.fullmatch(r"map 0 of 8 \(28×28\), values from (\S+) to (\S+): open details", label)
     assert match, label
     assert float(match[1]) == pytest.approx(conv1.min(), rel=FLOAT16_RTOL, abs=1e-3)
     assert float(match[2]) == pytest.approx(conv1.max(), rel=FLOAT16_RTOL, abs=1e-3)
     # and the readout counts maps from 1, as the names and the detail panel do
     page.hover(".nv-layer[data-index='0'] button.map[data-channel='0']")
-    assert page.inner_text(".nv-layer[data-index='0'] .nv-readout").startswith("map 1: min ")
+    assert page.inner_text(".nv-layer[data-index='0'] .nv-readout").startswith("map 0: min ")
 
     # the 784 values of the Flatten: their count and range; the ten probabilities: the largest ones too
     flat = download_layer(page, 6)[0]
@@ -757,7 +758,7 @@ def test_the_detail_panel_stacks_at_200_percent_zoom(page):
     screenshot(page, "network-detail-640px")
     close.click()
     detail.wait_for(state="hidden")
-    assert focused(page, "document.activeElement.getAttribute('aria-label')").startswith("map 1 of 8 ")
+    assert focused(page, "document.activeElement.getAttribute('aria-label')").startswith("map 0 of 8 ")
 
     # a map clicked far above the panel brings it into view
     page.click(".nv-layer[data-index='1'] button.map[data-channel='3']")

@@ -47,7 +47,7 @@ def test_the_layer_lab_keeps_its_map_names_and_control_labels(page):
     present(page)
     assert page.locator(".param .help").first.is_hidden()
     assert page.locator(".lab-map-name").first.is_visible()
-    assert page.locator(".lab-map-name").first.inner_text() == "channel 1"
+    assert page.locator(".lab-map-name").first.inner_text() == "channel 0"
     assert page.is_visible("label[for='lab-speed']")
 
 

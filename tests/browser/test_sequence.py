@@ -113,7 +113,7 @@ def test_digit_lstm_shows_input_hidden_state_gates_and_answer(page, server_url):
     np.testing.assert_allclose(p, probabilities[0].T, **FLOAT16)
     best = int(np.argmax(probabilities[0, -1]))
     answer = page.inner_text("#sq-answer")
-    assert re.fullmatch(rf"After all 28 rows it reads {best} \([\d.]+% sure\)\.", answer), answer
+    assert re.fullmatch(rf"After all 28 rows it reads {best} \(probability 0\.\d+\)\.", answer), answer
     # the default step is the last one, outlined everywhere
     assert page.get_attribute(VIEW, "data-step") == "27"
     for selector in ["#sq-hidden-plot", "#sq-output-plot", "#sq-input-plot",
