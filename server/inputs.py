@@ -9,6 +9,9 @@ The object holds exactly one source and, optionally, options:
     "signed": true    -> then x becomes 2x - 1: values in [-1, 1] instead of [0, 1]
     "fit": S          -> an image is resized so that its longer side is S pixels, its aspect ratio kept
     "channels": 1|3   -> an image is converted to grayscale (by luminance) or RGB
+    "centre_digit": true -> a picture of a handwritten digit (an image, or a [1, H, W] array) is made as
+                         MNIST's are: white ink on black, cropped, 20 pixels across, centred in 28x28
+                         (server/digits.py), after "invert" and before "signed"
 
 Images come back as (1, C, H, W) in [0, 1], converted to the run's channels and resized to its
 (H, W) when it fixes them (a built-in network does), else as "channels" and "fit" say, else as they
@@ -23,13 +26,14 @@ import math
 
 import numpy as np
 
+from server.digits import NoDigit, centre_digit
 from server.images import fit_size, resize
 from server.samples import load_sample
 from server.settings import Settings
 from server.uploads import UploadStore
 
 SOURCE_KEYS = ("image_id", "sample", "array")
-OPTION_KEYS = ("invert", "signed", "fit", "channels")
+OPTION_KEYS = ("invert", "signed", "fit", "channels", "centre_digit")
 IMAGE_OPTION_KEYS = ("fit", "channels")  # they only make sense for an image
 ARRAY_KEYS = {"shape", "dtype", "data"}
 MAX_ARRAY_DIMS = 3  # without the batch axis: (C, H, W), (T, F), (C, L), ...
@@ -59,7 +63,7 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
     given = [key for key in SOURCE_KEYS if key in source]
     if len(given) != 1:
         raise InputError(f"input must have exactly one of {_quoted(SOURCE_KEYS)}, got {len(given)}")
-    for flag in ("invert", "signed"):
+    for flag in ("invert", "signed", "centre_digit"):
         if not isinstance(source.get(flag, False), bool):
             raise InputError(f"input '{flag}' must be true or false, got {source[flag]!r}")
 
@@ -72,11 +76,35 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
     else:
         image = _uploaded(source["image_id"], uploads) if given[0] == "image_id" else _sample(source["sample"])
         channels = _channels_wanted(source, channels)
-        size = _size_wanted(source, size, image.shape[:2])
-        batch = _prepare_image(image, channels, size, settings.max_input_elements)
+        if source.get("centre_digit", False):  # a gray picture at its own size: the digit is found in it
+            batch = _prepare_image(image, 1, _size_wanted(source, None, image.shape[:2]), settings.max_input_elements)
+        else:
+            batch = _prepare_image(image, channels, _size_wanted(source, size, image.shape[:2]),
+                                   settings.max_input_elements)
     if source.get("invert", False):
         batch = 1.0 - batch
+    if source.get("centre_digit", False):
+        batch = _centred_digit(batch, channels, size)
     return 2.0 * batch - 1.0 if source.get("signed", False) else batch
+
+
+def _centred_digit(batch: np.ndarray, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
+    """(1, 1, H, W) -> (1, 1, 28, 28) as MNIST's digits, then resized to the run's size when it fixes one."""
+    if batch.ndim != 4 or batch.shape[1] != 1:
+        raise InputError(f"input 'centre_digit' takes a one-channel picture (an image, or an array [1, H, W]), "
+                         f"got shape {list(batch.shape[1:])}")
+    if channels not in (None, 1):
+        raise InputError(f"input 'centre_digit' makes a one-channel digit, but this network reads "
+                         f"{channels}-channel images; leave 'centre_digit' out")
+    if not np.isfinite(batch).all():
+        raise InputError("input 'centre_digit' needs finite values; the array holds NaN or Inf")
+    try:
+        digit = centre_digit(batch[0, 0])[..., None]
+    except NoDigit as error:
+        raise InputError(str(error)) from None
+    if size is not None and tuple(size) != digit.shape[:2]:
+        digit = resize(digit, *size)
+    return np.ascontiguousarray(digit.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
 def _channels_wanted(source: dict, channels: int | None) -> int | None:

@@ -8,7 +8,9 @@
 //                                                  (with original: [width, height] when it was reduced)
 //   {type: "draw", size, pixels}                   the drawing canvas, pixels a Float32Array in [0, 1]
 //   {type: "pattern", name}                        a synthetic pattern made at the working size
-// plus `invert: true` when the input should be 1 - x (digits drawn dark on white).
+// plus `invert: true` when the input should be 1 - x (digits drawn dark on white), and `centred: true` when a
+// digit reader should get the digit as MNIST's are: cropped, 20 pixels across, centred (the server's
+// "centre_digit"; a link writes "+centred").
 // sourceToInput turns a source into the "input" object of a run request (docs/protocol.md).
 
 import { cachedJSON, uploadImage as postImage } from "./api.js";
@@ -32,6 +34,7 @@ export const PATTERNS = {
   noise: "Random noise",
 };
 
+const CENTRED = "+centred"; // a source's suffix in a link for `centred: true` (base64url has no "+")
 const KIND_LABELS = { sample: "Sample", upload: "Upload", draw: "Draw", pattern: "Pattern" };
 const SAMPLE_GROUPS = { photo: "Photos", digit: "Digits", pattern: "Patterns" };
 
@@ -106,11 +109,12 @@ export function sourceToInput(source, { size = 128 } = {}) {
   else if (source.type === "draw") input = { array: encodeArray(source.pixels, [1, source.size, source.size]) };
   else if (source.type === "pattern") input = { array: encodeArray(patternArray(source.name, size), [1, size, size]) };
   else throw new Error(`unknown input source type ${source.type}`);
-  return withInvert(input, source);
+  return withOptions(input, source);
 }
 
-function withInvert(input, source) {
-  return source.invert ? { ...input, invert: true } : input;
+/** The run request's "invert" and "centre_digit" for a source that asks for them. */
+function withOptions(input, source) {
+  return { ...input, ...(source.invert ? { invert: true } : {}), ...(source.centred ? { centre_digit: true } : {}) };
 }
 
 const prepared = new Map(); // the last few prepared inputs (promises), by source and options
@@ -124,6 +128,8 @@ const PREPARED_KEEP = 8;
  * other source is made here and sent as an array (C x H x W). Resolves the same object for the same arguments.
  */
 export async function prepareInput(source, { size, channels = 1, signed = false, byName = false }) {
+  // the server finds the digit in the whole picture, at its own size
+  if (source.centred) return sourceToInput(source, { size });
   if (byName && (source.type === "sample" || source.type === "upload")) {
     return { ...sourceToInput(source), fit: size, channels, ...(signed ? { signed: true } : {}) };
   }
@@ -136,7 +142,7 @@ export async function prepareInput(source, { size, channels = 1, signed = false,
     if (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value);
   }
   const input = await prepared.get(key);
-  return signed ? input : withInvert(input, source);
+  return signed ? input : withOptions(input, source);
 }
 
 async function makeInput(source, { size, channels, signed, invert }) {
@@ -241,7 +247,7 @@ function pixelsOf(drawable, height, width, channels) {
 
 /** A short text for the URL: "sample:camera", "upload:<id>:<w>x<h>", "pattern:stripes", "draw:<base64>". */
 export function encodeSource(source) {
-  const suffix = source.invert ? "!" : "";
+  const suffix = `${source.centred ? CENTRED : ""}${source.invert ? "!" : ""}`;
   switch (source.type) {
     case "sample": return `sample:${source.name}${suffix}`;
     case "upload": return `upload:${source.imageId}:${source.width}x${source.height}${suffix}`;
@@ -255,10 +261,13 @@ export function encodeSource(source) {
 export function decodeSource(text) {
   if (typeof text !== "string") return null;
   const invert = text.endsWith("!");
-  const body = invert ? text.slice(0, -1) : text;
+  let body = invert ? text.slice(0, -1) : text;
+  const centred = body.endsWith(CENTRED);
+  if (centred) body = body.slice(0, -CENTRED.length);
   const [type, ...rest] = body.split(":");
   const source = decodeBody(type, rest);
   if (source && invert) source.invert = true;
+  if (source && centred) source.centred = true;
   return source;
 }
 
@@ -379,9 +388,15 @@ class InputPicker {
     root.append(tabs);
     for (const kind of this.kinds) root.append(this[`build_${kind}`]());
     const invert = element("input", { type: "checkbox", class: "ip-invert" });
-    invert.addEventListener("change", () => this.setInvert());
+    invert.addEventListener("change", () => this.optionsChanged());
     root.append(element("label", { class: "ip-invert-label", title: "x becomes 1 − x: digits drawn dark on white "
       + "must be inverted for the digit networks, which expect white ink on black" }, invert, "Invert (1 − x)"));
+    const centre = element("input", { type: "checkbox", class: "ip-centre" });
+    centre.addEventListener("change", () => this.optionsChanged());
+    root.append(element("label", { class: "ip-invert-label ip-centre-label", hidden: !this.digits,
+      title: "the server finds the ink (dark on light or light on dark), crops it, scales it to 20 pixels across "
+        + "and centres it in 28×28, white on black: as MNIST's digits were made" }, centre,
+    "Centre the digit, as MNIST's are"));
     root.append(element("p", { class: "ip-hint", hidden: true }));
     root.append(element("p", { class: "error ip-error", role: "alert", "aria-live": "polite" }));
     this.listenForDrops(root);
@@ -485,6 +500,7 @@ class InputPicker {
       field(".ip-upload-name").textContent = usingText(source);
     }
     field(".ip-invert").checked = Boolean(source.invert);
+    field(".ip-centre").checked = Boolean(source.centred);
   }
 
   selectTab(kind) {
@@ -502,8 +518,10 @@ class InputPicker {
   }
 
   pick(source) {
-    this.source = { ...source, invert: this.root.querySelector(".ip-invert").checked };
+    this.source = { ...source, invert: this.root.querySelector(".ip-invert").checked,
+      centred: this.digits && this.root.querySelector(".ip-centre").checked };
     if (!this.source.invert) delete this.source.invert;
+    if (!this.source.centred) delete this.source.centred;
     this.showError("");
     this.root.querySelector(".ip-hint").hidden = true;
     this.onChange(this.source);
@@ -511,12 +529,14 @@ class InputPicker {
 
   /** On a digit page, an upload that is mostly light is probably a dark digit on white: point to Invert. */
   async hintAtInvert(source) {
-    if (!this.digits || this.source?.invert) return;
+    const handled = () => this.source?.invert || this.source?.centred; // centring finds dark ink itself
+    if (!this.digits || handled()) return;
     const { values } = await sourceImage(source, { size: 28, channels: 1 });
     const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
-    if (mean <= 0.5 || this.source?.imageId !== source.imageId || this.source?.invert) return;
+    if (mean <= 0.5 || this.source?.imageId !== source.imageId || handled()) return;
     this.showHint("This picture is mostly light. The digit networks read light ink on a dark background, "
-      + "as in MNIST: if the digit is dark on white, tick Invert.");
+      + "as in MNIST: if the digit is dark on white, tick Invert. For a photo of a digit on paper, tick “Centre "
+      + "the digit”: it also finds the ink under uneven light, crops it and centres it.");
   }
 
   /** A hint under the picker until the next input is picked. */
@@ -526,9 +546,9 @@ class InputPicker {
     hint.hidden = false;
   }
 
-  setInvert() {
+  optionsChanged() {
     if (this.source?.type === "draw") this.drawn(); // with the drawing's hints
-    else if (this.source) this.pick(this.source); // pick sets "invert" from the checkbox
+    else if (this.source) this.pick(this.source); // pick sets "invert" and "centred" from the checkboxes
   }
 
   drawn() {
@@ -538,7 +558,7 @@ class InputPicker {
     if (!this.digits) return;
     if (pixels.every((value) => value === pixels[0])) {
       this.showHint("The drawing is blank, so what the network says is about a blank picture: draw a digit.");
-    } else if ((this.drawing.ink === "dark") !== Boolean(this.source.invert)) { // the network gets dark on white
+    } else if (!this.source.centred && (this.drawing.ink === "dark") !== Boolean(this.source.invert)) {
       this.showHint("The digit networks read light ink on a dark background, as in MNIST: "
         + (this.source.invert ? "with white ink on black, untick Invert." : "with dark ink on white, tick Invert."));
     }
@@ -547,6 +567,8 @@ class InputPicker {
   /** Whether the input is for a network that reads handwritten digits (the drawing and upload hints). */
   setDigits(digits) {
     this.digits = digits;
+    this.root.querySelector(".ip-centre-label").hidden = !digits;
+    if (!digits && this.source?.centred) this.pick(this.source); // only a digit reader's input is centred
   }
 
   /** Upload `file` and use it; of files chosen quickly one after another, the last one is used. */

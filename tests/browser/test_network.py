@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.browser.conftest import draw_vertical_stroke, screenshot
+from tests.server.test_digits import photo_of
 
 VIEW = "#network-view"
 FLOAT16_RTOL = 2e-3  # the page receives float16: about three significant digits
@@ -299,6 +300,34 @@ def test_non_image_upload_error_next_to_upload(page, server_url, tmp_path):
     # the message sits beside the upload control, not in the run's progress line
     assert page.inner_text("#nv-run-error") == ""
     screenshot(page, "network-upload-error")
+
+
+def test_a_photographed_digit_is_read_once_centred_as_mnist_digits_are(page, tmp_path):
+    path = tmp_path / "three-on-paper.jpg"
+    Image.fromarray((photo_of(3) * 255).astype(np.uint8)).save(path, quality=90)
+    open_network(page, "?network=digits-cnn")
+    count = runs_done(page)
+    page.set_input_files("#nv-input .ip-file", str(path))
+    wait_for_run_after(page, count)
+    hint = page.locator("#nv-input .ip-hint")
+    hint.wait_for(state="visible")
+    assert "tick “Centre the digit”" in hint.inner_text()
+    assert not page.inner_text("#nv-scores-best").startswith("Highest: 3 ")  # grey paper, a small digit: misread
+    count = runs_done(page)
+    page.check("#nv-input .ip-centre")
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    best = page.inner_text("#nv-scores-best")
+    assert best.startswith("Highest: 3 (probability ") and float(best.split()[-1].rstrip(")")) > 0.9, best
+    page.wait_for_url(re.compile(r"input=upload%3A[^&]+%2Bcentred"))
+    screenshot(page, "network-centred-digit")
+    page.reload()
+    wait_for_run_after(page, 0)
+    assert page.is_checked("#nv-input .ip-centre") and page.inner_text("#nv-scores-best").startswith("Highest: 3 ")
+    # a network that does not read digits has no such box
+    page.select_option("#nv-network", "edges")
+    assert page.is_hidden("#nv-input .ip-centre")
+    page.wait_for_function("!location.search.includes('centred')")  # and its input is the picture as it is
 
 
 def test_a_link_to_an_expired_upload_says_so_and_reads_the_networks_default(page):
