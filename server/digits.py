@@ -4,14 +4,17 @@ MNIST's digits are white ink on black, scaled so that the ink's longer side is 2
 28x28 with the ink's centre of mass in the middle. A photo of a digit on paper is none of these: dark ink,
 grey paper under uneven light, the digit small somewhere in a large frame. `centre_digit` makes it so:
 
-0. a picture over 256 pixels is reduced to that (antialiased), which averages noise and grain away;
+0. a picture over 512 pixels is reduced to that (antialiased), which averages noise and grain away;
 1. the ink is how far each pixel lies from the background, on the side away from it (darker than light
-   paper, lighter than a dark board). Which side: the picture's median. The background itself, under uneven
-   light, is the paper's own shade nearby: the lightest (or darkest) value of each block of an eighth of the
-   picture, blocks wider than a stroke, smoothed (a picture under 64 pixels, a drawing, has one shade: its
-   median);
-2. a faint remainder, under a quarter of the strongest ink (paper texture, shadows), is dropped and the
-   rest stretched to [0, 1];
+   paper, lighter than a dark board). Which side: a drawing (under 64 pixels) is told by its border, which
+   is paper; a photo by which of its extremes lies further from its median, since the ink is a minority of
+   its pixels. So "invert" makes no difference here. The background itself, under uneven light, is the
+   paper's own shade nearby: the lightest (or darkest) value of each block of an eighth of the picture,
+   blocks wider than a stroke, smoothed (a drawing has one shade: its border's median);
+2. the strongest ink is the 20th largest value, so that a few hot pixels do not set the scale and a small
+   digit still reaches it; it must stand out from the noise (the ink's median absolute deviation). A faint
+   remainder, under a quarter of the strongest ink (paper texture, shadows), is dropped and the rest
+   stretched to [0, 1];
 3. the box holding 99% of the ink's mass is resized so that its longer side is 20 pixels (antialiased bilinear);
 4. it is placed in 28x28 with its centre of mass at the middle, (13.5, 13.5).
 """
@@ -25,12 +28,13 @@ from server.images import fit_size, resize
 MNIST_SIZE = 28
 MNIST_BOX = 20  # the longer side of a digit's ink in MNIST
 FAINT = 0.25  # ink under this share of the strongest is background
-STRONGEST_PERCENTILE = 99.5  # the "strongest ink": a percentile, so that one hot pixel does not set the scale
-WORKING_SIDE = 256  # a larger picture is first reduced to this longer side: the digit ends 20 pixels across
-SMALL_PICTURE = 64  # pixels on the longer side under which a picture has one background shade
+EXTREME_COUNT = 20  # the strongest ink is the 20th largest value (and the extremes are the 20th on each side)
+WORKING_SIDE = 512  # a larger picture is first reduced to this longer side: the digit ends 20 pixels across
+SMALL_PICTURE = 64  # pixels on the longer side under which a picture is a drawing: one background shade
 BLOCKS = 8  # the background is estimated in blocks of an eighth of the picture's longer side
-MIN_CONTRAST = 0.05
-STRAY = 0.01  # share of the ink's mass that may lie outside the digit's box  # a picture whose strongest ink is fainter than this holds no digit to find
+MIN_CONTRAST = 0.05  # the strongest ink must differ from the paper by this much of full scale
+NOISE_MARGIN = 8  # ... and by this many times the noise (1.4826 x the ink's median absolute deviation)
+STRAY = 0.01  # share of the ink's mass that may lie outside the digit's box
 
 
 class NoDigit(ValueError):
@@ -41,19 +45,41 @@ def centre_digit(gray: np.ndarray) -> np.ndarray:
     """(H, W) gray values in [0, 1] -> (28, 28) float32 white ink on black, as MNIST (module docstring)."""
     if max(gray.shape) > WORKING_SIDE:  # averaging pixels away smooths sensor noise and paper grain
         gray = resize(gray[..., None], *fit_size(*gray.shape, WORKING_SIDE))[..., 0]
-    light = float(np.median(gray)) > 0.5
+    light = _paper_is_light(gray)
     background = _background(gray, light)
     ink = background - gray if light else gray - background
-    strongest = float(np.percentile(ink, STRONGEST_PERCENTILE))
-    if strongest < MIN_CONTRAST:
-        raise NoDigit(f"no digit found: the picture is one flat shade (its strongest ink differs from the "
-                      f"background by {strongest:.3f} of full scale)")
+    strongest = _nth_largest(ink, EXTREME_COUNT)
+    noise = 1.4826 * float(np.median(np.abs(ink - np.median(ink))))
+    if strongest < max(MIN_CONTRAST, NOISE_MARGIN * noise):
+        raise NoDigit(f"no digit found: no ink stands out from the background (the strongest differs from it by "
+                      f"{strongest:.3f} of full scale, the noise is {noise:.3f}); crop closer to the digit, or "
+                      f"photograph it with more contrast")
     ink = np.clip((ink - FAINT * strongest) / ((1 - FAINT) * strongest), 0.0, 1.0).astype(np.float32)
     (top, bottom), (left, right) = _span(ink.sum(axis=1)), _span(ink.sum(axis=0))
     ink = ink[top:bottom, left:right]
     height, width = fit_size(*ink.shape, MNIST_BOX)
     box = np.clip(resize(ink[..., None], height, width)[..., 0], 0.0, 1.0)
     return _centred_by_mass(box)
+
+
+def _nth_largest(values: np.ndarray, n: int) -> float:
+    flat = values.ravel()
+    k = flat.size - min(n, flat.size)
+    return float(np.partition(flat, k)[k])
+
+
+def _paper_is_light(gray: np.ndarray) -> bool:
+    """Whether the digit is darker than its paper (module docstring, step 1)."""
+    if max(gray.shape) < SMALL_PICTURE:
+        return _border_shade(gray) > 0.5
+    median = float(np.median(gray))
+    darkest, lightest = -_nth_largest(-gray, EXTREME_COUNT), _nth_largest(gray, EXTREME_COUNT)
+    return median - darkest > lightest - median
+
+
+def _border_shade(gray: np.ndarray) -> float:
+    """A drawing's paper: the median of its outermost rows and columns."""
+    return float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
 
 
 def _span(mass: np.ndarray) -> tuple[int, int]:
@@ -69,7 +95,7 @@ def _background(gray: np.ndarray, light: bool) -> np.ndarray | float:
     """The paper's shade around each pixel: blocks' lightest (or darkest) values, smoothed back to full size."""
     height, width = gray.shape
     if max(height, width) < SMALL_PICTURE:
-        return float(np.median(gray))
+        return _border_shade(gray)
     block = -(-max(height, width) // BLOCKS)
     rows, cols = -(-height // block), -(-width // block)
     padded = np.pad(gray, ((0, rows * block - height), (0, cols * block - width)), mode="edge")

@@ -11,7 +11,8 @@ The object holds exactly one source and, optionally, options:
     "channels": 1|3   -> an image is converted to grayscale (by luminance) or RGB
     "centre_digit": true -> a picture of a handwritten digit (an image, or a [1, H, W] array) is made as
                          MNIST's are: white ink on black, cropped, 20 pixels across, centred in 28x28
-                         (server/digits.py), after "invert" and before "signed"
+                         (server/digits.py), then resized to the run's size; it finds the ink's side
+                         itself, so "invert" makes no difference; "signed" applies after it
 
 Images come back as (1, C, H, W) in [0, 1], converted to the run's channels and resized to its
 (H, W) when it fixes them (a built-in network does), else as "channels" and "fit" say, else as they
@@ -66,6 +67,10 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
     for flag in ("invert", "signed", "centre_digit"):
         if not isinstance(source.get(flag, False), bool):
             raise InputError(f"input '{flag}' must be true or false, got {source[flag]!r}")
+    centre = source.get("centre_digit", False)
+    if centre and channels not in (None, 1):
+        raise InputError(f"input 'centre_digit' makes a one-channel digit, but this network reads {channels}-channel "
+                         "images; leave 'centre_digit' out")
 
     if given[0] == "array":
         for option in IMAGE_OPTION_KEYS:
@@ -76,26 +81,25 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
     else:
         image = _uploaded(source["image_id"], uploads) if given[0] == "image_id" else _sample(source["sample"])
         channels = _channels_wanted(source, channels)
-        if source.get("centre_digit", False):  # a gray picture at its own size: the digit is found in it
-            batch = _prepare_image(image, 1, _size_wanted(source, None, image.shape[:2]), settings.max_input_elements)
+        if centre and channels == 3:
+            raise InputError("input 'centre_digit' makes a one-channel digit; leave 'channels': 3 out")
+        wanted = _size_wanted(source, size, image.shape[:2])  # checks "fit" against the run's size
+        if centre:  # the digit is found in the gray picture at its own size (or "fit")
+            batch = _prepare_image(image, 1, wanted if "fit" in source else None, settings.max_input_elements)
         else:
-            batch = _prepare_image(image, channels, _size_wanted(source, size, image.shape[:2]),
-                                   settings.max_input_elements)
+            batch = _prepare_image(image, channels, wanted, settings.max_input_elements)
     if source.get("invert", False):
         batch = 1.0 - batch
-    if source.get("centre_digit", False):
-        batch = _centred_digit(batch, channels, size)
+    if centre:
+        batch = _centred_digit(batch, size)
     return 2.0 * batch - 1.0 if source.get("signed", False) else batch
 
 
-def _centred_digit(batch: np.ndarray, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
+def _centred_digit(batch: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """(1, 1, H, W) -> (1, 1, 28, 28) as MNIST's digits, then resized to the run's size when it fixes one."""
     if batch.ndim != 4 or batch.shape[1] != 1:
         raise InputError(f"input 'centre_digit' takes a one-channel picture (an image, or an array [1, H, W]), "
                          f"got shape {list(batch.shape[1:])}")
-    if channels not in (None, 1):
-        raise InputError(f"input 'centre_digit' makes a one-channel digit, but this network reads "
-                         f"{channels}-channel images; leave 'centre_digit' out")
     if not np.isfinite(batch).all():
         raise InputError("input 'centre_digit' needs finite values; the array holds NaN or Inf")
     try:

@@ -322,7 +322,7 @@ export async function uploadImage(file) {
     throw new Error(`${file.name} could not be used: ${error.message}`);
   }
   const source = { type: "upload", imageId: answer.image_id, name: file.name, width: answer.width, height: answer.height };
-  const reduced = answer.original_width > answer.width;
+  const reduced = answer.original_width > answer.width || answer.original_height > answer.height;
   return reduced ? { ...source, original: [answer.original_width, answer.original_height] } : source;
 }
 
@@ -371,8 +371,8 @@ class InputPicker {
     this.root = this.build();
     container.append(this.root);
     const pad = this.root.querySelector(".ip-draw-pad");
-    this.drawing = pad ? new DrawingPad(pad, () => this.drawn()) : null;
-    this.source = initial;
+    this.drawing = pad ? new DrawingPad(pad, () => { this.uploadsStarted++; this.drawn(); }) : null;
+    this.source = initial && !digits ? { ...initial, centred: false } : initial;
     this.uploadsStarted = 0; // counts files chosen: only the newest one's upload is used
     this.ready = this.loadSamples(initial);
   }
@@ -405,7 +405,7 @@ class InputPicker {
 
   build_sample() {
     const select = element("select", { class: "ip-sample", id: `${this.id}-sample` });
-    select.addEventListener("change", () => this.pick({ type: "sample", name: select.value }));
+    select.addEventListener("change", () => this.choose({ type: "sample", name: select.value }));
     return element("div", { class: "ip-pane", "data-kind": "sample" },
       element("label", { for: select.id }, "Sample image"), select);
   }
@@ -448,7 +448,7 @@ class InputPicker {
   build_pattern() {
     const select = element("select", { class: "ip-pattern", id: `${this.id}-pattern` },
       ...Object.entries(PATTERNS).map(([value, title]) => element("option", { value }, title)));
-    select.addEventListener("change", () => this.pick({ type: "pattern", name: select.value }));
+    select.addEventListener("change", () => this.choose({ type: "pattern", name: select.value }));
     return element("div", { class: "ip-pane", "data-kind": "pattern" },
       element("label", { for: select.id }, "Pattern"), select);
   }
@@ -490,6 +490,7 @@ class InputPicker {
   showSource(source) {
     if (!source) return;
     this.source = { ...source };
+    if (!this.digits) delete this.source.centred; // a link may ask it of a page that reads no digits
     this.selectTab(source.type);
     const field = (name) => this.root.querySelector(name);
     if (source.type === "sample") field(".ip-sample").value = source.name;
@@ -511,10 +512,16 @@ class InputPicker {
   switchTo(kind) {
     this.selectTab(kind);
     const field = (name) => this.root.querySelector(name);
-    if (kind === "sample" && field(".ip-sample").value) this.pick({ type: "sample", name: field(".ip-sample").value });
-    if (kind === "pattern") this.pick({ type: "pattern", name: field(".ip-pattern").value });
+    if (kind === "sample" && field(".ip-sample").value) this.choose({ type: "sample", name: field(".ip-sample").value });
+    if (kind === "pattern") this.choose({ type: "pattern", name: field(".ip-pattern").value });
     if (kind === "draw") this.drawn();
     if (kind === "upload" && this.lastUpload) this.pick(this.lastUpload);
+  }
+
+  /** The person chose another picture: a file still uploading is no longer the one to use. */
+  choose(source) {
+    this.uploadsStarted++;
+    this.pick(source);
   }
 
   pick(source) {

@@ -55,10 +55,10 @@ export async function presetKernel(name, kh, kw, seed = 0) {
   throw new Error(`the ${PRESETS[name]} preset needs an odd square kernel from 3 to 15`);
 }
 
-/** exp(-(x² / 2σx² + y² / 2σy²)) normalised to sum 1, σ = max(size / 6, 0.5) per axis (as engine/kernels.py). */
+/** exp(-(x² / 2σx² + y² / 2σy²)) normalised to sum 1, σ = max(size / 6, 0.85) per axis (as engine/kernels.py). */
 function gaussian(kh, kw) {
   const axis = (size) => {
-    const sigma = Math.max(size / 6, 0.5);
+    const sigma = Math.max(size / 6, 0.85);
     return Array.from({ length: size }, (_, i) => Math.exp(-((i - (size - 1) / 2) ** 2) / (2 * sigma * sigma)));
   };
   const rows = axis(kh);

@@ -59,12 +59,12 @@ export function inputIgnored(text, { types = null, samples = null } = {}) {
   const ignored = (reason) => [{ key: "input", text: String(text), reason }];
   if (!source) {
     return ignored("not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT or draw:PIXELS "
-      + "(! at the end inverts)");
+      + "(+centred at the end centres a digit, and ! after it inverts)");
   }
   if (types && !types.includes(source.type)) return ignored(`not an input taken here (${types.join(", ")})`);
   if (source.type === "upload" && uploadGone(source.imageId)) {
-    return ignored("the server no longer has this uploaded picture (it keeps uploads in memory, for an hour after "
-      + "their last use): upload it again");
+    return ignored("the server no longer has this uploaded picture (it keeps uploads in memory only, and lets them "
+      + "go when unused for a while): upload it again");
   }
   if (source.type !== "sample" || !samples || samples.some((sample) => sample.name === source.name)) return [];
   const names = samples.map((sample) => sample.name);

@@ -152,7 +152,9 @@ function defaultSource(model) {
 }
 
 function currentSource() {
-  return decodeSource(state.get().input) ?? defaultSource(currentModel());
+  const source = decodeSource(state.get().input) ?? defaultSource(currentModel());
+  // only a digit reader's input is centred; a link may ask it of another network
+  return readsDigits(currentModel()) ? source : { ...source, centred: false };
 }
 
 /** The shape of one layer's output as (maps, height, width) or (values) for drawing. */

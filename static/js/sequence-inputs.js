@@ -171,12 +171,14 @@ export async function requestInput(choice, values, digitSource) {
 
 /**
  * A digit for a built-in network: samples and uploads by name (the server reads them row by row at the
- * network's size), a drawing as its 28×28 pixels. For an untrained cell: the picture made here at 28 pixels
- * on its longer side, sent as an array [rows, columns], one row per step.
+ * network's size), a drawing as its 28×28 pixels, a centred digit as the server centres it. For an untrained
+ * cell: the picture made here at 28 pixels on its longer side, sent as an array [rows, columns], one row per
+ * step (not centred: centring is for the trained digit readers).
  */
 async function digitInput(choice, source) {
   try {
-    if (choice.model && source.type !== "draw") return sourceToInput(source);
+    if (choice.model && (source.type !== "draw" || source.centred)) return sourceToInput(source);
+    source = { ...source, centred: false };
     if (source.type === "draw") {
       const input = { array: encodeArray(source.pixels, [source.size, source.size]) };
       return source.invert ? { ...input, invert: true } : input;

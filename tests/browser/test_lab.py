@@ -859,7 +859,7 @@ def test_a_link_with_values_the_lab_cannot_use_says_which_and_shows_the_defaults
     items = notice.locator("li").all_inner_texts()
     assert items[0] == "speed=fast: not a number."  # the URL's own check comes first, then the lab's
     assert items[1] == ("input=camera: not an input; inputs are sample:NAME, pattern:NAME, upload:ID:WIDTHxHEIGHT "
-                        "or draw:PIXELS (! at the end inverts).")
+                        "or draw:PIXELS (+centred at the end centres a digit, and ! after it inverts).")
     assert items[2] == "colour=purple: not one of gray, rgb."
     assert items[3].startswith("kind=NoSuchLayer: not a layer kind of the lab; it has Conv2d, ")
     assert items[4:] == ["size=100: not one of 28, 32, 64, 128, 256, 512.",

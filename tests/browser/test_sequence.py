@@ -693,6 +693,16 @@ def test_a_link_to_an_expired_upload_is_named_and_the_default_digit_read(page):
     page.wait_for_function("!location.search.includes('not-an-id')")
 
 
+def test_a_centred_digit_is_read_by_the_digit_reader(page):
+    open_sequence(page, "?network=digits-lstm")
+    count = runs_done(page)
+    page.check("#sq-digit .ip-centre")
+    wait_for_run_after(page, count)
+    page.wait_for_url(re.compile(r"%2Bcentred"))
+    assert re.fullmatch(r"After all 28 rows it reads 3 \(probability 0\.\d+\)\.", page.inner_text("#sq-answer"))
+    assert page.inner_text("#sq-digit .ip-error") == ""
+
+
 def test_another_network_opens_at_its_last_step(page):
     open_sequence(page, "?network=digits-gru&step=5")
     count = runs_done(page)
