@@ -515,7 +515,10 @@ class InputPicker {
     if (kind === "sample" && field(".ip-sample").value) this.choose({ type: "sample", name: field(".ip-sample").value });
     if (kind === "pattern") this.choose({ type: "pattern", name: field(".ip-pattern").value });
     if (kind === "draw") this.drawn();
-    if (kind === "upload" && this.lastUpload) this.pick(this.lastUpload);
+    if (kind === "upload" && this.lastUpload) {
+      field(".ip-upload-name").textContent = usingText(this.lastUpload);
+      this.choose(this.lastUpload);
+    }
   }
 
   /** The person chose another picture: a file still uploading is no longer the one to use. */
@@ -594,9 +597,10 @@ class InputPicker {
       await this.hintAtInvert(source);
     } catch (error) {
       if (ticket !== this.uploadsStarted) return;
-      // the page still shows what it showed: say so where the file's name was
+      // the page still shows what it showed: its tab comes back, or the upload's line says which picture it is
       name.textContent = this.lastUpload && this.source?.imageId === this.lastUpload.imageId
         ? usingText(this.lastUpload) : "";
+      if (this.source && this.source.type !== "upload") this.selectTab(this.source.type);
       this.showError(error.message);
     }
   }

@@ -110,7 +110,7 @@ export function parseText(text) {
   const characters = Array.from(text); // code points: "é" or "😀" is one character, as a person counts
   const position = characters.findIndex((character) => !/^[a-z ]$/i.test(character));
   if (position >= 0) {
-    return { error: `${characterName(characters[position])} (character ${position + 1}) is not one of the letters `
+    return { error: `${characterName(characters[position])} (step ${position}) is not one of the letters `
       + "a–z or a space. Type only letters and spaces, like “hello world”." };
   }
   const { min, max } = LIMITS.text;

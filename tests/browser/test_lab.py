@@ -436,6 +436,14 @@ def test_of_two_files_chosen_quickly_the_last_is_used_and_a_refused_one_keeps_it
     page.wait_for_function("document.querySelector('.ip-upload-name').textContent.startsWith('Using big')")
     wait_for_new_output(page, before)
     assert page.text_content(".ip-upload-name") == "Using big.png (1200×1600, kept at 768×1024)"
+    # back on a sample, a refused file leaves the Sample tab showing; the Upload tab then uses the last upload
+    # and says so
+    page.check(".ip-tabs input[value='sample']")
+    drop_file(page, "notes.png", b"these are not pixels")
+    page.wait_for_function("document.querySelector('.ip-error').textContent.includes('notes.png')")
+    assert page.is_checked(".ip-tabs input[value='sample']") and page.is_visible(".ip-sample")
+    page.check(".ip-tabs input[value='upload']")
+    page.wait_for_function("document.querySelector('.ip-upload-name').textContent.startsWith('Using big.png')")
 
 
 def test_uploading_a_non_image_shows_the_error_next_to_the_picker(page, tmp_path):

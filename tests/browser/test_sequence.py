@@ -583,7 +583,7 @@ def test_a_bad_character_shows_an_error_next_to_the_field_and_does_not_run(page,
     page.fill("#sq-text", "naïve")
     error = page.locator("#sq-text-error")
     error.wait_for(state="visible")
-    assert error.inner_text().startswith("“ï” (character 3) is not one of the letters a–z or a space")
+    assert error.inner_text().startswith("“ï” (step 2) is not one of the letters a–z or a space")
     assert page.get_attribute("#sq-text", "aria-invalid") == "true"
     assert page.get_attribute(VIEW, "data-run-state") == "error"
     assert "sq-stale" in page.get_attribute(VIEW, "class")  # the last good plots stay, dimmed
@@ -659,22 +659,22 @@ def test_text_helpers_in_the_page(page, server_url):
     }""")
     assert result["alphabet"] == ALPHABET and len(result["alphabet"]) == 27
     assert result["parsed"] == {"characters": list("hello world")}
-    assert result["accent"]["error"].startswith("“é” (character 4) is not one of the letters a–z or a space.")
-    assert result["digit"]["error"].startswith("“2” (character 2) is not one")
+    assert result["accent"]["error"].startswith("“é” (step 3) is not one of the letters a–z or a space.")
+    assert result["digit"]["error"].startswith("“2” (step 1) is not one")
     assert result["empty"]["error"] == "Type at least 1 character: letters a–z and spaces."
     assert result["long"]["error"] == "At most 256 characters, please: you typed 257."
     assert result["longest"] == 256
     assert result["huge"]["error"].startswith("“1e400” is too large: numbers here are float32")
     np.testing.assert_allclose(result["largest"], [3e38, -3e38], rtol=1e-6)
     assert result["spaces"] == {"characters": [" ", " "]}
-    assert result["emoji"]["error"].startswith("“😀” (character 4) is not")
-    assert result["newline"]["error"].startswith("the invisible character U+000A (character 2) is not")
+    assert result["emoji"]["error"].startswith("“😀” (step 3) is not")
+    assert result["newline"]["error"].startswith("the invisible character U+000A (step 1) is not")
     np.testing.assert_array_equal(np.array(result["oneHot"]).reshape(3, 27), one_hot("b a"))
     assert result["shape"] == [4, 27]
     np.testing.assert_array_equal(np.array(result["data"]).reshape(4, 27), one_hot("ab z"))
     assert result["characters"] == list("ab z") and result["next"] is None
     assert result["refused"] == {"field": "text", "message": result["refused"]["message"]}
-    assert result["refused"]["message"].startswith("“1” (character 2)")
+    assert result["refused"]["message"].startswith("“1” (step 1)")
     assert result["untrained"] == [True, True, True]
 
 
