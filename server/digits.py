@@ -45,8 +45,12 @@ def centre_digit(gray: np.ndarray) -> np.ndarray:
     """(H, W) gray values in [0, 1] -> (28, 28) float32 white ink on black, as MNIST (module docstring)."""
     if max(gray.shape) > WORKING_SIDE:  # averaging pixels away smooths sensor noise and paper grain
         gray = resize(gray[..., None], *fit_size(*gray.shape, WORKING_SIDE))[..., 0]
-    light = _paper_is_light(gray)
-    background = _background(gray, light)
+    if max(gray.shape) < SMALL_PICTURE:  # a drawing: one paper shade, its border's
+        background = _border_shade(gray)
+        light = background > 0.5
+    else:
+        light = _paper_is_light(gray)
+        background = _background(gray, light)
     ink = background - gray if light else gray - background
     strongest = _nth_largest(ink, EXTREME_COUNT)
     noise = 1.4826 * float(np.median(np.abs(ink - np.median(ink))))
@@ -69,9 +73,8 @@ def _nth_largest(values: np.ndarray, n: int) -> float:
 
 
 def _paper_is_light(gray: np.ndarray) -> bool:
-    """Whether the digit is darker than its paper (module docstring, step 1)."""
-    if max(gray.shape) < SMALL_PICTURE:
-        return _border_shade(gray) > 0.5
+    """Whether a photo's digit is darker than its paper: its darkest values lie further from the median than its
+    lightest (module docstring, step 1)."""
     median = float(np.median(gray))
     darkest, lightest = -_nth_largest(-gray, EXTREME_COUNT), _nth_largest(gray, EXTREME_COUNT)
     return median - darkest > lightest - median
@@ -91,11 +94,9 @@ def _span(mass: np.ndarray) -> tuple[int, int]:
     return start, max(stop, start + 1)
 
 
-def _background(gray: np.ndarray, light: bool) -> np.ndarray | float:
-    """The paper's shade around each pixel: blocks' lightest (or darkest) values, smoothed back to full size."""
+def _background(gray: np.ndarray, light: bool) -> np.ndarray:
+    """A photo's paper shade around each pixel: blocks' lightest (or darkest) values, smoothed back to full size."""
     height, width = gray.shape
-    if max(height, width) < SMALL_PICTURE:
-        return _border_shade(gray)
     block = -(-max(height, width) // BLOCKS)
     rows, cols = -(-height // block), -(-width // block)
     padded = np.pad(gray, ((0, rows * block - height), (0, cols * block - width)), mode="edge")

@@ -68,9 +68,8 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
         if not isinstance(source.get(flag, False), bool):
             raise InputError(f"input '{flag}' must be true or false, got {source[flag]!r}")
     centre = source.get("centre_digit", False)
-    if centre and channels not in (None, 1):
-        raise InputError(f"input 'centre_digit' makes a one-channel digit, but this network reads {channels}-channel "
-                         "images; leave 'centre_digit' out")
+    if centre:
+        _check_one_channel(source, channels)
 
     if given[0] == "array":
         for option in IMAGE_OPTION_KEYS:
@@ -81,8 +80,6 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
     else:
         image = _uploaded(source["image_id"], uploads) if given[0] == "image_id" else _sample(source["sample"])
         channels = _channels_wanted(source, channels)
-        if centre and channels == 3:
-            raise InputError("input 'centre_digit' makes a one-channel digit; leave 'channels': 3 out")
         wanted = _size_wanted(source, size, image.shape[:2])  # checks "fit" against the run's size
         if centre:  # the digit is found in the gray picture at its own size (or "fit")
             batch = _prepare_image(image, 1, wanted if "fit" in source else None, settings.max_input_elements)
@@ -93,6 +90,15 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
     if centre:
         batch = _centred_digit(batch, size)
     return 2.0 * batch - 1.0 if source.get("signed", False) else batch
+
+
+def _check_one_channel(source: dict, channels: int | None) -> None:
+    """centre_digit makes a one-channel digit: neither the network nor the input's "channels" may ask for 3."""
+    if channels not in (None, 1):
+        raise InputError(f"input 'centre_digit' makes a one-channel digit, but this network reads {channels}-channel "
+                         "images; leave 'centre_digit' out")
+    if source.get("channels") == 3:
+        raise InputError("input 'centre_digit' makes a one-channel digit; leave 'channels': 3 out")
 
 
 def _centred_digit(batch: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

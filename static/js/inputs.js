@@ -372,7 +372,7 @@ class InputPicker {
     container.append(this.root);
     const pad = this.root.querySelector(".ip-draw-pad");
     this.drawing = pad ? new DrawingPad(pad, () => { this.uploadsStarted++; this.drawn(); }) : null;
-    this.source = initial && !digits ? { ...initial, centred: false } : initial;
+    this.source = this.forPage(initial);
     this.uploadsStarted = 0; // counts files chosen: only the newest one's upload is used
     this.ready = this.loadSamples(initial);
   }
@@ -489,8 +489,7 @@ class InputPicker {
 
   showSource(source) {
     if (!source) return;
-    this.source = { ...source };
-    if (!this.digits) delete this.source.centred; // a link may ask it of a page that reads no digits
+    this.source = this.forPage({ ...source });
     this.selectTab(source.type);
     const field = (name) => this.root.querySelector(name);
     if (source.type === "sample") field(".ip-sample").value = source.name;
@@ -502,6 +501,13 @@ class InputPicker {
     }
     field(".ip-invert").checked = Boolean(source.invert);
     field(".ip-centre").checked = Boolean(source.centred);
+  }
+
+  /** `source` as this page reads it: only a page that reads digits centres them (a link may ask it of another). */
+  forPage(source) {
+    if (!source?.centred || this.digits) return source;
+    const { centred, ...rest } = source;
+    return rest;
   }
 
   selectTab(kind) {
