@@ -438,7 +438,9 @@ def test_of_two_files_chosen_quickly_the_last_is_used_and_a_refused_one_keeps_it
     assert page.text_content(".ip-upload-name") == "Using big.png (1200×1600, kept at 768×1024)"
     # back on a sample, a refused file leaves the Sample tab showing; the Upload tab then uses the last upload
     # and says so
+    before = draws(page)
     page.check(".ip-tabs input[value='sample']")
+    wait_for_new_output(page, before)  # the sample's run, whose output clears the picker's errors, is done
     drop_file(page, "notes.png", b"these are not pixels")
     page.wait_for_function("document.querySelector('.ip-error').textContent.includes('notes.png')")
     assert page.is_checked(".ip-tabs input[value='sample']") and page.is_visible(".ip-sample")
