@@ -1,6 +1,12 @@
-"""Time the NumPy engine against PyTorch on the CPU, layer by layer and on whole networks.
+"""Time the engine against PyTorch, layer by layer and on whole networks.
 
-    .venv/bin/python benchmarks/engine.py [--repeats N] [--quick] [--cases NAME ...]
+    .venv/bin/python benchmarks/engine.py [--repeats N] [--quick] [--cases NAME ...] [--device cpu|gpu]
+
+`--device cpu` (the default) times the NumPy engine against PyTorch on the CPU;
+`--device gpu` times the CuPy engine against PyTorch CUDA on the same GPU, both in
+strict float32 (PyTorch's TF32 convolutions and matmuls turned off, as CuPy's are by
+default), each call followed by a device synchronisation so that the time is the
+work's and not the launch's.
 
 Each side runs in its own long-lived worker process (PyTorch's OpenMP threads and
 OpenBLAS's threads spin after work and slow the other library down when they share a
@@ -13,7 +19,9 @@ weights, and their outputs are compared so that a fast but wrong path cannot pas
 
 The VGG16 line also gives the peak memory of a fresh process that builds VGG16 and
 runs one forward pass: ru_maxrss for each side, and for the engine the tracemalloc
-peak (weights plus the largest set of live arrays).
+peak (weights plus the largest set of live arrays). On the GPU it gives the device
+memory each side's caching allocator holds after that pass (CuPy's memory pool total,
+PyTorch's max_memory_reserved).
 """
 
 from __future__ import annotations
@@ -153,8 +161,40 @@ def build_inputs(name: str) -> dict:
 # ----------------------------------------------------------------------------- the two sides
 
 
-def engine_runner(name: str, inputs: dict):
-    """A no-argument function running the case on the NumPy engine (imports are lazy, per case)."""
+def _synchronised(run, synchronise):
+    """`run`, waiting for the device to finish before returning (GPU calls only queue work)."""
+    def call():
+        result = run()
+        synchronise()
+        return result
+
+    return call
+
+
+def engine_runner(name: str, inputs: dict, device: str = "cpu"):
+    """A no-argument function running the case on the engine, on NumPy or on CuPy."""
+    if device == "gpu":
+        import cupy
+
+        from engine.backend import set_backend
+
+        set_backend("gpu")
+        inputs = {k: _to_cupy(cupy, v) for k, v in inputs.items()}
+        run = _engine_call(name, inputs)
+        return _synchronised(run, cupy.cuda.get_current_stream().synchronize)
+    return _engine_call(name, inputs)
+
+
+def _to_cupy(cupy, value):
+    if isinstance(value, np.ndarray):
+        return cupy.asarray(value)
+    if isinstance(value, list):
+        return [tuple(cupy.asarray(v) for v in pair) for pair in value]
+    return value
+
+
+def _engine_call(name: str, inputs: dict):
+    """A no-argument function running the case on the engine (imports are lazy, per case)."""
     if name.startswith("conv "):
         from engine.functional.conv import conv2d
 
@@ -192,13 +232,26 @@ def engine_runner(name: str, inputs: dict):
     raise KeyError(name)
 
 
-def torch_runner(name: str, inputs: dict):
-    """A no-argument function running the case on PyTorch (CPU, no autograd)."""
+def torch_runner(name: str, inputs: dict, device: str = "cpu"):
+    """A no-argument function running the case on PyTorch (no autograd), on the CPU or CUDA."""
     import torch
-    import torch.nn.functional as F
 
     torch.set_grad_enabled(False)
-    a = {k: _to_torch(torch, v) for k, v in inputs.items()}
+    target = "cpu"
+    if device == "gpu":
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device gpu needs PyTorch with CUDA and a GPU")
+        torch.backends.cudnn.allow_tf32 = False  # strict float32, like the engine's cuBLAS calls
+        torch.backends.cuda.matmul.allow_tf32 = False
+        target = "cuda"
+    a = {k: _to_torch(torch, v, target) for k, v in inputs.items()}
+    run = _torch_call(torch, name, a, target)
+    return _synchronised(run, torch.cuda.synchronize) if device == "gpu" else run
+
+
+def _torch_call(torch, name: str, a: dict, target: str):
+    import torch.nn.functional as F
+
     if name.startswith("conv "):
         return lambda: F.conv2d(a["x"], a["weight"], a["bias"], stride=a["stride"], padding=a["padding"])
     if name.startswith("maxpool"):
@@ -209,7 +262,7 @@ def torch_runner(name: str, inputs: dict):
         return lambda: F.conv_transpose2d(a["x"], a["weight"], a["bias"], stride=2, padding=1)
     if name.startswith("rnn"):
         # torch.nn.RNN's fused kernel, fed the same weights.
-        rnn = torch.nn.RNN(64, 128, nonlinearity="tanh", batch_first=True)
+        rnn = torch.nn.RNN(64, 128, nonlinearity="tanh", batch_first=True).to(target)
         for param, key in ((rnn.weight_ih_l0, "weight_ih"), (rnn.weight_hh_l0, "weight_hh"),
                            (rnn.bias_ih_l0, "bias_ih"), (rnn.bias_hh_l0, "bias_hh")):
             param.copy_(a[key])
@@ -224,12 +277,21 @@ def torch_runner(name: str, inputs: dict):
     raise KeyError(name)
 
 
-def _to_torch(torch, value):
+def _to_torch(torch, value, target: str):
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
+        return torch.from_numpy(value).to(target)
     if isinstance(value, list):
-        return [tuple(torch.from_numpy(v) for v in pair) for pair in value]
+        return [tuple(torch.from_numpy(v).to(target) for v in pair) for pair in value]
     return value
+
+
+def _to_host(value) -> np.ndarray:
+    """A NumPy copy of a NumPy, CuPy or PyTorch (CPU or CUDA) result."""
+    if type(value).__module__.startswith("torch"):
+        return value.cpu().numpy()
+    from engine.backend import to_numpy
+
+    return to_numpy(value)
 
 
 def _network(ops, config, params):
@@ -262,7 +324,7 @@ def _measure(run, min_seconds: float, max_calls: int = 50) -> tuple[float, np.nd
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), np.asarray(result, dtype=np.float64)
+    return statistics.median(times), _to_host(result).astype(np.float64)
 
 
 def _fingerprint(output: np.ndarray) -> list[float]:
@@ -271,7 +333,7 @@ def _fingerprint(output: np.ndarray) -> list[float]:
     return flat[:: max(1, flat.size // 64)].tolist()
 
 
-def worker(side: str) -> None:
+def worker(side: str, device: str) -> None:
     """Answer one JSON line per request on stdin: {"case", "seconds"} -> {"seconds", "fingerprint"} or {"error"}."""
     runners = {}
     make = engine_runner if side == "engine" else torch_runner
@@ -280,7 +342,7 @@ def worker(side: str) -> None:
         name = request["case"]
         try:
             if name not in runners:
-                runners[name] = make(name, build_inputs(name))
+                runners[name] = make(name, build_inputs(name), device)
             seconds, output = _measure(runners[name], request["seconds"])
             reply = {"seconds": seconds, "fingerprint": _fingerprint(output)}
         except Exception as error:  # a missing op (ImportError) or a failing one: report, keep serving
@@ -288,25 +350,35 @@ def worker(side: str) -> None:
         print(json.dumps(reply), flush=True)
 
 
-def memory_probe(side: str, name: str) -> None:
+def memory_probe(side: str, name: str, device: str) -> None:
     """Build one network case in this fresh process, run it once, print its peak memory as JSON."""
     import tracemalloc
 
     tracemalloc.start()
     inputs = build_inputs(name)
-    run = (engine_runner if side == "engine" else torch_runner)(name, inputs)
+    run = (engine_runner if side == "engine" else torch_runner)(name, inputs, device)
     run()
     traced_peak = tracemalloc.get_traced_memory()[1]
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    print(json.dumps({"maxrss": maxrss, "traced_peak": traced_peak if side == "engine" else None}))
+    held = None
+    if device == "gpu" and side == "engine":
+        import cupy
+
+        held = cupy.get_default_memory_pool().total_bytes()
+    elif device == "gpu":
+        import torch
+
+        held = torch.cuda.max_memory_reserved()
+    print(json.dumps({"maxrss": maxrss, "traced_peak": traced_peak if side == "engine" else None,
+                      "device_held": held}))
 
 
 class Worker:
     """A long-lived worker process for one side."""
 
-    def __init__(self, side: str):
+    def __init__(self, side: str, device: str):
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", side],
+            [sys.executable, __file__, "--worker", side, "--device", device],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
         )
 
@@ -320,8 +392,8 @@ class Worker:
         self.process.wait()
 
 
-def _probe_memory(side: str, name: str) -> dict:
-    output = subprocess.run([sys.executable, __file__, "--memory", side, name],
+def _probe_memory(side: str, name: str, device: str) -> dict:
+    output = subprocess.run([sys.executable, __file__, "--memory", side, name, "--device", device],
                             capture_output=True, text=True, cwd=ROOT, check=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -372,13 +444,15 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="alternating engine/torch measurements per case")
     parser.add_argument("--quick", action="store_true", help="2 repeats, shorter measurements, no memory probe")
     parser.add_argument("--cases", nargs="+", metavar="TEXT", help="only the cases whose name contains TEXT")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="cpu: NumPy engine vs PyTorch CPU; gpu: CuPy engine vs PyTorch CUDA (default cpu)")
     parser.add_argument("--worker", choices=("engine", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--memory", nargs=2, metavar=("SIDE", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.worker)
+        return worker(args.worker, args.device)
     if args.memory:
-        return memory_probe(*args.memory)
+        return memory_probe(*args.memory, args.device)
 
     repeats = 2 if args.quick else args.repeats
     seconds = 0.15 if args.quick else 0.4
@@ -387,9 +461,14 @@ def main(argv=None) -> None:
 
     print(f"numpy {np.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs; "
           f"{repeats} alternating repeats per case")
+    if args.device == "gpu":
+        import cupy
+
+        print(f"GPU: {torch.cuda.get_device_name()}, cupy {cupy.__version__}, CUDA {torch.version.cuda}; "
+              "strict float32 on both sides")
     print("| case | engine ms | torch ms | engine GFLOP/s | torch GFLOP/s | ratio | target | result |")
     print("|---|---|---|---|---|---|---|---|")
-    engine, torch_worker = Worker("engine"), Worker("torch")
+    engine, torch_worker = Worker("engine", args.device), Worker("torch", args.device)
     try:
         for case in cases:
             print(_row(case, run_case(case, engine, torch_worker, repeats, seconds)), flush=True)
@@ -397,7 +476,12 @@ def main(argv=None) -> None:
         engine.close()
         torch_worker.close()
     if not args.quick and any(c.name == "vgg16 @224" for c in cases):
-        mine, theirs = _probe_memory("engine", "vgg16 @224"), _probe_memory("torch", "vgg16 @224")
+        mine, theirs = (_probe_memory(side, "vgg16 @224", args.device) for side in ("engine", "torch"))
+        if args.device == "gpu":
+            print(f"\nVGG16 device memory held after one forward (weights included): engine CuPy pool "
+                  f"{mine['device_held'] / 2**30:.2f} GiB, torch max_memory_reserved "
+                  f"{theirs['device_held'] / 2**30:.2f} GiB")
+            return
         print(f"\nVGG16 peak memory (fresh process, weights included): engine ru_maxrss "
               f"{mine['maxrss'] / 2**30:.2f} GiB (tracemalloc peak {mine['traced_peak'] / 2**30:.2f} GiB), "
               f"torch ru_maxrss {theirs['maxrss'] / 2**30:.2f} GiB; target < 1.5 GB: "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.backend import get_backend
 from engine.kernels import gabor, preset
 from engine.network import Sequential
 from engine.spec import network_from_spec
@@ -155,9 +156,15 @@ BUILTIN_MODELS: dict[str, ModelInfo] = {m.name: m for m in (
 )}
 
 
-@lru_cache(maxsize=None)
 def load_model(name: str) -> Sequential:
-    """The built-in network `name`, built once per process; callers must not change it."""
+    """The built-in network `name` on the active backend, built once per process and backend; callers must not
+    change it."""
     if name not in BUILTIN_MODELS:
         raise ValueError(f"unknown built-in network {name!r}; built-ins are {', '.join(BUILTIN_MODELS)}")
+    return _built(name, get_backend().name)
+
+
+@lru_cache(maxsize=None)
+def _built(name: str, backend_name: str) -> Sequential:
+    """`backend_name` only keys the cache: a network built on NumPy is not reused after a switch to CuPy."""
     return BUILTIN_MODELS[name].build()

@@ -7,7 +7,8 @@ the case, but every formulation gives the same numbers up to float32 rounding:
   copied into a matrix of shape (C/G * kH * kW + 1, output pixels) per group, whose
   last row is all ones, so one matrix product with [weight | bias] gives the output,
   bias included. The copy is made in blocks of images or output rows no larger than
-  `_COLS_BUDGET_BYTES`, so it stays in the CPU cache and never grows with the image.
+  `_cols_budget` (1 MiB on NumPy, so it stays in the CPU cache and never grows with the
+  image; 256 MiB on CuPy, where fewer and larger GEMMs pay).
 - Row shifts on NumPy for stride-1 layers with 8 or more input channels per group and
   1,024 or more output pixels: the padded input is read as flat rows, so each kernel tap reads one
   contiguous run per channel; a block copies only the kW column shifts and makes the
@@ -48,7 +49,10 @@ from engine.shapes import (
 )
 
 # Largest im2col buffer built at once (bytes); bigger inputs are processed in blocks.
+# On NumPy the block stays in the CPU cache; on a GPU each block costs kernel launches
+# and a smaller GEMM, and the device has gigabytes, so a block is usually the whole batch.
 _COLS_BUDGET_BYTES = 2**20
+_GPU_COLS_BUDGET_BYTES = 256 * 2**20
 # The row-shift path (stride 1) computes about this many output pixels per block. It takes
 # layers with at least this many input channels per group and output pixels per image:
 # measured against im2col, 0.75x-0.95x of its time from 8 channels on 64x64 images up to
@@ -236,6 +240,11 @@ def _windows(xp, x_pad, geometry: _ConvGeometry):
     )
 
 
+def _cols_budget(xp) -> int:
+    """Bytes of im2col-like buffer built at once on this array module."""
+    return _COLS_BUDGET_BYTES if xp is numpy else _GPU_COLS_BUDGET_BYTES
+
+
 def _blocks(batch: int, rows: int, bytes_per_row: int, budget: int):
     """Split (images, output rows) into blocks whose buffers stay under `budget` bytes.
 
@@ -268,7 +277,7 @@ def _im2col_conv(xp, x, weight, bias, geometry: _ConvGeometry):
     windows = _windows(xp, _pad(xp, x, geometry.padding), geometry)
     out = xp.empty((geometry.batch, geometry.out_channels, ho, wo), dtype=x.dtype)
     bytes_per_row = g * (taps + 1) * wo * x.itemsize
-    for n0, n1, r0, r1 in _blocks(geometry.batch, ho, bytes_per_row, _COLS_BUDGET_BYTES):
+    for n0, n1, r0, r1 in _blocks(geometry.batch, ho, bytes_per_row, _cols_budget(xp)):
         n, rows = n1 - n0, r1 - r0
         cols = _workspace.take(xp, "im2col", (n, g, taps + 1, rows * wo), x.dtype)
         cols[:, :, taps] = 1
@@ -605,7 +614,7 @@ def _transpose_products(xp, x_pad, weight, groups: int):
     w_t = weight.reshape(groups, in_per_group, out_per_group * kh * kw).transpose(0, 2, 1)
     x_groups = x_pad.reshape(batch, groups, in_per_group, height * width)
     bytes_per_image = groups * out_per_group * kh * kw * height * width * x_pad.itemsize
-    for n0, n1, _, _ in _blocks(batch, 1, bytes_per_image, _COLS_BUDGET_BYTES):
+    for n0, n1, _, _ in _blocks(batch, 1, bytes_per_image, _cols_budget(xp)):
         products = _workspace.take(xp, "transposed products", (n1 - n0, groups, w_t.shape[1], height * width),
                                    x_pad.dtype)
         xp.matmul(w_t, x_groups[n0:n1], out=products)
@@ -711,7 +720,7 @@ def _all_phases(xp, x_pad, weight, bias, groups: int, rows: _PhaseTaps, cols: _P
     bytes_per_row = groups * (in_per_group * len(offsets) + 1) * width * x_pad.itemsize
     # A larger block than conv2d's: the GEMM's columns are shared by all phases, and
     # longer rows measured faster on the 64->32 @56 k4 s2 layer (two threads).
-    for n0, n1, y0, y1 in _blocks(batch, count_rows, bytes_per_row, 4 * _COLS_BUDGET_BYTES):
+    for n0, n1, y0, y1 in _blocks(batch, count_rows, bytes_per_row, 4 * _cols_budget(xp)):
         n, span = n1 - n0, max(shifts) + (y1 - y0) * width
         im2col = _workspace.take(xp, "phase im2col", (n, groups, in_per_group * len(offsets) + 1, span),
                                  x_pad.dtype)

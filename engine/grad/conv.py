@@ -27,8 +27,8 @@ import dataclasses
 
 from engine.backend import array_module
 from engine.functional.conv import (
-    _COLS_BUDGET_BYTES,
     _blocks,
+    _cols_budget,
     _check_operands,
     _conv2d_geometry,
     _pad,
@@ -110,7 +110,7 @@ def _conv2d_weight_grad(xp, x, grad_output, geometry):
     grouped = grad_output.reshape(batch, g, out_per_group, ho, wo)
     grad_weight = xp.zeros((g, out_per_group, taps), dtype=grad_output.dtype)
     bytes_per_row = g * (taps + out_per_group) * wo * grad_output.itemsize
-    for n0, n1, r0, r1 in _blocks(batch, ho, bytes_per_row, _COLS_BUDGET_BYTES):
+    for n0, n1, r0, r1 in _blocks(batch, ho, bytes_per_row, _cols_budget(xp)):
         n, rows = n1 - n0, r1 - r0
         cols = _workspace.take(xp, "weight-grad cols", (g, taps, n * rows * wo), grad_output.dtype)
         xp.copyto(cols.reshape(g, -1, kh, kw, n, rows, wo),

@@ -40,7 +40,7 @@ def numeric_gradient(function, arrays, which: int, grad_output, eps=1e-6):
     target = arrays[which]
     grad = np.zeros(target.shape, dtype=np.float64)
     for index in np.ndindex(*target.shape):
-        saved = target[index]
+        saved = target[index].item()  # a Python float: CuPy's target[index] is a view that the next line would change
         target[index] = saved + eps
         plus = float((to_numpy(function(*arrays)) * to_numpy(grad_output)).sum())
         target[index] = saved - eps

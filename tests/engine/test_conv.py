@@ -188,7 +188,7 @@ def test_conv2d_matches_naive_loop_and_torch(xp, spy, x_shape, w_shape, stride, 
 @pytest.mark.parametrize("stride", [(2, 1), 1])
 def test_conv2d_im2col_in_row_blocks(xp, spy, monkeypatch, stride):
     """An image whose im2col matrix exceeds the budget is done in blocks of output rows."""
-    monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 2000)
+    monkeypatch.setattr(conv_module, "_cols_budget", lambda xp: 2000)
     x, w, b = _data(3, (2, 3, 13, 9), (4, 3, 3, 3), 4)
     got = conv2d(*_on(xp, x, w, b), stride=stride, padding=1)
     assert_matches(got, torch_conv2d(x, w, b, stride, 1, 1, 1))
@@ -199,7 +199,7 @@ def test_conv2d_im2col_in_image_blocks(xp, monkeypatch):
     """Several small images share one im2col block; the batch is split when they do not all fit."""
     x, w, b = _data(4, (5, 2, 6, 6), (3, 2, 3, 3), 3)
     per_image = (2 * 9 + 1) * 6 * 6 * 4  # (taps + 1) * output pixels * 4 bytes
-    monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 2 * per_image)  # blocks of 2, 2 and 1 images
+    monkeypatch.setattr(conv_module, "_cols_budget", lambda xp: 2 * per_image)  # blocks of 2, 2 and 1 images
     got = conv2d(*_on(xp, x, w, b), padding=1)
     assert_matches(got, torch_conv2d(x, w, b, 1, 1, 1, 1))
 
@@ -343,7 +343,7 @@ def test_conv_transpose2d_matches_naive_loop_and_torch(xp, x_shape, w_shape, str
 
 
 def test_conv_transpose2d_in_image_blocks(xp, monkeypatch):
-    monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 1)
+    monkeypatch.setattr(conv_module, "_cols_budget", lambda xp: 1)
     x, w, b = _data(9, (3, 4, 5, 5), (4, 3, 4, 4), 3)
     got = conv_transpose2d(*_on(xp, x, w, b), stride=2, padding=1)
     assert_matches(got, torch_conv_transpose2d(x, w, b, 2, 1, 0, 1, 1))
