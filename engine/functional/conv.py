@@ -3,8 +3,8 @@
 Both ops run on NumPy and CuPy with one body. How the sum is computed depends on
 the case, but every formulation gives the same numbers up to float32 rounding:
 
-- im2col + GEMM (the general path, and the only one on CuPy): the input windows are
-  copied into a matrix of shape (C/G * kH * kW + 1, output pixels) per group, whose
+- im2col + GEMM (the general path, and the only one on CuPy, where one kernel of
+  `cuda_kernels` builds the matrix): the input windows are copied into a matrix of shape (C/G * kH * kW + 1, output pixels) per group, whose
   last row is all ones, so one matrix product with [weight | bias] gives the output,
   bias included. The copy is made in blocks of images or output rows no larger than
   `_cols_budget` (1 MiB on NumPy, so it stays in the CPU cache and never grows with the
@@ -24,7 +24,9 @@ the case, but every formulation gives the same numbers up to float32 rounding:
   phases' weights stacked give every phase. Otherwise one GEMM gives every (output
   channel, kernel tap, input pixel) product and each phase is the sum of a few plain
   slices of those products. Non-finite weights take the definition, tap by tap (one
-  GEMM per tap added into a strided slice), so that no padding zero meets an Inf.
+  GEMM per tap added into a strided slice), so that no padding zero meets an Inf. On
+  CuPy one GEMM gives every product and one kernel of `cuda_kernels` gathers each
+  output pixel's taps (only real products, so Inf weights need no special path).
 
 Temporaries live in a per-thread workspace reused across calls (see `_Workspace`).
 Inputs are checked before any work; errors are ValueError with the numbers.
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 import numpy
 
 from engine.backend import array_module
+from engine.functional import cuda_kernels
 from engine.shapes import (
     check_channels,
     check_input,
@@ -270,19 +273,25 @@ def _im2col_conv(xp, x, weight, bias, geometry: _ConvGeometry):
     (kh, kw), (ho, wo) = geometry.kernel, geometry.out_size
     taps = weight.shape[1] * kh * kw
     # [w | b] per group: (G, O/G, C/G*kH*kW + 1); a zero bias column when there is no bias.
-    w_aug = xp.zeros((g, out_per_group, taps + 1), dtype=x.dtype)
-    w_aug[:, :, :taps] = weight.reshape(g, out_per_group, taps)
-    if bias is not None:
-        w_aug[:, :, taps] = bias.reshape(g, out_per_group)
-    windows = _windows(xp, _pad(xp, x, geometry.padding), geometry)
+    bias_column = xp.zeros((g, out_per_group, 1), x.dtype) if bias is None else bias.reshape(g, out_per_group, 1)
+    w_aug = xp.concatenate((weight.reshape(g, out_per_group, taps), bias_column), axis=2)
+    on_gpu = xp is not numpy
+    if on_gpu:
+        x = xp.ascontiguousarray(x)
+    else:
+        windows = _windows(xp, _pad(xp, x, geometry.padding), geometry)
     out = xp.empty((geometry.batch, geometry.out_channels, ho, wo), dtype=x.dtype)
     bytes_per_row = g * (taps + 1) * wo * x.itemsize
     for n0, n1, r0, r1 in _blocks(geometry.batch, ho, bytes_per_row, _cols_budget(xp)):
         n, rows = n1 - n0, r1 - r0
         cols = _workspace.take(xp, "im2col", (n, g, taps + 1, rows * wo), x.dtype)
-        cols[:, :, taps] = 1
-        # Splitting axes of a slice is always a view, so the copy lands in `cols`.
-        xp.copyto(cols[:, :, :taps].reshape(n, g, -1, kh, kw, rows, wo), windows[n0:n1, ..., r0:r1, :])
+        if on_gpu:  # one kernel: padding, windows and the row of ones
+            cuda_kernels.im2col(x, cols, n0, r0, wo, geometry.kernel, geometry.stride, geometry.dilation,
+                                geometry.padding[0], geometry.padding[2], g)
+        else:
+            cols[:, :, taps] = 1
+            # Splitting axes of a slice is always a view, so the copy lands in `cols`.
+            xp.copyto(cols[:, :, :taps].reshape(n, g, -1, kh, kw, rows, wo), windows[n0:n1, ..., r0:r1, :])
         xp.matmul(w_aug, cols, out=out[n0:n1, :, r0:r1].reshape(n, g, out_per_group, rows * wo))
     return out
 
@@ -529,6 +538,11 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     weight = weight.astype(x.dtype, copy=False)
     bias = None if bias is None else bias.astype(x.dtype, copy=False)
     out = xp.empty((batch, weight.shape[1] * groups, out_h, out_w), dtype=x.dtype)
+    if xp is not numpy:  # one GEMM and one gathering kernel per block of images
+        for n0, n1, products in _transpose_products(xp, xp.ascontiguousarray(x), weight, groups):
+            cuda_kernels.col2im(products, bias, out[n0:n1], groups, (height, width), (kh, kw), stride, dilation,
+                                padding[0], padding[1])
+        return out
     if not bool(xp.isfinite(weight).all()):
         _scatter_taps(xp, x, weight, bias, groups, stride, padding, dilation, out)
         return out
