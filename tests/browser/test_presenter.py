@@ -20,6 +20,14 @@ CUT_TABS = """[...document.querySelectorAll('.ip-tab')].filter((tab) => {
   return box.width > 0 && (box.right > row.right + 1 || tab.scrollWidth > tab.clientWidth + 1);
 }).map((tab) => tab.textContent)"""
 
+# the shown drop-downs whose chosen option is wider than the box leaves room for (20 px for the arrow)
+CUT_SELECTS = """[...document.querySelectorAll('select')].filter((s) => s.getClientRects().length).filter((s) => {
+  const style = getComputedStyle(s), context = document.createElement('canvas').getContext('2d');
+  context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const room = s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+  return context.measureText(s.selectedOptions[0]?.text ?? '').width > room;
+}).map((s) => s.selectedOptions[0]?.text)"""
+
 
 def present(page) -> None:
     page.click("#presenter-toggle")
@@ -77,6 +85,8 @@ def test_every_page_fits_a_1024_pixel_projector_with_and_without_presenter_mode(
         assert overflow <= 0, f"{path} in {mode} mode is {overflow} px wider than the window"
         cut = page.evaluate(CUT_TABS)
         assert not cut, f"{path} in {mode} mode cuts the input tabs {cut}"
+        cut = page.evaluate(CUT_SELECTS)
+        assert not cut, f"{path} in {mode} mode cuts the drop-down choices {cut}"
     screenshot(page, f"presenter-1024-{path.strip('/') or 'lab'}")
 
 
