@@ -344,7 +344,8 @@ let pickerCount = 0;
  * options.initial: the first source (default the first listed sample).
  * options.digits: the input is for a digit reader (hints for drawings and uploads that do not look like MNIST's).
  * Returns {element, ready, getSource(), setSource(source), showError(text), clearError(), setDigits(digits)};
- * `ready` resolves once the sample list is in (setSource waits for it too).
+ * `ready` resolves once the sample list is in (setSource waits for it too). clearError() takes away what the
+ * page showed, not why a chosen file was refused: that stays until the person chooses again.
  */
 export function createInputPicker(container, options = {}) {
   const picker = new InputPicker(container, options);
@@ -354,7 +355,7 @@ export function createInputPicker(container, options = {}) {
     getSource: () => picker.source,
     setSource: (source) => picker.setSource(source),
     showError: (text) => picker.showError(text),
-    clearError: () => picker.showError(""),
+    clearError: () => picker.clearPageError(),
     setDigits: (digits) => picker.setDigits(digits),
   };
 }
@@ -607,7 +608,7 @@ class InputPicker {
       name.textContent = this.lastUpload && this.source?.imageId === this.lastUpload.imageId
         ? usingText(this.lastUpload) : "";
       if (this.source && this.source.type !== "upload") this.selectTab(this.source.type);
-      this.showError(error.message);
+      this.showError(error.message, { refusal: true });
     }
   }
 
@@ -628,8 +629,14 @@ class InputPicker {
     });
   }
 
-  showError(text) {
+  /** Show `text` under the picker; a refusal (of a file the person chose) outlasts the page's next run. */
+  showError(text, { refusal = false } = {}) {
     this.root.querySelector(".ip-error").textContent = text;
+    this.refusalShown = refusal && Boolean(text);
+  }
+
+  clearPageError() {
+    if (!this.refusalShown) this.showError("");
   }
 }
 

@@ -460,6 +460,15 @@ def test_uploading_a_non_image_shows_the_error_next_to_the_picker(page, tmp_path
     assert "notes.txt" in error.text_content()
     assert "not an image" in error.text_content()
     screenshot(page, "lab-upload-error")
+    # a run that ends afterwards (a slider moved) leaves the reason up; choosing another picture takes it away
+    before = draws(page)
+    page.focus("#param-out_channels")
+    page.keyboard.press("ArrowRight")
+    wait_for_new_output(page, before)
+    assert "notes.txt" in error.text_content()
+    assert page.is_checked(".ip-tabs input[value='sample']")  # the refused file left the sample's tab showing
+    page.select_option(".ip-sample", index=1)
+    error.wait_for(state="hidden")
 
 
 def test_an_impossible_setting_is_explained_next_to_its_slider(page):
