@@ -16,9 +16,19 @@ class UploadTooLarge(ValueError):
     """One image larger than the whole store."""
 
 
+@dataclass(frozen=True)
+class UploadInfo:
+    """What the person sent: the file's name ("" when the form gave none) and the picture's own size."""
+
+    name: str
+    original_width: int
+    original_height: int
+
+
 @dataclass
 class _Entry:
     image: np.ndarray
+    info: UploadInfo | None
     last_used: float
 
 
@@ -45,8 +55,9 @@ class UploadStore:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def add(self, image: np.ndarray) -> str:
-        """Store `image` and return its new id. Raises UploadTooLarge when it alone exceeds max_bytes."""
+    def add(self, image: np.ndarray, info: UploadInfo | None = None) -> str:
+        """Store `image` (and what is known of its file) and return its new id. Raises UploadTooLarge when it
+        alone exceeds max_bytes."""
         if image.nbytes > self.max_bytes:
             raise UploadTooLarge(f"the decoded image takes {image.nbytes} bytes; "
                                  f"the upload store holds at most {self.max_bytes} bytes")
@@ -59,12 +70,21 @@ class UploadStore:
             while self._entries and (len(self._entries) >= self.max_count
                                      or self._bytes + image.nbytes > self.max_bytes):
                 self._remove(next(iter(self._entries)))
-            self._entries[image_id] = _Entry(image, now)
+            self._entries[image_id] = _Entry(image, info, now)
             self._bytes += image.nbytes
         return image_id
 
     def get(self, image_id: str) -> np.ndarray | None:
         """The image stored under `image_id` (read-only), or None when unknown or expired."""
+        entry = self._use(image_id)
+        return None if entry is None else entry.image
+
+    def get_with_info(self, image_id: str) -> tuple[np.ndarray, UploadInfo | None] | None:
+        """The image and what was stored of its file, or None when unknown or expired."""
+        entry = self._use(image_id)
+        return None if entry is None else (entry.image, entry.info)
+
+    def _use(self, image_id: str) -> _Entry | None:
         with self._lock:
             now = self._clock()
             self._drop_expired(now)
@@ -73,7 +93,7 @@ class UploadStore:
                 return None
             entry.last_used = now
             self._entries.move_to_end(image_id)
-            return entry.image
+            return entry
 
     def __len__(self) -> int:
         with self._lock:

@@ -12,6 +12,7 @@ field is kept in memory and the request is refused (413) as soon as it passes th
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import anyio
@@ -24,12 +25,13 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from server.images import ACCEPTED_FORMATS, ACCEPTED_TEXT, ImageError, encode_png, open_image, shrink_to, to_array
 from server.settings import Settings
-from server.uploads import UploadStore, UploadTooLarge
+from server.uploads import UploadInfo, UploadStore, UploadTooLarge
 
 router = APIRouter(tags=["images"])
 
 FILE_FIELD = "file"
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers allowed on top of the file's bytes
+MAX_FILE_NAME = 120  # characters of an upload's file name kept (the page shows it)
 # Decoding a 16-megapixel RGB image takes about 0.3 GB at its peak, encoding one a second: the app's
 # `image_slots` (an anyio.CapacityLimiter of 2) lets two run at once; the others wait without a thread.
 IMAGE_SLOTS = 2
@@ -57,12 +59,13 @@ class StoredImage(BaseModel):
     width: int  # as kept by the server: what runs read
     height: int
     channels: int  # 1 (grayscale) or 3 (RGB): see server/images.py for how each mode is normalised
+    name: str  # the file's name as sent, without folders ("" when the form gave none)
+    original_width: int  # the picture's own size (after its EXIF orientation); larger than width when reduced
+    original_height: int
 
 
 class UploadedImage(StoredImage):
     format: str  # PNG, JPEG, GIF, WebP, BMP or TIFF
-    original_width: int  # the picture's own size (after its EXIF orientation); larger than width when reduced
-    original_height: int
 
 
 _MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -78,40 +81,46 @@ _MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form
 async def upload_image(request: Request, settings: SettingsDep, uploads: UploadsDep,
                        slots: ImageSlotsDep) -> UploadedImage:
     """Decode the image in the multipart field `file` and keep it in memory; answer its id and size."""
-    data = await read_file_field(request, FILE_FIELD, settings.max_upload_bytes)
+    data, file_name = await read_file_field(request, FILE_FIELD, settings.max_upload_bytes)
     image, image_format, (original_height, original_width) = await anyio.to_thread.run_sync(
         _decode, data, settings.max_image_pixels, settings.max_stored_side, limiter=slots)
+    info = UploadInfo(file_name, original_width, original_height)
     try:
-        image_id = uploads.add(image)
+        image_id = uploads.add(image, info)
     except UploadTooLarge as error:
         raise HTTPException(413, str(error)) from error
+    return UploadedImage(**_description(image_id, image, info).model_dump(), format=image_format)
+
+
+def _description(image_id: str, image: np.ndarray, info: UploadInfo | None) -> StoredImage:
     height, width, channels = image.shape
-    return UploadedImage(image_id=image_id, width=width, height=height, channels=channels, format=image_format,
-                         original_width=original_width, original_height=original_height)
+    info = info or UploadInfo("", width, height)
+    return StoredImage(image_id=image_id, width=width, height=height, channels=channels, name=info.name,
+                       original_width=info.original_width, original_height=info.original_height)
 
 
-def _stored(image_id: str, uploads: UploadStore) -> np.ndarray:
-    image = uploads.get(image_id)
-    if image is None:
+def _stored(image_id: str, uploads: UploadStore) -> tuple[np.ndarray, UploadInfo | None]:
+    stored = uploads.get_with_info(image_id)
+    if stored is None:
         raise HTTPException(404, f"no uploaded image has id {image_id!r}: uploads are kept in memory only and "
                                  f"expire after {uploads.ttl_seconds / 60:g} minutes unused; upload it again")
-    return image
+    return stored
 
 
 @router.get("/images/{image_id}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "unknown or expired id"}})
 async def image_png(image_id: str, uploads: UploadsDep, slots: ImageSlotsDep) -> Response:
     """The uploaded image as the server keeps it (orientation applied, transparency composited), as a PNG."""
-    image = _stored(image_id, uploads)
+    image, _ = _stored(image_id, uploads)
     png = await anyio.to_thread.run_sync(encode_png, image, limiter=slots)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/images/{image_id}", responses={404: {"description": "unknown or expired id"}})
 async def image_info(image_id: str, uploads: UploadsDep) -> StoredImage:
-    """Whether the server still has the image, and its size as kept (a page checks a link's upload with it)."""
-    height, width, channels = _stored(image_id, uploads).shape
-    return StoredImage(image_id=image_id, width=width, height=height, channels=channels)
+    """Whether the server still has the image, its size as kept, and its file's name and own size (a page checks
+    a link's upload with it and names the picture)."""
+    return _description(image_id, *_stored(image_id, uploads))
 
 
 def _decode(data: bytes, max_pixels: int, max_side: int) -> tuple[np.ndarray, str, tuple[int, int]]:
@@ -125,8 +134,9 @@ def _decode(data: bytes, max_pixels: int, max_side: int) -> tuple[np.ndarray, st
         raise HTTPException(error.status_code, error.message) from error
 
 
-async def read_file_field(request: Request, field: str, max_bytes: int) -> bytes:
-    """The bytes of the multipart field `field`, read as the body streams in and never more than `max_bytes`.
+async def read_file_field(request: Request, field: str, max_bytes: int) -> tuple[bytes, str]:
+    """The bytes of the multipart field `field`, read as the body streams in and never more than `max_bytes`,
+    and the name of the file it holds (see `_file_name`).
 
     413 when the Content-Length, the body, or the field passes the limit; 415 when the body is not
     multipart/form-data; 400 when it is malformed; 422 when the field is missing.
@@ -153,7 +163,17 @@ async def read_file_field(request: Request, field: str, max_bytes: int) -> bytes
         raise HTTPException(400, f"the multipart/form-data body is malformed ({error})") from error
     if not collector.found:
         raise HTTPException(422, f"the form has no field named {field!r}; send the image in it")
-    return bytes(collector.data)
+    return bytes(collector.data), _file_name(collector.filename)
+
+
+def _file_name(sent: bytes) -> str:
+    """A part's filename as a person would name it: its last path component (some browsers send the folders),
+    with the quotes that forms send as %22 put back, without control characters (sent as %0A and the like),
+    at most MAX_FILE_NAME characters."""
+    name = sent.decode("utf-8", errors="replace").replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"%(22|[01][0-9A-Fa-f])", lambda escape: chr(int(escape[1], 16)), name)
+    name = "".join(character for character in name if character.isprintable()).strip()
+    return name if len(name) <= MAX_FILE_NAME else name[:MAX_FILE_NAME - 1] + "…"
 
 
 class _FieldCollector:
@@ -165,6 +185,7 @@ class _FieldCollector:
         self.too_large = too_large
         self.data = bytearray()
         self.found = False
+        self.filename = b""
         self._in_field = False
         self._disposition = b""
         self._header_name = b""
@@ -193,6 +214,8 @@ class _FieldCollector:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
         self._in_field = not self.found and options.get(b"name") == self.field
+        if self._in_field:
+            self.filename = options.get(b"filename", b"")
         self.found = self.found or self._in_field
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:

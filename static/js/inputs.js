@@ -187,16 +187,20 @@ async function fetchBitmap(url, source) {
 }
 
 const goneUploads = new Set(); // ids of uploads the server said it no longer has
+const linkUploads = new Map(); // id -> the upload source the server described for a link (its file's name)
 
 /**
  * Ask the server whether the upload that the page's link names (its `input`) is still there. When it is not,
- * inputIgnored names it and the page reads its default input instead. Never rejects.
+ * inputIgnored names it and the page reads its default input instead; when it is, the picker names its file
+ * (a link carries only the id and size). Never rejects.
  */
 export async function checkLinkUpload() {
   const source = decodeSource(new URLSearchParams(location.search).get("input"));
   if (source?.type !== "upload") return;
   const response = await fetch(`/api/images/${encodeURIComponent(source.imageId)}`).catch(() => null);
   if (response?.status === 404) goneUploads.add(source.imageId);
+  const answer = response?.ok ? await response.json().catch(() => null) : null;
+  if (answer) linkUploads.set(source.imageId, uploadSource(answer, answer.name || source.name));
 }
 
 /** Whether the server said it no longer has the upload `imageId` (checkLinkUpload asks). */
@@ -321,7 +325,12 @@ export async function uploadImage(file) {
   } catch (error) {
     throw new Error(`${file.name} could not be used: ${error.message}`);
   }
-  const source = { type: "upload", imageId: answer.image_id, name: file.name, width: answer.width, height: answer.height };
+  return uploadSource(answer, file.name);
+}
+
+/** The source of an upload the server described (POST or GET /api/images): "original" when it was reduced. */
+function uploadSource(answer, name) {
+  const source = { type: "upload", imageId: answer.image_id, name, width: answer.width, height: answer.height };
   const reduced = answer.original_width > answer.width || answer.original_height > answer.height;
   return reduced ? { ...source, original: [answer.original_width, answer.original_height] } : source;
 }
@@ -497,8 +506,9 @@ class InputPicker {
     if (source.type === "pattern") field(".ip-pattern").value = source.name;
     if (source.type === "draw") this.drawing.load(source.pixels);
     if (source.type === "upload") {
-      this.lastUpload = source;
-      field(".ip-upload-name").textContent = usingText(source);
+      const described = linkUploads.get(source.imageId); // a link's upload: its file's name, as the server kept it
+      this.lastUpload = described ? { ...source, name: described.name, original: described.original } : source;
+      field(".ip-upload-name").textContent = usingText(this.lastUpload);
     }
     field(".ip-invert").checked = Boolean(source.invert);
     field(".ip-centre").checked = Boolean(source.centred);

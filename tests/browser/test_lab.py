@@ -390,6 +390,11 @@ def test_uploading_a_photo_uses_it(page, tmp_path):
     page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 128 × 96'")
     wait_for_new_output(page, before)
     assert "square.png" in page.text_content(".ip-upload-name")
+    # the link keeps the upload's id only; reloaded, the page asks the server and names the file again
+    page.wait_for_function("new URLSearchParams(location.search).get('input')?.endsWith(':90x120')")
+    page.reload()
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 128 × 96'")
+    assert page.text_content(".ip-upload-name") == "Using square.png (90×120)"
 
 
 def drop_file(page, name: str, data: bytes, mime: str = "image/png") -> None:

@@ -396,10 +396,28 @@ def test_upload_then_fetch_it_back_as_png(client):
     assert client.app.state.uploads.get(body["image_id"]).shape == (30, 40, 3)
 
 
-def test_upload_then_ask_for_its_size(client):
-    image_id = upload(client, encoded(Image.new("L", (7, 5), 128), "PNG")).json()["image_id"]
-    assert client.get(f"/api/images/{image_id}").json() == {"image_id": image_id, "width": 7, "height": 5,
-                                                            "channels": 1}
+def test_upload_then_ask_for_its_size_and_name(client):
+    """A page opened from a link asks what the upload is: its size as kept, its file's name and own size."""
+    body = upload(client, encoded(Image.new("L", (7, 5), 128), "PNG"), name="cat on a mat.png").json()
+    assert body["name"] == "cat on a mat.png"
+    image_id = body["image_id"]
+    assert client.get(f"/api/images/{image_id}").json() == {
+        "image_id": image_id, "width": 7, "height": 5, "channels": 1, "name": "cat on a mat.png",
+        "original_width": 7, "original_height": 5}
+
+
+@pytest.mark.parametrize("sent, kept", [
+    ("C:\\Users\\ana\\Pictures\\digit.png", "digit.png"),  # an old browser's whole path
+    ("photos/2026/digit.png", "digit.png"),
+    ("tab\there\n.png", "tabhere.png"),  # control characters dropped (they come as %09 and %0A)
+    ('say "hi".png', 'say "hi".png'),  # quotes come as %22
+    ("é" * 200 + ".png", "é" * 119 + "…"),
+    ("", ""),
+])
+def test_an_uploads_name_is_its_file_name_without_folders_or_control_characters(client, sent, kept):
+    body = upload(client, encoded(Image.new("L", (4, 4)), "PNG"), name=sent).json()
+    assert body["name"] == kept
+    assert client.get(f"/api/images/{body['image_id']}").json()["name"] == kept
 
 
 def test_large_upload_is_kept_reduced_to_the_longest_side_and_says_so():
