@@ -414,8 +414,9 @@ class Runner:
         layer_name, layer = network.layers[index]
         if type(layer).explain is Layer.explain:
             able = sorted({kind for kind, cls in LAYER_TYPES.items() if cls.explain is not Layer.explain})
-            raise RunError(f"explain: layer {index} '{layer_name}' is a {layer.kind}, which does not explain single "
-                           f"elements; these kinds do: {', '.join(able)}", "explain")
+            article = "an" if layer.kind[0] in "AEIOU" else "a"
+            raise RunError(f"explain: layer {index} '{layer_name}' is {article} {layer.kind}, which does not explain "
+                           f"single elements; these kinds do: {', '.join(able)}", "explain")
         shape = shapes[index]
         if len(output_index) != len(shape) or not all(0 <= i < n for i, n in zip(output_index, shape)):
             raise RunError(f"explain: output index {output_index} is not inside layer {index}'s output of shape "

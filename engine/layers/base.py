@@ -227,8 +227,8 @@ class Layer:
         # Flatten gives 2-D and Unflatten takes 2-D: only where one of them makes the input fit
         fix = ("; put a Flatten before it" if len(shape) > max(self.input_ndim) and 2 in self.input_ndim
                else "; put an Unflatten before it" if len(shape) == 2 and 4 in self.input_ndim else "")
-        raise ValueError(f"expects a {' or '.join(map(str, self.input_ndim))}-D input, the previous layer gives "
-                         f"{len(shape)}-D {tuple(shape)}{fix}")
+        raise ValueError(f"expects a {' or '.join(map(str, self.input_ndim))}-D input, not the "
+                         f"{len(shape)}-D {tuple(shape)} it is given{fix}")
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The output shape for an input shape, raising ValueError if it is impossible."""

@@ -69,6 +69,7 @@ const view = {
   root: $("#network-view"),
   networkSelect: $("#nv-network"),
   networkAbout: $("#nv-network-about"),
+  networkWeights: $("#nv-network-weights"), // shown in presenter mode too: whether the answers mean anything
   networkError: $("#nv-network-error"),
   stack: $("#nv-stack"),
   copyStack: $("#nv-copy-stack"),
@@ -305,16 +306,18 @@ function showModel() {
   view.networkError.textContent = "";
   if (building()) {
     view.networkAbout.textContent = ""; // the stack's own section says what it is
+    view.networkWeights.textContent = "";
     stackEditor.show(state.get().stack);
     saliency.setModel(model);
     return;
   }
   const designed = model.card?.epochs === 0; // e.g. edges: filters made by hand, stored like trained weights
-  const weights = designed ? "hand-designed filters, not trained"
-    : model.trained ? `trained weights (${model.card?.metric ? `${model.card.metric}: ${model.card.held_out_score}` : "no card"})`
-      : "untrained: seeded random weights, so its answers mean nothing yet";
+  const weights = designed ? "Hand-designed filters, not trained."
+    : model.trained ? `Trained weights${model.card?.metric ? `; ${model.card.metric}: ${model.card.held_out_score}` : ""}.`
+      : "Untrained: seeded random weights, so its answers mean nothing yet.";
   view.networkAbout.textContent = `${model.description} Takes ${model.input_channels}×${model.input_size.join("×")} `
-    + `(a picture of another shape is stretched to it); ${weights}.`;
+    + "(a picture of another shape is stretched to it).";
+  view.networkWeights.textContent = weights;
   saliency.setModel(model);
   saliency.setChoice(state.get().saliency);
 }
@@ -455,7 +458,7 @@ function finish(message, byUser) {
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone || 0) + 1);
   // a shared run was computed once, for an identical request moments before (a reload, a live session's tabs)
   const computing = message.shared
-    ? `computed once, for an identical request moments before, in ${message.compute_ms.toFixed(1)} ms`
+    ? `the answer to an identical request moments before, whose computing took ${message.compute_ms.toFixed(1)} ms`
     : `computing took ${message.compute_ms.toFixed(1)} ms of it`;
   setProgress(shown.layers.length, `${allLayers(message.layers)} in ${Math.round(message.total_ms)} ms (${computing})`);
   announce.say(`Done: ${allLayers(message.layers).toLowerCase()} computed.`);

@@ -150,10 +150,12 @@ function meanError(predicted, actual) {
 /** One small heatmap per traced gate, with its meaning underneath; a sentence for an RNN. */
 function drawGates(shown, step) {
   const container = $("#sq-gates");
+  const signed = shown.choice.cell === "GRU" ? "the new state n is" : "the candidate g and the memory c are";
+  // with gates the sentence explains the maps (presenter mode hides it); without, it is the card's content
+  $("#sq-gates-about").classList.toggle("help", shown.gates.length > 0);
   setMath($("#sq-gates-about"), shown.gates.length
     ? `Each small map has the steps across and the ${shown.units} unit${shown.units === 1 ? "" : "s"} down. `
-      + "Gates run from 0 (closed, dark) to 1 (open, yellow); the candidate and the memory are signed (blue below "
-      + "zero, red above)."
+      + `Gates run from 0 (closed, dark) to 1 (open, yellow); ${signed} signed (blue below zero, red above).`
     : `A plain ${shown.choice.cell} has no gates: at every step h_{t} = tanh(W_{ih} x_{t} + W_{hh} h_{t−1} + b), `
       + "so the old state is squashed through the same weights again and again. Pick an LSTM or a GRU to see gates.");
   const parts = shown.gates.map((gate) => gate.part);

@@ -372,8 +372,8 @@ def test_a_run_asked_for_again_at_once_says_it_was_computed_once(page):
     page.reload()  # the same request within seconds: the server sends the frames it kept
     wait_for_run_after(page, 0)
     text = page.inner_text("#nv-progress-text")
-    match = re.fullmatch(r"All 9 layers in \d+ ms \(computed once, for an identical request moments "
-                         r"before, in ([\d.]+) ms\)", text)
+    match = re.fullmatch(r"All 9 layers in \d+ ms \(the answer to an identical request moments before, whose "
+                         r"computing took ([\d.]+) ms\)", text)
     assert match and float(match[1]) > 0, text
 
 
@@ -590,7 +590,7 @@ def test_saliency_map_of_the_trained_digit_network(page, server_url):
     assert page.get_attribute(canvas, "data-class-index") == str(int(classes[0]))
     assert page.input_value("#nv-saliency-class") == "top"
     card = info["card"]
-    assert f"trained weights ({card['metric']}: {card['held_out_score']:g})" in page.inner_text("#nv-network-about")
+    assert page.inner_text("#nv-network-weights") == f"Trained weights; {card['metric']}: {card['held_out_score']:g}."
 
     def check_drawn(gradient):
         """Every pixel: the input's grey blended toward red (raises the score) or blue (lowers it), more
@@ -625,9 +625,9 @@ def test_saliency_map_of_the_trained_digit_network(page, server_url):
 def test_saliency_is_hidden_for_untrained_networks(page):
     open_network(page, "?network=tiny-vgg")
     assert page.locator("#nv-saliency").is_hidden()
-    assert "untrained: seeded random weights" in page.inner_text("#nv-network-about")
+    assert page.inner_text("#nv-network-weights").startswith("Untrained: seeded random weights")
     page.select_option("#nv-network", "edges")
-    page.wait_for_function("document.querySelector('#nv-network-about').textContent.includes('hand-designed')")
+    page.wait_for_function("document.querySelector('#nv-network-weights').textContent.startsWith('Hand-designed')")
     assert page.locator("#nv-saliency").is_hidden()
 
 

@@ -12,6 +12,7 @@ from tests.browser.conftest import screenshot
 from tests.browser.test_autoencoder import open_view
 from tests.browser.test_lab import open_lab
 from tests.browser.test_network import open_network
+from tests.browser.test_sequence import open_sequence
 
 
 # the input picker's tabs whose label runs past the row of tabs (and is cut off by it)
@@ -41,6 +42,7 @@ def test_the_network_view_keeps_its_scores_statistics_and_detail(page):
     open_network(page)
     present(page)
     assert page.is_hidden("#nv-network-about") and page.is_hidden(".nv-toolbar .help")
+    assert page.is_visible("#nv-network-weights")  # whether the answers mean anything stays
     assert page.is_visible("#nv-scores-best") and page.inner_text("#nv-scores-best").startswith("Highest: 3")
     assert page.locator(".nv-layer[data-index='0'] .nv-hist-range").is_visible()
     assert page.locator(".nv-layer[data-index='0'] .nv-time").is_visible()
@@ -155,3 +157,13 @@ def test_plots_already_drawn_take_the_margins_of_the_mode(page):
     page.wait_for_function(f"{margins}.every((left, i) => left > {before}[i])")
     page.click("#presenter-toggle")
     page.wait_for_function(f"JSON.stringify({margins}) === '{json.dumps(before, separators=(',', ':'))}'")
+
+
+def test_the_sequence_view_keeps_what_an_rnn_shows_instead_of_gates(page):
+    open_sequence(page, "?network=digits-rnn")
+    present(page)
+    assert page.is_visible("#sq-gates-about") and "has no gates" in page.inner_text("#sq-gates-about")
+    page.select_option("#sq-network", "digits-gru")
+    page.wait_for_selector("#sq-gates figure")
+    assert page.is_hidden("#sq-gates-about")  # with gates it only explains the maps
+    assert "the new state n is signed" in page.text_content("#sq-gates-about")

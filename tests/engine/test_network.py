@@ -84,11 +84,11 @@ def test_spec_infers_channel_counts_from_the_previous_layer():
     (lambda s: s["layers"][2]["params"].update(kernel_size="big"), r"layer 2 'pool1'.*'kernel_size'"),
     (lambda s: s.update(input_shape=[0, 4]), r"input_shape"),
     (lambda s: s["layers"][5].update(kind="Linear"),
-     r"layer 5 'flat' \(Linear\): expects a 2 or 3-D input.*4-D \(1, 2, 12, 12\); put a Flatten before it$"),
+     r"layer 5 'flat' \(Linear\): expects a 2 or 3-D input.*4-D \(1, 2, 12, 12\) it is given; put a Flatten before it$"),
     (lambda s: s["layers"].insert(7, {"kind": "Conv2d", "params": {"out_channels": 2, "kernel_size": 1}}),
-     r"layer 7 \(Conv2d\): expects a 4-D input, the previous layer gives 2-D \(1, 10\); put an Unflatten before it$"),
+     r"layer 7 \(Conv2d\): expects a 4-D input, not the 2-D \(1, 10\) it is given; put an Unflatten before it$"),
     (lambda s: s["layers"].insert(5, {"kind": "RNN", "params": {"hidden_size": 4}}),
-     r"layer 5 \(RNN\): expects a 3-D input, the previous layer gives 4-D \(1, 2, 12, 12\)$"),  # no Flatten: 2-D
+     r"layer 5 \(RNN\): expects a 3-D input, not the 4-D \(1, 2, 12, 12\) it is given$"),  # no Flatten: 2-D
     (lambda s: s["layers"][0]["params"].update(groups=3, out_channels=6, in_channels=1),
      r"layer 0 'conv1'.*groups=3 must divide in_channels=1 and out_channels=6; groups that do: 1$"),
     (lambda s: s["layers"].insert(1, {"kind": "ReLU", "name": "conv1"}), r"unique.*conv1"),

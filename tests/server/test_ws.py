@@ -562,15 +562,18 @@ def test_an_explanation_reading_too_many_values_is_refused_before_computing(clie
     assert f"reads {runs.MAX_EXPLAIN_VALUES + 1:,} input values; explanations show at most" in error["message"]
 
 
-@pytest.mark.parametrize("explain, expected", [
-    ([6, [0, 0]], "layer 6 'flatten' is a Flatten, which does not explain single elements; these kinds do:"),
-    ([12, [0]], "explain: layer index 12 is out of range 0 to 8"),
-    ([0, [0, 8, 0, 0]], "explain: output index [0, 8, 0, 0] is not inside layer 0's output of shape [1, 8, 28, 28]"),
+@pytest.mark.parametrize("network, explain, expected", [
+    ({"input_shape": [1, 4, 4], "layers": [{"kind": "Upsample", "params": {"scale_factor": 2}}]}, [0, [0, 0, 0, 0]],
+     "layer 0 'upsample0' is an Upsample, which does not explain single elements"),
+    ("digits-cnn", [6, [0, 0]], "layer 6 'flatten' is a Flatten, which does not explain single elements; these kinds do:"),
+    ("digits-cnn", [12, [0]], "explain: layer index 12 is out of range 0 to 8"),
+    ("digits-cnn", [0, [0, 8, 0, 0]],
+     "explain: output index [0, 8, 0, 0] is not inside layer 0's output of shape [1, 8, 28, 28]"),
 ])
-def test_bad_explain_requests(client, explain, expected):
+def test_bad_explain_requests(client, network, explain, expected):
     with connect(client) as ws:
         receive(ws)
-        error = _error_for(ws, {"type": "run", "id": "x", "network": "digits-cnn", "input": {"sample": "dot"},
+        error = _error_for(ws, {"type": "run", "id": "x", "network": network, "input": {"sample": "dot"},
                                 "explain": explain}, "x")
     assert expected in error["message"] and error["field"] == "explain"
 
