@@ -188,13 +188,16 @@ export class CodePanel {
     this.ranges = sliderRanges(this.encoded, this.digitCodes, edits);
     if (this.sliders.length !== encoded.length) this.build(encoded.length);
     this.sliders.forEach(({ input, tick }, dim) => {
-      const { min, max } = this.ranges[dim];
+      const step = (this.ranges[dim].max - this.ranges[dim].min) / SLIDER_STEPS, at = this.encoded[dim];
+      // the slider's positions pass through the encoded value, so the arrow keys come back to it exactly
+      const min = at - Math.ceil((at - this.ranges[dim].min) / step) * step;
+      const max = at + Math.ceil((this.ranges[dim].max - at) / step) * step;
       input.min = String(min);
       input.max = String(max);
-      input.step = String((max - min) / SLIDER_STEPS);
-      this.sliders[dim].decimals = Math.max(0, Math.min(6, Math.ceil(-Math.log10((max - min) / SLIDER_STEPS))));
+      input.step = String(step);
+      this.sliders[dim].decimals = Math.max(0, Math.min(6, Math.ceil(-Math.log10(step))));
       input.disabled = false;
-      tick.style.setProperty("--at", String((this.encoded[dim] - min) / (max - min)));
+      tick.style.setProperty("--at", String((at - min) / (max - min)));
       tick.title = `encoded value ${formatNumber(this.encoded[dim])}`;
     });
     for (const id of ["#ae-reset", "#ae-random"]) this.find(id).disabled = false;

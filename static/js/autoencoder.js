@@ -85,6 +85,7 @@ let runTicket = 0; // counts full runs asked for: only the newest sends its requ
 const run = {
   plan: [], // the full network's layers [{index, name, kind, shape}] from the first start message
   encoded: null, // the encoder's code for the input (Float32Array)
+  blendStart: null, // the code a blend runs from, taken when the blend control leaves 0% (blended)
   awaitingCode: false, // a full run is on its way and has not sent the code yet
   full: null, // the handle of a full run in flight
   decoder: null, // the handle of a decoder run in flight
@@ -204,7 +205,9 @@ function changed(values, keys) {
 
 function slid(dim, value) {
   const changes = edits();
-  changes.set(dim, roundValue(value));
+  // back on the encoded value (the slider's positions pass through it) the number is no longer edited
+  if (roundValue(value) === roundValue(run.encoded[dim])) changes.delete(dim);
+  else changes.set(dim, roundValue(value));
   state.set({ edits: formatEdits(changes), blend: 0 }); // the code is no blend any more: the control goes back
 }
 
@@ -218,9 +221,12 @@ function random() {
   state.set({ edits: formatEdits(editsToward(run.encoded, code)), blend: 0 });
 }
 
+/** The blend runs from the code on screen when it left 0%: the encoded code with the person's edits (from the
+ * encoded code alone where that moment is not known, as for a link's blend). */
 function blended(digit, t) {
   if (!run.encoded || !digitCodes) return;
-  const code = blendCodes(run.encoded, digitCodes[digit], t);
+  if (state.get().blend === 0) run.blendStart = applyEdits(run.encoded, edits());
+  const code = blendCodes(run.blendStart ?? run.encoded, digitCodes[digit], t);
   state.set({ toward: digit, blend: t, edits: formatEdits(editsToward(run.encoded, code)) });
 }
 
@@ -285,6 +291,7 @@ function fullLayer(message) {
 
 function codeArrived(code) {
   run.encoded = Float32Array.from(code);
+  run.blendStart = null; // a link's blend starts from this input's encoded code
   run.awaitingCode = false;
   panel.setEncoded(run.encoded, edits());
   blendFromLink();

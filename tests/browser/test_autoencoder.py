@@ -456,6 +456,49 @@ def test_blend_toward_a_digit_and_a_random_code(page, server_url):
     assert_picture_is(page, "#ae-output-image", decoded(server_url, code))
 
 
+def test_arrows_back_to_the_encoded_value_undo_an_edit_and_a_blend_starts_from_the_edits(page, server_url):
+    open_view(page)
+    code = shown_code(page)
+    # the slider sits on the encoded value itself (its positions pass through it): right then left is no edit
+    assert float(slider(page, 3).input_value()) == pytest.approx(float(code[3]), rel=1e-5, abs=1e-5)
+    slider(page, 3).focus()
+    count = updates(page)
+    page.keyboard.press("ArrowRight")
+    wait_for_update_after(page, count)
+    wait_for_url_edits(page, [3])
+    count = updates(page)
+    page.keyboard.press("ArrowLeft")
+    wait_for_update_after(page, count)
+    page.wait_for_url(lambda url: "edits=" not in url)
+    assert page.locator(".ae-slider.edited").count() == 0 and page.is_disabled("#ae-reset")
+    assert page.inner_text("#ae-output-caption") == "Reconstruction"
+
+    # an edit, then a digit to blend toward: the edit stays; the blend runs from the edited code and back to it
+    count = updates(page)
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    wait_for_update_after(page, count)
+    wait_for_url_edits(page, [3])
+    edited = shown_code(page)
+    page.select_option("#ae-blend-digit", "1")
+    page.wait_for_url(re.compile(r"toward=1"))
+    wait_for_url_edits(page, [3])
+    target = encoded(server_url, "mnist-1")
+    count = updates(page)
+    page.focus("#ae-blend")
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")  # 50%
+    wait_for_update_after(page, count)
+    page.wait_for_url(re.compile(r"blend=0.5"))
+    np.testing.assert_allclose(shown_code(page), (edited + target) / 2, rtol=2e-3, atol=2e-3)
+    count = updates(page)
+    page.keyboard.press("Home")  # 0%: the edited code again, not the encoded one
+    wait_for_update_after(page, count)
+    page.wait_for_url(lambda url: "blend=" not in url)
+    np.testing.assert_allclose(shown_code(page), edited, rtol=1e-3, atol=1e-3)
+    assert page.locator(".ae-slider.edited").count() == 1
+
+
 def test_a_link_with_a_blend_and_no_edits_makes_the_blend(page, server_url):
     """A hand-made link names the blend only; the page's own links give its edits too."""
     open_view(page, "?toward=1&blend=0.5")
