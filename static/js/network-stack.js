@@ -64,14 +64,27 @@ export function stackModel(stack) {
 
 /** `stack` if it has the shape of one (a URL can hold anything), else null. */
 export function validStack(stack, kinds) {
-  const known = new Set(kinds.map((kind) => kind.kind));
+  return stackProblem(stack, kinds) ? null : stack;
+}
+
+/** Why `stack` does not have the shape of one, as words for a person; "" when it has. */
+export function stackProblem(stack, kinds) {
+  const known = kinds.map((kind) => kind.kind);
+  const shown = (value) => JSON.stringify(value ?? null).slice(0, 60);
   const [channels, height, width] = Array.isArray(stack?.input) ? stack.input : [];
-  const inputOk = [1, 3].includes(channels) && height === width && Number.isInteger(height)
-    && height >= INPUT_SIZE.min && height <= INPUT_SIZE.max;
-  const layersOk = Array.isArray(stack?.layers) && stack.layers.length > 0 && stack.layers.every(
-    (layer) => known.has(layer?.kind) && layer.params !== null && typeof layer.params === "object"
-      && !Array.isArray(layer.params));
-  return inputOk && layersOk ? stack : null;
+  if (!([1, 3].includes(channels) && height === width && Number.isInteger(height)
+    && height >= INPUT_SIZE.min && height <= INPUT_SIZE.max)) {
+    return `its input is ${shown(stack?.input)}, not [channels, size, size] with 1 or 3 channels and a size from `
+      + `${INPUT_SIZE.min} to ${INPUT_SIZE.max}`;
+  }
+  if (!Array.isArray(stack.layers) || !stack.layers.length) return "it has no layers";
+  for (const [index, layer] of stack.layers.entries()) {
+    if (!known.includes(layer?.kind)) return `layer ${index}'s kind ${shown(layer?.kind)} is not one of ${known.join(", ")}`;
+    if (layer.params === null || typeof layer.params !== "object" || Array.isArray(layer.params)) {
+      return `layer ${index}'s params are ${shown(layer.params)}, not an object of settings`;
+    }
+  }
+  return "";
 }
 
 /**
@@ -115,7 +128,8 @@ function settingsText(params) {
 
 /**
  * elements: {channels (select), size (range), sizeShown (output), layers (ol), addKind (select), add (button),
- * reset (button), error (p)}. onChange(stack) after every edit; the editor never calls it for show().
+ * full (p: why Add is off), reset (button), error (p)}. onChange(stack) after every edit; the editor never calls it
+ * for show(). setMaxLayers(n): the server's limit on a spec's layers (its hello), at which Add turns off.
  */
 export function createStackEditor(elements, kinds, { onChange }) {
   const catalogue = new Map(kinds.map((kind) => [kind.kind, kind]));
@@ -123,6 +137,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
   let open = new Set(); // indices of the layers whose settings are unfolded
   let rows = [];
   let serverError = false; // an error from showError is on screen (the next good run clears it)
+  let maxLayers = Infinity; // the server's max_spec_layers, once its hello has said it
   const shapes = new Map(); // output shape of layer i, by the input and layers 0..i it came from (prefixKey)
 
   elements.addKind.replaceChildren(...imageKinds(kinds).map((kind) => element("option", { value: kind.kind }, kind.kind)));
@@ -259,9 +274,23 @@ export function createStackEditor(elements, kinds, { onChange }) {
   function drawLayers() {
     rows = stack.layers.map(layerRow);
     elements.layers.replaceChildren(...rows);
+    showRoom();
+  }
+
+  /** Add is off once the stack has as many layers as the server runs. */
+  function showRoom() {
+    const full = stack.layers.length >= maxLayers;
+    elements.add.disabled = full;
+    elements.full.hidden = !full;
+    elements.full.textContent = full ? `The stack has ${stack.layers.length} layers, as many as the server runs `
+      + `(${maxLayers}): remove one to add another.` : "";
   }
 
   return {
+    setMaxLayers(count) {
+      maxLayers = count;
+      if (stack) showRoom();
+    },
     show(next) {
       if (stack && JSON.stringify(next) === JSON.stringify(stack)) return;
       stack = next;

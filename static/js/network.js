@@ -23,7 +23,7 @@ import {
 } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
 import {
-  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackFromSpec, stackModel, stackSpec, validStack,
+  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackFromSpec, stackModel, stackProblem, stackSpec, validStack,
 } from "./network-stack.js";
 import {
   colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
@@ -206,7 +206,8 @@ async function start() {
   );
   stackEditor = createStackEditor({
     channels: $("#nv-stack-channels"), size: $("#nv-stack-size"), sizeShown: $("#nv-stack-size-shown"),
-    layers: $("#nv-stack-layers"), addKind: $("#nv-stack-kind"), add: $("#nv-stack-add"), reset: $("#nv-stack-reset"),
+    layers: $("#nv-stack-layers"), addKind: $("#nv-stack-kind"), add: $("#nv-stack-add"), full: $("#nv-stack-full"),
+    reset: $("#nv-stack-reset"),
     error: $("#nv-stack-error"),
   }, layerKinds, { onChange: (stack) => state.set({ stack }) });
   // a stack the state could not parse is already the default; one that parsed but is not a stack is replaced
@@ -222,7 +223,8 @@ async function start() {
   view.networkSelect.value = state.get().network;
   showModel();
   if (stackUnreadable && building()) {
-    $("#nv-stack-error").textContent = "The stack in this link could not be read; this is the stack to start from.";
+    $("#nv-stack-error").textContent = `The stack in this link could not be read: ${stackUnreadable}. This is the `
+      + "stack to start from.";
   }
 
   picker = createInputPicker($("#nv-input"), {
@@ -241,13 +243,14 @@ async function start() {
 }
 
 /** Whether the page's link holds a stack that is not one (hand-edited, or cut short when copied). */
+/** Why the link's stack cannot be used, or "" (also when the link has none). */
 function linkStackUnreadable() {
   const text = new URLSearchParams(location.search).get("stack");
-  if (text === null) return false;
+  if (text === null) return "";
   try {
-    return !validStack(JSON.parse(text), layerKinds);
+    return stackProblem(JSON.parse(text), layerKinds);
   } catch {
-    return true;
+    return "it is not JSON";
   }
 }
 
@@ -323,6 +326,7 @@ function showModel() {
 }
 
 function showConnection(status, detail) {
+  if (status === "open") stackEditor?.setMaxLayers(detail.limits.max_spec_layers);
   if (announce.connection(status)) setProgress(null, `Reconnecting to the server (${detail})…`);
   if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
     setProgress(0, "Connected to the server.");

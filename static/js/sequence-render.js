@@ -117,7 +117,7 @@ function drawOutput(shown, step) {
   }
   if (output.kind === "next") {
     setMath(about, "At every step t the network guesses the next value x_{t+1} from what it has read so far.");
-    $("#sq-answer").textContent = meanError(output.data, shown.next);
+    $("#sq-answer").textContent = predictionErrors(output.data, shown.next, choice.model.card);
     delete $("#sq-answer").dataset.answer;
     return lines(plot, [
       { name: "predicted next value", values: output.data, colour: COLOURS.prediction },
@@ -135,16 +135,28 @@ function drawOutput(shown, step) {
     valueName: "probability", rowLabels: output.names, step });
 }
 
-/** The mean absolute error of the predictions where the actual next value is known, as a sentence. */
-function meanError(predicted, actual) {
-  let sum = 0, count = 0;
+// sine-rnn's training card scores it from this step on, once it has read enough to know the waves' periods
+// (engine/train/sine_rnn.py, WARM_UP)
+const SCORED_FROM_STEP = 8;
+
+/** How far the predictions are from the actual next values, where known, as sentences: the mean absolute error
+ * over every step, and the figure its training card gives (mean squared error from SCORED_FROM_STEP on). */
+function predictionErrors(predicted, actual, card) {
+  let absolute = 0, squared = 0, count = 0, scored = 0;
   predicted.forEach((p, t) => {
-    if (Number.isFinite(actual?.[t]) && Number.isFinite(p)) {
-      sum += Math.abs(p - actual[t]);
-      count++;
+    if (!Number.isFinite(actual?.[t]) || !Number.isFinite(p)) return;
+    absolute += Math.abs(p - actual[t]);
+    count++;
+    if (t >= SCORED_FROM_STEP) {
+      squared += (p - actual[t]) ** 2;
+      scored++;
     }
   });
-  return count ? `Its guesses are off by ${formatNumber(sum / count)} on average (over ${count} steps).` : "";
+  if (!count) return "";
+  const mean = `Its guesses are off by ${formatNumber(absolute / count)} on average (over ${count} steps).`;
+  if (!scored || !Number.isFinite(card?.held_out_score)) return mean;
+  return `${mean} From step ${SCORED_FROM_STEP} on, their mean squared error is ${formatNumber(squared / scored)}, `
+    + `against ${formatNumber(card.held_out_score)} on the held-out signals of its training card.`;
 }
 
 /** One small heatmap per traced gate, with its meaning underneath; a sentence for an RNN. */

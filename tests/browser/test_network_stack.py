@@ -307,12 +307,21 @@ def test_the_input_shape_and_an_unreadable_link(page):
     page.wait_for_function(f"document.querySelector(\"{VIEW} .nv-layer[data-index='-1'] .nv-shape\").textContent === '1×1×28×28'")
 
     # a link whose stack is not one (hand-edited, cut short) falls back to the default stack and says so
-    for broken in ("not-json", json.dumps({"input": [2, 28, 28], "layers": []}),
-                   json.dumps({"input": [1, 28, 28], "layers": [{"kind": "Teleport", "params": {}}]})):
+    # and what in it could not be used
+    for broken, why in (("not-json", "it is not JSON"),
+                        (json.dumps({"input": [2, 28, 28], "layers": []}), "its input is [2,28,28], not [channels, "),
+                        (json.dumps({"input": [1, 28, 28], "layers": []}), "it has no layers"),
+                        (json.dumps({"input": [1, 28, 28], "layers": [{"kind": "ReLU", "params": {}},
+                                                                      {"kind": "Teleport", "params": {}}]}),
+                         "layer 1's kind \"Teleport\" is not one of Conv2d, "),
+                        (json.dumps({"input": [1, 28, 28], "layers": [{"kind": "ReLU", "params": [1]}]}),
+                         "layer 0's params are [1], not an object of settings")):
         page.goto(f"/network?network=custom&stack={urllib.parse.quote(broken)}")
         wait_for_run_after(page, 0)
         assert stack_kinds(page) == DEFAULT_KINDS
-        assert "could not be read" in page.inner_text("#nv-stack-error")
+        error = page.inner_text("#nv-stack-error")
+        assert error.startswith(f"The stack in this link could not be read: {why}"), error
+        assert error.endswith(". This is the stack to start from."), error
 
 
 def test_a_live_follower_sees_the_presenters_stack_change(new_page):
@@ -380,3 +389,19 @@ def test_copying_a_network_keeps_the_keyboard_in_the_stack(page):
     assert page.evaluate("document.activeElement.id") == "nv-stack-title"
     page.keyboard.press("Tab")  # and Tab goes on into the stack's controls
     assert page.evaluate("document.activeElement.closest('#nv-stack') !== null")
+
+
+def test_add_turns_off_at_the_servers_layer_limit_and_says_why(page):
+    stack = {"input": [1, 28, 28], "layers": [{"kind": "ReLU", "params": {}}] * 63}
+    open_stack(page, f"&stack={urllib.parse.quote(json.dumps(stack))}")
+    assert page.is_enabled("#nv-stack-add") and page.is_hidden("#nv-stack-full")
+    page.select_option("#nv-stack-kind", "ReLU")
+    count = runs_done(page)
+    page.click("#nv-stack-add")
+    wait_for_run_after(page, count)
+    assert len(stack_kinds(page)) == 64
+    assert page.is_disabled("#nv-stack-add")
+    assert page.inner_text("#nv-stack-full") == ("The stack has 64 layers, as many as the server runs (64): remove "
+                                                 "one to add another.")
+    stack_row(page, 0).locator(".nv-stack-remove").click()
+    assert page.is_enabled("#nv-stack-add") and page.is_hidden("#nv-stack-full")

@@ -235,6 +235,13 @@ def test_sine_frequency_slider_changes_input_and_prediction(page, server_url):
     assert not np.allclose(shown_prediction, before_output, atol=1e-3)
     # the dotted line is the actual next value, x_(t+1)
     np.testing.assert_allclose(plot_data(page, "#sq-output-plot", trace=1, field="y"), wave[1:], **FLOAT16)
+    # the errors: the mean absolute one over every step, and the card's figure, the squared one from step 8 on
+    errors = prediction[0, :, 0] - wave[1:]
+    match = re.fullmatch(r"Its guesses are off by (\S+) on average \(over 64 steps\)\. From step 8 on, their mean "
+                         r"squared error is (\S+), against 1\.17e-4 on the held-out signals of its training card\.",
+                         page.inner_text("#sq-answer"))
+    assert float(match[1]) == pytest.approx(np.abs(errors).mean(), rel=0.02)
+    assert float(match[2]) == pytest.approx((errors[8:] ** 2).mean(), rel=0.05)
     # the page says what the network learnt from
     assert "a period of 8 to 40 steps" in page.inner_text("#sq-network-about")
     assert page.locator("#sq-gates figure").count() == 0
@@ -736,7 +743,8 @@ def test_sliders_keep_their_names_and_only_the_end_of_a_run_is_announced(page):
     assert 1 <= len(spoken) <= 2, spoken
     for line in spoken:
         assert re.fullmatch(r"sq-run-said: Done: 64 steps through the \w+\. Its guesses are off by \S+ on average "
-                            r"\(over 64 steps\)\.", line), line
+                            r"\(over 64 steps\)\. From step 8 on, their mean squared error is \S+, against 1\.17e-4 "
+                            r"on the held-out signals of its training card\.", line), line
     for selector in ("#sq-progress", "#sq-answer"):
         assert not page.evaluate(IN_LIVE_REGION, selector), selector
 
