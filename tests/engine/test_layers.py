@@ -119,6 +119,21 @@ def test_pool_explain_speaks_of_padding_only_for_a_window_that_reads_it(layer, p
     assert layer.explain(x, (0, 0, 1, 1)).note == ""  # the window inside the input: nothing to say of padding
 
 
+def test_avg_pool_explain_says_ceil_modes_last_window_counts_no_cell_beyond_the_padding():
+    """3x3 windows, stride 2, padding 1 and ceil_mode on 32x32: the last window starts at row 31 and would end at
+    33, past the padded input (rows -1 to 32); PyTorch divides by the 2 x 2 cells up to the padding's end."""
+    layer = AvgPool2d(3, 2, padding=1, ceil_mode=True)
+    x = np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
+    explanation = layer.explain(x, (0, 0, 16, 16))
+    assert explanation.extra["divisor"] == 4
+    assert explanation.total == pytest.approx(float(x[0, 0, 31, 31]) / 4, rel=1e-6)
+    expected = torch.nn.AvgPool2d(3, 2, padding=1, ceil_mode=True)(torch.from_numpy(x))[0, 0, 16, 16].item()
+    assert explanation.output == pytest.approx(expected, rel=1e-6)
+    assert explanation.note == ("cells outside the input (the padding) add nothing to the sum; the divisor, 4, counts "
+                                "those of the padding (count_include_pad) but not those beyond it, which only "
+                                "ceil_mode's last window reaches")
+
+
 def test_conv_explain_marks_padding_coordinates():
     layer = Conv2d(1, 1, 3, padding=1)
     explanation = layer.explain(np.ones((1, 1, 4, 4), np.float32), (0, 0, 0, 0))
