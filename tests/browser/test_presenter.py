@@ -4,6 +4,7 @@ is looking at: readouts, captions, legends and control labels stay."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -72,7 +73,7 @@ def test_the_autoencoder_keeps_its_legends_and_reconstruction_error(page):
     assert ranges.count() >= 4 and ranges.first.inner_text().startswith("values ")
 
 
-@pytest.mark.parametrize("path", [path for path, _, _ in PAGES])
+@pytest.mark.parametrize("path", [path for path, _, _ in PAGES] + ["/?kind=LSTM"])  # the lab's sequence controls
 def test_every_page_fits_a_1024_pixel_projector_with_and_without_presenter_mode(new_page, path):
     page = new_page()
     page.set_viewport_size({"width": 1024, "height": 768})
@@ -89,7 +90,7 @@ def test_every_page_fits_a_1024_pixel_projector_with_and_without_presenter_mode(
         assert not cut, f"{path} in {mode} mode cuts the input tabs {cut}"
         cut = page.evaluate(CUT_SELECTS)
         assert not cut, f"{path} in {mode} mode cuts the drop-down choices {cut}"
-    screenshot(page, f"presenter-1024-{path.strip('/') or 'lab'}")
+    screenshot(page, f"presenter-1024-{re.sub(r'[^a-zA-Z0-9]+', '-', path).strip('-') or 'lab'}")
 
 
 def test_plot_text_grows_in_presenter_mode_and_shrinks_back(page):
