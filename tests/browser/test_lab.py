@@ -486,9 +486,11 @@ def test_an_impossible_setting_is_explained_next_to_its_slider(page):
     assert "larger than the padded input 28" in error.text_content()
     screenshot(page, "lab-kernel-too-large")
     assert page.text_content("#lab-status") == "not computed: the message in red says why"
+    assert re.fullmatch(r"\(last computed: 4 × \d+ × \d+\)", page.text_content("#lab-output-shape"))
     page.keyboard.press("Home")
     page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '4x28x28'")
     assert error.text_content() == ""
+    assert page.text_content("#lab-output-shape") == "4 × 28 × 28"
 
 
 def test_a_link_whose_setting_does_not_fit_still_shows_its_input(page):
