@@ -153,6 +153,8 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     open_network(page)
     conv2 = download_layer(page, 3)
     assert conv2.shape == (1, 16, 14, 14)
+    page.click(".nv-layer[data-index='0'] button.map[data-channel='2']")  # a 28x28 map first
+    page.wait_for_url(re.compile(r"layer=0&map=2"))
     page.click(".nv-layer[data-index='3'] button.map[data-channel='2']")
     detail = page.locator("#nv-detail")
     detail.wait_for(state="visible")
@@ -162,6 +164,11 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     z_rows, z_columns = page.evaluate(
         "() => { const z = document.querySelector('#nv-detail-heatmap').data[0].z; return [z.length, z[0].length]; }")
     assert (z_rows, z_columns) == (14, 14)
+    # the axes span the 14 x 14 cells, no more (after the 28x28 map, Plotly once kept a wider x axis)
+    page.wait_for_function("document.querySelector('#nv-detail-heatmap')._fullLayout.yaxis.range[0] === 13.5")
+    ranges = page.evaluate("() => { const l = document.querySelector('#nv-detail-heatmap')._fullLayout; "
+                           "return [l.xaxis.range, l.yaxis.range]; }")
+    assert ranges == [[-0.5, 13.5], [13.5, -0.5]]
 
     # hover the centre of cell (row 5, col 9) and read its value against the downloaded layer
     box = page.locator("#nv-detail-heatmap .nsewdrag").first.bounding_box()
