@@ -36,7 +36,8 @@ const INPUT_SIZE = { min: 8, max: 256 }; // pixels of the square input
 // channel and feature counts follow from the layer above (engine/spec.py), so they get no control
 const INFERRED = ["in_channels", "in_features", "num_features", "input_size"];
 // narrower slider ranges than the catalogue's (which allows 4,096 channels): enough to explore, easy to drag
-const LIMITS = { out_channels: 64, out_features: 256, groups: 64, channels: 64, height: 64, width: 64 };
+const LIMITS = { out_channels: 64, out_features: 256, hidden_size: 256, groups: 64, channels: 64, height: 64,
+  width: 64 };
 const ROW_ERROR = ".nv-stack-body > .error"; // a layer's own error line
 
 /** The request's spec for a stack. */
@@ -260,7 +261,10 @@ export function createStackEditor(elements, kinds, { onChange }) {
     body.hidden = !open.has(index);
     toggle.addEventListener("click", () => fold(index, !body.hidden));
     // a copied network's settings may go past the usual slider ranges (a decoder's 784 features): widen to them
-    const limits = Object.fromEntries(Object.entries(LIMITS)
+    // groups go up to the channels the layer gets, where a run has told them
+    const channelsIn = index === 0 ? stack.input[0] : shapes.get(prefixKey(index - 1))?.[1];
+    const usual = { ...LIMITS, ...(channelsIn ? { groups: channelsIn } : {}) };
+    const limits = Object.fromEntries(Object.entries(usual)
       .map(([name, maximum]) => [name, Math.max(maximum, Number(layer.params[name]) || 0)]));
     createParamControls(params, catalogue.get(layer.kind), layer.params, {
       hidden: INFERRED, limits, idPrefix: `nv-stack-${index}`,
