@@ -74,3 +74,10 @@ def test_edge_detectors_respond_to_a_vertical_edge():
     conv = load_model("edges")["edges"](x)
     sobel_x = conv[0, 0]
     assert sobel_x[:, 125:131].max() > 1.0 and np.abs(sobel_x[:, 20:100]).max() == 0.0
+
+
+def test_every_page_says_what_computes_and_why_not_a_gpu(client):
+    device = client.get("/api/health").json()["device"]
+    page = client.get("/").text
+    assert f'Computing with <strong id="backend-name">numpy</strong> on {device}<span' in page  # no space before ","
+    assert ">, not a GPU: CPU requested (device=cpu)</span>" in page
