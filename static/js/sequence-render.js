@@ -128,8 +128,10 @@ function drawOutput(shown, step) {
     + `The last step's answer counts: it has read the whole picture. ${choice.model.trained ? ""
       : "These weights are untrained, so the answers mean nothing yet."}`);
   const last = classesAt(output, shown.steps - 1);
+  const blank = shown.input.every((value) => value === shown.input[0]);
   $("#sq-answer").textContent = `After all ${shown.steps} rows it reads ${output.names[last.best]} `
-    + `(probability ${formatNumber(last.values[last.best])}).`;
+    + `(probability ${formatNumber(last.values[last.best])}).`
+    + (blank ? " The picture is blank: that is what it makes of no digit at all. Draw one." : "");
   $("#sq-answer").dataset.answer = output.names[last.best];
   return timeHeatmap(plot, output.data, shown.steps, output.names.length, { scale: UNIT, rowName: "class",
     valueName: "probability", rowLabels: output.names, step });

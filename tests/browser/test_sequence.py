@@ -294,13 +294,18 @@ def test_drawing_a_digit_shows_a_prediction_per_step(page, server_url):
     from engine.models import load_model
 
     open_sequence(page, "?network=digits-lstm&step=5")
+    count = runs_done(page)
     page.check("#sq-digit input[value='draw']")
-    # a blank pad is read too, and the page says the answer is about a blank picture
+    # a blank pad is read too, and the page says the answer is about a blank picture, by the pad and by the answer
     assert page.inner_text("#sq-digit .ip-hint").startswith("The drawing is blank")
+    wait_for_run_after(page, count)
+    page.wait_for_function("document.querySelector('#sq-answer').textContent.endsWith("
+                           "'The picture is blank: that is what it makes of no digit at all. Draw one.')")
     count = runs_done(page)
     draw_vertical_stroke(page, "#sq-digit canvas.ip-draw-pad")
     assert page.is_hidden("#sq-digit .ip-hint")
     wait_for_run_after(page, count)
+    assert "blank" not in page.inner_text("#sq-answer")
     page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
     page.wait_for_url(re.compile(r"input=draw%3A"))
 
