@@ -4,11 +4,12 @@ Both ops run on NumPy and CuPy with one body. How the sum is computed depends on
 the case, but every formulation gives the same numbers up to float32 rounding:
 
 - im2col + GEMM (the general path, and the only one on CuPy, where one kernel of
-  `cuda_kernels` builds the matrix): the input windows are copied into a matrix of shape (C/G * kH * kW + 1, output pixels) per group, whose
-  last row is all ones, so one matrix product with [weight | bias] gives the output,
-  bias included. The copy is made in blocks of images or output rows no larger than
-  `_cols_budget` (1 MiB on NumPy, so it stays in the CPU cache and never grows with the
-  image; 256 MiB on CuPy, where fewer and larger GEMMs pay).
+  `cuda_kernels` builds the matrix): the input windows are copied into a matrix of
+  shape (C/G * kH * kW + 1, output pixels) per group, whose last row is all ones, so
+  one matrix product with [weight | bias] gives the output, bias included. The copy is
+  made in blocks of images or output rows no larger than `_cols_budget` (1 MiB on NumPy,
+  so it stays in the CPU cache and never grows with the image; 256 MiB on CuPy, where
+  fewer and larger GEMMs pay).
 - Row shifts on NumPy for stride-1 layers with 8 or more input channels per group and
   1,024 or more output pixels: the padded input is read as flat rows, so each kernel tap reads one
   contiguous run per channel; a block copies only the kW column shifts and makes the

@@ -173,11 +173,15 @@ class AvgPool2d(_Pool2d):
         if _reads_padding(x, coordinates):
             beyond = any(pos * s - pad + k > size + pad for size, pos, k, s, pad
                          in zip(x.shape[2:], (i, j), self.kernel_size, self.stride, self.padding))
-            counted = ("the divisor is divisor_override" if self.divisor_override is not None
-                       else "the divisor counts only the input's (count_include_pad is off)" if not self.count_include_pad
-                       else f"the divisor, {divisor}, counts those of the padding (count_include_pad) but not those "
-                            "beyond it, which only ceil_mode's last window reaches" if beyond
-                       else "the divisor counts those of the padding (count_include_pad)")
+            if self.divisor_override is not None:
+                counted = "the divisor is divisor_override"
+            elif not self.count_include_pad:
+                counted = "the divisor counts only the input's (count_include_pad is off)"
+            elif beyond:
+                counted = (f"the divisor, {divisor}, counts those of the padding (count_include_pad) but not those "
+                           "beyond it, which only ceil_mode's last window reaches")
+            else:
+                counted = "the divisor counts those of the padding (count_include_pad)"
             note = f"cells outside the input (the padding) add nothing to the sum; {counted}"
         return Explanation(self.kind, tuple(index), window, coordinates, output=output, sum=total,
                            total=total / divisor, extra={"divisor": divisor}, note=note)

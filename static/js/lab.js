@@ -526,7 +526,9 @@ class Lab {
     this.clearErrors();
     this.outputView.element.classList.add("stale");
     // the dimmed maps are the last ones computed, and so is their shape: the new settings have none
-    if (this.outputShape) $("lab-output-shape").textContent = `(last computed: ${this.outputShape.slice(1).join(" × ")})`;
+    if (this.outputShape) {
+      $("lab-output-shape").textContent = `(last computed: ${this.outputShape.slice(1).join(" × ")})`;
+    }
     $("lab-status").textContent = "not computed: the message in red says why";
     const name = this.parameterIn(text, message.field);
     if (message.field?.startsWith("layer.weights")) this.editor.showError(text);

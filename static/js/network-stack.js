@@ -80,7 +80,9 @@ export function stackProblem(stack, kinds) {
   }
   if (!Array.isArray(stack.layers) || !stack.layers.length) return "it has no layers";
   for (const [index, layer] of stack.layers.entries()) {
-    if (!known.includes(layer?.kind)) return `layer ${index}'s kind ${shown(layer?.kind)} is not one of ${known.join(", ")}`;
+    if (!known.includes(layer?.kind)) {
+      return `layer ${index}'s kind ${shown(layer?.kind)} is not one of ${known.join(", ")}`;
+    }
     if (layer.params === null || typeof layer.params !== "object" || Array.isArray(layer.params)) {
       return `layer ${index}'s params are ${shown(layer.params)}, not an object of settings`;
     }

@@ -23,7 +23,8 @@ import {
 } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
 import {
-  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackFromSpec, stackModel, stackProblem, stackSpec, validStack,
+  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackFromSpec, stackModel, stackProblem, stackSpec,
+  validStack,
 } from "./network-stack.js";
 import {
   colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
@@ -211,8 +212,8 @@ async function start() {
     error: $("#nv-stack-error"),
   }, layerKinds, { onChange: (stack) => state.set({ stack }) });
   // a stack the state could not parse is already the default; one that parsed but is not a stack is replaced
-  const stackUnreadable = linkStackUnreadable();
-  if (stackUnreadable) state.set({ stack: DEFAULT_STACK });
+  const stackProblemText = linkStackProblem();
+  if (stackProblemText) state.set({ stack: DEFAULT_STACK });
   const unknown = currentModel() ? [] : networkIgnored(state.get().network, models.map((model) => model.name));
   if (unknown.length) state.set({ network: models[0].name });
   const badSaliency = saliencyIgnored(currentModel());
@@ -222,8 +223,8 @@ async function start() {
   }
   view.networkSelect.value = state.get().network;
   showModel();
-  if (stackUnreadable && building()) {
-    $("#nv-stack-error").textContent = `The stack in this link could not be read: ${stackUnreadable}. This is the `
+  if (stackProblemText && building()) {
+    $("#nv-stack-error").textContent = `The stack in this link could not be read: ${stackProblemText}. This is the `
       + "stack to start from.";
   }
 
@@ -244,7 +245,7 @@ async function start() {
 
 /** Whether the page's link holds a stack that is not one (hand-edited, or cut short when copied). */
 /** Why the link's stack cannot be used, or "" (also when the link has none). */
-function linkStackUnreadable() {
+function linkStackProblem() {
   const text = new URLSearchParams(location.search).get("stack");
   if (text === null) return "";
   try {
@@ -316,7 +317,8 @@ function showModel() {
   }
   const designed = model.card?.epochs === 0; // e.g. edges: filters made by hand, stored like trained weights
   const weights = designed ? "Hand-designed filters, not trained."
-    : model.trained ? `Trained weights${model.card?.metric ? `; ${model.card.metric}: ${model.card.held_out_score}` : ""}.`
+    : model.trained
+      ? `Trained weights${model.card?.metric ? `; ${model.card.metric}: ${model.card.held_out_score}` : ""}.`
       : "Untrained: seeded random weights, so its answers mean nothing yet.";
   view.networkAbout.textContent = `${model.description} Takes ${model.input_channels}×${model.input_size.join("×")} `
     + "(a picture of another shape is stretched to it).";
