@@ -89,6 +89,20 @@ def test_softmax_takes_numpy_integer_dims_and_empty_inputs(xp):
             assert empty.shape == tuple(torch.softmax(torch.zeros(2, 0), dim).shape) == (2, 0)
 
 
+def test_relu_results_are_fresh_writable_arrays_of_any_shape(xp):
+    """relu reads a cached array of zeros on NumPy: writing a result must not touch it, and shapes and dtypes vary."""
+    for shape, dtype in (((3, 5), np.float32), ((2, 1, 4, 4), np.float64), ((0, 7), np.float32),
+                         ((70_000,), np.float32)):
+        x = xp.asarray(np.random.default_rng(0).standard_normal(shape).astype(dtype))
+        result = relu(x)
+        assert result.shape == shape and result.dtype == dtype
+        np.testing.assert_array_equal(to_numpy(result), np.maximum(to_numpy(x), 0))
+        result[...] = 5  # writable, and not the zeros relu compared against
+    np.testing.assert_array_equal(to_numpy(relu(-xp.ones((70_001,), np.float32))), 0)
+    transposed = xp.asarray(np.arange(-6, 6, dtype=np.float32).reshape(3, 4)).T
+    np.testing.assert_array_equal(to_numpy(relu(transposed)), np.maximum(to_numpy(transposed), 0))
+
+
 def test_elementwise_results_at_the_kinks(xp):
     x = xp.asarray(np.array([0.0, -0.0, -np.inf, np.inf, np.nan, -2.0, 3.0], np.float32))
     np.testing.assert_array_equal(to_numpy(relu(x)), [0, 0, 0, np.inf, np.nan, 0, 3])
