@@ -715,6 +715,18 @@ def test_a_centred_digit_is_read_by_the_digit_reader(page):
     assert page.inner_text("#sq-digit .ip-error") == ""
 
 
+def test_what_the_page_scrolls_into_view_lands_below_the_sticky_scrubber(page):
+    open_sequence(page)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    for target in ("#sq-gates", ".sq-explain h2"):
+        page.evaluate("window.scrollTo(0, 0)")
+        page.eval_on_selector(target, "(element) => element.scrollIntoView()")
+        page.wait_for_timeout(100)
+        scrubber = page.eval_on_selector(".sq-scrubber", "(bar) => bar.getBoundingClientRect().bottom")
+        top = page.eval_on_selector(target, "(element) => element.getBoundingClientRect().top")
+        assert top >= scrubber, f"{target} scrolled to y={top}, under the scrubber that ends at y={scrubber}"
+
+
 def test_another_network_opens_at_its_last_step(page):
     open_sequence(page, "?network=digits-gru&step=5")
     count = runs_done(page)
