@@ -205,7 +205,6 @@ export class OutputView {
     this.onHover = onHover;
     this.maps = [];
     this.plot = element("div", { class: "lab-plot" });
-    this.plotHooked = false;
     this.cursor = null;
     // sequences and vectors: the whole output takes the focus and the arrow keys (maps take them one by one)
     container.addEventListener("keydown", (event) => {
@@ -399,10 +398,12 @@ export class OutputView {
       element("p", { class: "muted lab-strip-note" }, `${count} values in a row, drawn ${wrap} per line`));
   }
 
-  /** Listen to Plotly's hover events once; this.plotIndex turns a hovered point into an output index. */
+  /**
+   * Listen to Plotly's hover events, again after each draw (a heatmap of a new size is drawn afresh, without
+   * them); this.plotIndex turns a hovered point into an output index.
+   */
   hookPlot() {
-    if (this.plotHooked) return;
-    this.plotHooked = true;
+    this.plot.removeAllListeners("plotly_hover");
     this.plot.on("plotly_hover", (event) => {
       const point = event.points?.[0];
       if (point) this.onHover(this.plotIndex(point));

@@ -790,10 +790,6 @@ function renderDetail() {
     + `non-finite ${stats.non_finite}`;
   const scale = state.get().scale === "map" ? scaleFor(stats.min, stats.max) : scaleFor(output.stats.min, output.stats.max);
   const plot = $("#nv-detail-heatmap");
-  // Plotly.react keeps the square cells' constraint of a map of another size (a 14x14 map drawn after a 28x28 one
-  // got a wider x axis than its columns): a new size is drawn afresh (this plot has no event handlers to lose)
-  if (plot.dataset.mapSize !== `${shape.height}x${shape.width}`) Plotly.purge(plot);
-  plot.dataset.mapSize = `${shape.height}x${shape.width}`;
   heatmap(plot, output.tensor.data, shape.height, shape.width, { ...scale, offset });
   $("#nv-detail-heatmap").setAttribute("aria-label", `heatmap of ${title.textContent}: ${shape.height} rows by `
     + `${shape.width} columns, ${rangeText(rangeOf(output.tensor.data, offset, area))}`);

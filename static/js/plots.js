@@ -380,6 +380,12 @@ export function heatmap(div, data, h, w, { min, max, diverging = false, offset =
     yaxis: { title: { text: axes.rows }, autorange: "reversed", scaleanchor: "x", constrain: "domain",
       showgrid: false, zeroline: false },
   });
+  // Plotly.react keeps the square cells' constraint of what the div held before (a 14×14 map drawn after a 28×28
+  // one got an x axis to 15, 7 hidden units after 16 a y axis to 10): a new size or kind is drawn afresh. That
+  // drops the div's Plotly event handlers; a caller that listens attaches them again after each draw.
+  const size = `${h}x${w}`;
+  if (div.data?.[0]?.type !== "heatmap" || div.dataset.heatmapSize !== size) Plotly.purge(div);
+  div.dataset.heatmapSize = size;
   return Plotly.react(div, [trace], layout, PLOTLY_CONFIG);
 }
 

@@ -567,6 +567,24 @@ def test_a_recurrent_layer_runs_over_a_sine_wave(page):
     screenshot(page, "lab-lstm")
 
 
+def test_a_recurrent_output_of_a_new_size_gets_axes_of_its_size_and_still_explains_on_hover(page):
+    open_lab(page, "?kind=RNN")
+    plot = "#lab-output-view .lab-plot"
+    for hidden in (40, 7):  # Plotly.react had kept the old size's axes: 7 units after 16 got a y axis to 10
+        before = draws(page)
+        page.fill("#param-hidden_size", str(hidden))
+        page.dispatch_event("#param-hidden_size", "change")
+        wait_for_new_output(page, before)
+        assert output_shape(page) == f"48x{hidden}"
+        ranges = page.eval_on_selector(plot, "(div) => [div._fullLayout.xaxis.range, div._fullLayout.yaxis.range]")
+        assert ranges == [[-0.5, 47.5], [hidden - 0.5, -0.5]]
+    box = page.locator(f"{plot} .nsewdrag").first.bounding_box()  # the heatmap's cells
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5)
+    page.wait_for_selector("#lab-explain-body .ex-title")  # the hover handler survived the redraw
+    assert re.fullmatch(r"RNN output \[0, \d+, [0-6]\] \(step \d+, unit [0-6]\) = \S+",
+                        page.text_content("#lab-explain-body .ex-title"))
+
+
 def test_a_transposed_convolution_grows_the_input(page):
     open_lab(page, "?size=28&input=sample:digit-5")
     before = draws(page)
