@@ -412,8 +412,8 @@ class Runner:
         if not 0 <= index <= last:
             raise RunError(f"explain: layer index {index} is out of range 0 to {last}", "explain")
         layer_name, layer = network.layers[index]
-        if type(layer).explain is Layer.explain:
-            able = sorted({kind for kind, cls in LAYER_TYPES.items() if cls.explain is not Layer.explain})
+        if not layer.explains():
+            able = sorted(kind for kind, cls in LAYER_TYPES.items() if cls.explains())
             article = "an" if layer.kind[0] in "AEIOU" else "a"
             raise RunError(f"explain: layer {index} '{layer_name}' is {article} {layer.kind}, which does not explain "
                            f"single elements; these kinds do: {', '.join(able)}", "explain")

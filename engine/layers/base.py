@@ -171,15 +171,21 @@ class Layer:
 
     @classmethod
     def describe(cls) -> dict:
-        """The catalogue entry: text, formula, shape rule and every parameter's schema."""
+        """The catalogue entry: text, formula, shape rule, whether it explains, every parameter's schema."""
         return {
             "kind": cls.kind,
             "summary": cls.summary,
             "formula": cls.formula,
             "shape_rule": cls.shape_rule,
             "input_ndim": list(cls.input_ndim),
+            "explains": cls.explains(),
             "params": [p.to_json() for p in cls.params],
         }
+
+    @classmethod
+    def explains(cls) -> bool:
+        """Whether this kind can `explain` one output element (it overrides Layer.explain)."""
+        return cls.explain is not Layer.explain
 
     # --- parameters, with PyTorch's names and shapes -------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -82,7 +82,6 @@ class Lab {
     this.view = this.checked(this.state.get());
     this.draws = 0;
     this.kernelVersion = 0;
-    this.noExplain = new Set();
     this.target = null;
     this.outputShape = null;
     this.buildKindSelect(catalogue);
@@ -220,8 +219,8 @@ class Lab {
     const lab = document.querySelector(".lab");
     lab.dataset.family = family;
     lab.toggleAttribute("data-kernels", CONVOLUTIONS.includes(kind.kind));
-    $("lab-explain-body").replaceChildren(Object.assign(document.createElement("p"),
-      { className: "muted", textContent: "Hover over an output cell." }));
+    $("lab-explain-body").replaceChildren(Object.assign(document.createElement("p"), { className: "muted",
+      textContent: kind.explains ? "Hover over an output cell." : `${kind.kind} does not break single output values down.` }));
     this.clearErrors();
   }
 
@@ -388,7 +387,7 @@ class Lab {
       layer.weights = this.editor.getWeights();
     }
     const request = { layer, input: input.request };
-    if (this.target && !this.noExplain.has(view.kind)) request.explain = [0, [0, ...this.target]];
+    if (this.target && this.kinds[view.kind].explains) request.explain = [0, [0, ...this.target]];
     const key = JSON.stringify([view.kind, view.params, CONVOLUTIONS.includes(view.kind) ? this.kernelVersion : 0,
       input.key]);
     return { request, key, family, input, explaining: Boolean(request.explain) };
@@ -514,12 +513,9 @@ class Lab {
   showRunError(message, built) {
     const text = plainMessage(message.message);
     $("lab-status").textContent = "";
-    if (message.field === "explain") {
+    if (message.field === "explain") { // the output is still computed, without the breakdown: say why
       this.target = null;
-      if (text.includes("does not explain")) {
-        this.noExplain.add(this.view.kind);
-        $("lab-explain-body").textContent = `${this.view.kind} does not break single output values down.`;
-      }
+      $("lab-explain-body").textContent = text;
       this.schedule();
       return;
     }

@@ -585,6 +585,21 @@ def test_a_recurrent_output_of_a_new_size_gets_axes_of_its_size_and_still_explai
                         page.text_content("#lab-explain-body .ex-title"))
 
 
+def test_a_kind_that_cannot_explain_says_so_before_any_hover_and_asks_for_no_breakdown(page):
+    open_lab(page, "?kind=Upsample&size=16")
+    said = "Upsample does not break single output values down."
+    assert page.text_content("#lab-explain-body") == said  # from the catalogue: nothing had to be refused first
+    sent = []
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: sent.append(payload)))
+    page.reload()
+    wait_for_new_output(page, 0)
+    hover_cell(page, 0.5, 0.5)
+    page.wait_for_timeout(600)
+    assert page.text_content("#lab-explain-body") == said
+    assert page.text_content("#lab-error") == ""
+    assert sent and not any('"explain"' in str(payload) for payload in sent)
+
+
 def test_a_transposed_convolution_grows_the_input(page):
     open_lab(page, "?size=28&input=sample:digit-5")
     before = draws(page)

@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 from engine.layers import (LAYER_TYPES, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten,
                            LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh, Upsample, catalogue)
+from engine.layers.base import Layer
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -148,11 +149,20 @@ def test_catalogue_describes_every_kind_with_valid_defaults():
     assert required <= set(LAYER_TYPES)
     for entry, cls in zip(entries, LAYER_TYPES.values()):
         assert entry["summary"] and entry["formula"] and entry["shape_rule"]
+        assert entry["explains"] == (cls.explain is not Layer.explain)
         for param in cls.params:
             assert param.validate(param.default, entry["kind"]) == param.default or param.optional
             if param.minimum is not None and param.type in ("int", "float", "pair"):
                 with pytest.raises(ValueError, match=param.name):
                     param.validate(param.minimum - 1, entry["kind"])
+
+
+def test_the_catalogue_says_which_kinds_cannot_explain_and_they_refuse():
+    entries = {entry["kind"]: entry for entry in catalogue()}
+    assert {kind for kind, entry in entries.items() if not entry["explains"]} == {"Flatten", "Upsample"}
+    for layer in (Flatten(), Upsample(scale_factor=2)):
+        with pytest.raises(NotImplementedError, match="does not explain"):
+            layer.explain(np.ones((1, 1, 2, 2), np.float32), (0, 0))
 
 
 def test_hyperparameters_rebuild_an_equal_layer():
