@@ -263,10 +263,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
     body.hidden = !open.has(index);
     toggle.addEventListener("click", () => fold(index, !body.hidden));
     // a copied network's settings may go past the usual slider ranges (a decoder's 784 features): widen to them
-    // groups go up to the channels the layer gets, where a run has told them
-    const channelsIn = index === 0 ? stack.input[0] : shapes.get(prefixKey(index - 1))?.[1];
-    const usual = { ...LIMITS, ...(channelsIn ? { groups: channelsIn } : {}) };
-    const limits = Object.fromEntries(Object.entries(usual)
+    const limits = Object.fromEntries(Object.entries({ ...LIMITS, groups: groupsMaximum(index) })
       .map(([name, maximum]) => [name, Math.max(maximum, Number(layer.params[name]) || 0)]));
     createParamControls(params, catalogue.get(layer.kind), layer.params, {
       hidden: INFERRED, limits, idPrefix: `nv-stack-${index}`,
@@ -275,6 +272,13 @@ export function createStackEditor(elements, kinds, { onChange }) {
     return element("li", { class: "nv-stack-layer" },
       element("div", { class: "nv-stack-head" }, toggle, ...buttons),
       body);
+  }
+
+  /** Groups go up to the channels layer `index` gets: the input's, or the previous layer's once a run has told
+   * them (until then the usual limit). */
+  function groupsMaximum(index) {
+    const channelsIn = index === 0 ? stack.input[0] : shapes.get(prefixKey(index - 1))?.[1];
+    return channelsIn ?? LIMITS.groups;
   }
 
   function drawLayers() {
@@ -318,6 +322,11 @@ export function createStackEditor(elements, kinds, { onChange }) {
       planLayers.forEach((info, i) => {
         shapes.set(prefixKey(i), info.shape);
         rows[i].querySelector(".nv-stack-shape").textContent = shapeText(info.shape);
+      });
+      // the channels each layer gets are known now: its groups slider goes up to them (and to its own setting)
+      rows.forEach((row, i) => {
+        const groups = row.querySelector(`#nv-stack-${i}-groups`);
+        if (groups) groups.max = String(Math.max(groupsMaximum(i), Number(groups.value)));
       });
     },
     /** A spec error: engine/spec.py starts it with "layer N (Kind)", which points at the row to unfold. */

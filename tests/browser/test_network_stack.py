@@ -163,6 +163,21 @@ def test_changing_a_layer_reruns_the_stack_and_the_link_brings_it_back(page, new
     assert other.input_value("#param-padding") == "1"
 
 
+def test_a_groups_slider_goes_up_to_the_channels_its_layer_gets(page):
+    open_stack(page)  # 1 input channel -> conv 8 -> relu -> pool -> conv (gets 8) -> ...
+    groups_max = "(index) => document.querySelector(`#nv-stack-${index}-groups`).max"
+    assert page.evaluate(groups_max, 0) == "1"
+    page.wait_for_function(f"({groups_max})(3) === '8'")  # known once a run has told the page the shapes
+    unfold(page, 0)
+    count = runs_done(page)
+    press_on(page, "#nv-stack-0-out_channels", "ArrowLeft", 4)  # 8 -> 4 channels into layer 3
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"({groups_max})(3) === '4'")
+    unfold(page, 3)
+    press_on(page, "#nv-stack-3-groups", "End")
+    assert page.input_value("#nv-stack-3-groups") == "4"
+
+
 def add_layer(page, kind: str) -> None:
     count = runs_done(page)
     page.select_option("#nv-stack-kind", kind)
