@@ -284,7 +284,10 @@ export class OutputView {
       const box = element("div", { class: "lab-map", tabindex: "0", role: "application",
         "aria-roledescription": "output map", "data-channel": c },
         element("span", { class: "lab-map-name muted" }, channels > 1 ? `channel ${c}` : ""), layers.box, legend);
-      layers.box.addEventListener("pointermove", (event) => this.pointed(c, layers, event));
+      // pointerdown too: a tap on a touch screen moves no pointer
+      for (const type of ["pointermove", "pointerdown"]) {
+        layers.box.addEventListener(type, (event) => this.pointed(c, layers, event));
+      }
       box.addEventListener("keydown", (event) => this.keyed(c, event));
       return { layers, legend, box };
     });
@@ -386,12 +389,14 @@ export class OutputView {
     const wrap = columns || Math.ceil(Math.sqrt(count));
     this.columns = wrap;
     drawStrip(canvas, tensor.data, { ...scale, columns: wrap });
-    canvas.addEventListener("pointermove", (event) => {
+    const pointed = (event) => {
       const bounds = canvas.getBoundingClientRect();
       const row = Math.floor(((event.clientY - bounds.top) / bounds.height) * Math.ceil(count / wrap));
       const j = row * wrap + Math.floor(((event.clientX - bounds.left) / bounds.width) * wrap);
       if (j >= 0 && j < count) this.onHover([j]);
-    });
+    };
+    canvas.addEventListener("pointermove", pointed);
+    canvas.addEventListener("pointerdown", pointed); // a tap on a touch screen
     const legend = element("div", { class: "lab-map-legend" });
     colourLegend(legend, scale);
     this.container.replaceChildren(canvas, legend,
@@ -399,15 +404,17 @@ export class OutputView {
   }
 
   /**
-   * Listen to Plotly's hover events, again after each draw (a heatmap of a new size is drawn afresh, without
-   * them); this.plotIndex turns a hovered point into an output index.
+   * Listen to Plotly's hover and click events, again after each draw (a heatmap of a new size is drawn
+   * afresh, without them); this.plotIndex turns a hovered point into an output index.
    */
   hookPlot() {
-    this.plot.removeAllListeners("plotly_hover");
-    this.plot.on("plotly_hover", (event) => {
-      const point = event.points?.[0];
-      if (point) this.onHover(this.plotIndex(point));
-    });
+    for (const type of ["plotly_hover", "plotly_click"]) { // click: a tap on a touch screen
+      this.plot.removeAllListeners(type);
+      this.plot.on(type, (event) => {
+        const point = event.points?.[0];
+        if (point) this.onHover(this.plotIndex(point));
+      });
+    }
   }
 
   /** The element whose data-draws attribute counts the outputs drawn. */

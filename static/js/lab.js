@@ -219,8 +219,11 @@ class Lab {
     const lab = document.querySelector(".lab");
     lab.dataset.family = family;
     lab.toggleAttribute("data-kernels", CONVOLUTIONS.includes(kind.kind));
-    $("lab-explain-body").replaceChildren(Object.assign(document.createElement("p"), { className: "muted",
-      textContent: kind.explains ? "Hover over an output cell." : `${kind.kind} does not break single output values down.` }));
+    const explainText = kind.explains ? "Hover over or tap an output cell."
+      : `${kind.kind} does not break single output values down.`;
+    $("lab-output-help").hidden = !kind.explains;
+    $("lab-explain-body").replaceChildren(Object.assign(document.createElement("p"),
+      { className: "muted", textContent: explainText }));
     this.clearErrors();
   }
 

@@ -23,7 +23,7 @@ const ui = {
   toggle: $("live-toggle"), panel: $("live-panel"), idle: $("live-idle"), presenting: $("live-presenting"),
   start: $("live-start"), form: $("live-follow-form"), code: $("live-code"), bigCode: $("live-big-code"),
   link: $("live-link"), error: $("live-error"), banner: $("live-banner"), status: $("live-status"),
-  stop: $("live-stop"), back: $("live-back"),
+  stop: $("live-stop"), back: $("live-back"), close: $("live-close"),
 };
 
 // connected: the socket is open; resuming: this tab is taking up a part it had (after a page change or a
@@ -175,7 +175,7 @@ function receive(message) {
         : `The live session ${code} has ended: the server no longer has it (the presenter ended it, or the `
           + "server restarted).";
       ui.error.hidden = false;
-      ui.panel.hidden = false;
+      showPanel();
       break;
     }
   }
@@ -214,16 +214,35 @@ function render() {
   document.body.dataset.live = role ?? "";
 }
 
-ui.toggle.addEventListener("click", () => {
-  ui.panel.hidden = !ui.panel.hidden;
+/** Show the panel just below the header (which wraps onto several lines in a narrow window). */
+function showPanel() {
+  ui.panel.style.top = `${document.querySelector("header.top").getBoundingClientRect().bottom + window.scrollY + 4}px`;
+  ui.panel.hidden = false;
+}
+function openPanel() {
+  showPanel();
   render();
-  if (!ui.panel.hidden) (live.role === "present" ? ui.link : live.role ? ui.code : ui.start).focus();
-});
-document.addEventListener("keydown", (event) => {
-  if (event.key !== "Escape" || ui.panel.hidden) return;
+  (live.role === "present" ? ui.link : live.role ? ui.code : ui.start).focus();
+}
+function closePanel({ refocus = false } = {}) {
+  if (ui.panel.hidden) return;
   ui.panel.hidden = true;
   render();
-  ui.toggle.focus();
+  if (refocus) ui.toggle.focus();
+}
+const insidePanel = (node) => node instanceof Node && (ui.panel.contains(node) || ui.toggle.contains(node));
+
+ui.toggle.addEventListener("click", () => (ui.panel.hidden ? openPanel() : closePanel()));
+ui.close.addEventListener("click", () => closePanel({ refocus: true }));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closePanel({ refocus: true });
+});
+// The panel floats over the page: it closes when the keyboard or a tap goes elsewhere, never hiding what has focus.
+ui.panel.addEventListener("focusout", (event) => {
+  if (event.relatedTarget && !insidePanel(event.relatedTarget)) closePanel();
+});
+document.addEventListener("pointerdown", (event) => {
+  if (!insidePanel(event.target)) closePanel();
 });
 ui.start.addEventListener("click", () => {
   ui.error.hidden = true;

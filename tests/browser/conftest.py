@@ -71,12 +71,13 @@ def browser():
 
 @pytest.fixture
 def new_page(browser, server_url):
-    """Make 1280x720 pages (a projector's size), each in its own browser context (its own tab storage),
-    recording console errors; the test fails if any occurred on any of them."""
+    """Make 1280x720 pages (a projector's size; `context_options` may say otherwise), each in its own browser
+    context (its own tab storage), recording console errors; the test fails if any occurred on any of them."""
     made = []
 
-    def make():
-        context = browser.new_context(viewport={"width": 1280, "height": 720}, base_url=server_url)
+    def make(**context_options):
+        context = browser.new_context(**{"viewport": {"width": 1280, "height": 720}, **context_options},
+                                      base_url=server_url)
         page = context.new_page()
         errors: list[str] = []
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -97,6 +98,12 @@ def new_page(browser, server_url):
 def page(new_page):
     """One page (see `new_page`)."""
     return new_page()
+
+
+@pytest.fixture
+def phone(new_page):
+    """One page on a phone: 390x844, a touch screen."""
+    return new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
 
 
 def screenshot(page, name: str) -> Path:
