@@ -187,20 +187,36 @@ async function fetchBitmap(url, source) {
 }
 
 const goneUploads = new Set(); // ids of uploads the server said it no longer has
-const linkUploads = new Map(); // id -> the upload source the server described for a link (its file's name)
+const describedUploads = new Map(); // id -> the upload source the server described (its file's name and size)
+
+/**
+ * Ask the server about upload `imageId` (GET /api/images/{id}): a link or a live session's view carries only
+ * its id and a size, not its file's name, and a link's size may be wrong. The answer is kept for
+ * `describedUpload`; a 404 for `uploadGone`. Never rejects.
+ */
+async function describeUpload(imageId) {
+  const response = await fetch(`/api/images/${encodeURIComponent(imageId)}`).catch(() => null);
+  if (response?.status === 404) goneUploads.add(imageId);
+  const answer = response?.ok ? await response.json().catch(() => null) : null;
+  if (answer) describedUploads.set(imageId, uploadSource(answer, answer.name || "uploaded image"));
+}
+
+/** `source` (an upload) with the name and sizes the server gave for it, where it has described it. */
+function describedUpload(source) {
+  const described = describedUploads.get(source.imageId);
+  if (!described) return source;
+  const { name, width, height, original } = described;
+  return { ...source, name, width, height, ...(original ? { original } : {}) };
+}
 
 /**
  * Ask the server whether the upload that the page's link names (its `input`) is still there. When it is not,
  * inputIgnored names it and the page reads its default input instead; when it is, the picker names its file
- * (a link carries only the id and size). Never rejects.
+ * and shows the size the server keeps. Never rejects.
  */
 export async function checkLinkUpload() {
   const source = decodeSource(new URLSearchParams(location.search).get("input"));
-  if (source?.type !== "upload") return;
-  const response = await fetch(`/api/images/${encodeURIComponent(source.imageId)}`).catch(() => null);
-  if (response?.status === 404) goneUploads.add(source.imageId);
-  const answer = response?.ok ? await response.json().catch(() => null) : null;
-  if (answer) linkUploads.set(source.imageId, uploadSource(answer, answer.name || source.name));
+  if (source?.type === "upload") await describeUpload(source.imageId);
 }
 
 /** Whether the server said it no longer has the upload `imageId` (checkLinkUpload asks). */
@@ -325,7 +341,9 @@ export async function uploadImage(file) {
   } catch (error) {
     throw new Error(`${file.name} could not be used: ${error.message}`);
   }
-  return uploadSource(answer, file.name);
+  const source = uploadSource(answer, answer.name || file.name); // the server's name: the one a reload shows
+  describedUploads.set(source.imageId, source);
+  return source;
 }
 
 /** The source of an upload the server described (POST or GET /api/images): "original" when it was reduced. */
@@ -499,6 +517,7 @@ class InputPicker {
 
   showSource(source) {
     if (!source) return;
+    if (source.type === "upload") source = describedUpload(source); // the server's name and size, where known
     this.source = this.forPage({ ...source });
     this.selectTab(source.type);
     const field = (name) => this.root.querySelector(name);
@@ -506,9 +525,16 @@ class InputPicker {
     if (source.type === "pattern") field(".ip-pattern").value = source.name;
     if (source.type === "draw") this.drawing.load(source.pixels);
     if (source.type === "upload") {
-      const described = linkUploads.get(source.imageId); // a link's upload: its file's name, as the server kept it
-      this.lastUpload = described ? { ...source, name: described.name, original: described.original } : source;
+      this.lastUpload = source;
       field(".ip-upload-name").textContent = usingText(this.lastUpload);
+      // not described yet (a live session's view, a history entry): ask, then name the file if still shown
+      if (!describedUploads.has(source.imageId)) {
+        describeUpload(source.imageId).then(() => {
+          if (this.lastUpload?.imageId !== source.imageId || !describedUploads.has(source.imageId)) return;
+          this.lastUpload = describedUpload(this.lastUpload);
+          field(".ip-upload-name").textContent = usingText(this.lastUpload);
+        });
+      }
     }
     field(".ip-invert").checked = Boolean(source.invert);
     field(".ip-centre").checked = Boolean(source.centred);

@@ -453,6 +453,31 @@ def test_of_two_files_chosen_quickly_the_last_is_used_and_a_refused_one_keeps_it
     page.wait_for_function("document.querySelector('.ip-upload-name').textContent.startsWith('Using big.png')")
 
 
+def test_an_uploads_name_and_size_are_the_servers_after_a_reload_and_in_a_link_that_says_otherwise(page):
+    long_name = "a photo of my cat, " * 8 + "sleeping.png"  # 164 characters: the server keeps 119 and an ellipsis
+    kept = f"Using {long_name[:119]}… (90×120)"
+    open_lab(page)
+    page.click("text=Upload")
+    before = draws(page)
+    drop_file(page, long_name, png_bytes(Image.new("RGB", (90, 120), (200, 30, 30))))
+    wait_for_new_output(page, before)
+    assert page.text_content(".ip-upload-name") == kept  # the name a reload shows, not the longer one sent
+    page.wait_for_function("new URLSearchParams(location.search).get('input')?.endsWith(':90x120')")
+    image_id = decode_upload_id(page.url)
+    page.reload()
+    wait_for_new_output(page, 0)
+    assert page.text_content(".ip-upload-name") == kept
+    page.goto(f"/?input=upload:{image_id}:999x999")  # a link with the wrong size: the server's is shown
+    wait_for_new_output(page, 0)
+    assert page.text_content(".ip-upload-name") == kept
+    assert page.text_content("#lab-input-shape") == "1 × 128 × 96"
+
+
+def decode_upload_id(url: str) -> str:
+    source = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["input"][0]
+    return source.split(":")[1]
+
+
 def test_uploading_a_non_image_shows_the_error_next_to_the_picker(page, tmp_path):
     page.allowed_errors.append(r"Failed to load resource.*415")
     notes = tmp_path / "notes.txt"

@@ -2,7 +2,10 @@
 
 import re
 
+from PIL import Image
+
 from tests.browser.conftest import screenshot
+from tests.browser.test_lab import drop_file, png_bytes
 
 NETWORK = "#network-view"
 
@@ -42,6 +45,15 @@ def lab_session(new_page, join_from: str = "/") -> tuple:
     follower.goto(f"{join_from}?follow={code}")
     follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))  # no follow= left in the address
     return presenter, follower, code
+
+
+def test_a_follower_sees_the_name_of_the_presenters_upload(new_page):
+    presenter, follower, _ = lab_session(new_page)
+    presenter.click("text=Upload")
+    drop_file(presenter, "square.png", png_bytes(Image.new("RGB", (90, 120), (200, 30, 30))))
+    presenter.wait_for_function("document.querySelector('.ip-upload-name').textContent.startsWith('Using square')")
+    follower.wait_for_url(re.compile(r"input=upload"))
+    follower.wait_for_function("document.querySelector('.ip-upload-name').textContent === 'Using square.png (90×120)'")
 
 
 def test_a_follower_sees_the_presenters_view_change_and_move_between_pages(new_page):
