@@ -649,6 +649,12 @@ class InputPicker {
   }
 
   listenForDrops(root) {
+    // a file dropped beside the picker would make the browser leave the page to show the file: it is ignored
+    for (const type of ["dragover", "drop"]) {
+      window.addEventListener(type, (event) => {
+        if (event.dataTransfer?.types.includes("Files")) event.preventDefault();
+      });
+    }
     root.addEventListener("dragover", (event) => {
       event.preventDefault();
       root.classList.add("ip-dragging");

@@ -414,6 +414,23 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def test_a_file_dropped_beside_the_picker_does_not_take_the_browser_away(page):
+    open_lab(page)
+    prevented = page.evaluate("""() => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(["x"], "photo.png", {type: "image/png"}));
+      const results = [];
+      for (const type of ["dragover", "drop"]) {
+        const event = new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true});
+        document.querySelector("#lab-output-view").dispatchEvent(event);
+        results.push(event.defaultPrevented);  // not prevented: the browser would open the file instead
+      }
+      return results;
+    }""")
+    assert prevented == [True, True]
+    assert page.text_content(".ip-error") == ""  # and it is not taken as the picture
+
+
 def test_of_two_files_chosen_quickly_the_last_is_used_and_a_refused_one_keeps_it(page):
     page.allowed_errors.append(r"Failed to load resource.*415")
     noise = np.random.default_rng(0).integers(0, 256, (1600, 1200, 3), dtype=np.uint8)
@@ -636,6 +653,16 @@ def test_a_transposed_convolution_grows_the_input(page):
     values = read_arithmetic(page)
     assert values["sum"] + values["bias"] == pytest.approx(values["total"], rel=2e-3, abs=2e-3)
     screenshot(page, "lab-conv-transpose")
+
+
+@pytest.mark.parametrize("kernel_size", [5, 7])
+def test_every_weight_of_a_large_kernel_is_in_view(page, kernel_size):
+    open_lab(page, f"?kind=Conv2d&params=%7B%22kernel_size%22%3A{kernel_size}%7D")
+    cells = page.locator(".ke-cell")
+    assert cells.count() == kernel_size ** 2
+    view = page.locator(".ke-grids").bounding_box()
+    last = cells.nth(kernel_size - 1).bounding_box()  # the first row's last weight had sat behind a scroll
+    assert last["x"] + last["width"] <= view["x"] + view["width"], (last, view)
 
 
 def test_edited_kernels_survive_a_reload(page):
