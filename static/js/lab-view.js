@@ -366,7 +366,7 @@ export class OutputView {
     this.container.replaceChildren(this.plot);
     this.plotIndex = ({ x, y }) => [x, y];
     heatmap(this.plot, across, features, steps, { ...scaleFor(...extent(tensor.data)), valueName: "output",
-      axes: { rows: featureName, columns: "time step" } }).then(() => this.hookPlot());
+      axes: { rows: featureName, columns: "time step" }, square: false }).then(() => this.hookPlot());
   }
 
   /** tensor {data, shape: [1, N]}: bars for a few values, a strip of colours wrapped at `columns` for many. */

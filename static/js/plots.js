@@ -363,11 +363,12 @@ function baseLayout(extra = {}) {
 }
 
 /**
- * A Plotly heatmap of one h x w map (row 0 at the top, square cells) with a colour bar and hover
- * values "row r, col c: value"; `axes` names the rows and columns (axis titles and hover) otherwise.
+ * A Plotly heatmap of one h x w map (row 0 at the top) with a colour bar and hover values "row r, col c:
+ * value"; `axes` names the rows and columns (axis titles and hover) otherwise. Cells are square unless
+ * `square` is false (values over time and units, which are no picture, fill the plot).
  */
 export function heatmap(div, data, h, w, { min, max, diverging = false, offset = 0, title = "", valueName = "value",
-  axes = { rows: "row", columns: "column" } } = {}) {
+  axes = { rows: "row", columns: "column" }, square = true } = {}) {
   const trace = {
     type: "heatmap", z: rowsOf(data, h, w, offset), zmin: min, zmax: max,
     colorscale: diverging ? DIVERGING : SEQUENTIAL, colorbar: { thickness: 12, outlinewidth: 0 },
@@ -376,9 +377,10 @@ export function heatmap(div, data, h, w, { min, max, diverging = false, offset =
   };
   const layout = baseLayout({
     title,
-    xaxis: { title: { text: axes.columns }, constrain: "domain", showgrid: false, zeroline: false },
-    yaxis: { title: { text: axes.rows }, autorange: "reversed", scaleanchor: "x", constrain: "domain",
-      showgrid: false, zeroline: false },
+    xaxis: { title: { text: axes.columns }, showgrid: false, zeroline: false,
+      ...(square ? { constrain: "domain" } : {}) },
+    yaxis: { title: { text: axes.rows }, autorange: "reversed", showgrid: false, zeroline: false,
+      ...(square ? { scaleanchor: "x", constrain: "domain" } : {}) },
   });
   // Plotly.react keeps the square cells' constraint of what the div held before (a 14×14 map drawn after a 28×28
   // one got an x axis to 15, 7 hidden units after 16 a y axis to 10): a new size or kind is drawn afresh. That

@@ -60,3 +60,12 @@ def test_a_tap_on_an_output_map_explains_that_cell(phone):
     cell.tap(position={"x": 20, "y": 30})
     phone.wait_for_selector("#lab-explain-body .ex-sum")
     assert phone.text_content("#lab-explain-body .ex-title").startswith("Conv2d output [0, 0, ")
+
+
+def test_a_recurrent_layers_output_over_time_fills_its_plot(phone):
+    phone.goto("/?kind=LSTM")
+    phone.wait_for_function("Number(document.querySelector('#lab-output-view').dataset.draws) > 0")
+    plot = "#lab-output-view .lab-plot"
+    cells = phone.locator(f"{plot} .nsewdrag").first.bounding_box()  # the heatmap's area: 48 steps by 16 units
+    whole = phone.locator(plot).bounding_box()
+    assert cells["height"] >= 0.6 * whole["height"], f"{cells['height']} px of a {whole['height']} px plot"
