@@ -32,8 +32,8 @@ def _zeros_like(x):
 
     On NumPy `maximum(x, scalar)` takes a slow broadcasting loop, 2x-4x slower on this
     project's machines than `maximum(x, zeros)`, which takes the SIMD loop. The buffer
-    comes from `numpy.zeros` and is never written, so the OS backs it with its shared
-    zero page: it costs address space, not memory, and its reads hit the cache.
+    comes from `numpy.zeros` and is never written, so the OS usually backs a large one
+    with its shared zero page: it costs address space rather than memory.
     """
     zeros = _ZEROS.get(x.dtype)
     if zeros is None or zeros.size < x.size:

@@ -186,6 +186,13 @@ async function fetchBitmap(url, source) {
   return createImageBitmap(await response.blob());
 }
 
+// A file dropped beside the picker would make the browser leave the page to show the file: it is ignored.
+for (const type of ["dragover", "drop"]) {
+  window.addEventListener(type, (event) => {
+    if (event.dataTransfer?.types.includes("Files")) event.preventDefault();
+  });
+}
+
 const goneUploads = new Set(); // ids of uploads the server said it no longer has
 const describedUploads = new Map(); // id -> the upload source the server described (its file's name and size)
 
@@ -649,12 +656,6 @@ class InputPicker {
   }
 
   listenForDrops(root) {
-    // a file dropped beside the picker would make the browser leave the page to show the file: it is ignored
-    for (const type of ["dragover", "drop"]) {
-      window.addEventListener(type, (event) => {
-        if (event.dataTransfer?.types.includes("Files")) event.preventDefault();
-      });
-    }
     root.addEventListener("dragover", (event) => {
       event.preventDefault();
       root.classList.add("ip-dragging");

@@ -243,8 +243,7 @@ async function start() {
   run();
 }
 
-/** Whether the page's link holds a stack that is not one (hand-edited, or cut short when copied). */
-/** Why the link's stack cannot be used, or "" (also when the link has none). */
+/** Why the link's stack cannot be used (hand-edited, or cut short when copied), or "" (also when it has none). */
 function linkStackProblem() {
   const text = new URLSearchParams(location.search).get("stack");
   if (text === null) return "";
@@ -789,8 +788,7 @@ function renderDetail() {
     + `max ${formatNumber(stats.max)}, mean ${formatNumber(stats.mean)}, zeros ${percent(stats.zero_fraction)}, `
     + `non-finite ${stats.non_finite}`;
   const scale = state.get().scale === "map" ? scaleFor(stats.min, stats.max) : scaleFor(output.stats.min, output.stats.max);
-  const plot = $("#nv-detail-heatmap");
-  heatmap(plot, output.tensor.data, shape.height, shape.width, { ...scale, offset });
+  heatmap($("#nv-detail-heatmap"), output.tensor.data, shape.height, shape.width, { ...scale, offset });
   $("#nv-detail-heatmap").setAttribute("aria-label", `heatmap of ${title.textContent}: ${shape.height} rows by `
     + `${shape.width} columns, ${rangeText(rangeOf(output.tensor.data, offset, area))}`);
   if (stats.histogram.counts.length) histogram($("#nv-detail-histogram"), stats.histogram, { title: "Values in this map" });

@@ -4,6 +4,7 @@ and closes, and a tap where a mouse would hover."""
 import pytest
 
 from tests.browser.conftest import screenshot
+from tests.browser.test_lab import open_lab
 
 PAGES = ["/", "/network", "/sequence", "/autoencoder", "/layers"]
 
@@ -53,8 +54,7 @@ def test_the_live_panel_closes_when_the_keyboard_leaves_it(page):
 
 
 def test_a_tap_on_an_output_map_explains_that_cell(phone):
-    phone.goto("/?kind=Conv2d&size=32")
-    phone.wait_for_function("Number(document.querySelector('#lab-output-view').dataset.draws) > 0")
+    open_lab(phone, "?kind=Conv2d&size=32")
     cell = phone.locator("#lab-output-view .lab-map").first
     cell.scroll_into_view_if_needed()
     cell.tap(position={"x": 20, "y": 30})
@@ -63,8 +63,7 @@ def test_a_tap_on_an_output_map_explains_that_cell(phone):
 
 
 def test_a_recurrent_layers_output_over_time_fills_its_plot(phone):
-    phone.goto("/?kind=LSTM")
-    phone.wait_for_function("Number(document.querySelector('#lab-output-view').dataset.draws) > 0")
+    open_lab(phone, "?kind=LSTM")
     plot = "#lab-output-view .lab-plot"
     cells = phone.locator(f"{plot} .nsewdrag").first.bounding_box()  # the heatmap's area: 48 steps by 16 units
     whole = phone.locator(plot).bounding_box()
