@@ -73,9 +73,9 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
         out -= 1
     if out < 1:
         raise ValueError(
-            f"output {axis or 'size'} would be empty: input {size}, padding {padding}, "
-            f"kernel {kernel}, dilation {dilation}, stride {stride} "
-            f"(the dilated kernel {dilation * (kernel - 1) + 1} is larger than the padded input {size + 2 * padding})"
+            f"output {axis or 'size'} would be empty: the dilated kernel {dilation * (kernel - 1) + 1} is larger "
+            f"than the padded input {size + 2 * padding} (kernel_size {kernel}, dilation {dilation}, "
+            f"input {size}, padding {padding}, stride {stride})"
         )
     return out
 

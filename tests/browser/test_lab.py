@@ -538,8 +538,10 @@ def test_an_impossible_setting_is_explained_next_to_its_slider(page):
 def test_a_link_whose_setting_does_not_fit_still_shows_its_input(page):
     params = urllib.parse.quote(json.dumps({"kernel_size": 11, "dilation": 3}))  # a 31-pixel window on 28
     page.goto(f"/?size=28&input=sample:digit-3&params={params}")
-    # beside the first setting it names
-    page.locator("#lab-params .error", has_text="the dilated kernel 31 is larger than the padded input 28").wait_for()
+    # beside the setting it is about (the kernel's size, which it names first)
+    error = page.locator("[data-param='kernel_size'] .error")
+    error.wait_for(state="visible")
+    assert "the dilated kernel 31 is larger than the padded input 28" in error.text_content()
     assert page.text_content("#lab-input-shape") == "1 × 28 × 28"  # the picture the layer would have read
     assert page.get_attribute("#lab-input-view [role='img']", "aria-label") == "input picture: 28 by 28, gray"
     assert page.text_content("#lab-status") == "not computed: the message in red says why"

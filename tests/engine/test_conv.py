@@ -544,7 +544,9 @@ BAD_INPUTS = [
     (_conv_call(padding="full"), r"padding must be 'valid', 'same'"),
     (_conv_call(padding="same", stride=2), r"padding='same' needs stride 1"),
     (_conv_call(padding=(1, 2, 3)), r"padding must be an int or a pair"),
-    (_conv_call(w_shape=(2, 4, 7, 3)), r"output height would be empty: input 6, padding 0, kernel 7"),
+    (_conv_call(w_shape=(2, 4, 7, 3)),
+     r"output height would be empty: the dilated kernel 7 is larger than the padded input 6 "
+     r"\(kernel_size 7, dilation 1, input 6, padding 0, stride 1\)"),
     (_conv_call(w_shape=(2, 4, 3, 3), dilation=(1, 3)), r"output width would be empty"),
     (_conv_call(w_shape=(2, 4, 0, 3)), r"weight must have no empty axis"),
     (lambda xp: conv2d(xp.zeros((1, 4, 6, 6), np.float32), xp.zeros((2, 4, 3, 3), np.float32),
