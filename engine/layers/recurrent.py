@@ -37,6 +37,10 @@ NONLINEARITY = Param("nonlinearity", "choice", "tanh", "activation of the new hi
 BIAS = Param("bias", "bool", True, "add the biases b_ih and b_hh")
 
 
+def _values(count: int) -> str:
+    return f"{count} value" if count == 1 else f"{count} values"
+
+
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -228,7 +232,8 @@ class _Recurrent(Layer):
         return {"x": [0, self.input_size], "h_prev": [self.input_size, self.input_size + self.hidden_size]}
 
     def _window_note(self) -> str:
-        return (f"window = x[n, t, :] ({self.input_size} values) followed by h[n, t-1, :] ({self.hidden_size} values); "
+        return (f"window = x[n, t, :] ({_values(self.input_size)}) followed by "
+                f"h[n, t-1, :] ({_values(self.hidden_size)}); "
                 "h at step -1 is the initial state h0 (zeros when not given)")
 
 

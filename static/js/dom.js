@@ -1,4 +1,4 @@
-// Building page elements in code.
+// Building page elements, and their words, in code.
 
 /**
  * document.createElement with attributes and children (strings become text). An attribute whose value is null,
@@ -11,4 +11,9 @@ export function element(tag, attributes = {}, ...children) {
   }
   node.append(...children);
   return node;
+}
+
+/** "1 step", "3 steps": a count and its noun, plural unless the count is 1. */
+export function counted(count, noun, plural = `${noun}s`) {
+  return `${count} ${count === 1 ? noun : plural}`;
 }

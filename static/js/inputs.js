@@ -806,9 +806,13 @@ class DrawingPad {
     this.onStroke();
   }
 
-  /** The drawing at DRAW_SIZE x DRAW_SIZE, values in [0, 1] (1 = white), row-major. */
+  /**
+   * The drawing at DRAW_SIZE x DRAW_SIZE, values in [0, 1] (1 = white), row-major, held to the levels a link
+   * carries: a link to a drawing reproduces the very values computed from it.
+   */
   pixels() {
-    return pixelsOf(this.canvas, DRAW_SIZE, DRAW_SIZE, 1);
+    const levels = (v) => Math.round(clamp(v, 0, 1) * DRAW_LEVELS) / DRAW_LEVELS;
+    return pixelsOf(this.canvas, DRAW_SIZE, DRAW_SIZE, 1).map(levels);
   }
 
   load(pixels) {

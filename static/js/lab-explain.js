@@ -43,7 +43,7 @@ export function renderExplanation(container, message, { inputShape = null } = {}
   else if (message.extra && "exponentials" in message.extra) parts.push(...softmax(window, message));
   else if (message.extra && "mean" in message.extra) parts.push(...normalised(window, message));
   else parts.push(...elementwise(window, message));
-  if (message.note) parts.push(element("p", { class: "ex-note muted" }, message.note));
+  if (message.note && message.coordinates?.length) parts.push(element("p", { class: "ex-note muted" }, message.note));
   container.replaceChildren(...parts);
 }
 
@@ -81,6 +81,7 @@ function number(value, className, label) {
 
 // -- convolution, transposed convolution, linear, recurrent: products of a window and weights --
 function weighted(window, weights, products, message) {
+  if (!products.data.length) return uncovered(message);
   const tables = element("div", { class: "ex-tables" },
     block("input window x", window), element("span", { class: "ex-op" }, "×"),
     block("weights w", weights), element("span", { class: "ex-op" }, "="),
@@ -97,6 +98,14 @@ function weighted(window, weights, products, message) {
     }
   }
   return parts;
+}
+
+/** A transposed convolution's cell that no tap reaches (a stride or dilation wider than the kernel leaves gaps). */
+function uncovered(message) {
+  return [element("p", { class: "ex-uncovered" }, "No input value reaches this cell: the kernel's copies, placed a "
+    + "stride apart, leave gaps between their taps, and this cell is in one."),
+  element("p", { class: "ex-sum-line" }, "no products, so the output is the bias alone: ",
+    number(message.bias ?? 0, "ex-bias", "bias"), " = ", number(message.total, "ex-total", "total"))];
 }
 
 // -- LSTM and GRU: each gate from its two sums and biases, then the cell's update --

@@ -2,7 +2,7 @@
 // tie an output cell to the input window it read. Images are canvases, one pixel per value, scaled up by
 // CSS; highlights live on an overlay canvas at screen resolution. Sequences and vectors are Plotly plots.
 
-import { element } from "./dom.js";
+import { counted, element } from "./dom.js";
 import {
   barChart, colourLegend, drawMap, drawStrip, formatNumber, heatmap, marginLayout, plotFont, scaleFor,
 } from "./plots.js";
@@ -49,6 +49,15 @@ class Layered {
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     return context;
   }
+}
+
+/** strokeRect kept inside `layers` (CSS pixels), so that a cell on a map's edge keeps its whole outline. */
+function strokeInside(context, layers, x, y, width, height) {
+  const half = context.lineWidth / 2;
+  const [left, top] = [Math.max(x, half), Math.max(y, half)];
+  const right = Math.min(x + width, layers.width - half);
+  const bottom = Math.min(y + height, layers.height - half);
+  context.strokeRect(left, top, right - left, bottom - top);
 }
 
 // ---- the input --------------------------------------------------------------------------------------
@@ -325,12 +334,13 @@ export class OutputView {
       const cellW = map.layers.width / w;
       const cellH = map.layers.height / h;
       const [, i, j] = index;
+      const [x, y, width, height] = [j * cellW, i * cellH, Math.max(cellW, 2), Math.max(cellH, 2)];
       context.lineWidth = 2;
       context.strokeStyle = CELL_LINE;
-      context.strokeRect(j * cellW - 1, i * cellH - 1, Math.max(cellW, 2) + 2, Math.max(cellH, 2) + 2);
+      strokeInside(context, map.layers, x - 1, y - 1, width + 2, height + 2);
       context.strokeStyle = "#fff";
       context.lineWidth = 1;
-      context.strokeRect(j * cellW - 2.5, i * cellH - 2.5, Math.max(cellW, 2) + 5, Math.max(cellH, 2) + 5);
+      strokeInside(context, map.layers, x - 2.5, y - 2.5, width + 5, height + 5);
     });
   }
 
@@ -357,8 +367,8 @@ export class OutputView {
     this.mode = "sequence";
     this.tensor = tensor;
     const [low, high] = extent(tensor.data);
-    this.focusable(`output over time: ${steps} steps of ${features} values from ${formatNumber(low)} to `
-      + formatNumber(high));
+    this.focusable(`output over time: ${counted(steps, "step")} of ${counted(features, "value")} from `
+      + `${formatNumber(low)} to ${formatNumber(high)}`);
     const across = new Float32Array(steps * features);
     for (let t = 0; t < steps; t++) {
       for (let f = 0; f < features; f++) across[f * steps + t] = tensor.data[t * features + f];

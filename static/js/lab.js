@@ -219,12 +219,18 @@ class Lab {
     const lab = document.querySelector(".lab");
     lab.dataset.family = family;
     lab.toggleAttribute("data-kernels", CONVOLUTIONS.includes(kind.kind));
-    const explainText = kind.explains ? "Hover over or tap an output cell."
-      : `${kind.kind} does not break single output values down.`;
     $("lab-output-help").hidden = !kind.explains;
-    $("lab-explain-body").replaceChildren(Object.assign(document.createElement("p"),
-      { className: "muted", textContent: explainText }));
+    this.showExplainHelp();
     this.clearErrors();
+  }
+
+  /** The explanation panel's opening line: how to ask for a breakdown, or that this kind gives none. */
+  showExplainHelp() {
+    const kind = this.kinds[this.view.kind];
+    const text = kind.explains ? "Hover over or tap an output cell."
+      : `${kind.kind} does not break single output values down.`;
+    $("lab-explain-body").replaceChildren(Object.assign(document.createElement("p"),
+      { className: "muted", textContent: text }));
   }
 
   renderControls() {
@@ -312,6 +318,14 @@ class Lab {
     const cells = this.windowOf(index);
     if (cells) this.inputView.highlight(cells);
     this.schedule();
+  }
+
+  /** Forget the explained cell: no outline, no input window, the panel back to its opening line. */
+  dropTarget() {
+    this.target = null;
+    this.outputView.highlight(null);
+    this.inputView.highlight(null);
+    this.showExplainHelp();
   }
 
   /** Input cells [row, col] an output cell reads, where this page can tell without asking the engine. */
@@ -477,7 +491,7 @@ class Lab {
     this.outputShape = shape;
     if (changedShape && this.player.cell >= 0) this.player.reset();
     if (this.target && (this.target.length !== shape.length - 1 || this.target.some((v, a) => v >= shape[a + 1]))) {
-      this.target = null;
+      this.dropTarget();
     }
     if (shape.length === 4) this.outputView.showMaps(tensor, channelExtents(message));
     else if (shape.length === 3) this.outputView.showSequence(tensor, { featureName: "hidden unit" });
@@ -516,9 +530,14 @@ class Lab {
   showRunError(message, built) {
     const text = plainMessage(message.message);
     $("lab-status").textContent = "";
-    if (message.field === "explain") { // the output is still computed, without the breakdown: say why
-      this.target = null;
-      $("lab-explain-body").textContent = text;
+    if (message.field === "explain") { // the output is still computed, without the breakdown
+      // with new settings the cell may not exist any more (a larger stride, fewer channels): let it go quietly;
+      // with the settings drawn, say why
+      if (built.key !== this.drawnKey) this.dropTarget();
+      else {
+        this.target = null;
+        $("lab-explain-body").textContent = text;
+      }
       this.schedule();
       return;
     }

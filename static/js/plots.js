@@ -377,9 +377,9 @@ export function heatmap(div, data, h, w, { min, max, diverging = false, offset =
   };
   const layout = baseLayout({
     title,
-    xaxis: { title: { text: axes.columns }, showgrid: false, zeroline: false,
+    xaxis: { title: { text: axes.columns }, showgrid: false, zeroline: false, ...wholeTicks(w),
       ...(square ? { constrain: "domain" } : {}) },
-    yaxis: { title: { text: axes.rows }, autorange: "reversed", showgrid: false, zeroline: false,
+    yaxis: { title: { text: axes.rows }, autorange: "reversed", showgrid: false, zeroline: false, ...wholeTicks(h),
       ...(square ? { scaleanchor: "x", constrain: "domain" } : {}) },
   });
   // Plotly.react keeps the square cells' constraint of what the div held before (a 14×14 map drawn after a 28×28
@@ -389,6 +389,11 @@ export function heatmap(div, data, h, w, { min, max, diverging = false, offset =
   if (div.data?.[0]?.type !== "heatmap" || div.dataset.heatmapSize !== size) Plotly.purge(div);
   div.dataset.heatmapSize = size;
   return Plotly.react(div, [trace], layout, PLOTLY_CONFIG);
+}
+
+/** Tick settings for an axis of `count` cells: each index on a short axis (Plotly's own steps go below 1 there). */
+function wholeTicks(count) {
+  return count <= 10 ? { tickmode: "linear", tick0: 0, dtick: 1 } : {};
 }
 
 /** A Plotly bar chart of histogram {counts, edges} (bars span their bins). */

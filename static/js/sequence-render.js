@@ -6,6 +6,7 @@
 //   one-hot over ALPHABET, or null), hidden (T·H), gates [{part, data}],
 //   output: {kind: "classes", data (T·C), names} | {kind: "next", data (T)} | null}
 
+import { counted } from "./dom.js";
 import { drawStrip, formatNumber, scaleFor, summarize } from "./plots.js";
 import { barChart } from "./sequence-bars.js";
 import { ALPHABET } from "./sequence-inputs.js";
@@ -92,8 +93,8 @@ function drawInput(shown, step) {
     return lines(div, [{ name: plotMath("input x_{t}"), values: shown.input, colour: COLOURS.input }],
       { yTitle: plotMath("x_{t}"), step });
   }
-  about.textContent = `The picture read from the top, one row of ${shown.features} pixels per step: `
-    + `${shown.steps} steps.`;
+  about.textContent = `The picture read from the top, one row of ${counted(shown.features, "pixel")} per step: `
+    + `${counted(shown.steps, "step")}.`;
   const { min, max } = summarize(shown.input, 0, shown.input.length, 1);
   const scale = min >= 0 && max <= 1 ? UNIT : scaleFor(min, max);
   return digitHeatmap(div, shown.input, shown.steps, shown.features, { scale, step });

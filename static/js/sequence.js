@@ -16,6 +16,7 @@ import { checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSam
 import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } from "./sequence-inputs.js";
 import { announcer } from "./announce.js";
 import { inputIgnored, networkIgnored, showLinkNotice } from "./link-notice.js";
+import { counted } from "./dom.js";
 import { formatNumber } from "./plots.js";
 import { clampStep, drawRun, drawStep } from "./sequence-render.js";
 import { createState } from "./state.js";
@@ -325,9 +326,9 @@ async function finish(incoming, done) {
   await showStep();
   view.root.dataset.runState = "done";
   view.root.dataset.runsDone = String(Number(view.root.dataset.runsDone) + 1);
-  view.progress.textContent = `${current.steps} steps through the ${current.choice.cell} in `
-    + `${Math.round(done.total_ms)} ms.`;
-  announce.say(`Done: ${current.steps} steps through the ${current.choice.cell}. ${$("#sq-answer").textContent}`.trim());
+  const steps = counted(current.steps, "step");
+  view.progress.textContent = `${steps} through the ${current.choice.cell} in ${Math.round(done.total_ms)} ms.`;
+  announce.say(`Done: ${steps} through the ${current.choice.cell}. ${$("#sq-answer").textContent}`.trim());
 }
 
 /** An error next to the control it is about: the typed numbers or text, the digit picker, the network, or the run. */

@@ -614,7 +614,7 @@ def test_a_recurrent_layer_runs_over_a_sine_wave(page):
 def test_a_recurrent_output_of_a_new_size_gets_axes_of_its_size_and_still_explains_on_hover(page):
     open_lab(page, "?kind=RNN")
     plot = "#lab-output-view .lab-plot"
-    for hidden in (40, 7):  # Plotly.react had kept the old size's axes: 7 units after 16 got a y axis to 10
+    for hidden in (40, 7, 2):  # Plotly.react had kept the old size's axes: 7 units after 16 got a y axis to 10
         before = draws(page)
         page.fill("#param-hidden_size", str(hidden))
         page.dispatch_event("#param-hidden_size", "change")
@@ -622,6 +622,8 @@ def test_a_recurrent_output_of_a_new_size_gets_axes_of_its_size_and_still_explai
         assert output_shape(page) == f"48x{hidden}"
         ranges = page.eval_on_selector(plot, "(div) => [div._fullLayout.xaxis.range, div._fullLayout.yaxis.range]")
         assert ranges == [[-0.5, 47.5], [hidden - 0.5, -0.5]]
+        ticks = page.locator(f"{plot} .ytick text").all_text_contents()  # units are whole: no tick at 0.5
+        assert ticks and all(re.fullmatch(r"\d+", tick) for tick in ticks), ticks
     box = page.locator(f"{plot} .nsewdrag").first.bounding_box()  # the heatmap's cells
     page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5)
     page.wait_for_selector("#lab-explain-body .ex-title")  # the hover handler survived the redraw
@@ -655,6 +657,58 @@ def test_a_transposed_convolution_grows_the_input(page):
     values = read_arithmetic(page)
     assert values["sum"] + values["bias"] == pytest.approx(values["total"], rel=2e-3, abs=2e-3)
     screenshot(page, "lab-conv-transpose")
+
+
+def test_a_transposed_convolution_cell_that_no_input_reaches_holds_the_bias_alone(page):
+    """Stride 3 with a 2-wide kernel leaves every third row and column uncovered: the page says so."""
+    params = urllib.parse.quote(json.dumps({"stride": 3}))
+    open_lab(page, f"?size=28&input=sample:digit-5&kind=ConvTranspose2d&params={params}")
+    assert output_shape(page) == "1x83x83"
+    hover_cell(page, 2.5 / 83, 2.5 / 83)  # output (2, 2): the taps land on rows and columns 3i and 3i + 1
+    page.locator("#lab-explain-body .ex-uncovered").wait_for()
+    assert page.text_content("#lab-explain-body .ex-title code") == "[0, 0, 2, 2]"
+    bias = number(page.get_attribute("#lab-explain-body .ex-bias", "data-value"))
+    assert number(page.get_attribute("#lab-explain-body .ex-output", "data-value")) == bias
+    assert page.locator("#lab-explain-body .ex-block").count() == 0  # no empty tables
+    assert page.get_attribute("#lab-input-view", "data-window") == ""  # no input cell is marked
+    hover_cell(page, 1.5 / 83, 1.5 / 83)  # a covered cell explains as before
+    page.locator("#lab-explain-body .ex-block").first.wait_for()
+    assert page.text_content("#lab-explain-body .ex-title code") == "[0, 0, 1, 1]"
+
+
+def test_a_setting_that_removes_the_explained_cell_lets_it_go_quietly(page):
+    open_lab(page, "?size=28&input=sample:digit-3")
+    hover_cell(page, 0.9, 0.9, "#lab-output-view .lab-map[data-channel='3'] canvas.lab-data")
+    page.wait_for_selector("#lab-explain-body .ex-sum")
+    assert page.get_attribute("#lab-input-view", "data-window") != ""
+    page.mouse.move(0, 0)
+    before = draws(page)
+    page.focus("#param-out_channels")
+    page.keyboard.press("Home")  # 4 filters -> 1: output channel 3 is gone
+    wait_for_new_output(page, before)
+    page.wait_for_function("document.querySelector('#lab-status').textContent.startsWith('computed')")
+    assert page.text_content("#lab-explain-body") == "Hover over or tap an output cell."
+    assert page.get_attribute("#lab-input-view", "data-window") == ""
+    assert page.text_content("#lab-error") == ""
+
+
+def test_a_link_to_a_drawing_reproduces_the_values_computed_from_it(page):
+    """The live drawing is held to the 16 gray levels its link carries (it had kept all of the canvas's levels)."""
+    open_lab(page, "?size=28")
+    page.click("text=Draw")
+    page.wait_for_function("document.querySelector('.ip-pane[data-kind=draw]').hidden === false")
+    before = draws(page)
+    pad = page.locator(".ip-draw-pad").bounding_box()
+    page.mouse.move(pad["x"] + pad["width"] * 0.2, pad["y"] + pad["height"] * 0.25)
+    page.mouse.down()
+    page.mouse.move(pad["x"] + pad["width"] * 0.75, pad["y"] + pad["height"] * 0.7, steps=12)
+    page.mouse.up()
+    wait_for_new_output(page, before)
+    page.wait_for_function("location.search.includes('input=draw')")
+    drawn = canvas_print(page, INPUT_CANVAS)  # the input as the server computed with it
+    assert drawn["colours"] > 2
+    open_lab(page, page.url.removeprefix(page.url.split("/?")[0] + "/"))
+    assert canvas_print(page, INPUT_CANVAS) == drawn
 
 
 @pytest.mark.parametrize("kernel_size", [5, 7])

@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.layers import (LAYER_TYPES, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten,
+from engine.layers import (LAYER_TYPES, RNN, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten,
                            LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh, Upsample, catalogue)
 from engine.layers.base import Layer
 
@@ -140,6 +140,19 @@ def test_conv_explain_marks_padding_coordinates():
     explanation = layer.explain(np.ones((1, 1, 4, 4), np.float32), (0, 0, 0, 0))
     rows = [row for _, row, _ in explanation.coordinates]
     assert -1 in rows and explanation.window[0, 0, 0] == 0.0
+
+
+def test_transposed_conv_explains_a_cell_that_no_tap_reaches_as_its_bias():
+    layer = ConvTranspose2d(1, 1, 2, stride=3)  # taps land on rows and columns 3i and 3i + 1
+    explanation = layer.explain(np.ones((1, 1, 4, 4), np.float32), (0, 0, 2, 2))
+    assert explanation.coordinates == [] and explanation.products.size == 0
+    assert explanation.output == explanation.total == explanation.bias
+    assert explanation.output == pytest.approx(float(layer.forward(np.ones((1, 1, 4, 4), np.float32))[0, 0, 2, 2]))
+
+
+def test_a_recurrent_explanation_counts_its_window_in_words():
+    assert "(1 value) followed by h[n, t-1, :] (3 values)" in RNN(1, 3).explain(
+        np.ones((1, 2, 1), np.float32), (0, 1, 0)).note
 
 
 def test_catalogue_describes_every_kind_with_valid_defaults():
