@@ -389,7 +389,7 @@ class Runner:
         limit = self.settings.max_tensor_elements
         for index, ((layer_name, layer), shape) in enumerate(zip(network.layers[:last + 1], shapes)):
             if math.prod(shape) > limit:
-                raise RunError(f"layer {index} '{layer_name}' ({layer.kind}) would output {list(shape)} = "
+                raise RunError(f"layer {index} '{layer_name}' ({layer.kind}): its output {list(shape)} would hold "
                                f"{math.prod(shape):,} values; the limit is {limit:,} per tensor "
                                f"(max_tensor_elements): use a smaller input or fewer channels", "network")
         flops, work, shape = [], 0, tuple(x.shape)

@@ -430,7 +430,12 @@ function receiveOutput(index, message) {
   const stats = message.stats ?? summarize(message.tensor.data);
   shown.outputs.set(index, { tensor: message.tensor, stats, message });
   drawLayer(index);
-  if (index === INPUT_INDEX) return;
+  if (index !== INPUT_INDEX) layerDone(index);
+  if (state.get().layer === index) renderDetail(); // the open detail panel follows its layer (the input too)
+}
+
+/** Progress after layer `index`, the first maps' timing, and the scores after the last layer. */
+function layerDone(index) {
   const total = shown.layers.length;
   const next = shown.layers[index + 1];
   setProgress(index + 1, next ? `Layer ${index + 1} of ${total} done; computing ${next.name} (${total - index - 1} to go)`
@@ -441,7 +446,6 @@ function receiveOutput(index, message) {
     measure("lamina:run-to-first-maps", "lamina:run-start", "lamina:first-maps");
   }
   if (index === total - 1) showScores(index);
-  if (state.get().layer === index) renderDetail();
 }
 
 function receiveKernel(message) {
@@ -608,6 +612,7 @@ function drawMaps(row, index, tensor, shape, scale) {
     onSelect: (channel) => state.set({ layer: index, map: channel }),
   });
   const readout = row.querySelector(".nv-readout");
+  readout.textContent = ""; // it spoke of the values before these
   container.onmousemove = (event) => {
     const button = event.target.closest("button.map");
     if (!button) return;
@@ -638,6 +643,7 @@ function drawVector(row, tensor, scale) {
   canvas.style.width = `${columns * cell}px`;
   canvas.setAttribute("aria-label", stripLabel(values));
   const readout = row.querySelector(".nv-readout");
+  readout.textContent = "";
   canvas.onmousemove = (event) => {
     const box = canvas.getBoundingClientRect();
     const column = Math.floor(((event.clientX - box.left) / box.width) * columns);

@@ -149,6 +149,26 @@ def test_uploaded_photo_shows_its_feature_maps(page, server_url, tmp_path):
     screenshot(page, "network-edges-upload")
 
 
+def test_the_inputs_detail_opens_from_a_link_and_follows_a_new_input(page):
+    open_network(page, "?layer=-1&map=0")  # the link the page writes after a click on the input's map
+    page.locator("#nv-detail").wait_for(state="visible")
+    assert page.inner_text("#nv-detail-title") == "input · channel 0 of 1"
+    stats = page.locator("#nv-detail-stats")
+    page.wait_for_function("document.querySelector('#nv-detail-stats').textContent.includes('mean')")
+    three = stats.inner_text()
+    page.hover(".nv-layer[data-index='-1'] button.map")
+    readout = page.locator(".nv-layer[data-index='-1'] .nv-readout")
+    assert "input channel 0: min" in readout.inner_text()
+    count = runs_done(page)
+    page.select_option("#nv-input .ip-sample", "mnist-1")
+    wait_for_run_after(page, count)
+    assert stats.inner_text() != three  # it had kept the 3's statistics, heatmap and histogram
+    mean = float(re.search(r"mean ([-\d.e]+)", stats.inner_text())[1].replace("−", "-"))
+    z = page.evaluate("document.querySelector('#nv-detail-heatmap').data[0].z.flat()")
+    assert len(z) == 28 * 28 and sum(z) / len(z) == pytest.approx(mean, rel=1e-3)  # the heatmap is the 1's
+    assert readout.inner_text() == ""  # it spoke of the 3
+
+
 def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     open_network(page)
     conv2 = download_layer(page, 3)

@@ -302,6 +302,16 @@ def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(
     assert editor_shapes(page)[3] == "16×16×16"  # Home: the smallest kernel, 1, with padding 1 a side
 
 
+def test_an_output_past_the_size_limit_is_named_in_its_row_without_repeating_the_layer(page):
+    stack = {"input": [3, 256, 256], "layers": [{"kind": "Upsample", "params": {"scale_factor": 8}},
+                                                {"kind": "Upsample", "params": {"scale_factor": 8}}]}
+    page.goto(f"/network?network=custom&stack={urllib.parse.quote(json.dumps(stack))}")
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'error'")
+    error = stack_row(page, 1).locator(".nv-stack-body > .error").inner_text()
+    assert error.startswith("its output [1, 3, 16384, 16384] would hold 805,306,368 values; the limit is "), error
+    assert page.inner_text("#nv-stack-error") == "Layer 1 cannot run: see its settings."
+
+
 def test_the_input_shape_and_an_unreadable_link(page):
     open_stack(page)
     count = runs_done(page)

@@ -601,7 +601,7 @@ def test_tensor_limit_names_the_layer():
     with app_client(max_tensor_elements=5000) as client, connect(client) as ws:
         receive(ws)
         error = _error_for(ws, {"type": "run", "id": "x", "network": "digits-cnn", "input": {"sample": "dot"}}, "x")
-    assert ("layer 0 'conv1' (Conv2d) would output [1, 8, 28, 28] = 6,272 values; the limit is 5,000 per tensor"
+    assert ("layer 0 'conv1' (Conv2d): its output [1, 8, 28, 28] would hold 6,272 values; the limit is 5,000 per tensor"
             in error["message"])
 
 
