@@ -15,16 +15,31 @@ import { seededRandom } from "./inputs.js";
 import { colourLegend, DIVERGING, drawMap } from "./plots.js";
 import { encodeArray } from "./wire.js";
 
+// each preset's name in the list (short: it fits a narrow column in presenter mode's type), and what it does,
+// said under the list
 export const PRESETS = {
   identity: "Identity",
-  sobel_x: "Sobel x (vertical edges)",
-  sobel_y: "Sobel y (horizontal edges)",
+  sobel_x: "Sobel x",
+  sobel_y: "Sobel y",
   gaussian: "Gaussian blur",
   sharpen: "Sharpen",
-  laplacian: "Laplacian (all edges)",
+  laplacian: "Laplacian",
   emboss: "Emboss",
   random: "Random",
 };
+const PRESET_EFFECTS = {
+  identity: "copies the input unchanged",
+  sobel_x: "finds vertical edges (changes from left to right)",
+  sobel_y: "finds horizontal edges (changes from top to bottom)",
+  gaussian: "blurs: a weighted average of the neighbourhood",
+  sharpen: "sharpens: each pixel against its neighbours",
+  laplacian: "finds edges in every direction",
+  emboss: "a relief, as if lit from one side",
+  random: "random weights, as an untrained network has",
+};
+
+/** "Sobel x, finds vertical edges (…)": a preset's name and what it does; for null, that it was edited by hand. */
+const presetText = (name) => (name ? `${PRESETS[name]}, ${PRESET_EFFECTS[name]}` : "edited by hand");
 // presets made in the browser for any kernel size; the others come from /api/kernels (odd square sizes)
 const ANY_SIZE_PRESETS = ["identity", "gaussian", "random"];
 const SERVER_SIZES = { min: 3, max: 15 };
@@ -189,7 +204,7 @@ class KernelEditor {
   }
 
   build() {
-    const preset = element("select", { class: "ke-preset", id: "ke-preset" },
+    const preset = element("select", { class: "ke-preset", id: "ke-preset", "aria-describedby": "ke-preset-effect" },
       element("option", { value: "", disabled: "" }, "edited by hand"),
       ...Object.entries(PRESETS).map(([value, title]) => element("option", { value }, title)));
     preset.addEventListener("change", () => this.applyPreset(preset.value, [this.selected]));
@@ -210,7 +225,8 @@ class KernelEditor {
     return element("div", { class: "kernel-editor" },
       element("div", { class: "ke-filters", role: "tablist", "aria-label": "Filters (output channels)" }),
       element("div", { class: "ke-tools" },
-        element("label", { for: preset.id }, "Preset"), preset, all),
+        element("label", { for: preset.id }, "Preset"), preset,
+        element("p", { class: "ke-preset-effect muted", id: "ke-preset-effect" }), all),
       element("div", { class: "ke-grids", id: "ke-grids", role: "tabpanel" }),
       element("div", { class: "ke-legend" }),
       element("div", { class: "ke-bias-row" }, element("label", { for: bias.id }, "Bias"), bias),
@@ -282,7 +298,7 @@ class KernelEditor {
           filter.values.set(copy.values);
           filter.preset = copy.preset;
           filter.bias = copy.bias;
-          this.root.querySelector(".ke-preset").value = filter.preset ?? "";
+          this.showPreset(filter.preset);
           this.changed();
         }
         field.value = shortNumber(shown());
@@ -324,9 +340,8 @@ class KernelEditor {
     this.renderTabs();
     const filter = this.filters[this.selected];
     const { inPerGroup, kh, kw, bias } = this.shape;
-    const preset = this.root.querySelector(".ke-preset");
-    preset.value = filter.preset ?? "";
-    for (const option of preset.options) {
+    this.showPreset(filter.preset);
+    for (const option of this.root.querySelector(".ke-preset").options) {
       if (option.value) option.disabled = !allPresetsAvailable(kh, kw) && !ANY_SIZE_PRESETS.includes(option.value);
     }
     const grids = this.root.querySelector(".ke-grids");
@@ -357,7 +372,7 @@ class KernelEditor {
       const tab = element("button", { type: "button", role: "tab", class: "ke-filter", id: `ke-filter-${o}`,
         "aria-controls": "ke-grids", "aria-selected": String(o === this.selected),
         tabindex: o === this.selected ? "0" : "-1", "aria-label": `Filter ${o}`,
-        title: `Filter ${o}: ${filter.preset ? PRESETS[filter.preset] : "edited by hand"}` },
+        title: `Filter ${o}: ${presetText(filter.preset)}` },
       element("canvas", { class: "ke-thumb", width: this.shape.kw, height: this.shape.kh }),
       element("span", {}, String(o)));
       tab.addEventListener("click", () => this.select(o));
@@ -417,8 +432,14 @@ class KernelEditor {
     const filter = this.filters[this.selected];
     filter.values[Number(cell.dataset.index)] = value;
     filter.preset = null;
-    this.root.querySelector(".ke-preset").value = "";
+    this.showPreset(null);
     this.changed();
+  }
+
+  /** The list shows preset `name` (null: edited by hand), and the line under it what that preset does. */
+  showPreset(name) {
+    this.root.querySelector(".ke-preset").value = name ?? "";
+    this.root.querySelector(".ke-preset-effect").textContent = name ? PRESET_EFFECTS[name] : "";
   }
 
   paintCell(cell) {

@@ -10,6 +10,8 @@ import {
 const VIEW_SIZE = 272; // CSS pixels of the longer side of the input and of a single output map
 const GRID_GAP = 6;
 const MIN_COLUMN = 64; // CSS pixels: a map's name and its legend's two numbers fit
+const MAP_CAPTION = 44; // CSS pixels about a map's name and legend take, besides the map (more in presenter mode)
+const MAPS_SCREEN_SHARE = 0.6; // the output maps grow with the panel's width up to this share of the window's height
 const UNREVEALED = "#e4e7eb"; // output cells the step player has not reached yet
 const WINDOW_FILL = "rgba(255, 196, 0, 0.35)";
 const WINDOW_LINE = "#ffb000";
@@ -215,6 +217,11 @@ export class OutputView {
     this.maps = [];
     this.plot = element("div", { class: "lab-plot" });
     this.cursor = null;
+    // maps grow and shrink with the panel (a wider window, presenter mode, the layout below 1280 pixels)
+    new ResizeObserver(() => {
+      if (this.mode !== "maps" || this.container.clientWidth === this.laidOutWidth) return;
+      this.showMaps(this.tensor, this.extents);
+    }).observe(container);
     // sequences and vectors: the whole output takes the focus and the arrow keys (maps take them one by one)
     container.addEventListener("keydown", (event) => {
       if (event.target === container && this.mode !== "maps") this.keyedPlot(event);
@@ -261,11 +268,13 @@ export class OutputView {
   showMaps(tensor, extents = null) {
     const [, channels, h, w] = tensor.shape;
     this.tensor = tensor;
+    this.extents = extents;
     this.mode = "maps";
     this.focusable(null);
     const columns = Math.ceil(Math.sqrt(channels));
-    const box = channels === 1 ? VIEW_SIZE : Math.floor((VIEW_SIZE + 40 - GRID_GAP * (columns - 1)) / columns);
+    const box = this.mapBox(channels, columns);
     const [width, height] = fit(h, w, box);
+    this.laidOutWidth = this.container.clientWidth;
     if (this.maps.length !== channels || this.container.firstChild !== this.grid) this.buildMaps(channels);
     // a column is MIN_COLUMN wide at least, or the whole box where that is narrower: room for its name and legend
     // (Unflatten can make maps one pixel wide)
@@ -282,6 +291,18 @@ export class OutputView {
     });
     this.reveal(this.revealed ?? null); // draws the maps
     this.highlight(this.cursor);
+  }
+
+  /**
+   * CSS pixels of the box each of `channels` maps in `columns` columns is fitted into: as wide as the panel lets
+   * them be, within MAPS_SCREEN_SHARE of the window's height, and never smaller than a 312-pixel square shared.
+   */
+  mapBox(channels, columns) {
+    const rows = Math.ceil(channels / columns);
+    const least = channels === 1 ? VIEW_SIZE : Math.floor((VIEW_SIZE + 40 - GRID_GAP * (columns - 1)) / columns);
+    const across = Math.floor((this.container.clientWidth - GRID_GAP * (columns - 1)) / columns);
+    const down = Math.floor((innerHeight * MAPS_SCREEN_SHARE - rows * MAP_CAPTION) / rows);
+    return Math.max(least, Math.min(across, down));
   }
 
   buildMaps(channels) {

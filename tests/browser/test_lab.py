@@ -1017,6 +1017,40 @@ def test_the_lab_at_200_percent_zoom_is_one_column(new_page):
     screenshot(page, "lab-640px")
 
 
+# the widest of the preset list's options in the list's own font, and the list's width for text (less its arrow)
+PRESET_FIT = """() => {
+  const select = document.querySelector(".ke-preset");
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = getComputedStyle(select).font;
+  const widest = Math.max(...[...select.options].map((option) => context.measureText(option.text).width));
+  return [widest, select.clientWidth - 24];
+}"""
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (1920, 1080)])
+def test_presenter_mode_on_a_projector_shows_whole_preset_names_and_maps_that_fill_the_panel(new_page, width, height):
+    page = new_page(viewport={"width": width, "height": height})
+    open_lab(page)
+    page.click("#presenter-toggle")
+    page.wait_for_function("document.body.classList.contains('presenter')")
+    widest, room = page.evaluate(PRESET_FIT)
+    assert widest <= room, f"a preset's name needs {widest:.0f} px, the list has {room}"  # "Sobel x (vertic…" had
+    page.select_option(".ke-preset", "sobel_x")
+    assert page.text_content(".ke-preset-effect") == "finds vertical edges (changes from left to right)"
+    # the four maps fit the panel, and on a wide screen grow with it (they had kept 153 px in a 980 px panel)
+    panel = page.locator("#lab-output-view").bounding_box()
+    page.wait_for_function(f"""() => {{
+      const maps = [...document.querySelectorAll('#lab-output-view .lab-layered')].map((m) => m.clientWidth);
+      return maps.length === 4 && maps.every((w) => w === maps[0] && 2 * w <= {panel['width']});
+    }}""")
+    maps = [page.locator(".lab-map .lab-layered").nth(c).bounding_box() for c in range(4)]
+    assert all(m["x"] + m["width"] <= panel["x"] + panel["width"] + 1 for m in maps)
+    assert maps[3]["y"] + maps[3]["height"] <= height  # the whole grid on one screen
+    if width == 1920:
+        assert maps[0]["width"] >= 250
+    screenshot(page, f"lab-presenter-{width}")
+
+
 def test_a_link_with_values_the_lab_cannot_use_says_which_and_shows_the_defaults(page):
     params = urllib.parse.quote(json.dumps({"stride": "two", "out_channels": 99, "kernel_size": 3, "colour": 1}))
     open_lab(page, f"?kind=NoSuchLayer&size=100&speed=fast&input=camera&colour=purple&params={params}")
