@@ -82,10 +82,11 @@ function number(value, className, label) {
 // -- convolution, transposed convolution, linear, recurrent: products of a window and weights --
 function weighted(window, weights, products, message) {
   if (!products.data.length) return uncovered(message);
+  const channels = windowChannels(window, message);
   const tables = element("div", { class: "ex-tables" },
-    block("input window x", window), element("span", { class: "ex-op" }, "×"),
-    block("weights w", weights), element("span", { class: "ex-op" }, "="),
-    block("products x · w", products));
+    block("input window x", window, { channels }), element("span", { class: "ex-op" }, "×"),
+    block("weights w", weights, { channels }), element("span", { class: "ex-op" }, "="),
+    block("products x · w", products, { channels }));
   const parts = [tables];
   if (message.sum !== null && message.sum !== undefined) {
     parts.push(element("p", { class: "ex-sum-line" },
@@ -98,6 +99,13 @@ function weighted(window, weights, products, message) {
     }
   }
   return parts;
+}
+
+/** The input channel each plane of a 3-D window read, from its coordinates (a grouped convolution: its group's). */
+function windowChannels(window, message) {
+  if (window.shape.length !== 3) return null;
+  const area = window.shape[1] * window.shape[2];
+  return Array.from({ length: window.shape[0] }, (_, p) => message.coordinates[p * area]?.at(-3));
 }
 
 /** A transposed convolution's cell that no tap reaches (a stride or dilation wider than the kernel leaves gaps). */
@@ -187,14 +195,21 @@ function elementwise(window, message) {
     ` → ${message.kind}(x) = `, number(message.output, "ex-total", "output"))];
 }
 
-/** A titled table of numbers (or a picture when large); `winner` marks one flat index, `padding` a set ("pad"). */
-function block(title, array, { winner = null, padding = new Set() } = {}) {
+/**
+ * A titled table of numbers (or a picture when large); `winner` marks one flat index, `padding` a set ("pad"),
+ * `channels` the input channel of each plane.
+ */
+function block(title, array, { winner = null, padding = new Set(), channels = null } = {}) {
   const figure = element("figure", { class: "ex-block" }, element("figcaption", { class: "muted" }, title));
   const [planes, rows, columns] = layout(array.shape, array.data.length);
+  const names = channels ?? Array.from({ length: planes }, (_, p) => p);
   for (let p = 0; p < planes; p++) {
     const offset = p * rows * columns;
-    // a window over several channels is one table per input channel, each named
-    if (planes > 1) figure.append(element("span", { class: "ex-plane muted" }, `channel ${p}`));
+    // a window over several channels is one table per input channel, each named (one channel only when it is
+    // not the first: a group's of a grouped convolution)
+    if (planes > 1 || names[0] !== 0) {
+      figure.append(element("span", { class: "ex-plane muted" }, `channel ${names[p]}`));
+    }
     if (rows * columns <= TABLE_LIMIT) figure.append(table(array.data, offset, rows, columns, winner, padding));
     else figure.append(picture(array.data, offset, rows, columns));
   }

@@ -175,6 +175,16 @@ def test_hovering_an_output_cell_shows_the_arithmetic(page):
     screenshot(page, "lab-hover-conv2d")
 
 
+def test_a_grouped_convolution_names_the_input_channel_its_window_read(page):
+    params = urllib.parse.quote(json.dumps({"out_channels": 6, "groups": 3}))
+    open_lab(page, f"?size=28&colour=rgb&input=sample:astronaut&params={params}")
+    hover_cell(page, 0.5, 0.5, "#lab-output-view .lab-map[data-channel='5'] canvas.lab-data")
+    page.wait_for_selector("#lab-explain-body .ex-sum")
+    assert page.text_content("#lab-explain-body .ex-title code").startswith("[0, 5, ")
+    # filters 4 and 5 make up the third group: they read input channel 2 only (the table had said "channel 0")
+    assert page.locator("#lab-explain-body .ex-plane").all_text_contents() == ["channel 2"] * 3
+
+
 def test_softmax_opens_on_an_axis_that_shows_something(page):
     """Over the one channel of a gray picture (dim 1) every output is 1; the default, the last axis, is a row."""
     open_lab(page, "?kind=Softmax&size=32")
