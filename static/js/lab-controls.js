@@ -137,9 +137,17 @@ function choiceControl(param, value, onChange, id) {
 function numberControl(param, value, onChange, id) {
   const field = element("input", { type: "number", id, min: param.minimum, max: param.maximum, step: "any",
     value: String(value) });
+  let used = value; // the last number the layer took
   field.addEventListener("input", () => {
     const number = Number(field.value);
-    if (field.value !== "" && Number.isFinite(number)) onChange(number);
+    if (field.value !== "" && Number.isFinite(number)) {
+      used = number;
+      onChange(number);
+    }
+  });
+  // a field left empty or half typed ("-", "1e") shows the number the layer still uses
+  field.addEventListener("change", () => {
+    if (field.value === "" || !Number.isFinite(Number(field.value))) field.value = String(used);
   });
   return element("span", { class: "param-control" }, field);
 }

@@ -15,10 +15,10 @@ import {
   checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceImage,
 } from "./inputs.js";
 import { createKernelEditor } from "./kernels.js";
-import { createParamControls, pairOf, validParams } from "./lab-controls.js";
+import { createParamControls, pairOf } from "./lab-controls.js";
 import { explanationSummary, renderExplanation, windowCells } from "./lab-explain.js";
 import { createPlayer } from "./lab-player.js";
-import { choiceIgnored, inputIgnored, linkText, showLinkNotice } from "./link-notice.js";
+import { choiceIgnored, inputIgnored, linkText, paramsIgnored, showLinkNotice } from "./link-notice.js";
 import { sineWave } from "./sequence-inputs.js";
 import { InputView, OutputView } from "./lab-view.js";
 import { createState } from "./state.js";
@@ -140,16 +140,9 @@ class Lab {
       ignore("params", view.params, "not an object of settings");
       view.params = {};
     }
-    const valid = validParams(this.kinds[view.kind], view.params, LIMITS);
-    for (const [name, value] of Object.entries(view.params)) {
-      if (!this.kinds[view.kind].params.some((param) => param.name === name)) {
-        ignore(`params.${name}`, value, `${view.kind} has no setting ${name}`);
-      } else if (!Object.hasOwn(valid, name)) ignore(`params.${name}`, value, `not a value ${view.kind} takes here`);
-      else if (JSON.stringify(valid[name]) !== JSON.stringify(value)) {
-        ignore(`params.${name}`, value, `held to ${JSON.stringify(valid[name])}, what the lab can show`);
-      }
-    }
-    view.params = valid;
+    const params = paramsIgnored(this.kinds[view.kind], view.params, { limits: LIMITS, where: "the lab" });
+    ignored.push(...params.ignored);
+    view.params = params.valid;
     this.linkIgnored = ignored; // the kernels' part joins it once the editor knows the layer's shape
     showLinkNotice(ignored);
     return view;

@@ -1,6 +1,7 @@
 // Tells the person which values of the page's link were not used, instead of dropping them silently.
 
 import { decodeSource, uploadGone } from "./inputs.js";
+import { validParams } from "./lab-controls.js";
 
 const MAX_TEXT = 40; // characters of a value shown; a pasted JSON can be long
 
@@ -11,6 +12,25 @@ export const linkText = (value) => (typeof value === "string" ? value : JSON.str
 export function choiceIgnored(key, value, select) {
   const allowed = [...select.options].map((option) => option.value);
   return allowed.includes(String(value)) ? [] : [{ key, text: linkText(value), reason: `not one of ${allowed.join(", ")}` }];
+}
+
+/**
+ * A link's settings `values` for layer `kind` as validParams keeps them (held to the catalogue's ranges and to
+ * `limits`), and an entry under `key` for each one it did not keep as it was; `where` names what shows them
+ * ("the lab"). Returns {valid, ignored}.
+ */
+export function paramsIgnored(kind, values, { limits = {}, key = "params", where }) {
+  const valid = validParams(kind, values, limits);
+  const ignored = [];
+  for (const [name, value] of Object.entries(values)) {
+    const ignore = (reason) => ignored.push({ key: `${key}.${name}`, text: linkText(value), reason });
+    if (!kind.params.some((param) => param.name === name)) ignore(`${kind.kind} has no setting ${name}`);
+    else if (!Object.hasOwn(valid, name)) ignore(`not a value ${kind.kind} takes here`);
+    else if (JSON.stringify(valid[name]) !== JSON.stringify(value)) {
+      ignore(`held to ${JSON.stringify(valid[name])}, what ${where} can show`);
+    }
+  }
+  return { valid, ignored };
 }
 
 /**

@@ -12,6 +12,7 @@
 
 import { element } from "./dom.js";
 import { createParamControls, formatValue } from "./lab-controls.js";
+import { paramsIgnored } from "./link-notice.js";
 
 export const CUSTOM_NETWORK = "custom";
 export const STACK_TITLE = "Your own stack of layers";
@@ -88,6 +89,22 @@ export function stackProblem(stack, kinds) {
     }
   }
   return "";
+}
+
+/**
+ * `stack` (one that has the shape of one) with each layer's settings as its kind takes them: a hand-edited link
+ * can hold out_channels "abc" or stride -3. Returns {stack, ignored}: the link notice's entries for what changed.
+ */
+export function checkedStack(stack, kinds) {
+  const catalogue = new Map(kinds.map((kind) => [kind.kind, kind]));
+  const ignored = [];
+  const layers = stack.layers.map((layer, index) => {
+    const checked = paramsIgnored(catalogue.get(layer.kind), layer.params,
+      { key: `stack layer ${index}`, where: "the stack" });
+    ignored.push(...checked.ignored);
+    return { ...layer, params: checked.valid };
+  });
+  return { stack: { ...stack, layers }, ignored };
 }
 
 /**

@@ -23,8 +23,8 @@ import {
 } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
 import {
-  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, createStackEditor, stackFromSpec, stackModel, stackProblem, stackSpec,
-  validStack,
+  CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, checkedStack, createStackEditor, stackFromSpec, stackModel, stackProblem,
+  stackSpec, validStack,
 } from "./network-stack.js";
 import {
   colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
@@ -214,12 +214,15 @@ async function start() {
   // a stack the state could not parse is already the default; one that parsed but is not a stack is replaced
   const stackProblemText = linkStackProblem();
   if (stackProblemText) state.set({ stack: DEFAULT_STACK });
+  const stackChecked = checkedStack(state.get().stack, layerKinds);
+  const badStack = building() ? stackChecked.ignored : [];
+  if (stackChecked.ignored.length) state.set({ stack: stackChecked.stack });
   const unknown = currentModel() ? [] : networkIgnored(state.get().network, models.map((model) => model.name));
   if (unknown.length) state.set({ network: models[0].name });
   const badSaliency = saliencyIgnored(currentModel());
   if (badSaliency.length) state.set({ saliency: null });
-  if (unknown.length || badSaliency.length || badInput.length) {
-    showLinkNotice([...state.unread(), ...badInput, ...badScale, ...unknown, ...badSaliency]);
+  if (unknown.length || badSaliency.length || badInput.length || badStack.length) {
+    showLinkNotice([...state.unread(), ...badInput, ...badScale, ...unknown, ...badSaliency, ...badStack]);
   }
   view.networkSelect.value = state.get().network;
   showModel();

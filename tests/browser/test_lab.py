@@ -185,6 +185,16 @@ def test_a_grouped_convolution_names_the_input_channel_its_window_read(page):
     assert page.locator("#lab-explain-body .ex-plane").all_text_contents() == ["channel 2"] * 3
 
 
+def test_a_number_field_left_empty_shows_the_number_the_layer_still_uses(page):
+    open_lab(page, "?kind=BatchNorm2d&size=28")
+    before = draws(page)
+    page.fill("#param-eps", "0.5")
+    wait_for_new_output(page, before)
+    page.fill("#param-eps", "")
+    page.dispatch_event("#param-eps", "change")  # what leaving the field does
+    assert page.input_value("#param-eps") == "0.5"  # it had stayed empty
+
+
 def test_softmax_opens_on_an_axis_that_shows_something(page):
     """Over the one channel of a gray picture (dim 1) every output is 1; the default, the last axis, is a row."""
     open_lab(page, "?kind=Softmax&size=32")

@@ -312,6 +312,21 @@ def test_an_output_past_the_size_limit_is_named_in_its_row_without_repeating_the
     assert page.inner_text("#nv-stack-error") == "Layer 1 cannot run: see its settings."
 
 
+def test_a_links_settings_that_a_layer_cannot_take_are_named_and_replaced(page):
+    stack = {"input": [1, 28, 28], "layers": [{"kind": "Conv2d", "params": {"out_channels": "abc", "stride": -3}},
+                                              {"kind": "ReLU", "params": {}}]}
+    open_stack(page, f"&stack={urllib.parse.quote(json.dumps(stack))}")
+    items = page.locator("#link-notice li").all_inner_texts()
+    assert items == ["stack layer 0.out_channels=abc: not a value Conv2d takes here.",
+                     "stack layer 0.stride=-3: held to 1, what the stack can show."]
+    unfold(page, 0)
+    # the row's controls show what the layer runs with (the slider had shown "abc" half way along)
+    assert page.text_content("[data-param='out_channels'] output") == "4"
+    assert page.text_content("[data-param='stride'] output") == "1"
+    assert stack_in_url(page)["layers"][0]["params"] == {"stride": 1}
+    assert editor_shapes(page)[0] == "4×26×26"
+
+
 def test_the_input_shape_and_an_unreadable_link(page):
     open_stack(page)
     count = runs_done(page)
