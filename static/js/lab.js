@@ -32,6 +32,9 @@ const DEFAULTS = {
 const DERIVED = ["in_channels", "num_features", "in_features", "input_size"]; // they follow from the input
 // what the lab can show at once (channels, height and width: Unflatten's maps)
 const LIMITS = { out_channels: 16, hidden_size: 64, out_features: 64, channels: 16, height: 64, width: 64 };
+// settings whose slider a link widens to its value (a vector of any length is drawn as a strip): the Network
+// page's "Study this layer" link to a decoder's Linear of 784 features
+const WIDENED_BY_LINKS = ["out_features"];
 const CONVOLUTIONS = ["Conv2d", "ConvTranspose2d"];
 const WINDOWED = ["Conv2d", "MaxPool2d", "AvgPool2d"]; // the window of an output cell is worked out here
 const ELEMENTWISE = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2d", "Softmax"];
@@ -140,7 +143,11 @@ class Lab {
       ignore("params", view.params, "not an object of settings");
       view.params = {};
     }
-    const params = paramsIgnored(this.kinds[view.kind], view.params, { limits: LIMITS, where: "the lab" });
+    this.limits = { ...LIMITS };
+    for (const name of WIDENED_BY_LINKS) {
+      if (Number.isInteger(view.params[name])) this.limits[name] = Math.max(LIMITS[name], view.params[name]);
+    }
+    const params = paramsIgnored(this.kinds[view.kind], view.params, { limits: this.limits, where: "the lab" });
     ignored.push(...params.ignored);
     view.params = params.valid;
     this.linkIgnored = ignored; // the kernels' part joins it once the editor knows the layer's shape
@@ -230,7 +237,7 @@ class Lab {
     const channels = this.view.colour === "rgb" ? 3 : 1;
     this.controls = createParamControls($("lab-params"), this.kinds[this.view.kind], this.view.params, {
       hidden: DERIVED,
-      limits: { ...LIMITS, groups: channels },
+      limits: { ...this.limits, groups: channels },
       onInput: (name, values) => {
         this.lastChanged = name;
         this.update({ params: values });

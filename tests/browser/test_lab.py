@@ -195,6 +195,14 @@ def test_a_number_field_left_empty_shows_the_number_the_layer_still_uses(page):
     assert page.input_value("#param-eps") == "0.5"  # it had stayed empty
 
 
+def test_a_link_to_a_wide_linear_layer_is_shown_as_it_is(page):
+    """The Network page's "Study this layer" link for a decoder's Linear of 784 features (it was held to 64)."""
+    open_lab(page, f"?kind=Linear&params={urllib.parse.quote(json.dumps({'out_features': 784}))}")
+    assert output_shape(page) == "784"
+    assert page.locator("#link-notice").count() == 0
+    assert page.get_attribute("#param-out_features", "max") == "784"
+
+
 def test_softmax_opens_on_an_axis_that_shows_something(page):
     """Over the one channel of a gray picture (dim 1) every output is 1; the default, the last axis, is a row."""
     open_lab(page, "?kind=Softmax&size=32")
