@@ -2,7 +2,8 @@
 // their difference, the reconstruction error in words, and a readout of the pixel under the pointer (or the
 // pixel the arrow keys picked, for a keyboard), outlined on all three pictures.
 
-import { mapsOf, pixelUnder, PixelMarker, stepPixel } from "./autoencoder-maps.js";
+import { mapsOf } from "./autoencoder-maps.js";
+import { pixelUnder, PixelMarker, stepPixel } from "./pixel-reader.js";
 import { colourLegend, drawMap, formatNumber, rangeOf, rangeText } from "./plots.js";
 
 const MAGENTA = [255, 0, 255]; // NaN and inf, as plots.js draws them

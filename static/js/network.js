@@ -22,6 +22,7 @@ import {
   checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput,
 } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
+import { PixelReader } from "./pixel-reader.js";
 import {
   CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, checkedStack, createStackEditor, stackFromSpec, stackModel, stackProblem,
   stackSpec, validStack,
@@ -98,6 +99,12 @@ const saliency = createSaliencyPanel(
   (classIndex) => state.set({ saliency: classIndex }),
 );
 let picker = null;
+// the detail panel's kernels: a weight under the pointer, or picked with the arrow keys, is read out and marked
+let kernelNames = []; // each kernel's name ("input 3"), as drawKernelSlices drew them
+const kernelReader = new PixelReader($("#nv-detail-kernels"), {
+  maps: $("#nv-kernel-grid"), readout: $("#nv-kernel-readout"),
+  describe: (k, row, column, value) => `${kernelNames[k]}, row ${row}, col ${column}: weight ${formatNumber(value)}`,
+});
 let socket = null;
 const layerList = { width: null, mapsWidth: null }; // widths of the layer list and of a row's map area
 let inputChanged = false; // the next run was started by the user changing the input
@@ -822,6 +829,7 @@ function renderKernels(layer, map, info) {
   const legend = $("#nv-kernel-legend");
   const readout = $("#nv-kernel-readout");
   grid.replaceChildren();
+  kernelReader.update(null);
   legend.replaceChildren();
   readout.textContent = "";
   const params = shown.kernels.get(layer) ?? {};
@@ -836,7 +844,7 @@ function renderKernels(layer, map, info) {
     const verb = info.kind === "ConvTranspose2d" ? "spread out by" : "convolved with";
     about.textContent = slices.length === 1 ? `This map is the input map ${verb} the kernel below${bias}.`
       : `This map is the sum of the ${slices.length} input maps, each ${verb} its kernel below${bias}.`;
-    drawKernelSlices(grid, slices, legend, readout);
+    drawKernelSlices(grid, slices, legend);
   } else if (info.kind === "BatchNorm2d" && params.weight) {
     const value = (name) => formatNumber(params[name]?.data[map]);
     about.textContent = `Scale γ = ${value("weight")}, shift β = ${value("bias")}, running mean ${value("running_mean")}, `
@@ -872,24 +880,24 @@ function kernelSlices(kind, weight, o, inChannels, outChannels) {
   return null;
 }
 
-function drawKernelSlices(grid, slices, legend, readout) {
+function drawKernelSlices(grid, slices, legend) {
   let reach = 0;
   for (const { data } of slices) for (const v of data) if (Number.isFinite(v)) reach = Math.max(reach, Math.abs(v));
   const scale = scaleFor(-reach, reach, { diverging: true });
-  for (const item of slices) {
-    const canvas = element("canvas", { role: "img", "aria-label": kernelLabel(item) });
+  slices.forEach((item, i) => {
+    // one tab stop for all: the pointer or the arrow keys read a weight (kernelReader), Page Up/Down change kernel
+    const canvas = element("canvas", { role: "application", "aria-roledescription": "kernel", tabindex: i ? -1 : 0,
+      "aria-label": kernelLabel(item), "aria-describedby": "nv-kernel-keys", "data-channel": i });
     drawMap(canvas, item.data, item.height, item.width, scale);
     const aspect = item.width / item.height;
     canvas.style.width = `${Math.round(KERNEL_DISPLAY * Math.min(1, aspect))}px`;
     canvas.style.height = `${Math.round(KERNEL_DISPLAY / Math.max(1, aspect))}px`;
-    canvas.onmousemove = (event) => {
-      const box = canvas.getBoundingClientRect();
-      const c = Math.min(item.width - 1, Math.floor(((event.clientX - box.left) / box.width) * item.width));
-      const r = Math.min(item.height - 1, Math.floor(((event.clientY - box.top) / box.height) * item.height));
-      readout.textContent = `${item.label}, row ${r}, col ${c}: weight ${formatNumber(item.data[r * item.width + c])}`;
-    };
     grid.append(element("figure", {}, canvas, element("figcaption", {}, item.label)));
-  }
+  });
+  const data = new Float32Array(slices.length * slices[0].data.length); // every slice is kh x kw
+  slices.forEach(({ data: values }, i) => data.set(values, i * values.length));
+  kernelNames = slices.map(({ label }) => label);
+  kernelReader.update({ data });
   colourLegend(legend, scale);
 }
 

@@ -51,14 +51,14 @@ ROW_PRINT = """(name) => {
   return { count: canvases.length, hash, colours: colours.size };
 }"""
 
-# What the marker's overlay (the .ae-marker canvas over the pictures or over a layer's row) has drawn around the
+# What the marker's overlay (the .pixel-marker canvas over the pictures or over a layer's row) has drawn around the
 # canvas `selector`, read from its pixels: null when nothing; else the canvas pixel [row, col] at the centre of what
 # is drawn, whether that pixel shows through (alpha 0 there), the drawn square's size and one cell's, in CSS pixels,
 # and the drawn colours. Only the canvas's box and RING CSS pixels around it are read, so that a neighbouring
 # map's marker does not count.
 MARKED = """([selector, ring]) => {
   const canvas = document.querySelector(selector);
-  const overlay = canvas.closest(".ae-pictures, .ae-layer").querySelector(":scope > .ae-marker");
+  const overlay = canvas.closest(".ae-pictures, .ae-layer").querySelector(":scope > .pixel-marker");
   if (!overlay || overlay.hidden) return null;
   const o = overlay.getBoundingClientRect(), c = canvas.getBoundingClientRect();
   const scale = overlay.width / o.width;  // overlay pixels per CSS pixel

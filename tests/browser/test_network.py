@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 import urllib.parse
 import urllib.request
 
@@ -167,6 +168,35 @@ def test_the_inputs_detail_opens_from_a_link_and_follows_a_new_input(page):
     z = page.evaluate("document.querySelector('#nv-detail-heatmap').data[0].z.flat()")
     assert len(z) == 28 * 28 and sum(z) / len(z) == pytest.approx(mean, rel=1e-3)  # the heatmap is the 1's
     assert readout.inner_text() == ""  # it spoke of the 3
+
+
+def test_a_kernels_weights_read_out_from_the_keyboard_too(page):
+    weights = np.load(Path(__file__).parents[2] / "engine" / "weights" / "digits-cnn.npz")["conv2.weight"]
+    open_network(page, "?layer=3&map=2")
+    page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '8'")
+    page.focus("#nv-kernel-grid canvas")  # the kernels are one tab stop
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    readout = page.locator("#nv-kernel-readout")
+
+    def weight_read(kernel: int, row: int, column: int) -> None:
+        text = readout.inner_text()
+        match = re.fullmatch(rf"input {kernel}, row {row}, col {column}: weight (\S+)", text)
+        assert match, text
+        assert float(match[1].replace("−", "-")) == pytest.approx(float(weights[2, kernel, row, column]), abs=1e-4)
+
+    weight_read(0, 1, 1)
+    page.keyboard.press("PageDown")  # the next kernel, at the same weight
+    weight_read(1, 1, 1)
+    assert page.evaluate("document.activeElement.dataset.channel") == "1"
+    page.keyboard.press("End")
+    weight_read(1, 1, 2)
+    marked = page.evaluate("""() => {
+      const overlay = document.querySelector('#nv-detail-kernels > .pixel-marker');
+      return !overlay.hidden && overlay.getContext('2d').getImageData(0, 0, overlay.width, overlay.height)
+        .data.some((v, i) => i % 4 === 3 && v > 0);
+    }""")
+    assert marked, "the weight read is not marked"
 
 
 def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
