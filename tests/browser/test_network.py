@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 import urllib.parse
 import urllib.request
 
@@ -171,7 +170,10 @@ def test_the_inputs_detail_opens_from_a_link_and_follows_a_new_input(page):
 
 
 def test_a_kernels_weights_read_out_from_the_keyboard_too(page):
-    weights = np.load(Path(__file__).parents[2] / "engine" / "weights" / "digits-cnn.npz")["conv2.weight"]
+    from engine.backend import to_numpy
+    from engine.models import load_model
+
+    weights = to_numpy(load_model("digits-cnn")["conv2"].state_dict()["weight"])  # (16, 8, 3, 3)
     open_network(page, "?layer=3&map=2")
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '8'")
     page.focus("#nv-kernel-grid canvas")  # the kernels are one tab stop
@@ -784,7 +786,7 @@ def test_a_map_opened_from_the_keyboard_takes_the_focus_and_gives_it_back(page, 
 
     # each 3×3 kernel names its weights row by row: what the pointer's readout shows, one at a time
     weight = to_numpy(load_model("digits-cnn")["conv2"].state_dict()["weight"])  # (16, 8, 3, 3)
-    kernel = page.get_by_role("img", name="kernel for input 5,")
+    kernel = page.get_by_role("application", name="kernel for input 5,")
     match = re.fullmatch(r"kernel for input 5, 3×3 weights row by row: (.*)", kernel.get_attribute("aria-label"))
     assert match, kernel.get_attribute("aria-label")
     rows = [[float(v) for v in row.split(", ")] for row in match[1].split("; ")]
