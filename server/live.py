@@ -40,8 +40,10 @@ from server.ws import TRY_AGAIN_LATER
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on a projector
 CODE_LENGTH = 6
-MAX_URL_CHARS = 4096
-MAX_MESSAGE_CHARS = 8192
+# a page's link a session passes on: the lab's kernels (at most 3,000 characters), a network stack or 512 typed
+# numbers fit, and a follower's request for it stays under uvicorn's 16 KiB for a request's line and headers
+MAX_URL_CHARS = 8192
+MAX_MESSAGE_CHARS = 12288
 # Messages of these types replace an unsent one of the same type: only the latest matters.
 LATEST_ONLY = ("view", "followers")
 MAX_PENDING = 32  # queued messages per socket beyond which new ones are dropped (a client that never reads)
@@ -187,7 +189,8 @@ def check_view_url(url: object) -> str:
     if not isinstance(url, str) or not url.startswith("/") or url.startswith("//"):
         raise LiveError(f"url must be {allowed}", "url")
     if len(url) > MAX_URL_CHARS:
-        raise LiveError(f"url has {len(url)} characters; the limit is {MAX_URL_CHARS}", "url")
+        raise LiveError(f"this view's link has {len(url):,} characters, over the limit of {MAX_URL_CHARS:,} that a "
+                        "live session passes on: your followers still see your view before it", "url")
     parts = urlsplit(url)
     if parts.scheme or parts.netloc or parts.path not in page_paths:
         raise LiveError(f"url must be {allowed}; got path {parts.path!r}", "url")

@@ -44,7 +44,7 @@ const presetText = (name) => (name ? `${PRESETS[name]}, ${PRESET_EFFECTS[name]}`
 const ANY_SIZE_PRESETS = ["identity", "gaussian", "random"];
 const SERVER_SIZES = { min: 3, max: 15 };
 const EDITABLE_CELLS = 81; // kernels up to 9x9 get a grid of number fields; larger ones are shown as a picture
-const STATE_MAX_VALUES = 400; // edited kernels with more values than this are not written into URLs
+const STATE_MAX_CHARS = 3000; // edited kernels whose values take more characters are not written into URLs
 
 /** Whether every preset exists for a kh x kw kernel (the server makes them for odd squares 3..15). */
 export function allPresetsAvailable(kh, kw) {
@@ -98,9 +98,11 @@ export function defaultPreset(index) {
  */
 export function encodeFilters(filters) {
   if (filters.every((f, o) => f.preset === defaultPreset(o) && !f.bias)) return "";
-  const edited = filters.reduce((count, f) => count + (f.preset ? 0 : f.values.length), 0);
-  return filters.map((f) => {
-    const body = f.preset || (edited <= STATE_MAX_VALUES ? `v${[...f.values].map(exactNumber).join(",")}` : "custom");
+  const values = filters.map((f) => (f.preset ? "" : `v${[...f.values].map(exactNumber).join(",")}`));
+  // a link holds them up to a length that a live session passes on: random weights take 10-13 characters each
+  const fits = values.reduce((count, text) => count + text.length, 0) <= STATE_MAX_CHARS;
+  return filters.map((f, o) => {
+    const body = f.preset || (fits ? values[o] : "custom");
     return f.bias ? `${body}@${exactNumber(f.bias)}` : body;
   }).join("~");
 }

@@ -847,6 +847,24 @@ def test_settings_from_a_link_are_held_to_what_the_lab_shows(page):
     assert output_shape(page) == "16x98x98"  # kernel 31 (the largest) on the 128-pixel picture
 
 
+def test_edited_kernels_go_into_a_link_only_as_long_as_a_live_session_passes_it_on(page):
+    """Five random 3-channel 5x5 filters, each with one weight typed: 375 weights of 10-13 characters made a link of
+    4,983 characters, which a live session refused while its followers kept the last view."""
+    open_lab(page)
+    texts = page.evaluate("""async () => {
+      const { encodeFilters, decodeFilters } = await import("/static/js/kernels.js");
+      const random = (n, seed) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i) / 3);
+      const long = encodeFilters(Array.from({ length: 5 }, (_, o) => ({ preset: null, values: random(75, o), bias: 0 })));
+      const small = [{ preset: null, values: Float32Array.from([1 / 3, -2, 0.5, 0, 0, 0, 0, 0, 0]), bias: 0 },
+        { preset: "sobel_x", values: null, bias: 0.25 }];
+      const short = encodeFilters(small);
+      return { long, short, read: Array.from(decodeFilters(short)[0].values) };
+    }""")
+    assert texts["long"] == "~".join(["custom"] * 5)
+    assert texts["short"] == "v0.33333334,-2,0.5,0,0,0,0,0,0~sobel_x@0.25"  # small edits are written exactly
+    assert texts["read"][0] == pytest.approx(1 / 3, rel=1e-7)
+
+
 def test_a_link_with_kernels_the_layer_cannot_use_names_each_filter(page):
     params = urllib.parse.quote(json.dumps({"out_channels": 2}))
     open_lab(page, f"?size=32&params={params}&kernels=sobel_z~v1,2,3@x~laplacian")

@@ -142,6 +142,20 @@ def test_only_urls_of_lamina_pages_are_passed_on(client, url):
         assert follower.receive_json() == {"type": "view", "url": "/network"}
 
 
+def test_a_long_view_is_passed_on_and_a_longer_one_refused_in_words(client):
+    long, longer = "/?kernels=" + "1," * 3500, "/?kernels=" + "1," * 4500  # 7,010 and 9,010 characters
+    with client.websocket_connect("/ws/live") as presenter, client.websocket_connect("/ws/live") as follower:
+        code = present(presenter)["code"]
+        follow(follower, code)
+        receive_type(presenter, "followers")
+        presenter.send_json({"type": "view", "url": long})
+        assert follower.receive_json() == {"type": "view", "url": long}
+        presenter.send_json({"type": "view", "url": longer})
+        error = presenter.receive_json()
+        assert error["message"] == ("this view's link has 9,010 characters, over the limit of 8,192 that a live "
+                                    "session passes on: your followers still see your view before it")
+
+
 @pytest.mark.parametrize("text, words", [
     ("not json", "not valid JSON"),
     ("[1, 2]", "JSON object"),
@@ -151,7 +165,7 @@ def test_only_urls_of_lamina_pages_are_passed_on(client, url):
     (json.dumps({"type": "view", "url": "/"}), "only a presenter"),
     (json.dumps({"type": "end"}), "presents no session"),
     (json.dumps({"type": "leave"}), "follows no session"),
-    ("x" * 10_000, "limit is 8192"),
+    ("x" * 20_000, "limit is 12288"),
     ("[" * 5000, "not valid JSON"),  # nesting too deep for the parser, under the length limit
 ])
 def test_bad_messages_get_an_error_and_the_socket_stays_open(client, text, words):
