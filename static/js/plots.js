@@ -221,11 +221,12 @@ export function colourLegend(element, { min, max, diverging = false, flat = fals
   const labels = document.createElement("span");
   labels.className = "colour-legend-labels";
   const texts = flat ? [`all ${formatNumber(value)}`] : (diverging ? [min, 0, max] : [min, max]).map(formatNumber);
-  for (const text of texts) {
+  texts.forEach((text, i) => {
     const label = document.createElement("span");
     label.textContent = text;
+    if (texts.length === 3 && i === 1) label.className = "colour-legend-zero"; // a narrow legend may leave it out
     labels.append(label);
-  }
+  });
   element.append(bar, labels);
   return element;
 }

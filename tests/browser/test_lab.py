@@ -1097,6 +1097,28 @@ def test_presenter_mode_on_a_projector_shows_whole_preset_names_and_maps_that_fi
     screenshot(page, f"lab-presenter-{width}")
 
 
+def test_narrow_colour_legends_keep_their_ends_in_place(new_page):
+    """Six maps in presenter mode at 1280x720: each legend had wrapped its maximum under its minimum, leaving the 0
+    at the right end, where it read as the maximum."""
+    page = new_page(viewport={"width": 1280, "height": 720})
+    kernels = "~".join(["sobel_x"] * 6)
+    open_lab(page, f"?kernels={kernels}&params={urllib.parse.quote(json.dumps({'out_channels': 6}))}")
+    page.click("#presenter-toggle")
+    page.wait_for_function("document.body.classList.contains('presenter')")
+    legend = page.locator(".lab-map .colour-legend").first
+    labels = legend.locator(".colour-legend-labels > span:visible")
+    page.wait_for_function("document.querySelector('.lab-map .colour-legend').clientWidth < 140")
+    texts = labels.all_inner_texts()
+    assert len(texts) == 2 and float(texts[0].replace("−", "-")) < 0 < float(texts[1].replace("−", "-")), texts
+    box, first, last = legend.bounding_box(), labels.first.bounding_box(), labels.last.bounding_box()
+    assert last["x"] + last["width"] >= box["x"] + box["width"] - 2  # the maximum at the right end
+    assert first["x"] <= box["x"] + 2
+    # a wide legend keeps its 0
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.wait_for_function("document.querySelector('.lab-map .colour-legend').clientWidth > 200")
+    assert len(labels.all_inner_texts()) == 3
+
+
 def test_a_link_with_values_the_lab_cannot_use_says_which_and_shows_the_defaults(page):
     params = urllib.parse.quote(json.dumps({"stride": "two", "out_channels": 99, "kernel_size": 3, "colour": 1}))
     open_lab(page, f"?kind=NoSuchLayer&size=100&speed=fast&input=camera&colour=purple&params={params}")
