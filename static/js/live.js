@@ -271,7 +271,7 @@ for (const event of [URL_WRITTEN, "popstate"]) {
   });
 }
 // A follower who changes the page's view (their own pointer or keys, then a new URL) is told so, and can go back.
-for (const event of ["pointerdown", "keydown"]) {
+for (const event of ["pointerdown", "keydown", "drop"]) { // a file dragged in from elsewhere: a drop alone
   document.querySelector("main")?.addEventListener(event, () => { followed.touched = true; });
 }
 function checkStrayed() {

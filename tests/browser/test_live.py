@@ -111,6 +111,15 @@ def test_a_join_link_follows_and_leave_stops_following(new_page):
     assert "kind=MaxPool2d" in follower.url  # no longer following
 
 
+def test_a_follower_who_drops_a_picture_on_the_page_is_told_they_changed_the_view(new_page):
+    """A file dragged in from the desktop makes no pointer or key event on the page: the drop alone counts."""
+    presenter, follower, code = lab_session(new_page)
+    drop_file(follower, "mine.png", png_bytes(Image.new("RGB", (40, 40), (10, 200, 30))))
+    follower.wait_for_url(re.compile(r"input=upload"))
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes('you changed')")
+    assert follower.is_visible("#live-back")
+
+
 def test_a_follower_who_changes_the_view_is_told_and_can_go_back(new_page):
     presenter, follower, code = lab_session(new_page)
 
