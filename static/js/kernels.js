@@ -175,14 +175,16 @@ function exactNumber(value) {
 // ---- the editor -----------------------------------------------------------------------------------------
 
 /**
- * Build the editor inside `container`. options.onChange() is called after every edit or preset.
- * Returns {element, configure(shape), getWeights(), getState(), setState(text), showError(text)}:
+ * Build the editor inside `container`. options.onChange() is called after every edit or preset,
+ * options.onSelect(index) when the person picks filter `index`.
+ * Returns {element, configure(shape), getWeights(), getState(), setState(text), showFilter(index), showError(text)}:
  * configure({kind, outChannels, inPerGroup, groups, kernelSize: [kh, kw], bias}) resolves once the
  * kernels for that shape are ready; getWeights() is the request's layer "weights"; getState() and
  * setState(text) are the URL text of encodeFilters (setState applies at the next configure).
  */
-export function createKernelEditor(container, { onChange = () => {} } = {}) {
+export function createKernelEditor(container, { onChange = () => {}, onSelect = () => {} } = {}) {
   const editor = new KernelEditor(container, onChange);
+  editor.onSelect = onSelect;
   return {
     element: editor.root,
     configure: (shape) => editor.configure(shape),
@@ -190,6 +192,7 @@ export function createKernelEditor(container, { onChange = () => {} } = {}) {
     getState: () => encodeFilters(editor.filters),
     setState: (text) => { editor.pending = decodeFilters(text) ?? []; }, // [] : every filter its default
     linkUnused: () => editor.linkUnused,
+    showFilter: (index) => editor.showFilter(index),
     showError: (text) => { editor.root.querySelector(".ke-error").textContent = text; },
   };
 }
@@ -270,6 +273,13 @@ class KernelEditor {
     this.selected = index;
     this.render();
     this.root.querySelectorAll(".ke-filter")[index]?.focus();
+    this.onSelect(index);
+  }
+
+  /** Show filter `index` (a link's, or a live session's presenter's), held to the filters there are; no focus. */
+  showFilter(index) {
+    this.selected = Math.max(0, Math.min(index, (this.filters?.length || index + 1) - 1));
+    this.render();
   }
 
   changed() {

@@ -27,7 +27,7 @@ import { encodeArray, RunSocket } from "./wire.js";
 const SIZES = [28, 32, 64, 128, 256, 512];
 const DEFAULTS = {
   kind: "Conv2d", params: {}, input: "sample:camera", size: 128, colour: "gray", range: "auto", seq: "sine",
-  kernels: "", speed: 8,
+  kernels: "", filter: 0, speed: 8,
 };
 const DERIVED = ["in_channels", "num_features", "in_features", "input_size"]; // they follow from the input
 // what the lab can show at once (channels, height and width: Unflatten's maps)
@@ -99,8 +99,11 @@ class Lab {
         this.kernelVersion++;
         this.update({ kernels: this.editor.getState() });
       },
+      // the filter shown is part of the view (a live session's followers see the one the presenter points at)
+      onSelect: (filter) => this.update({ filter }, { compute: false }),
     });
     this.editor.setState(this.view.kernels);
+    this.editor.showFilter(this.view.filter);
     this.player = this.buildPlayer();
     this.bindInputOptions();
     this.showOptions();
@@ -134,6 +137,10 @@ class Lab {
     if (!Object.hasOwn(this.kinds, view.kind)) {
       ignore("kind", view.kind, `not a layer kind of the lab; it has ${Object.keys(this.kinds).join(", ")}`);
       view.kind = DEFAULTS.kind;
+    }
+    if (!(Number.isInteger(view.filter) && view.filter >= 0 && view.filter < LIMITS.out_channels)) {
+      ignore("filter", view.filter, `not a filter of the lab; they are 0 to ${LIMITS.out_channels - 1}`);
+      view.filter = DEFAULTS.filter;
     }
     if (!SIZES.includes(view.size)) {
       ignore("size", view.size, `not one of ${SIZES.join(", ")}`);
@@ -173,6 +180,7 @@ class Lab {
     this.view = this.checked(values);
     this.picker.setSource(decodeSource(this.view.input) ?? decodeSource(DEFAULTS.input));
     this.editor.setState(this.view.kernels);
+    this.editor.showFilter(this.view.filter);
     this.editorKey = null;
     this.kernelVersion++;
     this.showOptions();
@@ -298,12 +306,12 @@ class Lab {
   // ---- state -----------------------------------------------------------------------------------------
 
   /** Change the view and compute it; the URL follows soon (at once, as a history entry Back returns to, with push). */
-  update(patch, { push = false } = {}) {
+  update(patch, { push = false, compute = true } = {}) {
     Object.assign(this.view, patch);
     clearTimeout(this.urlTimer);
     if (push) this.state.set({ ...this.view }, { silent: true, push: true });
     else this.urlTimer = setTimeout(() => this.state.set({ ...this.view }, { silent: true }), URL_DELAY_MS);
-    this.schedule();
+    if (compute) this.schedule();
   }
 
   hover(index) {

@@ -1161,9 +1161,9 @@ def test_a_layer_setting_outside_params_and_a_misspelt_key_are_named(page):
     assert page.locator("#link-notice li").all_inner_texts() == [
         'stride=1: a setting of the layer, which the link gives inside params, as params={"stride":1}.',
         "padding_mode=zeros: not a setting of this page; its settings are kind, params, input, size, colour, range, "
-        "seq, kernels, speed.",  # MaxPool2d has no padding mode
+        "seq, kernels, filter, speed.",  # MaxPool2d has no padding mode
         "sise=64: not a setting of this page; its settings are kind, params, input, size, colour, range, seq, "
-        "kernels, speed.",
+        "kernels, filter, speed.",
     ]
     assert output_shape(page) == "1x64x64"  # the stride is MaxPool2d's default, 2
 

@@ -111,6 +111,23 @@ def test_a_join_link_follows_and_leave_stops_following(new_page):
     assert "kind=MaxPool2d" in follower.url  # no longer following
 
 
+def test_a_follower_sees_the_filter_the_presenter_points_at(new_page):
+    presenter = new_page()
+    presenter.goto("/")
+    code = start_session(presenter)
+    follower = new_page()
+    follower.goto(f"/?follow={code}")
+    follower.wait_for_selector(".ke-filter[aria-selected='true']")
+    presenter.click("#ke-filter-2")
+    follower.wait_for_function("document.querySelector(\".ke-filter[aria-selected='true']\")?.id === 'ke-filter-2'")
+    assert follower.input_value(".ke-preset") == presenter.input_value(".ke-preset")
+    assert follower.locator(".ke-cell").evaluate_all("cells => cells.map((c) => c.value)") == \
+        presenter.locator(".ke-cell").evaluate_all("cells => cells.map((c) => c.value)")
+    assert "you changed" not in follower.inner_text("#live-status")
+    follower.reload()  # the link holds it too
+    follower.wait_for_function("document.querySelector(\".ke-filter[aria-selected='true']\")?.id === 'ke-filter-2'")
+
+
 def test_a_follower_who_drops_a_picture_on_the_page_is_told_they_changed_the_view(new_page):
     """A file dragged in from the desktop makes no pointer or key event on the page: the drop alone counts."""
     presenter, follower, code = lab_session(new_page)
