@@ -345,6 +345,11 @@ export function plotFont(presenter = document.body.classList.contains("presenter
   return { ...FONT, size: presenter ? PRESENTER_FONT_SIZE : FONT.size };
 }
 
+/** A plot title's text: a size above the plot's other text, in presenter mode too. */
+export function titleFont(presenter = document.body.classList.contains("presenter")) {
+  return { size: plotFont(presenter).size + 1 };
+}
+
 /** Plot margins {l, r, t, b} (CSS pixels at the normal font) grown with the font, so that presenter mode's larger
  * tick labels and axis titles keep clear of each other. */
 export function plotMargin(margin) {
@@ -360,7 +365,7 @@ export function marginLayout(margin) {
 function baseLayout(extra = {}) {
   return { font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...extra,
     ...marginLayout(extra.margin ?? { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }),
-    title: extra.title ? { text: extra.title, font: { size: 13 }, x: 0, xanchor: "left" } : undefined };
+    title: extra.title ? { text: extra.title, font: titleFont(), x: 0, xanchor: "left" } : undefined };
 }
 
 /**

@@ -1,5 +1,5 @@
 // Presenter mode: large type and no clutter, for a projector. Remembered in this browser.
-import { plotFont, plotMargin } from "./plots.js";
+import { plotFont, plotMargin, titleFont } from "./plots.js";
 
 const KEY = "lamina:presenter";
 const button = document.getElementById("presenter-toggle");
@@ -11,7 +11,8 @@ function apply(on) {
   for (const plot of document.querySelectorAll(".js-plotly-plot")) {
     if (!plot.layout) continue; // purged (Plotly leaves its class): nothing drawn to relayout
     const base = plot.layout.meta?.baseMargin;
-    window.Plotly?.relayout(plot, { "font.size": plotFont(on).size, ...(base ? { margin: plotMargin(base) } : {}) });
+    window.Plotly?.relayout(plot, { "font.size": plotFont(on).size, ...(base ? { margin: plotMargin(base) } : {}),
+      ...(plot.layout.title?.text ? { "title.font.size": titleFont(on).size } : {}) });
   }
   window.dispatchEvent(new Event("resize")); // let Plotly plots refit to the new type size
 }

@@ -9,7 +9,7 @@
 //   markStep(div, step)                    outline step `step` in a plot drawn by one of these
 //   onStepClick(div, onStep)               a click on a plot picks the step under the pointer
 
-import { DIVERGING, marginLayout, plotFont, SEQUENTIAL } from "./plots.js";
+import { DIVERGING, marginLayout, plotFont, SEQUENTIAL, titleFont } from "./plots.js";
 
 const CONFIG = { displayModeBar: false, responsive: true };
 const GAP = 0.5; // a step's cell spans t - 0.5 .. t + 0.5
@@ -22,7 +22,7 @@ function layout({ title = "", xTitle = "step t", yTitle = "", extra = {} } = {})
   const yaxis = extra.yaxis ?? { title: { text: yTitle, standoff: 4 }, showgrid: false, zeroline: false };
   return {
     font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-    title: title ? { text: title, font: { size: 13 }, x: 0, xanchor: "left" } : undefined,
+    title: title ? { text: title, font: titleFont(), x: 0, xanchor: "left" } : undefined,
     ...extra,
     xaxis: { automargin: true, ...xaxis },
     yaxis: { automargin: true, ...yaxis },

@@ -107,6 +107,23 @@ def test_plot_text_grows_in_presenter_mode_and_shrinks_back(page):
     page.wait_for_function(f"{sizes}.every((size) => size === 12)")
 
 
+def test_plot_titles_and_scale_labels_grow_in_presenter_mode(page):
+    """They had stayed at 13 and 14 px beside 20 px type ("Values in this map", a kernel's colour scale)."""
+    page.goto("/network?layer=0&map=0")
+    page.wait_for_selector("#nv-detail-histogram .main-svg")
+    title = "document.querySelector('#nv-detail-histogram')._fullLayout.title.font.size"
+    labels = "parseFloat(getComputedStyle(document.querySelector('#nv-kernel-legend .colour-legend-labels')).fontSize)"
+    assert page.evaluate(title) == 13
+    present(page)
+    page.wait_for_function(f"{title} === 17")
+    assert page.evaluate(labels) == 16
+    page.reload()  # drawn in presenter mode
+    page.wait_for_selector("#nv-detail-histogram .main-svg")
+    page.wait_for_function(f"{title} === 17")
+    page.click("#presenter-toggle")
+    page.wait_for_function(f"{title} === 13")
+
+
 def test_plot_text_grows_after_a_plot_was_emptied(page):
     """An untrained cell has no output plot: the one a built-in network drew is purged, and must be skipped."""
     page.goto("/sequence?network=sine-rnn")
