@@ -107,6 +107,17 @@ def test_plot_text_grows_in_presenter_mode_and_shrinks_back(page):
     page.wait_for_function(f"{sizes}.every((size) => size === 12)")
 
 
+def test_the_autoencoders_pictures_grow_on_a_projector(new_page):
+    page = new_page(viewport={"width": 1920, "height": 1080})
+    page.goto("/autoencoder")
+    present(page)
+    sizes = "[...document.querySelectorAll('.ae-picture')].map((picture) => picture.clientWidth)"
+    page.wait_for_function(f"{sizes}.length === 3")
+    input_size, output_size, difference = page.evaluate(sizes)
+    assert input_size == output_size >= 220 and difference >= 0.75 * input_size  # they had stayed at 160 px
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1920
+
+
 def test_plot_titles_and_scale_labels_grow_in_presenter_mode(page):
     """They had stayed at 13 and 14 px beside 20 px type ("Values in this map", a kernel's colour scale)."""
     page.goto("/network?layer=0&map=0")
