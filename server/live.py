@@ -13,6 +13,10 @@ server keeps the latest one and passes it on to every follower, whose page then 
     follower  -> {"type": "follow", "code": "k7m2qx"}        (any case)
               <- {"type": "following", "code": "K7M2QX", "url": "/network?..." or null}
               <- {"type": "view", "url": ...}                each time the presenter's view changes
+              <- {"type": "presenter", "here": false, "seconds": 30}  the presenter's page closed: the
+                                                             session ends in that many seconds unless it
+                                                             comes back (a page change reconnects at once)
+              <- {"type": "presenter", "here": true}         it came back
               <- {"type": "ended", "code": ...}              the presenter ended it, or left and did
                                                              not come back within the grace period
     follower  -> {"type": "leave"}                           <- {"type": "left", "code": ...}
@@ -45,7 +49,7 @@ CODE_LENGTH = 6
 MAX_URL_CHARS = 8192
 MAX_MESSAGE_CHARS = 12288
 # Messages of these types replace an unsent one of the same type: only the latest matters.
-LATEST_ONLY = ("view", "followers")
+LATEST_ONLY = ("view", "followers", "presenter")
 MAX_PENDING = 32  # queued messages per socket beyond which new ones are dropped (a client that never reads)
 
 router = APIRouter(tags=["live sessions"])
@@ -95,6 +99,11 @@ class LiveSession:
         if self.presenter is not None:
             self.presenter.put({"type": "followers", "count": len(self.followers)})
 
+    def presenter_away(self) -> dict:
+        """The message that the presenter's page has closed, with the seconds before the session ends."""
+        left = self.expiry.when() - asyncio.get_running_loop().time() if self.expiry is not None else 0.0
+        return {"type": "presenter", "here": False, "seconds": max(0, round(left))}
+
 
 class LiveError(Exception):
     def __init__(self, message: str, field_name: str | None = None):
@@ -130,6 +139,8 @@ class LiveHub:
         if session.expiry is not None:
             session.expiry.cancel()
             session.expiry = None
+        if session.presenter is None:
+            session.tell_followers({"type": "presenter", "here": True})
         if session.presenter is not None and session.presenter is not presenter:
             session.presenter.put({"type": "ended", "code": session.code, "reason": "presenting from another page"})
         session.presenter = presenter
@@ -172,6 +183,7 @@ class LiveHub:
         session.presenter = None
         loop = asyncio.get_running_loop()
         session.expiry = loop.call_later(self.grace_seconds, self._expire, session)
+        session.tell_followers(session.presenter_away())
 
     def _expire(self, session: LiveSession) -> None:
         if session.presenter is None:
@@ -268,6 +280,8 @@ class LiveSocket:
         session = self.hub.follow(self.outbox, message.get("code"))
         self.following = session
         self.outbox.put({"type": "following", "code": session.code, "url": session.url})
+        if session.presenter is None:  # between two of the presenter's pages, or gone for good
+            self.outbox.put(session.presenter_away())
 
     def leave(self, message: dict) -> None:
         if self.following is None:

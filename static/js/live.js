@@ -14,6 +14,9 @@ const SHOWN = "lamina:live-shown"; // the URL of the presenter's view this follo
 // the site's pages, from the header's links (server/pages.py): the only places a follower is taken to
 const PAGES = [...document.querySelectorAll("nav[aria-label='Views'] a")].map((link) => new URL(link.href).pathname);
 const RETRY_MS = 2000; // after a lost connection (a server restart), try again this much later
+// a presenter's page change closes its page and reconnects from the next within a second or so: a follower is told
+// the presenter has gone only once that has taken longer than this
+const AWAY_NOTICE_MS = 3000;
 // A follower shows at most one view per this many ms (the newest): each view it shows costs the server
 // a run, and a presenter dragging a slider writes its URL up to ten times a second.
 const FOLLOW_INTERVAL_MS = 250;
@@ -28,7 +31,9 @@ const ui = {
 
 // connected: the socket is open; resuming: this tab is taking up a part it had (after a page change or a
 // lost connection), so a refusal means the server no longer knows the session
-const live = { role: null, code: null, followers: 0, ended: null, socket: null, connected: false, resuming: false };
+const live = { role: null, code: null, followers: 0, ended: null, socket: null, connected: false, resuming: false,
+  away: null }; // away: for a follower, the seconds left to the presenter's page to come back, when told
+let awayTimer = null;
 // a follower's last view from the presenter, whether the person has touched this page since, and whether the
 // view now differs from the presenter's because of that
 const followed = { url: null, touched: false, strayed: false };
@@ -83,7 +88,8 @@ function stop(endedCode = null, { forget = true } = {}) {
   }
   const socket = live.socket;
   Object.assign(live, { role: null, code: null, followers: 0, ended: endedCode, socket: null, connected: false,
-    resuming: false });
+    resuming: false, away: null });
+  clearTimeout(awayTimer);
   socket?.close();
   render();
 }
@@ -155,6 +161,14 @@ function receive(message) {
     case "view":
       if (live.role === "follow") showSoon(message.url);
       break;
+    case "presenter": { // the presenter's page closed ("here": false), or a page of theirs came back
+      clearTimeout(awayTimer);
+      live.away = null;
+      // said once, not counted down: the banner is a live region that a screen reader reads out at each change
+      const seconds = Math.max(0, Math.round(message.seconds - AWAY_NOTICE_MS / 1000));
+      if (!message.here) awayTimer = setTimeout(() => { live.away = seconds; render(); }, AWAY_NOTICE_MS);
+      break;
+    }
     case "ended":
       // "reason": a newer page of this tab presents the session now; this page just lets go
       if (message.reason) stop(null, { forget: false });
@@ -197,8 +211,10 @@ function render() {
   }
   // [text before the code, the code, text after it, the button's label]
   const lost = live.socket && !live.connected ? ": connecting to the server…" : null;
-  const following = followed.strayed ? ": you changed this view; the presenter's next change brings you back"
-    : ": this tab shows the presenter's view";
+  const following = live.away !== null
+    ? `: the presenter's page has closed; unless it comes back, the session ends within ${live.away} seconds`
+    : followed.strayed ? ": you changed this view; the presenter's next change brings you back"
+      : ": this tab shows the presenter's view";
   const banner = {
     present: ["Live session ", code, lost ?? `: ${live.followers} following`, "End session"],
     follow: ["Following ", code, lost ?? following, "Leave"],

@@ -111,6 +111,19 @@ def test_a_join_link_follows_and_leave_stops_following(new_page):
     assert "kind=MaxPool2d" in follower.url  # no longer following
 
 
+def test_a_follower_is_told_when_the_presenters_page_has_closed_but_not_on_a_page_change(new_page):
+    presenter, follower, code = lab_session(new_page)
+    presenter.click("nav >> text=Network")  # a page change: the presenter's next page takes the session up
+    follower.wait_for_url(re.compile(r"/network"))
+    follower.wait_for_timeout(3500)  # past the 3 s a page change may take
+    assert banner(follower).startswith(f"Following {code}: this tab shows the presenter's view")
+    presenter.close()  # the tab is gone: the session waits 30 s for it, and the followers hear so
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes('has closed')",
+                               timeout=10_000)
+    assert re.search(r"the presenter's page has closed; unless it comes back, the session ends within 2\d seconds",
+                     banner(follower)), banner(follower)
+
+
 def test_a_follower_sees_the_filter_the_presenter_points_at(new_page):
     presenter = new_page()
     presenter.goto("/")

@@ -101,7 +101,13 @@ def test_the_presenters_next_page_takes_the_session_up_again(client):
             resumed = present(next_page, code=started["code"], key=started["key"])
             assert resumed["code"] == started["code"] and resumed["followers"] == 1
             next_page.send_json({"type": "view", "url": "/sequence?network=digits-gru"})
-            assert follower.receive_json() == {"type": "view", "url": "/sequence?network=digits-gru"}
+            told = [follower.receive_json()]
+            while told[-1]["type"] != "view":
+                told.append(follower.receive_json())
+            # the follower heard the presenter was away (unless the return replaced that unsent), then back
+            assert told[-2:] == [{"type": "presenter", "here": True},
+                                 {"type": "view", "url": "/sequence?network=digits-gru"}]
+            assert all(message["type"] == "presenter" and not message["here"] for message in told[:-2])
 
 
 def test_resuming_needs_the_key(client):
@@ -120,9 +126,23 @@ def test_a_session_ends_when_its_presenter_does_not_come_back():
             with client.websocket_connect("/ws/live") as presenter:
                 code = present(presenter)["code"]
                 follow(follower, code)
+            assert follower.receive_json() == {"type": "presenter", "here": False, "seconds": 0}  # 0.2 s
             assert follower.receive_json() == {"type": "ended", "code": code}  # after the grace period
             time.sleep(0.1)
             assert code not in client.app.state.live.sessions
+
+
+def test_a_follower_hears_when_the_presenters_page_has_closed_even_on_joining_then():
+    with app_client(live_grace_seconds=30) as client:
+        with client.websocket_connect("/ws/live") as presenter:
+            started = present(presenter)
+        with client.websocket_connect("/ws/live") as follower:
+            follow(follower, started["code"])
+            away = follower.receive_json()
+            assert away["type"] == "presenter" and away["here"] is False and 25 <= away["seconds"] <= 30
+            with client.websocket_connect("/ws/live") as back:
+                present(back, code=started["code"], key=started["key"])
+                assert follower.receive_json() == {"type": "presenter", "here": True}
 
 
 @pytest.mark.parametrize("url", [
