@@ -305,7 +305,10 @@ class Lab {
 
   // ---- state -----------------------------------------------------------------------------------------
 
-  /** Change the view and compute it; the URL follows soon (at once, as a history entry Back returns to, with push). */
+  /**
+   * Change the view and compute it (not with compute: false); the URL follows soon (at once, as a history entry
+   * Back returns to, with push).
+   */
   update(patch, { push = false, compute = true } = {}) {
     Object.assign(this.view, patch);
     clearTimeout(this.urlTimer);
