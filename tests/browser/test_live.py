@@ -36,14 +36,14 @@ def banner(page) -> str:
     return page.inner_text("#live-banner")
 
 
-def lab_session(new_page, join_from: str = "/") -> tuple:
-    """A presenter on the lab's MaxPool2d, and a follower who opened the join link on page `join_from`."""
+def lab_session(new_page, join_from: str = "/", view: str = "/?kind=MaxPool2d") -> tuple:
+    """A presenter on the lab's `view` (MaxPool2d), and a follower who opened the join link on page `join_from`."""
     presenter = new_page()
-    presenter.goto("/?kind=MaxPool2d")
+    presenter.goto(view)
     code = start_session(presenter)
     follower = new_page()
     follower.goto(f"{join_from}?follow={code}")
-    follower.wait_for_url(re.compile(r"/\?kind=MaxPool2d$"))  # no follow= left in the address
+    follower.wait_for_url(lambda url: url.endswith(view))  # no follow= left in the address
     return presenter, follower, code
 
 
@@ -125,11 +125,7 @@ def test_a_follower_is_told_when_the_presenters_page_has_closed_but_not_on_a_pag
 
 
 def test_a_follower_sees_the_filter_the_presenter_points_at(new_page):
-    presenter = new_page()
-    presenter.goto("/")
-    code = start_session(presenter)
-    follower = new_page()
-    follower.goto(f"/?follow={code}")
+    presenter, follower, _ = lab_session(new_page, view="/?size=64")
     follower.wait_for_selector(".ke-filter[aria-selected='true']")
     presenter.click("#ke-filter-2")
     follower.wait_for_function("document.querySelector(\".ke-filter[aria-selected='true']\")?.id === 'ke-filter-2'")
