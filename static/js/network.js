@@ -775,8 +775,13 @@ function renderDetail() {
     view.root.classList.remove("with-detail");
     return;
   }
+  const opened = view.detail.hidden;
   view.detail.hidden = false;
   view.root.classList.add("with-detail");
+  // a live session's follower did not click: where the panel opens below the layers (a phone), bring it into view
+  if (opened && document.body.dataset.live === "follow" && view.detail.getBoundingClientRect().top >= innerHeight) {
+    view.detail.scrollIntoView({ block: "start" });
+  }
   const info = layer === INPUT_INDEX ? { name: "input", kind: "Input" } : shown.layers[layer];
   const output = shown.outputs.get(layer);
   const title = $("#nv-detail-title");

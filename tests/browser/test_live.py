@@ -124,6 +124,16 @@ def test_a_follower_is_told_when_the_presenters_page_has_closed_but_not_on_a_pag
                      banner(follower)), banner(follower)
 
 
+def test_a_follower_on_a_phone_is_brought_to_the_map_the_presenter_opens(new_page):
+    presenter, follower, _ = lab_session(new_page, view="/network")
+    follower.set_viewport_size({"width": 390, "height": 844})  # the detail panel goes below the layers
+    follower.wait_for_function("document.querySelector('#network-view').dataset.runsDone > 0")
+    presenter.click(".nv-layer[data-index='3'] button.map[data-channel='2']")
+    follower.locator("#nv-detail").wait_for(state="visible")
+    follower.wait_for_function("document.getElementById('nv-detail').getBoundingClientRect().top < innerHeight")
+    assert follower.evaluate("scrollY") > 1000  # it had stayed at the top, 4,000 px above the panel
+
+
 def test_a_follower_sees_the_filter_the_presenter_points_at(new_page):
     presenter, follower, _ = lab_session(new_page, view="/?size=64")
     follower.wait_for_selector(".ke-filter[aria-selected='true']")
