@@ -183,8 +183,7 @@ function exactNumber(value) {
  * setState(text) are the URL text of encodeFilters (setState applies at the next configure).
  */
 export function createKernelEditor(container, { onChange = () => {}, onSelect = () => {} } = {}) {
-  const editor = new KernelEditor(container, onChange);
-  editor.onSelect = onSelect;
+  const editor = new KernelEditor(container, onChange, onSelect);
   return {
     element: editor.root,
     configure: (shape) => editor.configure(shape),
@@ -198,8 +197,9 @@ export function createKernelEditor(container, { onChange = () => {}, onSelect = 
 }
 
 class KernelEditor {
-  constructor(container, onChange) {
+  constructor(container, onChange, onSelect) {
     this.onChange = onChange;
+    this.onSelect = onSelect;
     this.shape = null;
     this.filters = [];
     this.selected = 0;
