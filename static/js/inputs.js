@@ -21,6 +21,8 @@ export const DRAW_SIZE = 28; // MNIST's size: what the digit networks take
 const DRAW_SCALE = 7; // screen pixels per drawn pixel
 const BRUSH_WIDTH = 2.2; // in drawn pixels: about the width of an MNIST pen stroke
 const DRAW_LEVELS = 15; // a drawing travels in URLs as 4-bit values (0..15)
+/** The 4-bit level (0..15) of a drawing's value in [0, 1]. */
+const drawLevel = (value) => Math.round(clamp(value, 0, 1) * DRAW_LEVELS);
 
 export const PATTERNS = {
   checkerboard: "Checkerboard",
@@ -317,7 +319,7 @@ function decodeBody(type, rest) {
 function packPixels(pixels) {
   const bytes = new Uint8Array(Math.ceil(pixels.length / 2));
   pixels.forEach((v, i) => {
-    bytes[i >> 1] |= Math.round(clamp(v, 0, 1) * DRAW_LEVELS) << (i % 2 ? 0 : 4);
+    bytes[i >> 1] |= drawLevel(v) << (i % 2 ? 0 : 4);
   });
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
@@ -811,8 +813,7 @@ class DrawingPad {
    * carries: a link to a drawing reproduces the very values computed from it.
    */
   pixels() {
-    const levels = (v) => Math.round(clamp(v, 0, 1) * DRAW_LEVELS) / DRAW_LEVELS;
-    return pixelsOf(this.canvas, DRAW_SIZE, DRAW_SIZE, 1).map(levels);
+    return pixelsOf(this.canvas, DRAW_SIZE, DRAW_SIZE, 1).map((v) => drawLevel(v) / DRAW_LEVELS);
   }
 
   load(pixels) {

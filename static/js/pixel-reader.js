@@ -167,7 +167,7 @@ export class PixelReader {
     }
     const c = Number(canvas.dataset.channel);
     const { height, width } = canvas;
-    const { y, x } = { y: Math.min(this.cursor.y, height - 1), x: Math.min(this.cursor.x, width - 1) };
+    const [y, x] = [Math.min(this.cursor.y, height - 1), Math.min(this.cursor.x, width - 1)]; // kernels of a new size
     this.readout.textContent = this.describe(c, y, x, this.tensor.data[(c * height + y) * width + x]);
     this.marker.show([canvas], { y, x });
   }
