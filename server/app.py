@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.state.run_shares = RunShares(max_bytes=MAX_BYTES if settings.share_identical_runs else 0)
     app.state.live = live.LiveHub(settings.max_live_sessions, settings.max_live_followers,
-                                  settings.live_grace_seconds, settings.max_live_sockets)
+                                  settings.live_grace_seconds, settings.max_live_sockets,
+                                  settings.max_sockets_per_address)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     # JSON bodies (run requests) are limited like socket messages; uploads stream with their own limit
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes, exempt=("/api/images",))

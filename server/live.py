@@ -38,9 +38,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from server.pages import PAGES
-from server.runs import Slots
+from server.runs import SocketSlots
 from server.wire import dumps
-from server.ws import TRY_AGAIN_LATER
+from server.ws import TRY_AGAIN_LATER, client_address
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on a projector
 CODE_LENGTH = 6
@@ -114,11 +114,13 @@ class LiveError(Exception):
 class LiveHub:
     """The sessions of one server, by code."""
 
-    def __init__(self, max_sessions: int, max_followers: int, grace_seconds: float, max_sockets: int = 2000):
+    def __init__(self, max_sessions: int, max_followers: int, grace_seconds: float, max_sockets: int = 2000,
+                 max_sockets_per_address: int = 32):
         self.max_sessions = max_sessions
         self.max_followers = max_followers
         self.grace_seconds = grace_seconds
-        self.sockets = Slots(max_sockets)  # open /ws/live sockets, in a session or not
+        # open /ws/live sockets, in a session or not
+        self.sockets = SocketSlots(max_sockets, max_sockets_per_address, noun="live sockets")
         self.sessions: dict[str, LiveSession] = {}
 
     def start(self, presenter: Outbox) -> LiveSession:
@@ -317,8 +319,9 @@ def _parse(text: str | None) -> dict:
 @router.websocket("/ws/live")
 async def live_socket(websocket: WebSocket, hub: Annotated[LiveHub, Depends(get_hub)]) -> None:
     await websocket.accept()
-    if not hub.sockets.try_acquire():
-        await websocket.close(TRY_AGAIN_LATER, f"too many open live sockets ({hub.sockets.limit}); try again later")
+    address = client_address(websocket)
+    if refusal := hub.sockets.refusal(address):
+        await websocket.close(TRY_AGAIN_LATER, refusal)
         return
     try:
         socket = LiveSocket(websocket, hub)
@@ -333,4 +336,4 @@ async def live_socket(websocket: WebSocket, hub: Annotated[LiveHub, Depends(get_
             socket.closed()
             sender.cancel()
     finally:
-        hub.sockets.release()
+        hub.sockets.release(address)

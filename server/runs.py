@@ -22,7 +22,7 @@ import json
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -182,6 +182,36 @@ class Slots:
             self.busy -= 1
 
 
+class SocketSlots:
+    """Open sockets of one endpoint: at most `limit` in all and `per_address` from one client address, so that
+    one client cannot take them all (used on the event loop only)."""
+
+    def __init__(self, limit: int, per_address: int, noun: str = "sockets"):
+        self.limit = limit
+        self.per_address = per_address
+        self.noun = noun
+        self.by_address: Counter[str] = Counter()
+
+    @property
+    def busy(self) -> int:
+        return self.by_address.total()
+
+    def refusal(self, address: str) -> str | None:
+        """None, with the socket counted in; else why it cannot open (the reason of its close frame)."""
+        if self.busy >= self.limit:
+            return f"too many open {self.noun} ({self.limit}); try again later"
+        if self.by_address[address] >= self.per_address:
+            return (f"too many open {self.noun} from your address ({self.per_address}): "
+                    "close some Lamina pages and try again")
+        self.by_address[address] += 1
+        return None
+
+    def release(self, address: str) -> None:
+        self.by_address[address] -= 1
+        if not self.by_address[address]:
+            del self.by_address[address]
+
+
 class _NetworkCache:
     """Spec networks by their canonical JSON, least recently used evicted beyond a total of weight values
     or beyond `MAX_ENTRIES` networks (a network without weights still holds its key and its layers)."""
@@ -230,7 +260,7 @@ class Runner:
         self.settings = settings
         self.uploads = uploads
         self.slots = Slots(settings.max_concurrent_runs)
-        self.sockets = Slots(settings.max_sockets)
+        self.sockets = SocketSlots(settings.max_sockets, settings.max_sockets_per_address)
         self._networks = _NetworkCache(settings.max_parameter_elements)
 
     # -- planning (call from a worker thread: it builds networks and decodes images) --

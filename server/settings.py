@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = 8  # runs computing at once, over all sockets
     run_queue_seconds: float = 1.0  # how long a run waits for a free slot before "server busy"
     max_sockets: int = 64
+    max_sockets_per_address: int = 32  # open sockets of one client address, on each of /ws/run and /ws/live
     max_message_bytes: int = 4_000_000  # one WebSocket text message from a client
+    # a client that stops reading: a message not taken within send_stall_seconds plus its size at
+    # slow_client_bytes_per_second ends the run (freeing its slot) and closes the socket
+    send_stall_seconds: float = 15.0
+    slow_client_bytes_per_second: int = 250_000
     max_spec_layers: int = 64
     share_identical_runs: bool = True  # requests equal but for their id share one computation (shared_runs.py)
 

@@ -3,12 +3,16 @@
 One socket per page. Each "run" message supersedes the run in progress on that socket: the older
 run gets {"type": "cancelled"} and stops at its next layer boundary, so while a slider is dragged
 only the latest state is computed. Every bad message gets an "error" message and the socket stays
-open. A client that disconnects cancels its run at the next layer boundary.
+open. A client that disconnects cancels its run at the next layer boundary. A client that stops reading
+(a message not taken within settings.send_stall_seconds, plus its size at settings.slow_client_bytes_per_second)
+has its run cancelled, which frees the run's slot for other clients; the socket takes no more runs, and is
+closed once the client reads what it was sent (it counts against settings.max_sockets until then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -26,6 +30,7 @@ from server.wire import ENCODINGS, dumps
 
 PROTOCOL_VERSION = 1
 TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is overloaded
+POLICY_VIOLATION = 1008  # WebSocket close code: here, a client that stopped reading what it asked for
 
 router = APIRouter(tags=["streaming"])
 logger = logging.getLogger(__name__)
@@ -48,6 +53,7 @@ class Session:
         self.current: ActiveRun | None = None
         self.tasks: set[asyncio.Task] = set()
         self.send_lock = asyncio.Lock()  # a header and its binary frame are never split by another message
+        self.stalled = False  # a send timed out: the client stopped reading, and the socket is being closed
 
     async def serve(self) -> None:
         await self.send(self._hello())
@@ -173,10 +179,10 @@ class Session:
                 return False
             try:
                 for frame in frames:
-                    await self.websocket.send_text(dumps(frame.header))
+                    await self._send_within_time(self.websocket.send_text, dumps(frame.header))
                     if frame.payload is not None:
-                        await self.websocket.send_bytes(frame.payload)
-            except (WebSocketDisconnect, RuntimeError, OSError):
+                        await self._send_within_time(self.websocket.send_bytes, frame.payload)
+            except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
                 run.cancel.set()
                 return False
             run.finished = final
@@ -189,9 +195,31 @@ class Session:
 
     async def _send_unlocked(self, message: dict) -> None:
         try:
-            await self.websocket.send_text(dumps(message))
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the client went away; the receive loop ends the session
+            await self._send_within_time(self.websocket.send_text, dumps(message))
+        except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
+            pass  # the client went away or stopped reading; the receive loop ends the session
+
+    async def _send_within_time(self, send, data: str | bytes) -> None:
+        """send(data), or TimeoutError (and the socket closed) when the client does not take it in time."""
+        if self.stalled:
+            raise TimeoutError
+        settings = self.runner.settings
+        seconds = settings.send_stall_seconds + len(data) / settings.slow_client_bytes_per_second
+        try:
+            async with asyncio.timeout(seconds):
+                await send(data)
+        except TimeoutError:
+            self.stalled = True
+            logger.warning("closing a socket that took no message for %.0f s", seconds)
+            task = asyncio.create_task(self._close_stalled(seconds))  # sent when the client reads again
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            raise
+
+    async def _close_stalled(self, seconds: float) -> None:
+        with contextlib.suppress(Exception):  # the client may be gone by then
+            await self.websocket.close(POLICY_VIOLATION, f"the client took no message for {seconds:.0f} s; "
+                                                         "its run was stopped")
 
     async def send_error(self, request_id: Any, message: str, field_name: str | None = None,
                          run: ActiveRun | None = None, before: tuple[Frame, ...] = ()) -> None:
@@ -208,10 +236,15 @@ class Session:
 @router.websocket("/ws/run")
 async def run_socket(websocket: WebSocket, runner: Annotated[Runner, Depends(get_runner)]) -> None:
     await websocket.accept()
-    if not runner.sockets.try_acquire():
-        await websocket.close(TRY_AGAIN_LATER, f"too many open sockets ({runner.sockets.limit}); try again later")
+    address = client_address(websocket)
+    if refusal := runner.sockets.refusal(address):
+        await websocket.close(TRY_AGAIN_LATER, refusal)
         return
     try:
         await Session(websocket, runner).serve()
     finally:
-        runner.sockets.release()
+        runner.sockets.release(address)
+
+
+def client_address(websocket: WebSocket) -> str:
+    return websocket.client.host if websocket.client else "unknown"

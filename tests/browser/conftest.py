@@ -6,14 +6,8 @@ Every page fixture fails its test on any console error or uncaught page error, a
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,37 +22,13 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.live_server import running_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def server_url():
-    port = _free_port()
-    env = {**os.environ, "LAMINA_DEVICE": "cpu"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--ws-per-message-deflate", "false"],
-        env=env, cwd=Path(__file__).resolve().parents[2])
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/api/health", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError("the server exited during start-up")
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError("the server did not answer /api/health within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with running_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

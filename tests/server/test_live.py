@@ -232,6 +232,17 @@ def test_an_outbox_keeps_only_the_latest_view_and_a_bounded_queue():
     assert len(outbox.pending) == MAX_PENDING
 
 
+def test_one_address_gets_at_most_max_sockets_per_address_live_sockets():
+    app = create_app(Settings(device="cpu", max_sockets_per_address=1))
+    with TestClient(app, client=("10.0.0.1", 50000)) as one, one.websocket_connect("/ws/live") as first:
+        with pytest.raises(WebSocketDisconnect) as closed, one.websocket_connect("/ws/live") as extra:
+            extra.receive_text()
+        assert closed.value.code == 1013 and "too many open live sockets from your address (1)" in closed.value.reason
+        with TestClient(app, client=("10.0.0.2", 50000)).websocket_connect("/ws/live") as other:
+            present(other)
+        present(first)
+
+
 def test_live_sockets_beyond_the_limit_are_closed_with_1013():
     with app_client(max_live_sockets=1) as client:
         with client.websocket_connect("/ws/live") as first:

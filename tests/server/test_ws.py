@@ -708,6 +708,23 @@ def test_sockets_beyond_the_limit_are_closed_with_1013():
         _then_a_valid_run_completes(ws)
 
 
+def test_one_address_gets_at_most_max_sockets_per_address_sockets():
+    app = create_app(Settings(device="cpu", max_sockets_per_address=2))
+    with TestClient(app, client=("10.0.0.1", 50000)) as one, connect(one) as first, connect(one) as second:
+        receive(first), receive(second)
+        with pytest.raises(WebSocketDisconnect) as closed, connect(one) as third:
+            third.receive_text()
+        assert closed.value.code == 1013
+        assert closed.value.reason == ("too many open sockets from your address (2): close some Lamina pages "
+                                       "and try again")
+        with connect(TestClient(app, client=("10.0.0.2", 50000))) as other:  # another address still gets one
+            receive(other)
+            _then_a_valid_run_completes(other)
+    with TestClient(app, client=("10.0.0.1", 50000)) as one, connect(one) as again:  # closed ones free theirs
+        receive(again)
+        _then_a_valid_run_completes(again)
+
+
 def test_health_answers_while_a_run_is_computing(client, gate):
     """The run's work happens off the event loop: with a run held mid-network, HTTP still answers."""
     with connect(client) as ws:
