@@ -9,6 +9,14 @@ import math
 
 import numpy as np
 
+QUOTED_CHARS = 60  # of a value quoted in an error message: a client may send megabytes
+
+
+def quoted(value) -> str:
+    """repr(value) for an error message, cut to QUOTED_CHARS characters with the full length said."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}… ({len(text):,} characters)"
+
 
 def pair(value, name: str) -> tuple[int, int]:
     """An int or a pair of ints as (height, width)."""
@@ -18,27 +26,27 @@ def pair(value, name: str) -> tuple[int, int]:
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
     ):
         return int(value[0]), int(value[1])
-    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    raise ValueError(f"{name} must be an int or a pair of ints, got {quoted(value)}")
 
 
 def positive_int(value, name: str) -> int:
     """An int >= 1 (a channel count, a number of groups or features), or ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {quoted(value)}")
     return int(value)
 
 
 def flag(value, name: str) -> bool:
     """True or False (a NumPy bool too), or ValueError naming it."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise ValueError(f"{name} must be True or False, got {quoted(value)}")
     return bool(value)
 
 
 def axis(dim, ndim: int, name: str) -> int:
     """dim (negative counts from the end) as a non-negative axis of an ndim-D array, or ValueError naming it."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise ValueError(f"{name} must be an int, got {dim!r}")
+        raise ValueError(f"{name} must be an int, got {quoted(dim)}")
     if not -ndim <= dim < ndim:
         raise ValueError(f"{name} {dim} is out of range for an input with {ndim} dimensions")
     return int(dim) % ndim
@@ -48,7 +56,7 @@ def positive_pair(value, name: str) -> tuple[int, int]:
     """Like `pair`, and each entry must be >= 1 (strides, dilations, kernel sizes)."""
     result = pair(value, name)
     if min(result) < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
+        raise ValueError(f"{name} must be >= 1, got {quoted(value)}")
     return result
 
 
@@ -56,7 +64,7 @@ def non_negative_pair(value, name: str) -> tuple[int, int]:
     """Like `pair`, and each entry must be >= 0 (paddings)."""
     result = pair(value, name)
     if min(result) < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+        raise ValueError(f"{name} must be >= 0, got {quoted(value)}")
     return result
 
 

@@ -18,6 +18,7 @@ import inspect
 from engine.layers import LAYER_TYPES
 from engine.layers.init import placeholder_weights
 from engine.network import Sequential
+from engine.shapes import quoted
 
 MAX_LAYERS = 64
 MAX_NAME = 100  # characters
@@ -35,7 +36,7 @@ def _where(index: int, entry: dict) -> str:
 def _check_shape(value) -> tuple[int, ...]:
     if (not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 3
             or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)):
-        raise ValueError(f"spec field 'input_shape' must be 1 to 3 positive integers (C, H, W) or (T, F), got {value!r}")
+        raise ValueError(f"spec field 'input_shape' must be 1 to 3 positive integers (C, H, W) or (T, F), got {quoted(value)}")
     return tuple(value)
 
 
@@ -98,13 +99,13 @@ def _build_layers(entries: list, shape: tuple[int, ...], seed: int, max_paramete
 def _validated(entry, where: str, shape: tuple[int, ...], seed: int) -> tuple[type, dict]:
     """The layer class and its checked constructor arguments (channel counts inferred from `shape`)."""
     if not isinstance(entry, dict):
-        raise ValueError(f"{where}: must be an object with 'kind' and 'params', got {entry!r}")
+        raise ValueError(f"{where}: must be an object with 'kind' and 'params', got {quoted(entry)}")
     extra = sorted(set(entry) - {"kind", "name", "params"})
     if extra:
         raise ValueError(f"{where}: unknown fields {extra}; allowed: kind, name, params")
     kind = entry.get("kind")
     if kind not in LAYER_TYPES:
-        raise ValueError(f"{where}: unknown kind {kind!r}; known kinds: {', '.join(LAYER_TYPES)}")
+        raise ValueError(f"{where}: unknown kind {quoted(kind)}; known kinds: {', '.join(LAYER_TYPES)}")
     name = entry.get("name")
     if name is not None and (not isinstance(name, str) or not name or "." in name or len(name) > 64):
         raise ValueError(f"{where}: field 'name' must be a non-empty string without dots, at most 64 characters")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from engine import __version__
 from engine.backend import get_backend, set_backend
 from engine.layers import Conv2d
+from engine.shapes import QUOTED_CHARS
 from server import api_docs, live, pages, ws
 from server.body_limit import BodyLimitMiddleware
 from server.security_headers import SecurityHeadersMiddleware
@@ -34,8 +36,19 @@ def _warm_up() -> None:
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, with the offending input made JSON-safe: a NaN in a body field would make it a 500."""
-    return JSONResponse({"detail": json_safe(jsonable_encoder(error.errors()))}, status_code=422)
+    """FastAPI's 422, with the offending input quoted safely: made JSON-safe (a NaN in a body field would make it
+    a 500), cut short when long, and summarised when nested too deeply to encode."""
+    errors = [{**item, "input": _quoted_input(item["input"])} if "input" in item else item for item in error.errors()]
+    return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
+def _quoted_input(value):
+    """A request's value as a 422 quotes it: itself when its JSON is short, else the start of that JSON."""
+    try:
+        text = json.dumps(value, default=str)
+    except (RecursionError, ValueError):
+        return "(nested too deeply to quote)"
+    return value if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}… ({len(text):,} characters)"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

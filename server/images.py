@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -61,9 +62,10 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
         raise ImageError(415, f"the file is empty; send a {ACCEPTED_TEXT} image")
     try:
         image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as error:
-        raise ImageError(413, f"the image has too many pixels to decode ({error}); "
-                              f"the limit is {_megapixels(max_pixels)}") from error
+    except Image.DecompressionBombError as error:  # Pillow's own limit, far above ours: say ours
+        found = re.search(r"Image size \((\d+) pixels\)", str(error))
+        size = _megapixels(int(found.group(1))) if found else "too many pixels to decode"
+        raise ImageError(413, f"the image is {size}; the limit is {_megapixels(max_pixels)}") from error
     except UnidentifiedImageError as error:
         raise ImageError(415, f"the file is not an image that can be read; send a {ACCEPTED_TEXT} image") from error
     except Exception as error:  # a header so broken that Pillow's parser fails

@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from engine.shapes import quoted
 from server.digits import NoDigit, centre_digit
 from server.images import fit_size, resize
 from server.samples import load_sample
@@ -66,7 +67,7 @@ def resolve_input(source: dict, *, uploads: UploadStore, settings: Settings,
         raise InputError(f"input must have exactly one of {_quoted(SOURCE_KEYS)}, got {len(given)}")
     for flag in ("invert", "signed", "centre_digit"):
         if not isinstance(source.get(flag, False), bool):
-            raise InputError(f"input '{flag}' must be true or false, got {source[flag]!r}")
+            raise InputError(f"input '{flag}' must be true or false, got {quoted(source[flag])}")
     centre = source.get("centre_digit", False)
     if centre:
         _check_one_channel(source, channels)
@@ -123,7 +124,7 @@ def _channels_wanted(source: dict, channels: int | None) -> int | None:
     if asked is None:
         return channels
     if isinstance(asked, bool) or asked not in (1, 3):
-        raise InputError(f"input 'channels' must be 1 (grayscale) or 3 (RGB), got {asked!r}")
+        raise InputError(f"input 'channels' must be 1 (grayscale) or 3 (RGB), got {quoted(asked)}")
     if channels is not None and asked != channels:
         raise InputError(f"input 'channels' is {asked}, but this network reads {channels}-channel images; "
                          f"leave 'channels' out")
@@ -136,7 +137,7 @@ def _size_wanted(source: dict, size: tuple[int, int] | None, image_size: tuple[i
     if fit is None:
         return size
     if isinstance(fit, bool) or not isinstance(fit, int) or fit < 1:
-        raise InputError(f"input 'fit' must be a positive number of pixels (the longer side), got {fit!r}")
+        raise InputError(f"input 'fit' must be a positive number of pixels (the longer side), got {quoted(fit)}")
     if size is not None:
         raise InputError(f"input 'fit' cannot be used here: this network resizes its input to "
                          f"{size[0]}x{size[1]}; leave 'fit' out")
@@ -147,14 +148,14 @@ def _uploaded(image_id: object, uploads: UploadStore) -> np.ndarray:
     image = uploads.get(image_id) if isinstance(image_id, str) else None
     if image is None:
         minutes = uploads.ttl_seconds / 60
-        raise InputError(f"no uploaded image has id {image_id!r}: uploads are kept in memory only, expire after "
+        raise InputError(f"no uploaded image has id {quoted(image_id)}: uploads are kept in memory only, expire after "
                          f"{minutes:g} minutes unused or when {uploads.max_count} newer ones arrive; upload it again")
     return image
 
 
 def _sample(name: object) -> np.ndarray:
     if not isinstance(name, str):
-        raise InputError(f"input 'sample' must be a sample name (a string), got {name!r}")
+        raise InputError(f"input 'sample' must be a sample name (a string), got {quoted(name)}")
     try:
         return load_sample(name)
     except ValueError as error:
@@ -169,7 +170,7 @@ def _prepare_image(image: np.ndarray, channels: int | None, size: tuple[int, int
     height, width, own_channels = image.shape
     if size is not None:
         if len(size) != 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in size):
-            raise InputError(f"size must be two positive integers (height, width), got {size!r}")
+            raise InputError(f"size must be two positive integers (height, width), got {quoted(size)}")
         height, width = size
     out_channels = channels or own_channels
     elements = out_channels * height * width
@@ -197,11 +198,11 @@ def _array(spec: object, max_elements: int) -> np.ndarray:
         raise InputError(f"input 'array' must be an object with exactly the fields {_quoted(sorted(ARRAY_KEYS))}")
     shape, dtype, data = spec["shape"], spec["dtype"], spec["data"]
     if dtype != "float32":
-        raise InputError(f"input array dtype must be 'float32', got {dtype!r}")
+        raise InputError(f"input array dtype must be 'float32', got {quoted(dtype)}")
     if (not isinstance(shape, list) or not 1 <= len(shape) <= MAX_ARRAY_DIMS
             or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)):
         raise InputError(f"input array shape must be a list of 1 to {MAX_ARRAY_DIMS} positive integers "
-                         f"(no batch axis), got {shape!r}")
+                         f"(no batch axis), got {quoted(shape)}")
     elements = math.prod(shape)
     if elements > max_elements:
         raise InputError(f"input array shape {shape} has {elements} values; the limit is {max_elements}")

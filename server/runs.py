@@ -40,6 +40,7 @@ from engine.models import BUILTIN_MODELS, load_model
 from engine.network import Sequential
 from engine.saliency import saliency
 from engine.spec import check_spec_text, network_from_spec
+from engine.shapes import quoted
 from server.inputs import InputError, resolve_input
 from server.settings import Settings
 from server.uploads import UploadStore
@@ -51,6 +52,15 @@ STEPS_AHEAD = 2  # layers the worker thread may compute before the client has be
 MAX_EXPLAIN_VALUES = 16_384  # input values one explanation may list (a 3x3 window over 1,820 channels)
 # recurrent kinds: how many blocks of hidden_size rows their weights stack (one per gate)
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def is_run_id(value) -> bool:
+    """Whether `value` can be a run's id: a string or an integer of at most MAX_ID_LENGTH characters."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return False
+    if isinstance(value, int) and value.bit_length() > 4 * MAX_ID_LENGTH:  # too long, and str() would refuse it
+        return False
+    return len(str(value)) <= MAX_ID_LENGTH
 
 
 class RunError(ValueError):
@@ -121,7 +131,7 @@ class RunRequest(BaseModel):
     @field_validator("id")
     @classmethod
     def _check_id(cls, value):
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > MAX_ID_LENGTH:
+        if not is_run_id(value):
             raise ValueError(f"must be a string or an integer of at most {MAX_ID_LENGTH} characters")
         return value
 
@@ -298,7 +308,7 @@ class Runner:
     def _builtin(name: str):
         info = BUILTIN_MODELS.get(name)
         if info is None:
-            raise RunError(f"unknown built-in network {name!r}; built-ins are {', '.join(BUILTIN_MODELS)}", "network")
+            raise RunError(f"unknown built-in network {quoted(name)}; built-ins are {', '.join(BUILTIN_MODELS)}", "network")
         return info
 
     def _builtin_network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
@@ -322,7 +332,7 @@ class Runner:
             name, network = str(request.network.get("name", "network")), self._spec_network(request.network)
         names = [layer_name for layer_name, _ in network.layers]
         if request.from_layer not in names:
-            raise RunError(f"from_layer {request.from_layer!r} is not a layer of network {name!r}; its layers are "
+            raise RunError(f"from_layer {quoted(request.from_layer)} is not a layer of network {quoted(name)}; its layers are "
                            f"{', '.join(names)}", "from_layer")
         start = names.index(request.from_layer)
         return name, Sequential(network.layers[start:], name=name), self._input(request, None, None)

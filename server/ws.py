@@ -24,7 +24,7 @@ import anyio
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from server.runs import (Execution, Frame, Plan, RunCancelled, RunError, Runner, RunRequest, get_runner,
-                         parse_request, pump, tensor_frame)
+                         is_run_id, parse_request, pump, tensor_frame)
 from server.shared_runs import RunShares, SharedRun
 from server.wire import ENCODINGS, dumps
 
@@ -97,7 +97,7 @@ class Session:
         if not isinstance(data, dict):
             await self.send_error(None, f"message must be a JSON object with a 'type', got {type(data).__name__}")
             return
-        request_id = data.get("id") if isinstance(data.get("id"), (str, int)) else None
+        request_id = data.get("id") if is_run_id(data.get("id")) else None  # an error answers to it
         kind = data.get("type")
         if kind == "cancel":
             if self.current is not None and self.current.request.id == request_id:

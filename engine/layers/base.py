@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from engine.backend import array_module, get_backend, to_numpy
-from engine.shapes import flag
+from engine.shapes import flag, quoted
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,11 @@ class Param:
         label = f"{where}: field {self.name!r}"
         if self.type == "bool":
             if not isinstance(value, bool):
-                raise ValueError(f"{label} must be true or false, got {value!r}")
+                raise ValueError(f"{label} must be true or false, got {quoted(value)}")
             return value
         if self.type == "choice":
             if value not in self.choices:
-                raise ValueError(f"{label} must be one of {list(self.choices)}, got {value!r}")
+                raise ValueError(f"{label} must be one of {list(self.choices)}, got {quoted(value)}")
             return value
         if self.type == "float":
             try:
@@ -57,13 +57,13 @@ class Param:
             return number
         if self.type == "int":
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"{label} must be an integer, got {value!r}")
+                raise ValueError(f"{label} must be an integer, got {quoted(value)}")
             self._check_range(int(value), label)
             return int(value)
         if self.type == "pair":
             items = list(value) if isinstance(value, (list, tuple)) else [value, value]
             if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items):
-                raise ValueError(f"{label} must be an integer or a pair [height, width], got {value!r}")
+                raise ValueError(f"{label} must be an integer or a pair [height, width], got {quoted(value)}")
             for v in items:
                 self._check_range(int(v), label)
             return int(items[0]) if items[0] == items[1] else (int(items[0]), int(items[1]))

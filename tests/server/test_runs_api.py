@@ -1,12 +1,14 @@
 """POST /api/runs/layers/{index}.npy: any layer's output of a run as a .npy file."""
 
 import io
+import json
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from engine.models import load_model
+from engine.shapes import QUOTED_CHARS
 from engine.spec import network_from_spec
 from server.app import create_app
 from server.settings import Settings
@@ -85,6 +87,27 @@ def test_a_non_finite_number_in_an_invalid_field_gets_422_not_500(client):
     response = client.post("/api/runs/layers/0.npy", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "saliency"]
+
+
+@pytest.mark.parametrize("depth", [20, 500, 900])
+def test_a_deeply_nested_invalid_field_gets_422_quoting_at_most_the_start_of_it(client, depth):
+    body = '{"network": "digits-cnn", "input": {"sample": "dot"}, "extra": ' + "[" * depth + "]" * depth + "}"
+    response = client.post("/api/runs/layers/0.npy", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "extra"] and error["msg"] == "Extra inputs are not permitted"
+    if depth == 20:
+        assert json.dumps(error["input"]) == "[" * 20 + "]" * 20  # short: quoted whole
+    else:
+        assert error["input"] == "[" * QUOTED_CHARS + f"… ({2 * depth:,} characters)"
+
+
+def test_a_long_value_is_quoted_short_in_the_error(client):
+    layer = {"kind": "Conv2d", "params": {"padding_mode": "a" * 100_000}}
+    response = client.post("/api/runs/layers/0.npy", json={"layer": layer, "input": {"sample": "dot"}})
+    assert response.status_code == 422
+    assert response.json()["detail"] == ("layer 0 (Conv2d): field 'padding_mode' must be one of ['zeros', 'reflect', "
+                                         f"'replicate', 'circular'], got '{'a' * 59}… (100,002 characters)")
 
 
 def test_a_body_over_the_message_limit_is_413_before_it_is_read():

@@ -414,6 +414,15 @@ def test_a_disconnect_frees_the_run_at_the_next_layer_boundary(gate, monkeypatch
 
 # ---- bad messages: an error, and the socket keeps serving ----------------------------------------------
 
+def test_an_error_does_not_echo_an_id_longer_than_runs_take(client):
+    with connect(client) as ws:
+        receive(ws)
+        for long_id in ("x" * 201, 10 ** 300):
+            error = _error_for(ws, {"type": "nonsense", "id": long_id})
+            assert error["id"] is None and "unknown message type 'nonsense'" in error["message"]
+        assert _error_for(ws, {"type": "nonsense", "id": "x" * 200}, run_id="x" * 200)["id"] == "x" * 200
+
+
 def _then_a_valid_run_completes(ws):
     ws.send_json({"type": "run", "id": "ok", "layer": {"kind": "ReLU"}, "input": {"sample": "digit-0"}})
     assert last_of(run_messages(ws, "ok"))["type"] == "done"
