@@ -33,7 +33,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "GIF": "GIF", "WEBP": "WebP",
                     "BMP": "BMP", "TIFF": "TIFF"}
 ACCEPTED_TEXT = "PNG, JPEG, GIF, WebP, BMP or TIFF"
-PNG_BLOCK_ROWS = 512  # rows converted to 8 bits at a time by encode_png
+BLOCK_ROWS = 512  # rows converted at a time to 8 bits (encode_png), or from 8 bits with alpha (_composite)
 
 # modes whose transparency composites into one gray channel; every other mode composites into RGB
 _GRAY_MODES = {"1", "L", "LA", "La"}
@@ -100,8 +100,7 @@ def encode_png(pixels: np.ndarray) -> bytes:
     float32 temporaries of its whole size.
     """
     levels = np.empty(pixels.shape, np.uint8)
-    for start in range(0, pixels.shape[0], PNG_BLOCK_ROWS):
-        rows = slice(start, start + PNG_BLOCK_ROWS)
+    for rows in _row_blocks(pixels.shape[0]):
         levels[rows] = np.rint(np.clip(pixels[rows], 0.0, 1.0) * 255.0)
     image = Image.fromarray(levels[..., 0] if levels.shape[2] == 1 else levels)
     buffer = io.BytesIO()
@@ -165,16 +164,28 @@ def _composite(image: Image.Image) -> np.ndarray:
     """out = colour * alpha + background * (1 - alpha), for an LA or RGBA image.
 
     The background is white (1), unless the drawn colour is light: its mean weighted by alpha above
-    one half. Then it is black (0), which keeps white-on-transparent drawings visible.
+    one half. Then it is black (0), which keeps white-on-transparent drawings visible. The float32 values
+    are made in blocks of rows, so that only the output is of the whole image's size.
     """
-    values = _scaled(image, 255.0)
-    colour, alpha = values[..., :-1], values[..., -1:]
-    out = colour * alpha
-    coverage = float(alpha.sum(dtype=np.float64))
-    light = coverage > 0 and float(out.sum(dtype=np.float64)) / (coverage * colour.shape[-1]) > 0.5
+    levels = np.asarray(image)  # uint8 (H, W, C + 1), alpha last
+    out = np.empty((*levels.shape[:2], levels.shape[2] - 1), np.float32)
+    alpha_of = lambda rows: levels[rows, :, -1:].astype(np.float32) / 255.0  # noqa: E731
+    coverage = drawn = 0.0
+    for rows in _row_blocks(levels.shape[0]):
+        colour = levels[rows, :, :-1].astype(np.float32) / 255.0
+        alpha = alpha_of(rows)
+        np.multiply(colour, alpha, out=out[rows])
+        coverage += float(alpha.sum(dtype=np.float64))
+        drawn += float(out[rows].sum(dtype=np.float64))
+    light = coverage > 0 and drawn / (coverage * out.shape[-1]) > 0.5
     if not light:
-        out += 1.0 - alpha
-    return np.ascontiguousarray(out)
+        for rows in _row_blocks(levels.shape[0]):
+            out[rows] += 1.0 - alpha_of(rows)
+    return out
+
+
+def _row_blocks(height: int) -> list[slice]:
+    return [slice(start, start + BLOCK_ROWS) for start in range(0, height, BLOCK_ROWS)]
 
 
 def _float_to_unit(values: np.ndarray) -> np.ndarray:

@@ -196,6 +196,20 @@ def test_a_light_drawing_on_a_transparent_canvas_goes_onto_black(mode):
     assert image.shape == (size, size, 3 if mode == "RGBA" else 1)
 
 
+@pytest.mark.parametrize("ink", [60, 230])  # composited on white, and (light) on black
+def test_compositing_in_blocks_of_rows_gives_the_same_pixels(monkeypatch, ink):
+    rng = np.random.default_rng(3)
+    pixels = np.dstack([np.full((11, 6, 3), ink, np.uint8), rng.integers(0, 256, (11, 6, 1), dtype=np.uint8)])
+    data = encoded(Image.fromarray(pixels), "PNG")
+    whole = decode(data)
+    alpha = pixels[..., 3:] / 255.0
+    background = 0.0 if ink == 230 else 1.0
+    expected = np.broadcast_to(ink / 255.0 * alpha + background * (1 - alpha), whole.shape)
+    np.testing.assert_allclose(whole, expected, rtol=1e-6)
+    monkeypatch.setattr(images, "BLOCK_ROWS", 4)  # three blocks, the last one short
+    np.testing.assert_array_equal(decode(data), whole)
+
+
 # ---- decoding: refusals ------------------------------------------------------------------------
 
 def refusal(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageError:
@@ -263,7 +277,7 @@ def test_corrupt_png_data_is_422():
 
 @pytest.mark.parametrize("block_rows", [512, 4])  # one block, and blocks of 4 rows with a short last one
 def test_encode_png_round_trips_8_bit_levels(monkeypatch, block_rows):
-    monkeypatch.setattr(images, "PNG_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(images, "BLOCK_ROWS", block_rows)
     image = rgb_test_pattern(height=10).astype(np.float32) / 255
     np.testing.assert_array_equal(decode(encode_png(image)), image)
     gray = image[..., :1]
