@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.backend = set_backend(settings.device)
         app.state.uploads = UploadStore(settings.max_uploads, settings.max_upload_store_bytes,
-                                        settings.upload_ttl_seconds)
+                                        settings.upload_ttl_seconds, settings.max_uploads_per_address)
         _warm_up()
         # importing scikit-image and scikit-learn takes seconds: do it before the first visitor asks
         threading.Thread(target=list_samples, name="warm-samples", daemon=True).start()

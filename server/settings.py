@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10_000_000
     max_image_pixels: int = 16_000_000
     max_uploads: int = 64
+    max_uploads_per_address: int = 16  # one client's uploads beyond this evict its own oldest, not others'
     max_upload_store_bytes: int = 512_000_000  # decoded float32 images held in memory, all together
     max_stored_side: int = 1024  # an upload is kept at most this many pixels on its longer side (the lab works at 512)
     upload_ttl_seconds: float = 3600.0

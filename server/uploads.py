@@ -30,6 +30,7 @@ class _Entry:
     image: np.ndarray
     info: UploadInfo | None
     last_used: float
+    owner: str
 
 
 class UploadStore:
@@ -37,17 +38,19 @@ class UploadStore:
 
     - An image unused (neither added nor read) for `ttl_seconds` expires.
     - When adding would pass `max_count` images or `max_bytes` bytes, the least recently used images
-      are evicted first.
+      are evicted first. An owner (the client's address) that adds more than `max_per_owner` images evicts
+      its own least recently used one, so that one client cannot push every other client's images out.
     - The store keeps the array it is given (no copy) and marks it read-only: every reader shares it
       and must copy before writing.
     """
 
-    def __init__(self, max_count: int, max_bytes: int, ttl_seconds: float,
+    def __init__(self, max_count: int, max_bytes: int, ttl_seconds: float, max_per_owner: int | None = None,
                  clock: Callable[[], float] = time.monotonic):
-        if max_count < 1 or max_bytes < 1 or ttl_seconds <= 0:
-            raise ValueError(f"UploadStore needs max_count >= 1, max_bytes >= 1 and ttl_seconds > 0, "
-                             f"got {max_count}, {max_bytes}, {ttl_seconds}")
+        if max_count < 1 or max_bytes < 1 or ttl_seconds <= 0 or (max_per_owner is not None and max_per_owner < 1):
+            raise ValueError(f"UploadStore needs max_count >= 1, max_bytes >= 1, ttl_seconds > 0 and max_per_owner "
+                             f">= 1, got {max_count}, {max_bytes}, {ttl_seconds}, {max_per_owner}")
         self.max_count = max_count
+        self.max_per_owner = max_count if max_per_owner is None else max_per_owner
         self.max_bytes = max_bytes
         self.ttl_seconds = ttl_seconds
         self._clock = clock
@@ -55,9 +58,9 @@ class UploadStore:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def add(self, image: np.ndarray, info: UploadInfo | None = None) -> str:
-        """Store `image` (and what is known of its file) and return its new id. Raises UploadTooLarge when it
-        alone exceeds max_bytes."""
+    def add(self, image: np.ndarray, info: UploadInfo | None = None, owner: str = "") -> str:
+        """Store `image` (and what is known of its file) for `owner` and return its new id. Raises UploadTooLarge
+        when it alone exceeds max_bytes."""
         if image.nbytes > self.max_bytes:
             raise UploadTooLarge(f"the decoded image takes {image.nbytes} bytes; "
                                  f"the upload store holds at most {self.max_bytes} bytes")
@@ -67,10 +70,13 @@ class UploadStore:
         with self._lock:
             now = self._clock()
             self._drop_expired(now)
+            owned = [key for key, entry in self._entries.items() if entry.owner == owner]  # least recent first
+            for key in owned[:max(0, len(owned) - self.max_per_owner + 1)]:
+                self._remove(key)
             while self._entries and (len(self._entries) >= self.max_count
                                      or self._bytes + image.nbytes > self.max_bytes):
                 self._remove(next(iter(self._entries)))
-            self._entries[image_id] = _Entry(image, info, now)
+            self._entries[image_id] = _Entry(image, info, now, owner)
             self._bytes += image.nbytes
         return image_id
 

@@ -87,7 +87,7 @@ async def upload_image(request: Request, settings: SettingsDep, uploads: Uploads
         _decode, data, settings.max_image_pixels, settings.max_stored_side, limiter=slots)
     info = UploadInfo(file_name, original_width, original_height)
     try:
-        image_id = uploads.add(image, info)
+        image_id = uploads.add(image, info, owner=request.client.host if request.client else "")
     except UploadTooLarge as error:
         raise HTTPException(413, str(error)) from error
     return UploadedImage(**_description(image_id, image, info).model_dump(), format=image_format)

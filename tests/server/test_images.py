@@ -317,6 +317,17 @@ def test_store_evicts_the_least_recently_used_when_full_by_count():
     assert len(store) == 2 and store.total_bytes == 80
 
 
+def test_an_owner_over_its_share_evicts_its_own_least_recently_used_images():
+    store = UploadStore(4, 10_000, 60, max_per_owner=2)
+    theirs = store.add(image_of(40), owner="10.0.0.2")
+    first, second = store.add(image_of(40), owner="10.0.0.1"), store.add(image_of(40), owner="10.0.0.1")
+    store.get(first)  # second is now that owner's least recently used
+    newest = [store.add(image_of(40), owner="10.0.0.1") for _ in range(3)][-1]
+    assert store.get(theirs) is not None  # the other owner's image stays
+    assert [store.get(i) is not None for i in (first, second, newest)] == [False, False, True]
+    assert len(store) == 3
+
+
 def test_store_evicts_oldest_until_the_bytes_fit():
     store = UploadStore(10, 100, 60)
     ids = [store.add(image_of(40)) for _ in range(2)]
