@@ -54,10 +54,12 @@ def centre_digit(gray: np.ndarray) -> np.ndarray:
     ink = background - gray if light else gray - background
     strongest = _nth_largest(ink, EXTREME_COUNT)
     noise = 1.4826 * float(np.median(np.abs(ink - np.median(ink))))
-    if strongest < max(MIN_CONTRAST, NOISE_MARGIN * noise):
-        raise NoDigit(f"no digit found: no ink stands out from the background (the strongest differs from it by "
-                      f"{strongest:.3f} of full scale, the noise is {noise:.3f}); crop closer to the digit, or "
-                      f"photograph it with more contrast")
+    needed = max(MIN_CONTRAST, NOISE_MARGIN * noise)
+    if strongest < needed:
+        raise NoDigit(f"no digit found: no ink stands out from the background. The strongest ink differs from "
+                      f"the paper by {max(strongest, 0.0):.3f} of full scale; a digit must differ by at least "
+                      f"{needed:.3f} ({MIN_CONTRAST} of full scale, and {NOISE_MARGIN} times the picture's noise, "
+                      f"{noise:.3f}). Crop closer to the digit, or photograph it with more contrast")
     ink = np.clip((ink - FAINT * strongest) / ((1 - FAINT) * strongest), 0.0, 1.0).astype(np.float32)
     (top, bottom), (left, right) = _span(ink.sum(axis=1)), _span(ink.sum(axis=0))
     ink = ink[top:bottom, left:right]
