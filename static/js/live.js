@@ -197,6 +197,18 @@ function receive(message) {
 }
 
 function render() {
+  const focused = document.activeElement;
+  const hadFocus = insideLiveUi(focused);
+  draw();
+  // the control that had the keyboard was hidden (Start, Follow, End session, Leave, Close): it goes on from the
+  // panel's own control while the panel is open, else from the header's toggle, which names the session
+  if (hadFocus && focused.closest("[hidden]")) {
+    (ui.panel.hidden ? ui.toggle : live.role === "present" ? ui.link : ui.start).focus();
+  }
+}
+const insideLiveUi = (node) => node instanceof Node && [ui.panel, ui.banner, ui.toggle].some((part) => part.contains(node));
+
+function draw() {
   const { role, code } = live;
   ui.toggle.textContent = role === "present" ? `Live: ${code}` : role === "follow" ? `Following ${code}` : "Live session";
   ui.toggle.setAttribute("aria-expanded", String(!ui.panel.hidden));

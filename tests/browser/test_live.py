@@ -292,3 +292,47 @@ def test_a_join_link_with_a_wrong_code_says_the_code_is_unknown(new_page):
     page.goto("/layers?follow=zzzzzz")
     page.wait_for_selector("#live-error:not([hidden])")
     assert "no live session has the code 'ZZZZZZ'" in page.inner_text("#live-error")
+
+
+def test_the_keyboard_stays_on_the_live_controls_when_the_one_pressed_goes(new_page):
+    """Start, Follow, Leave, End session and Close each hide the control that was pressed: the focus moves on to
+    the session's link, or to the header's toggle that names the session, never to the page's body."""
+    focused = "document.activeElement.id"
+    presenter = new_page()
+    presenter.goto("/?kind=ReLU")
+    presenter.focus("#live-toggle")
+    presenter.keyboard.press("Enter")
+    assert presenter.evaluate(focused) == "live-start"
+    presenter.keyboard.press("Enter")
+    presenter.wait_for_function("/^[A-Z2-9]{6}$/.test(document.getElementById('live-big-code').textContent)")
+    assert presenter.evaluate(focused) == "live-link"
+    code = presenter.inner_text("#live-big-code")
+
+    def follow_with_keys():
+        follower = new_page()
+        follower.goto("/?kind=ReLU")
+        follower.focus("#live-toggle")
+        follower.keyboard.press("Enter")
+        follower.keyboard.press("Tab")  # from Start to the code
+        follower.keyboard.type(code)
+        follower.keyboard.press("Enter")
+        follower.wait_for_function("document.getElementById('live-toggle').textContent.startsWith('Following')")
+        assert follower.evaluate(focused) == "live-toggle"
+        return follower
+
+    leaving, staying = follow_with_keys(), follow_with_keys()
+    leaving.focus("#live-stop")
+    leaving.keyboard.press("Enter")  # Leave
+    leaving.wait_for_function("document.getElementById('live-banner').hidden")
+    assert leaving.evaluate(focused) == "live-toggle"
+
+    presenter.focus("#live-stop")
+    presenter.keyboard.press("Enter")  # End session
+    presenter.wait_for_function("document.getElementById('live-banner').hidden")
+    assert presenter.evaluate(focused) == "live-toggle"
+
+    staying.wait_for_function("document.getElementById('live-stop').textContent === 'Close'")  # "… has ended"
+    staying.focus("#live-stop")
+    staying.keyboard.press("Enter")
+    staying.wait_for_function("document.getElementById('live-banner').hidden")
+    assert staying.evaluate(focused) == "live-toggle"
