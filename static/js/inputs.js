@@ -652,7 +652,12 @@ class InputPicker {
       // the page still shows what it showed: its tab comes back, or the upload's line says which picture it is
       name.textContent = this.lastUpload && this.source?.imageId === this.lastUpload.imageId
         ? usingText(this.lastUpload) : "";
-      if (this.source && this.source.type !== "upload") this.selectTab(this.source.type);
+      if (this.source && this.source.type !== "upload") {
+        const hadFocus = this.root.querySelector(".ip-pane[data-kind='upload']").contains(document.activeElement);
+        this.selectTab(this.source.type);
+        // the file picker the keyboard was on is hidden with its pane: the keyboard goes on from the tab shown
+        if (hadFocus) this.root.querySelector(".ip-tabs input:checked").focus();
+      }
       this.showError(error.message, { refusal: true });
     }
   }

@@ -529,11 +529,14 @@ def test_uploading_a_non_image_shows_the_error_next_to_the_picker(page, tmp_path
     notes.write_text("these are not pixels")
     open_lab(page)
     page.click("text=Upload")
+    page.focus(".ip-file")  # as the keyboard leaves it, having opened the file chooser
     page.set_input_files(".ip-file", str(notes))
     error = page.locator(".ip-error")
     error.wait_for(state="visible")
     assert "notes.txt" in error.text_content()
     assert "not an image" in error.text_content()
+    # the picker's pane is hidden with the Sample tab shown again: the keyboard is on that tab, not lost
+    assert page.evaluate("document.activeElement.matches('.ip-tabs input[value=sample]')")
     screenshot(page, "lab-upload-error")
     # a run that ends afterwards (a slider moved) leaves the reason up; choosing another picture takes it away
     before = draws(page)
