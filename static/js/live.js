@@ -263,7 +263,9 @@ const insidePanel = (node) => node instanceof Node && (ui.panel.contains(node) |
 ui.toggle.addEventListener("click", () => (ui.panel.hidden ? openPanel() : closePanel()));
 ui.close.addEventListener("click", () => closePanel({ refocus: true }));
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape") closePanel({ refocus: true });
+  if (event.key !== "Escape" || ui.panel.hidden) return;
+  event.preventDefault(); // this Escape is the panel's: the page's own panels stay as they are
+  closePanel({ refocus: true });
 });
 // The panel floats over the page: it closes when the keyboard or a tap goes elsewhere, never hiding what has focus.
 ui.panel.addEventListener("focusout", (event) => {

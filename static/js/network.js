@@ -194,7 +194,8 @@ async function start() {
   $("#nv-detail-close").addEventListener("click", closeDetail);
   view.layers.addEventListener("click", revealDetail);
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !view.detail.hidden) closeDetail();
+    if (event.key !== "Escape" || event.defaultPrevented || view.detail.hidden) return;
+    if (escapeIsTheDetails(document.activeElement)) closeDetail();
   });
   try {
     // Sequence networks have their own view (/sequence); this one takes images.
@@ -743,6 +744,13 @@ async function downloadLayer(index, button) {
 }
 
 // ---- the detail panel -----------------------------------------------------------------------------------------
+
+/** Whether Escape, pressed with `focused` holding the keyboard, is meant for the detail panel: not when it is for
+ * a field elsewhere (a select's list, a text being typed) or for the live session's panel. */
+function escapeIsTheDetails(focused) {
+  if (!focused || view.detail.contains(focused)) return true;
+  return !focused.matches("input, select, textarea") && !focused.closest("#live-panel");
+}
 
 function closeDetail() {
   const { layer, map } = state.get();

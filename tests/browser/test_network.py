@@ -245,7 +245,15 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     assert page.locator("#nv-detail-histogram .bars .point").count() > 1
     screenshot(page, "network-detail-conv2-map2")
 
-    # keyboard: Escape closes; arrow keys move between maps and Enter opens one
+    # keyboard: Escape in a field elsewhere, or in the live session's panel, is theirs: the detail stays open
+    page.focus("#nv-network")
+    page.keyboard.press("Escape")
+    page.click("#live-toggle")
+    page.keyboard.press("Escape")  # closes the live panel only
+    page.wait_for_function("document.getElementById('live-panel').hidden")
+    assert detail.is_visible()
+    # Escape closes; arrow keys move between maps and Enter opens one
+    page.focus("#nv-detail-close")
     page.keyboard.press("Escape")
     detail.wait_for(state="hidden")
     page.wait_for_url(lambda url: "layer=" not in url)
