@@ -23,6 +23,7 @@ import { Pictures } from "./autoencoder-pictures.js";
 import {
   checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput,
 } from "./inputs.js";
+import { counted } from "./dom.js";
 import { inputIgnored, watchLinkNotice } from "./link-notice.js";
 import { formatNumber } from "./plots.js";
 import { createState } from "./state.js";
@@ -342,12 +343,20 @@ function runDecoder(code) {
     },
     onDone: (message) => {
       run.decoder = null;
-      complete(code, `Decoded the edited code in ${Math.round(message.total_ms)} ms`, "Decoded the edited code.");
+      complete(code, `Decoded the edited code in ${Math.round(message.total_ms)} ms`, decodedSentence());
     },
     onError: (message) => failed(message, $("#ae-code-error")),
   });
   run.full = null;
   run.decoder = handle;
+}
+
+/** What a finished decode tells a screen reader: worded by what was edited, so that moving another slider is told
+ * again, while the key presses on one slider (each a decode) are told once. */
+function decodedSentence() {
+  const { blend, toward } = state.get();
+  if (blend > 0) return `Decoded the blend toward ${toward}, at ${Math.round(heldBlend(blend) * 100)}%.`;
+  return `Decoded the edited code: ${counted(edits().size, "value")} changed.`;
 }
 
 function running() {

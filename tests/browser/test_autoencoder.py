@@ -621,10 +621,16 @@ def test_keyed_code_edits_are_announced_once_and_reset_keeps_the_focus(page):
     wait_for_url_edits(page, [3])
     # one short sentence (before: 27 per-layer lines and the error sentence each time); the error sentence, which
     # changes with every run, is seen but not spoken
-    assert announcements(page) == ["ae-run-said: Decoded the edited code."]
+    assert announcements(page) == ["ae-run-said: Decoded the edited code: 1 value changed."]
     for selector in ("#ae-progress-text", "#ae-error"):
         assert not page.evaluate(IN_LIVE_REGION, selector), selector
     assert page.inner_text("#ae-progress-text").startswith("Decoded the edited code in ")
+    # another slider's decode is told too
+    slider(page, 5).focus()
+    count = updates(page)
+    page.keyboard.press("ArrowRight")
+    wait_for_update_after(page, count)
+    assert announcements(page)[-1] == "ae-run-said: Decoded the edited code: 2 values changed."
 
     # Reset disables itself: the focus goes to the number it put back, not to the page's body
     page.focus("#ae-reset")
@@ -632,7 +638,7 @@ def test_keyed_code_edits_are_announced_once_and_reset_keeps_the_focus(page):
     page.keyboard.press("Enter")
     wait_for_update_after(page, count)
     assert page.is_disabled("#ae-reset")
-    assert page.evaluate("document.activeElement.id") == "ae-c3"
+    assert page.evaluate("document.activeElement.id") == "ae-c3"  # the first number it put back
     np.testing.assert_array_equal(shown_code(page), code)
     assert announcements(page)[-1] == "ae-run-said: Back to the encoded code."
 
