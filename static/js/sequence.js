@@ -376,7 +376,7 @@ async function showStep() {
   const t = clampStep(state.get().step, current.steps);
   view.step.max = String(current.steps - 1);
   view.step.value = String(t);
-  view.step.setAttribute("aria-valuetext", `step ${t} of ${current.steps}`);
+  view.step.setAttribute("aria-valuetext", `step ${t} of 0 to ${current.steps - 1}`); // as the line beside it
   $("#sq-step-text").textContent = `step ${t} (of 0–${current.steps - 1})`;
   $("#sq-prev").disabled = t === 0;
   $("#sq-next").disabled = t === current.steps - 1;

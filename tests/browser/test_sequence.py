@@ -803,3 +803,12 @@ def test_a_link_naming_an_input_the_digit_readers_lack_says_so_and_reads_the_def
         assert page.input_value(".ip-sample") == "mnist-3"
         assert page.locator("#sq-digit .ip-pane[data-kind='sample']").is_visible()
         page.wait_for_function("!new URLSearchParams(location.search).has('input')")
+
+
+def test_the_step_slider_and_the_download_say_what_the_screen_says(page):
+    open_sequence(page, "?network=sine-rnn")
+    page.focus("#sq-step")
+    page.keyboard.press("End")
+    page.wait_for_function("document.getElementById('sq-step-text').textContent === 'step 63 (of 0–63)'")
+    assert page.get_attribute("#sq-step", "aria-valuetext") == "step 63 of 0 to 63"  # not "of 64": no step 64
+    assert page.get_by_role("button", name="download .npy of the hidden state at every step").count() == 1
