@@ -18,6 +18,7 @@
 
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
 import { element } from "./dom.js";
+import { readHeatmapWithKeys } from "./heatmap-reader.js";
 import {
   checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput,
 } from "./inputs.js";
@@ -105,6 +106,9 @@ const kernelReader = new PixelReader($("#nv-detail-kernels"), {
   maps: $("#nv-kernel-grid"), readout: $("#nv-kernel-readout"),
   describe: (k, row, column, value) => `${kernelNames[k]}, row ${row}, col ${column}: weight ${formatNumber(value)}`,
 });
+// the detail panel's heatmap: its values read with the arrow keys too (the pointer has Plotly's hover)
+readHeatmapWithKeys($("#nv-detail-heatmap"), $("#nv-detail-readout"),
+  (row, column, value) => `row ${row}, col ${column}: value ${formatNumber(value)}`);
 let socket = null;
 const layerList = { width: null, mapsWidth: null }; // widths of the layer list and of a row's map area
 let inputChanged = false; // the next run was started by the user changing the input

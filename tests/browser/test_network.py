@@ -234,6 +234,18 @@ def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     assert (row, column) == (5, 9)
     expected = float(conv2[0, 2, row, column])
     assert value == pytest.approx(expected, rel=FLOAT16_RTOL, abs=1e-3)
+    # the same cell from the keyboard: the readout says it, and Plotly's hover label shows on it
+    page.mouse.move(0, 0)
+    page.focus("#nv-detail-heatmap")
+    for key in ["ArrowRight"] * 9 + ["ArrowDown"] * 5:
+        page.keyboard.press(key)
+    readout = page.inner_text("#nv-detail-readout")
+    match = re.fullmatch(r"row 5, col 9: value (-?[\d.e+-]+)", readout)
+    assert match, readout
+    assert float(match[1]) == pytest.approx(expected, rel=FLOAT16_RTOL, abs=1e-3)
+    page.wait_for_function("/row 5, col 9\\s*value/.test("
+                           "document.querySelector('#nv-detail-heatmap .hovertext')?.textContent)")
+    screenshot(page, "network-heatmap-keyboard")
 
     # the kernels that made map 2: one 3x3 slice per input channel of conv2 (8), drawn
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '8'")
