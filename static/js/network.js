@@ -23,7 +23,7 @@ import {
   checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceToInput,
 } from "./inputs.js";
 import { createSaliencyPanel } from "./network-saliency.js";
-import { PixelReader } from "./pixel-reader.js";
+import { PixelMarker, PixelReader, pixelUnder, stepPixel } from "./pixel-reader.js";
 import {
   CUSTOM_NETWORK, DEFAULT_STACK, STACK_TITLE, checkedStack, createStackEditor, stackFromSpec, stackModel, stackProblem,
   stackSpec, validStack,
@@ -646,8 +646,10 @@ function drawVector(row, tensor, scale) {
   container.onclick = container.onkeydown = null;
   let canvas = container.querySelector(":scope > canvas.nv-strip");
   if (!canvas) {
-    canvas = element("canvas", { class: "nv-strip", role: "img" });
+    canvas = element("canvas", { class: "nv-strip", role: "application", "aria-roledescription": "vector",
+      tabindex: "0" });
     container.replaceChildren(canvas);
+    canvas.marker = new PixelMarker(container);
   }
   const values = tensor.data;
   const columns = Math.min(values.length, STRIP.columns);
@@ -656,15 +658,28 @@ function drawVector(row, tensor, scale) {
   const cell = Math.max(STRIP.minCell, Math.min(STRIP.maxCell, Math.floor(STRIP.width / columns),
     Math.floor(STRIP.height / rows)));
   canvas.style.width = `${columns * cell}px`;
-  canvas.setAttribute("aria-label", stripLabel(values));
+  canvas.setAttribute("aria-label", `${stripLabel(values)}; the arrow keys read its values`);
   const readout = row.querySelector(".nv-readout");
   readout.textContent = "";
-  canvas.onmousemove = (event) => {
-    const box = canvas.getBoundingClientRect();
-    const column = Math.floor(((event.clientX - box.left) / box.width) * columns);
-    const i = Math.floor(((event.clientY - box.top) / box.height) * Math.ceil(values.length / columns)) * columns + column;
-    if (i >= 0 && i < values.length) readout.textContent = `element ${i}: ${formatNumber(values[i])}`;
+  canvas.marker.hide();
+  // the value under the pointer, or at the cell the arrow keys moved to, read out and (by the keys) ringed
+  let cursor = { y: 0, x: 0 };
+  const read = ({ y, x }) => {
+    const i = y * columns + x;
+    if (i < values.length) readout.textContent = `element ${i}: ${formatNumber(values[i])}`;
+    return i < values.length;
   };
+  canvas.onmousemove = (event) => read(pixelUnder(canvas, event));
+  canvas.onkeydown = (event) => {
+    const next = stepPixel(cursor, event.key, { height: rows, width: columns });
+    if (!next) return;
+    event.preventDefault();
+    if (!read(next)) return; // past the last value, on the strip's short last row
+    cursor = next;
+    canvas.marker.show([canvas], cursor);
+  };
+  canvas.onfocus = () => read(cursor) && canvas.marker.show([canvas], cursor);
+  canvas.onblur = () => canvas.marker.hide();
 }
 
 /** A strip's name: its length and range, and its largest values when it is short enough to have a few that matter. */

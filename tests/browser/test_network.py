@@ -838,15 +838,29 @@ def test_maps_strips_and_downloads_have_names_that_say_what_they_hold(page, serv
     # the 784 values of the Flatten: their count and range; the ten probabilities: the largest ones too
     flat = download_layer(page, 6)[0]
     label = page.get_attribute(".nv-layer[data-index='6'] canvas.nv-strip", "aria-label")
-    match = re.fullmatch(r"784 values shown as a strip of coloured cells, values from (\S+) to (\S+)", label)
+    match = re.fullmatch(r"784 values shown as a strip of coloured cells, values from (\S+) to (\S+); "
+                         r"the arrow keys read its values", label)
     assert match, label
     assert float(match[2]) == pytest.approx(flat.max(), rel=FLOAT16_RTOL, abs=1e-3)
     probabilities = download_layer(page, 8)[0]
     label = page.get_attribute(".nv-layer[data-index='8'] canvas.nv-strip", "aria-label")
     match = re.fullmatch(r"10 values shown as a strip of coloured cells, values from \S+ to \S+; largest: "
-                         r"element (\d) \S+, element (\d) \S+, element (\d) \S+", label)
+                         r"element (\d) \S+, element (\d) \S+, element (\d) \S+; the arrow keys read its values", label)
     assert match, label
     assert [int(i) for i in match.groups()] == np.argsort(-probabilities)[:3].tolist()
+    # every value of a strip reads from the keyboard: the Flatten's rows are STRIP.columns wide
+    page.focus(".nv-layer[data-index='6'] canvas.nv-strip")
+    columns = page.evaluate("document.querySelector(\".nv-layer[data-index='6'] canvas.nv-strip\").width")
+    for key in ("ArrowDown", "ArrowRight", "ArrowRight", "ArrowRight"):
+        page.keyboard.press(key)
+    readout = page.inner_text(".nv-layer[data-index='6'] .nv-readout")
+    match = re.fullmatch(rf"element {columns + 3}: (\S+)", readout)
+    assert match, readout
+    assert float(match[1]) == pytest.approx(flat[columns + 3], rel=FLOAT16_RTOL, abs=1e-3)
+    page.keyboard.press("End")
+    assert page.inner_text(".nv-layer[data-index='6'] .nv-readout").startswith(f"element {2 * columns - 1}: ")
+    assert page.is_visible(".nv-layer[data-index='6'] .pixel-marker")
+    screenshot(page, "network-strip-keyboard")
 
     # ten "download .npy" buttons, each named for its layer (the visible words first, for voice control)
     names = page.locator(".nv-download").evaluate_all("buttons => buttons.map((b) => b.getAttribute('aria-label'))")
