@@ -58,7 +58,8 @@ class LeakyReLU(_Elementwise):
                "goes completely silent.")
     formula = "y = x if x ≥ 0 else negative_slope · x"
     shape_rule = "same shape as the input"
-    params = (Param("negative_slope", "float", 0.01, "slope for negative inputs", minimum=0.0, maximum=1.0),)
+    params = (Param("negative_slope", "float", 0.01, "slope for negative inputs (0 to 1 here; torch takes any number)",
+                    minimum=0.0, maximum=1.0),)
 
     def __init__(self, negative_slope=0.01, inplace=False):
         """As torch.nn.LeakyReLU; `inplace` is accepted and changes nothing (see `check_inplace`)."""
@@ -122,7 +123,8 @@ class Softmax(Layer):
     shape_rule = "same shape as the input"
     # -1 by default: a picture's rows, a time step's features, a vector's classes (over the channels of a gray
     # picture, dim 1, every value would be 1)
-    params = (Param("dim", "int", -1, "the axis that sums to one (-1: the last)", minimum=-4, maximum=3),)
+    params = (Param("dim", "int", -1, "the axis that sums to one (-1: the last; torch's Softmax() without dim takes "
+                                      "1, the channels, for a 4-D input)", minimum=-4, maximum=3),)
     input_ndim = (2, 3, 4)
 
     def __init__(self, dim=None):

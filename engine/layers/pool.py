@@ -14,7 +14,8 @@ _KERNEL = Param("kernel_size", "pair", 2, "height and width of the window", mini
 _STRIDE = Param("stride", "pair", None, "step between windows (default: the kernel size)", minimum=1, maximum=16,
                 optional=True)
 _PADDING = Param("padding", "pair", 0, "padding around the input (at most half the kernel)", minimum=0, maximum=8)
-_CEIL = Param("ceil_mode", "bool", False, "round the output size up, keeping a last partial window")
+_CEIL = Param("ceil_mode", "bool", False, "round the output size up, keeping a last partial window "
+                "unless it would start in the right-hand padding")
 
 
 class _Pool2d(Layer):
@@ -68,7 +69,9 @@ class MaxPool2d(_Pool2d):
         "a little tolerant to small shifts."
     )
     formula = "out[n,c,i,j] = max_{p,q} x[n,c, i·s + p·d − pad, j·s + q·d − pad]"
-    shape_rule = "H_out = ⌊(H + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1 (⌈⌉ with ceil_mode)"
+    shape_rule = ("H_out = ⌊(H + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1 (same for W)"
+                  "; with ceil_mode ⌈…⌉ + 1 instead, less one when the last window would start in the "
+                  "right-hand padding (as PyTorch)")
     params = (_KERNEL, _STRIDE, _PADDING,
               Param("dilation", "pair", 1, "spacing between the window's cells", minimum=1, maximum=8), _CEIL)
     torch_only = {"return_indices": False}
@@ -136,7 +139,9 @@ class AvgPool2d(_Pool2d):
         "blurred summary, where max pooling keeps only the peak."
     )
     formula = "out[n,c,i,j] = (1 / count) · Σ_{p,q} x[n,c, i·s + p − pad, j·s + q − pad]"
-    shape_rule = "H_out = ⌊(H + 2·padding − k) / stride⌋ + 1 (⌈⌉ with ceil_mode)"
+    shape_rule = ("H_out = ⌊(H + 2·padding − k) / stride⌋ + 1 (same for W)"
+                  "; with ceil_mode ⌈…⌉ + 1 instead, less one when the last window would start in the "
+                  "right-hand padding (as PyTorch)")
     params = (_KERNEL, _STRIDE, _PADDING, _CEIL,
               Param("count_include_pad", "bool", True, "count padding zeros in the average"))
     torch_only = {"divisor_override": None}

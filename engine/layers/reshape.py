@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -21,7 +21,8 @@ class Flatten(Layer):
                "can look at all of them at once. Nothing is computed; only the shape changes.")
     formula = "y[n, c·H·W + h·W + w] = x[n, c, h, w]"
     shape_rule = "(N, C, H, W) → (N, C·H·W)"
-    params = (Param("start_dim", "int", 1, "first dimension to merge", minimum=1, maximum=3),
+    params = (Param("start_dim", "int", 1, "first dimension to merge (1 or more: never the batch axis)",
+                    minimum=1, maximum=3),
               Param("end_dim", "int", -1, "last dimension to merge", minimum=-1, maximum=3))
     input_ndim = (2, 3, 4)
 
@@ -57,7 +58,8 @@ class Upsample(Layer):
     shape_rule = "H_out = H · scale_factor (same for W)"
     params = (Param("scale_factor", "int", 2, "how many times larger", minimum=1, maximum=8),
               Param("mode", "choice", "nearest", "how new values are filled in", choices=("nearest", "bilinear")),
-              Param("align_corners", "bool", False, "bilinear only: pin the corner pixels"))
+              Param("align_corners", "bool", False,
+                    "bilinear: pin the corner pixels (ignored with nearest, where torch refuses it)"))
 
     torch_only = {"size": None, "recompute_scale_factor": False}
 
@@ -169,8 +171,24 @@ class Unflatten(Layer):
     input_ndim = (2,)
 
     def __init__(self, channels=1, height=32, width=32):
+        """Fold (N, C·H·W) into (N, C, H, W): y[n, c, h, w] = x[n, c·H·W + h·W + w], with C, H, W the
+        positive ints channels, height, width.
+
+        These are not torch.nn.Unflatten's arguments (dim, unflattened_size): torch's
+        nn.Unflatten(1, (16, 7, 7)) is Unflatten(16, 7, 7) here, and anything else is refused.
+        """
         super().__init__()
-        self.channels, self.height, self.width = channels, height, width
+        given = {"channels": channels, "height": height, "width": width}
+        for name, value in given.items():
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                hint = ""
+                if isinstance(value, (tuple, list)) and len(value) == 3 and all(isinstance(v, Integral)
+                                                                                 for v in value):
+                    sizes = ", ".join(str(int(v)) for v in value)
+                    hint = f"; torch's Unflatten(1, ({sizes})) is Unflatten({sizes}) here"
+                raise ValueError(f"Unflatten takes channels, height, width, each a positive int (unlike "
+                                 f"torch.nn.Unflatten(dim, unflattened_size)): {name} is {value!r}{hint}")
+        self.channels, self.height, self.width = (int(value) for value in given.values())
 
     def output_shape(self, input_shape):
         features = self.channels * self.height * self.width

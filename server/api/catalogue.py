@@ -14,8 +14,10 @@ def list_layers() -> list[dict]:
     return catalogue()
 
 
-@router.get("/layers/{kind}")
+@router.get("/layers/{kind}",
+            responses={404: {"description": "no layer kind of that name; the detail lists the kinds"}})
 def get_layer(kind: str) -> dict:
+    """One layer kind's entry of GET /api/layers."""
     if kind not in LAYER_TYPES:
         raise HTTPException(404, f"unknown layer kind {kind!r}; kinds are {', '.join(LAYER_TYPES)}")
     return LAYER_TYPES[kind].describe()

@@ -24,13 +24,16 @@ def _file_name(*parts: object) -> str:
 @router.post("/layers/{index}.npy", response_class=Response,
              responses={200: {"content": {"application/octet-stream": {}},
                               "description": "the layer's output as a .npy file (float32, batch first)"},
+                        413: {"description": "the body is over max_message_bytes (refused before it is read "
+                                             "when it declares its length)"},
                         422: {"description": "bad request, spec or input, or over a limit"},
                         503: {"description": "every run slot is busy; try again"}})
 async def download_layer(index: int, body: DownloadRequest, runner: Annotated[Runner, Depends(get_runner)]) -> Response:
     """Run the request up to layer `index` (negative counts from the end) and return that layer's output.
 
-    The body is a run request as on the WebSocket (docs/protocol.md); `id`, `encoding`, `kernels`,
-    `explain`, `trace` and `saliency` are ignored. The same limits apply, counted up to that layer.
+    The body is a run request as on the WebSocket (docs/protocol.md); `id`, `type`, `encoding`, `kernels`,
+    `explain`, `trace` and `saliency` are optional and ignored (when given, each must still be valid: `type`
+    is "run"). The same limits apply, counted up to that layer.
     """
     try:
         only_the_layer = body.model_copy(update={"explain": None, "saliency": None, "trace": False})

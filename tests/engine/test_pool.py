@@ -301,3 +301,26 @@ def test_bad_input_names_the_argument(xp, call, words):
     x = xp.zeros((1, 1, 5, 5), np.float32)
     with pytest.raises(ValueError, match=words):
         call(x)
+
+
+def test_the_layers_output_sizes_are_torchs_with_ceil_mode_and_padding():
+    """The catalogue's shape rule: ⌈…⌉ + 1 with ceil_mode, less one when the last window would start in the
+    right-hand padding (H 5, kernel 2, stride 2, padding 1: ⌈5 / 2⌉ + 1 = 4, less one: 3, as torch)."""
+    from engine.layers import AvgPool2d, MaxPool2d
+
+    assert MaxPool2d(2, 2, 1, ceil_mode=True).output_shape((1, 1, 5, 5)) == (1, 1, 3, 3)
+    assert "right-hand padding" in MaxPool2d.shape_rule and "right-hand padding" in AvgPool2d.shape_rule
+    for size in range(1, 8):
+        for kernel in range(1, 5):
+            for stride in range(1, 4):
+                for padding in range(kernel // 2 + 1):
+                    x = torch.zeros(1, 1, size, size)
+                    for ours, theirs in ((MaxPool2d, torch.nn.MaxPool2d), (AvgPool2d, torch.nn.AvgPool2d)):
+                        try:
+                            expected = tuple(theirs(kernel, stride, padding, ceil_mode=True)(x).shape)
+                        except RuntimeError:  # an empty output
+                            with pytest.raises(ValueError, match="would be empty"):
+                                ours(kernel, stride, padding, ceil_mode=True).output_shape((1, 1, size, size))
+                            continue
+                        assert ours(kernel, stride, padding, ceil_mode=True).output_shape((1, 1, size, size)) \
+                            == expected, (ours.kind, size, kernel, stride, padding)

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from engine.functional.pool import avg_pool2d
 from engine.grad.pool import avg_pool2d_backward
 from engine.layers import (GRU, LAYER_TYPES, LSTM, RNN, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout,
-                           LeakyReLU, MaxPool2d, ReLU, Upsample)
+                           LeakyReLU, MaxPool2d, ReLU, Unflatten, Upsample)
 from engine.network import Sequential
 from engine.spec import spec_from_network
 
@@ -334,6 +334,54 @@ def test_a_spec_with_align_corners_ticked_in_nearest_mode_still_loads():
         {"kind": "Upsample", "params": {"scale_factor": 2, "mode": "nearest", "align_corners": True}}]})
     x = _input(1, 1, 4, 4)
     np.testing.assert_array_equal(network.forward(x), x.repeat(2, axis=2).repeat(2, axis=3))
+
+
+def test_interpolate_refuses_align_corners_with_nearest_as_torch_does():
+    """The function is torch's; the layer ignores the box with nearest (the test above), and says so."""
+    from engine.functional.reshape import interpolate
+
+    x = _input(1, 1, 4, 4)
+    for align_corners in (True, False):
+        with pytest.raises(ValueError, match="align_corners"):
+            torch.nn.functional.interpolate(torch.from_numpy(x), scale_factor=2, align_corners=align_corners)
+        with pytest.raises(ValueError, match=r"align_corners can only be set with mode 'bilinear', got "
+                                             rf"align_corners={align_corners} with mode 'nearest'"):
+            interpolate(x, scale_factor=2, mode="nearest", align_corners=align_corners)
+    help_text = next(p.help for p in Upsample.params if p.name == "align_corners")
+    assert "ignored with nearest" in help_text
+
+
+def test_conv_transpose_output_padding_below_stride_or_dilation_as_torch():
+    """output_padding must be less than stride or dilation: 1 with stride 1 and dilation 2 is allowed."""
+    x = _input(1, 2, 4, 5)
+    layer = ConvTranspose2d(2, 3, 3, stride=1, output_padding=1, dilation=2)
+    torch.manual_seed(0)
+    got = _compare(layer, torch.nn.ConvTranspose2d(2, 3, 3, stride=1, output_padding=1, dilation=2), x)
+    assert got.shape == tuple(layer.output_shape(x.shape)) == (1, 3, 9, 10)
+    with pytest.raises(ValueError, match="output_padding 2 must be smaller than stride 1 or dilation 2"):
+        ConvTranspose2d(2, 3, 3, output_padding=2, dilation=2).output_shape(x.shape)
+    help_text = next(p.help for p in ConvTranspose2d.params if p.name == "output_padding")
+    assert "less than stride or dilation" in help_text
+
+
+@pytest.mark.parametrize("args, message", [
+    ((1, (16, 7, 7)), r"height is \(16, 7, 7\); torch's Unflatten\(1, \(16, 7, 7\)\) is Unflatten\(16, 7, 7\) here"),
+    ((-1, [4, 4]), r"channels is -1$"),
+    ((0, 4, 4), r"channels is 0$"),
+    ((2, 3.0, 4), r"height is 3.0$"),
+    ((2, 3, True), r"width is True$"),
+    ((2, 3, "4"), r"width is '4'$"),
+])
+def test_unflatten_refuses_torchs_arguments_by_name(args, message):
+    with pytest.raises(ValueError, match=r"^Unflatten takes channels, height, width, each a positive int \(unlike "
+                                         r"torch.nn.Unflatten\(dim, unflattened_size\)\): " + message):
+        Unflatten(*args)
+
+
+def test_unflatten_takes_any_ints():
+    layer = Unflatten(np.int64(16), 7, 7)
+    assert (layer.channels, layer.height, layer.width) == (16, 7, 7) and type(layer.channels) is int
+    assert layer(_input(2, 784)).shape == (2, 16, 7, 7)
 
 
 def test_settings_with_a_spec_form_round_trip():

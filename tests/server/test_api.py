@@ -81,3 +81,14 @@ def test_every_page_says_what_computes_and_why_not_a_gpu(client):
     page = client.get("/").text
     assert f'Computing with <strong id="backend-name">numpy</strong> on {device}<span' in page  # no space before ","
     assert ">, not a GPU: CPU requested (device=cpu)</span>" in page
+
+
+def test_the_download_ignores_the_fields_its_documentation_names(client):
+    """docs/protocol.md and /docs: `id`, `type`, `encoding`, `kernels`, `explain`, `trace` and `saliency`."""
+    body = {"network": "digits-cnn", "input": {"sample": "digit-3"}}
+    plain = client.post("/api/runs/layers/0.npy", json=body)
+    assert plain.status_code == 200
+    ignored = {"id": "x", "type": "run", "encoding": "float16", "kernels": True, "explain": [99, [0]],
+               "trace": True, "saliency": 1}
+    assert client.post("/api/runs/layers/0.npy", json={**body, **ignored}).content == plain.content
+    assert client.post("/api/runs/layers/0.npy", json={**body, "type": "cancel"}).status_code == 422

@@ -47,3 +47,13 @@ def test_the_openapi_schema_lists_the_api_and_not_the_pages(client):
     assert "/api/health" in schema["paths"] and "/api/layers" in schema["paths"]
     assert not any(path in schema["paths"] for path in ("/docs", "/vendor/docs/{name}", "/network"))
     assert client.get("/redoc").status_code == 404  # ReDoc's page would fetch its logo from the internet
+
+
+def test_the_openapi_schema_lists_the_refusals(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "404" in paths["/api/models/{name}"]["get"]["responses"]
+    assert "404" in paths["/api/layers/{kind}"]["get"]["responses"]
+    download = paths["/api/runs/layers/{index}.npy"]["post"]
+    assert {"200", "413", "422", "503"} <= set(download["responses"])
+    for field in ("`id`", "`type`", "`encoding`", "`kernels`", "`explain`", "`trace`", "`saliency`"):
+        assert field in download["description"], field
