@@ -179,6 +179,7 @@ export function createStackEditor(elements, kinds, { onChange }) {
     layers.splice(at, 0, { kind, params: {} });
     open = new Set([at]);
     edit({ ...stack, layers }, { redraw: true });
+    rows[at].querySelector(".nv-stack-toggle").focus(); // says where it went: its name holds its place
   });
 
   /** Where a new layer taking `inputNdim`-D inputs goes: after the last layer whose output it can take (before a

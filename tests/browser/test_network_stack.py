@@ -193,6 +193,8 @@ def test_layers_can_be_added_moved_and_removed(page):
     assert shown_kinds(page) == [*DEFAULT_KINDS, "Tanh"]
     assert stack_row(page, 9).locator(".nv-stack-toggle").get_attribute("aria-expanded") == "true"
     assert "This layer has no settings." in stack_row(page, 9).inner_text()
+    # the keyboard goes on from the new layer's name, which says where it went
+    assert page.evaluate("document.activeElement === document.querySelectorAll('#nv-stack-layers .nv-stack-toggle')[9]")
     # the kinds offered are those that take images or vectors: the recurrent cells live on /sequence
     offered = page.locator("#nv-stack-kind option").all_inner_texts()
     assert {"Conv2d", "ConvTranspose2d", "MaxPool2d", "Linear", "ReLU", "Upsample"} <= set(offered)
