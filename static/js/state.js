@@ -85,7 +85,9 @@ export function parseQuery(search, defaults, types = {}, unread = []) {
   }
   for (const [key, text] of params) {
     if (Object.hasOwn(defaults, key) || SITE_KEYS.includes(key)) continue;
-    unread.push({ key, text, reason: `not a setting of this page; its settings are ${Object.keys(defaults).join(", ")}` });
+    const settings = Object.keys(defaults);
+    unread.push({ key, text, reason: settings.length ? `not a setting of this page; its settings are ${settings.join(", ")}`
+      : "not a setting of this page, which has none" });
   }
   return values;
 }

@@ -36,7 +36,8 @@ def assert_lettering_is_tidy(page) -> None:
     figure, texts = layout["figure"], layout["texts"]
     assert len(texts) > 20
     for text in texts:
-        assert text["right"] - text["left"] > 5 and text["bottom"] - text["top"] > 5, text
+        # (lamina "I" is a single narrow letter: under 5 px wide on a phone's 840 px wide figure)
+        assert text["right"] - text["left"] > 3 and text["bottom"] - text["top"] > 5, text
         assert (text["left"] >= figure["left"] - 0.5 and text["right"] <= figure["right"] + 0.5
                 and text["top"] >= figure["top"] - 0.5 and text["bottom"] <= figure["bottom"] + 0.5), text
     for i, a in enumerate(texts):
@@ -142,3 +143,96 @@ def test_every_header_of_the_comparison_table_has_a_name(page):
     page.goto("/layers")
     names = page.eval_on_selector_all("table th", "cells => cells.map((c) => c.textContent.trim())")
     assert len(names) > 3 and all(names), names
+
+
+def test_on_a_phone_the_figure_keeps_legible_lettering_in_a_box_that_scrolls(phone):
+    """At 390 px the figure was drawn 332 px wide, its lettering 4 to 6 px tall. It keeps a legible size, and
+    its box scrolls sideways (by keyboard too), not the page."""
+    open_layers(phone)
+    heights = phone.eval_on_selector_all(f"{FIGURE} text", "(ts) => ts.map((t) => t.getBoundingClientRect().height)")
+    assert min(heights) >= 10, sorted(heights)[:5]
+    assert_lettering_is_tidy(phone)
+
+    box = phone.locator(".cx-scroll")
+    assert box.get_attribute("tabindex") == "0" and box.get_attribute("aria-label")
+    scroll_width, client_width, left = box.evaluate("(e) => [e.scrollWidth, e.clientWidth, e.scrollLeft]")
+    assert scroll_width > client_width and left == 0
+    box.focus()
+    phone.keyboard.press("ArrowRight")
+    phone.wait_for_function("document.querySelector('.cx-scroll').scrollLeft > 0")
+    # scrolled to its end, the rightmost lettering is in view
+    box.evaluate("(e) => { e.scrollLeft = e.scrollWidth; }")
+    right = phone.eval_on_selector_all(f"{FIGURE} text",
+                                       "(ts) => Math.max(...ts.map((t) => t.getBoundingClientRect().right))")
+    assert right <= box.bounding_box()["x"] + client_width + 0.5
+    screenshot(phone, "layers-cortex-phone")
+
+
+# The content box of the panel around `items`, and their boxes, in CSS pixels.
+BOXES_IN_PANEL = """(items) => {
+  const panel = items[0].closest(".panel");
+  const style = getComputedStyle(panel);
+  const r = panel.getBoundingClientRect();
+  return {
+    panel: { left: r.left + parseFloat(style.borderLeftWidth) + parseFloat(style.paddingLeft),
+             right: r.right - parseFloat(style.borderRightWidth) - parseFloat(style.paddingRight) },
+    items: items.map((e) => ({ text: e.textContent, left: e.getBoundingClientRect().left,
+                               right: e.getBoundingClientRect().right })),
+  };
+}"""
+
+
+def test_the_chain_of_visual_areas_fits_its_panel_at_every_width(page):
+    """V1 ⇄ V2 ⇄ V4 ⇄ IT spilled out of its panel on phones, in presenter mode up to 414 px and at 901 px."""
+    def assert_fits(label):
+        layout = page.eval_on_selector_all(".cx-chain li", BOXES_IN_PANEL)
+        for item in layout["items"]:
+            assert layout["panel"]["left"] - 0.5 <= item["left"] and item["right"] <= layout["panel"]["right"] + 0.5, \
+                (label, item, layout["panel"])
+        sizes = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert sizes[0] <= sizes[1], (label, "the page scrolls sideways")
+
+    open_layers(page)
+    for width in (320, 360, 901, 1366):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert_fits(f"{width} px")
+    page.click("#presenter-toggle")
+    for width in (320, 360, 390, 414, 901, 1366):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert_fits(f"{width} px, presenter mode")
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.locator(".cx-chain").scroll_into_view_if_needed()
+    screenshot(page, "layers-cortex-chain-360-presenter")
+
+
+def test_the_comparison_table_keeps_its_words_in_their_cells_in_presenter_mode_on_a_phone(new_page):
+    """At 360 px in presenter mode "Homogeneous:" ran into "Heterogeneous", which went past the panel's edge."""
+    page = new_page(viewport={"width": 360, "height": 800})
+    open_layers(page)
+    page.click("#presenter-toggle")
+    spills = page.eval_on_selector_all(".cx-table th, .cx-table td", """(cells) => {
+      const panel = cells[0].closest(".panel").getBoundingClientRect();
+      return cells.flatMap((cell) => {
+        const box = cell.getBoundingClientRect();
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        const right = Math.max(box.right, ...[...range.getClientRects()].map((r) => r.right));
+        return right > box.right + 0.5 || box.right > panel.right + 0.5 || cell.scrollWidth > cell.clientWidth
+          ? [cell.textContent.trim()] : [];
+      });
+    }""")
+    assert spills == []
+    page.locator(".cx-table").scroll_into_view_if_needed()
+    screenshot(page, "layers-cortex-table-360-presenter")
+
+
+def test_a_link_setting_the_page_does_not_have_is_named_at_the_top(page):
+    """As on every page (README): /layers has no settings of its own, so ?foo=1 is named, not dropped silently."""
+    page.goto("/layers?foo=1")
+    notice = page.locator("main > #link-notice")
+    notice.wait_for(state="visible")
+    assert notice.get_attribute("role") == "alert"
+    assert "foo=1: not a setting of this page" in notice.inner_text()
+    page.goto("/layers")
+    page.locator(FIGURE).wait_for(state="visible")
+    assert page.locator("#link-notice").count() == 0
