@@ -196,13 +196,13 @@ function receive(message) {
   render();
 }
 
-function render() {
+function render({ refocus = true } = {}) {
   const focused = document.activeElement;
   const hadFocus = insideLiveUi(focused);
   draw();
   // the control that had the keyboard was hidden (Start, Follow, End session, Leave, Close): it goes on from the
   // panel's own control while the panel is open, else from the header's toggle, which names the session
-  if (hadFocus && focused.closest("[hidden]")) {
+  if (refocus && hadFocus && focused.closest("[hidden]")) {
     (ui.panel.hidden ? ui.toggle : live.role === "present" ? ui.link : ui.start).focus();
   }
 }
@@ -252,10 +252,12 @@ function openPanel() {
   render();
   (live.role === "present" ? ui.link : live.role ? ui.code : ui.start).focus();
 }
+/** Close the panel; `refocus`: the keyboard goes on from the toggle (Escape, Close), else it is going elsewhere
+ * (a click or Tab out of the panel) and is left to go there. */
 function closePanel({ refocus = false } = {}) {
   if (ui.panel.hidden) return;
   ui.panel.hidden = true;
-  render();
+  render({ refocus: false });
   if (refocus) ui.toggle.focus();
 }
 const insidePanel = (node) => node instanceof Node && (ui.panel.contains(node) || ui.toggle.contains(node));
