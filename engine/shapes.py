@@ -14,7 +14,11 @@ QUOTED_CHARS = 60  # of a value quoted in an error message: a client may send me
 
 def quoted(value) -> str:
     """repr(value) for an error message, cut to QUOTED_CHARS characters with the full length said."""
-    text = repr(value)
+    return shortened(repr(value))
+
+
+def shortened(text: str) -> str:
+    """`text` when it has at most QUOTED_CHARS characters, else its start and its full length."""
     return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}… ({len(text):,} characters)"
 
 

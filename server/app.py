@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from engine import __version__
 from engine.backend import get_backend, set_backend
 from engine.layers import Conv2d
-from engine.shapes import QUOTED_CHARS
+from engine.shapes import QUOTED_CHARS, shortened
 from server import api_docs, live, pages, ws
 from server.body_limit import BodyLimitMiddleware
 from server.security_headers import SecurityHeadersMiddleware
@@ -48,7 +48,7 @@ def _quoted_input(value):
         text = json.dumps(value, default=str)
     except (RecursionError, ValueError):
         return "(nested too deeply to quote)"
-    return value if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}… ({len(text):,} characters)"
+    return value if len(text) <= QUOTED_CHARS else shortened(text)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -38,9 +38,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from server.pages import PAGES
-from server.runs import SocketSlots
+from server.runs import SocketSlots, client_address
 from server.wire import dumps
-from server.ws import TRY_AGAIN_LATER, client_address
+from server.ws import TRY_AGAIN_LATER
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on a projector
 CODE_LENGTH = 6

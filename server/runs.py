@@ -39,8 +39,8 @@ from engine.layers.base import Layer
 from engine.models import BUILTIN_MODELS, load_model
 from engine.network import Sequential
 from engine.saliency import saliency
-from engine.spec import check_spec_text, network_from_spec
 from engine.shapes import quoted
+from engine.spec import check_spec_text, network_from_spec
 from server.inputs import InputError, resolve_input
 from server.settings import Settings
 from server.uploads import UploadStore
@@ -192,6 +192,11 @@ class Slots:
             self.busy -= 1
 
 
+def client_address(connection: HTTPConnection) -> str:
+    """The address a request or socket came from: what the per-address limits count by."""
+    return connection.client.host if connection.client else "unknown"
+
+
 class SocketSlots:
     """Open sockets of one endpoint: at most `limit` in all and `per_address` from one client address, so that
     one client cannot take them all (used on the event loop only)."""
@@ -308,7 +313,8 @@ class Runner:
     def _builtin(name: str):
         info = BUILTIN_MODELS.get(name)
         if info is None:
-            raise RunError(f"unknown built-in network {quoted(name)}; built-ins are {', '.join(BUILTIN_MODELS)}", "network")
+            raise RunError(f"unknown built-in network {quoted(name)}; built-ins are {', '.join(BUILTIN_MODELS)}",
+                           "network")
         return info
 
     def _builtin_network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
@@ -332,8 +338,8 @@ class Runner:
             name, network = str(request.network.get("name", "network")), self._spec_network(request.network)
         names = [layer_name for layer_name, _ in network.layers]
         if request.from_layer not in names:
-            raise RunError(f"from_layer {quoted(request.from_layer)} is not a layer of network {quoted(name)}; its layers are "
-                           f"{', '.join(names)}", "from_layer")
+            raise RunError(f"from_layer {quoted(request.from_layer)} is not a layer of network {quoted(name)}; "
+                           f"its layers are {', '.join(names)}", "from_layer")
         start = names.index(request.from_layer)
         return name, Sequential(network.layers[start:], name=name), self._input(request, None, None)
 

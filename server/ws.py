@@ -24,7 +24,7 @@ import anyio
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from server.runs import (Execution, Frame, Plan, RunCancelled, RunError, Runner, RunRequest, get_runner,
-                         is_run_id, parse_request, pump, tensor_frame)
+                         client_address, is_run_id, parse_request, pump, tensor_frame)
 from server.shared_runs import RunShares, SharedRun
 from server.wire import ENCODINGS, dumps
 
@@ -244,7 +244,3 @@ async def run_socket(websocket: WebSocket, runner: Annotated[Runner, Depends(get
         await Session(websocket, runner).serve()
     finally:
         runner.sockets.release(address)
-
-
-def client_address(websocket: WebSocket) -> str:
-    return websocket.client.host if websocket.client else "unknown"

@@ -181,13 +181,9 @@ class Unflatten(Layer):
         given = {"channels": channels, "height": height, "width": width}
         for name, value in given.items():
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                hint = ""
-                if isinstance(value, (tuple, list)) and len(value) == 3 and all(isinstance(v, Integral)
-                                                                                 for v in value):
-                    sizes = ", ".join(str(int(v)) for v in value)
-                    hint = f"; torch's Unflatten(1, ({sizes})) is Unflatten({sizes}) here"
                 raise ValueError(f"Unflatten takes channels, height, width, each a positive int (unlike "
-                                 f"torch.nn.Unflatten(dim, unflattened_size)): {name} is {value!r}{hint}")
+                                 f"torch.nn.Unflatten(dim, unflattened_size)): {name} is {value!r}"
+                                 f"{_torch_sizes_hint(value)}")
         self.channels, self.height, self.width = (int(value) for value in given.values())
 
     def output_shape(self, input_shape):
@@ -216,3 +212,11 @@ class Unflatten(Layer):
         value = float(to_numpy(x)[source])
         return Explanation(self.kind, tuple(index), np.asarray([value], np.float32), [source], output=value,
                            note="the same value, moved to its place in the map")
+
+
+def _torch_sizes_hint(value) -> str:
+    """For torch's unflattened_size (three ints) given where Unflatten takes one: how to write it here."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 3 and all(isinstance(v, Integral) for v in value)):
+        return ""
+    sizes = ", ".join(str(int(v)) for v in value)
+    return f"; torch's Unflatten(1, ({sizes})) is Unflatten({sizes}) here"

@@ -24,6 +24,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from server.images import ACCEPTED_FORMATS, ACCEPTED_TEXT, ImageError, encode_png, open_image, shrink_to, to_array
+from server.runs import client_address
 from server.settings import Settings
 from server.uploads import UploadInfo, UploadStore, UploadTooLarge
 
@@ -87,7 +88,7 @@ async def upload_image(request: Request, settings: SettingsDep, uploads: Uploads
         _decode, data, settings.max_image_pixels, settings.max_stored_side, limiter=slots)
     info = UploadInfo(file_name, original_width, original_height)
     try:
-        image_id = uploads.add(image, info, owner=request.client.host if request.client else "")
+        image_id = uploads.add(image, info, owner=client_address(request))
     except UploadTooLarge as error:
         raise HTTPException(413, str(error)) from error
     return UploadedImage(**_description(image_id, image, info).model_dump(), format=image_format)

@@ -206,7 +206,6 @@ function render({ refocus = true } = {}) {
     (ui.panel.hidden ? ui.toggle : live.role === "present" ? ui.link : ui.start).focus();
   }
 }
-const insideLiveUi = (node) => node instanceof Node && [ui.panel, ui.banner, ui.toggle].some((part) => part.contains(node));
 
 function draw() {
   const { role, code } = live;
@@ -261,6 +260,7 @@ function closePanel({ refocus = false } = {}) {
   if (refocus) ui.toggle.focus();
 }
 const insidePanel = (node) => node instanceof Node && (ui.panel.contains(node) || ui.toggle.contains(node));
+const insideLiveUi = (node) => insidePanel(node) || (node instanceof Node && ui.banner.contains(node));
 
 ui.toggle.addEventListener("click", () => (ui.panel.hidden ? openPanel() : closePanel()));
 ui.close.addEventListener("click", () => closePanel({ refocus: true }));

@@ -765,10 +765,10 @@ async function downloadLayer(index, button) {
 // ---- the detail panel -----------------------------------------------------------------------------------------
 
 /** Whether Escape, pressed with `focused` holding the keyboard, is meant for the detail panel: not when it is for
- * a field elsewhere (a select's list, a text being typed) or for the live session's panel. */
+ * a field elsewhere (a select's list, a text being typed). The live session's panel claims its own Escape
+ * (defaultPrevented). */
 function escapeIsTheDetails(focused) {
-  if (!focused || view.detail.contains(focused)) return true;
-  return !focused.matches("input, select, textarea") && !focused.closest("#live-panel");
+  return !focused || view.detail.contains(focused) || !focused.matches("input, select, textarea");
 }
 
 function closeDetail() {
