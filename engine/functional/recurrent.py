@@ -8,12 +8,15 @@ where H is the hidden size and G the number of gate blocks stacked in the rows
 Speed: the input half of every step, x_t W_ih^T + b, does not depend on the hidden
 state, so it is computed for all T steps as one matrix product before the loop;
 each step then does one (N, H) x (H, G*H) product. Arrays are kept time-major
-inside the loop so each step reads and writes contiguous memory.
+inside the loop so each step reads and writes contiguous memory. On the GPU, while W_hh is
+small, the whole loop is one CUDA kernel (engine.functional.cuda_recurrent) with the same
+formulas: launching up to 15 small kernels per step cost far more than their arithmetic.
 """
 
 from __future__ import annotations
 
 from engine.backend import array_module
+from engine.functional import cuda_recurrent
 from engine.shapes import check_input
 
 NONLINEARITIES = ("tanh", "relu")
@@ -143,12 +146,15 @@ def _rnn_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity):
     batch, steps, _ = x.shape
     hidden = weight_hh.shape[1]
     dtype = x.dtype
-    weight_hh_t = _transposed(xp, weight_hh, dtype)
     projection = _input_projection(xp, x, _cast(weight_ih, dtype), _cast(_sum_biases(bias_ih, bias_hh), dtype))
 
     outputs = xp.empty((steps, batch, hidden), dtype=dtype)
-    pre_activation = xp.empty((batch, hidden), dtype=dtype)
     h = _initial_state(xp, h0, batch, hidden, dtype)
+    if cuda_recurrent.fits(xp, 1, hidden, dtype):
+        cuda_recurrent.rnn_steps(projection, _cast(weight_hh, dtype), h, nonlinearity == "relu", outputs)
+        return outputs
+    weight_hh_t = _transposed(xp, weight_hh, dtype)
+    pre_activation = xp.empty((batch, hidden), dtype=dtype)
     for t in range(steps):
         # In place, so a step allocates nothing: pre = h W_hh^T + projection[t]; h = act(pre).
         xp.dot(h, weight_hh_t, out=pre_activation)
@@ -169,16 +175,20 @@ def _lstm_steps(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, keep: bool) -
     batch, steps, _ = x.shape
     hidden = weight_hh.shape[1]
     dtype = x.dtype
-    weight_hh_t = _transposed(xp, weight_hh, dtype)
     # The input half of every a_t; step t adds the hidden half and writes its activated gates there.
     gates = _input_projection(xp, x, _cast(weight_ih, dtype), _cast(_sum_biases(bias_ih, bias_hh), dtype))
     kept = steps if keep else 1
     record = {"gates": gates, "hidden": xp.empty((steps, batch, hidden), dtype=dtype),
               "cell_state": xp.empty((kept, batch, hidden), dtype=dtype),
               "tanh_cell": xp.empty((kept, batch, hidden), dtype=dtype)}
-    from_hidden = xp.empty((batch, 4 * hidden), dtype=dtype)
     h = _initial_state(xp, h0, batch, hidden, dtype)
     c = _initial_state(xp, c0, batch, hidden, dtype)
+    if cuda_recurrent.fits(xp, 4, hidden, dtype):
+        cuda_recurrent.lstm_steps(gates, _cast(weight_hh, dtype), h, c, keep,
+                                  record["hidden"], record["cell_state"], record["tanh_cell"])
+        return record
+    weight_hh_t = _transposed(xp, weight_hh, dtype)
+    from_hidden = xp.empty((batch, 4 * hidden), dtype=dtype)
     for t in range(steps):
         slot = t if keep else 0
         a = xp.dot(h, weight_hh_t, out=from_hidden)
@@ -199,18 +209,23 @@ def _gru_steps(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, keep: bool) -> dic
     """Every step's values, time-major: "hidden" h_t (T, N, H) and "gates" (T, N, 3H); with keep=True
     "gates" holds the activated blocks r, z, n and "from_hidden" (T, N, 3H) is kept for every step:
     h_{t-1} W_hh^T + b_hh (its n block sits inside r * (...)). Without, "gates" is left holding the
-    input half of the pre-activations and "from_hidden" has the last step's only, shape (1, N, 3H)."""
+    input half of the pre-activations (the activated blocks on the GPU's one-kernel loop) and
+    "from_hidden" has the last step's only, shape (1, N, 3H)."""
     xp = array_module(x)
     batch, steps, _ = x.shape
     hidden = weight_hh.shape[1]
     dtype = x.dtype
-    weight_hh_t = _transposed(xp, weight_hh, dtype)
     bias_hh = _cast(bias_hh, dtype)
     # b_hn sits inside r * (...), so only b_ih joins the precomputed input half.
     gates = _input_projection(xp, x, _cast(weight_ih, dtype), _cast(bias_ih, dtype))
     record = {"gates": gates, "hidden": xp.empty((steps, batch, hidden), dtype=dtype),
               "from_hidden": xp.empty((steps if keep else 1, batch, 3 * hidden), dtype=dtype)}
     h = _initial_state(xp, h0, batch, hidden, dtype)
+    if cuda_recurrent.fits(xp, 3, hidden, dtype):
+        cuda_recurrent.gru_steps(gates, _cast(weight_hh, dtype), bias_hh, h, keep,
+                                 record["hidden"], record["from_hidden"])
+        return record
+    weight_hh_t = _transposed(xp, weight_hh, dtype)
     for t in range(steps):
         from_input = gates[t]
         from_hidden = xp.dot(h, weight_hh_t, out=record["from_hidden"][t if keep else 0])

@@ -202,7 +202,10 @@ def test_batch_norm_without_running_statistics_uses_the_batchs():
 
 
 def test_batch_norm_without_a_shift():
-    reference = torch.nn.BatchNorm2d(2, bias=False).eval()
+    try:
+        reference = torch.nn.BatchNorm2d(2, bias=False).eval()
+    except TypeError:  # the argument is newer than torch 2.11 (the GPU machines' build); 2.13 has it
+        pytest.skip(f"torch {torch.__version__}'s BatchNorm2d has no bias argument, so no reference")
     with torch.no_grad():
         reference.running_mean.uniform_(-1, 1)
         reference.weight.uniform_(0.5, 1.5)
