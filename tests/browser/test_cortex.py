@@ -168,6 +168,20 @@ def test_on_a_phone_the_figure_keeps_legible_lettering_in_a_box_that_scrolls(pho
     screenshot(phone, "layers-cortex-phone")
 
 
+def test_the_figure_box_is_a_tab_stop_only_while_it_scrolls(page):
+    """On a wide screen the box has nothing to scroll, so Tab passes it by; narrowed, it scrolls and is a stop."""
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    open_layers(page)
+    box = page.locator(".cx-scroll")
+    page.wait_for_function("!document.querySelector('.cx-scroll').hasAttribute('tabindex')")
+    assert box.evaluate("(e) => e.scrollWidth <= e.clientWidth")
+    page.set_viewport_size({"width": 500, "height": 1000})
+    page.wait_for_function("document.querySelector('.cx-scroll').getAttribute('tabindex') === '0'")
+    assert box.evaluate("(e) => e.scrollWidth > e.clientWidth")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.wait_for_function("!document.querySelector('.cx-scroll').hasAttribute('tabindex')")
+
+
 # The content box of the panel around `items`, and their boxes, in CSS pixels.
 BOXES_IN_PANEL = """(items) => {
   const panel = items[0].closest(".panel");
