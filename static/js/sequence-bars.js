@@ -1,9 +1,11 @@
 // A light bar chart of one vector (the hidden state at a step, the class probabilities at a step), made of
 // plain elements: it is redrawn on every move of the time scrubber, where a Plotly redraw costs 20 to 50 ms
-// here and this well under one. Hovering shows the value under the pointer in a readout line.
+// here and this well under one. The bar under the pointer, or the one the arrow keys moved to while the container
+// has the focus (it is the chart's tab stop), is ringed and said in a readout line (a live region).
 //
 //   barChart(container, values, { labels, range: [low, high], highlight, itemName: "unit", valueName: "h" })
 
+import { stepPixel } from "./pixel-reader.js";
 import { formatNumber } from "./plots.js";
 
 const MAX_LABELS = 10; // at most about this many labels under the bars (every k-th, k a round number, when more)
@@ -33,6 +35,10 @@ function build(container, count, labels) {
     bar.style.width = `${80 / count}%`;
     area.append(bar);
   }
+  const marker = element("span", "sq-bar-marker");
+  marker.style.width = `${100 / count}%`;
+  marker.hidden = true;
+  area.append(marker);
   const names = element("div", "sq-bar-labels");
   for (let i = 0; i < count; i += every) {
     const label = element("span", "", labels[i]);
@@ -43,7 +49,10 @@ function build(container, count, labels) {
   axis.append(element("span", ""), element("span", ""), element("span", ""));
   const chart = element("div", "sq-barchart");
   chart.dataset.labels = labels.join(",");
-  chart.append(axis, area, names, element("p", "sq-bar-readout muted"));
+  const readout = element("p", "sq-bar-readout muted");
+  readout.setAttribute("aria-live", "polite");
+  chart.append(axis, area, names, readout);
+  chart.reading = { cursor: null, hovered: null }; // the bar the keys are on, the bar under the pointer
   container.replaceChildren(chart);
   return chart;
 }
@@ -73,13 +82,49 @@ export function barChart(container, values, { labels = null, range, highlight = 
     bar.dataset.value = String(v);
     bar.className = `sq-bar ${highlight === null ? (v < 0 ? "negative" : "positive") : i === highlight ? "best" : ""}`;
   });
-  const readout = chart.querySelector(".sq-bar-readout");
-  const area = chart.querySelector(".sq-bar-area");
   const describe = (i) => `${itemName} ${names[i]}: ${valueName} ${formatNumber(values[i])}`;
-  readout.textContent = highlight === null ? `Hover a bar to read its ${itemName}'s value.` : describe(highlight);
+  readBars(container, chart, { count: values.length, describe, first: highlight ?? 0,
+    hint: `Hover a bar or use the arrow keys to read a ${itemName}'s value.` });
+}
+
+/**
+ * Read the bars: the one under the pointer, else, while `container` has the focus, the one the arrow keys (Home,
+ * End) moved to, starting at `first`; it is ringed and describe(i) is said in the readout, which holds `hint` when
+ * no bar is read.
+ */
+function readBars(container, chart, { count, describe, first, hint }) {
+  const reading = chart.reading;
+  reading.cursor = Math.min(reading.cursor ?? first, count - 1);
+  const area = chart.querySelector(".sq-bar-area");
+  const marker = chart.querySelector(".sq-bar-marker");
+  const readout = chart.querySelector(".sq-bar-readout");
+  const show = () => {
+    const i = reading.hovered ?? (container.matches(":focus") ? reading.cursor : null);
+    marker.hidden = i === null;
+    if (i !== null) marker.style.left = `${(100 * i) / count}%`;
+    const text = i === null ? hint : describe(i);
+    if (readout.textContent !== text) readout.textContent = text; // a live region: it speaks only of a change
+  };
+  container.tabIndex = 0;
+  container.onfocus = container.onblur = show;
+  container.onkeydown = (event) => {
+    const next = stepPixel({ y: 0, x: reading.cursor }, event.key, { height: 1, width: count });
+    if (!next) return;
+    event.preventDefault();
+    reading.cursor = next.x;
+    reading.hovered = null; // the keys read the bar they moved to, wherever the pointer rests
+    show();
+  };
   area.onmousemove = (event) => {
     const box = area.getBoundingClientRect();
-    const i = Math.floor(((event.clientX - box.left) / box.width) * values.length);
-    if (i >= 0 && i < values.length) readout.textContent = describe(i);
+    const i = Math.floor(((event.clientX - box.left) / box.width) * count);
+    if (i < 0 || i >= count) return;
+    reading.hovered = reading.cursor = i; // the keys go on from here
+    show();
   };
+  area.onmouseleave = () => {
+    reading.hovered = null;
+    show();
+  };
+  show();
 }

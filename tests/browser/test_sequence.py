@@ -90,6 +90,37 @@ def gate_parts(page) -> list[str]:
     return page.eval_on_selector_all("#sq-gates figure", "(figures) => figures.map((f) => f.dataset.part)")
 
 
+def tab_to(page, element_id: str, presses: int = 6) -> None:
+    """Press Tab until the element `element_id` has the focus (within `presses` presses)."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == element_id:
+            return
+    raise AssertionError(f"{presses} presses of Tab did not reach #{element_id}")
+
+
+def bar_read(page, chart: str, item_name: str, value_name: str) -> tuple[str, float]:
+    """The bar named in a bar chart's readout line ("unit 3: h_5 -0.25") and the value it says."""
+    text = page.inner_text(f"{chart} .sq-bar-readout")
+    match = re.fullmatch(rf"{item_name} (\S+): {value_name} (-?[\d.]+(?:e[+-]?\d+)?)", text)
+    assert match, text
+    return match[1], float(match[2])
+
+
+def ringed_bar(page, chart: str) -> int | None:
+    """The bar under the middle of a chart's marker, as drawn on the screen; None when no marker shows."""
+    return page.eval_on_selector(chart, """(chart) => {
+      const marker = chart.querySelector(".sq-bar-marker");
+      if (marker.hidden) return null;
+      const box = marker.getBoundingClientRect();
+      const middle = (box.left + box.right) / 2;
+      return [...chart.querySelectorAll(".sq-bar")].findIndex((bar) => {
+        const { left, right } = bar.getBoundingClientRect();
+        return left <= middle && middle <= right;
+      });
+    }""")
+
+
 # ---- tests ----------------------------------------------------------------------------------------------
 
 def test_digit_lstm_shows_input_hidden_state_gates_and_answer(page, server_url):
@@ -206,6 +237,60 @@ def test_time_scrubber_keyboard_drag_buttons_and_clicks(page, server_url):
     assert page.inner_text("#sq-play") == "Play" and page.get_attribute("#sq-play", "aria-pressed") is None
     # scrubbing is a view change: nothing was computed again
     assert runs_done(page) == count
+
+
+def test_the_bar_charts_read_with_the_arrow_keys_what_the_bars_show(page, server_url):
+    open_sequence(page, "?network=digits-gru&step=5")
+    request = {"network": "digits-gru", "input": {"sample": "mnist-3"}}
+    hidden = server_layer(server_url, request, 0)[0, 5]
+    probabilities = server_layer(server_url, request, -1)[0, 5]
+    wait_for_step(page, 5)
+
+    def check_read(chart: str, index: int, names: list[str], item_name: str, value_name: str,
+                   expected: np.ndarray) -> None:
+        """The readout names bar `index`, says the value its bar is drawn at and the server computed, and the
+        marker rings that bar."""
+        name, value = bar_read(page, chart, item_name, value_name)
+        assert name == names[index]
+        shown = bar_values(page, chart)[index]
+        assert value == pytest.approx(shown, rel=1e-3, abs=1e-6)  # the value rounded to 4 digits
+        assert value == pytest.approx(float(expected[index]), rel=FLOAT16["rtol"], abs=FLOAT16["atol"])
+        assert ringed_bar(page, chart) == index
+
+    # from the step slider, Tab reaches the hidden state's bars: one tab stop, its focus ring shown
+    page.focus("#sq-step")
+    tab_to(page, "sq-at-hidden")
+    chart = "#sq-at-hidden"
+    assert page.get_attribute(chart, "role") == "application"
+    assert page.get_attribute(f"{chart} .sq-bar-readout", "aria-live") == "polite"
+    ring = page.eval_on_selector(chart, "(chart) => [chart.matches(':focus-visible'), "
+                                        "getComputedStyle(chart).outlineStyle, parseFloat(getComputedStyle(chart).outlineWidth)]")
+    assert ring[0] and ring[1] == "solid" and ring[2] >= 2, ring
+    units = [str(k) for k in range(DIGIT_READER_HIDDEN)]
+    last = DIGIT_READER_HIDDEN - 1
+    check_read(chart, 0, units, "unit", "h_5", hidden)  # the focus reads the first bar
+    for key, unit in [("ArrowRight", 1), ("ArrowRight", 2), ("End", last), ("ArrowRight", last),
+                      ("ArrowLeft", last - 1), ("Home", 0), ("ArrowLeft", 0)]:
+        page.keyboard.press(key)
+        check_read(chart, unit, units, "unit", "h_5", hidden)
+    page.keyboard.press("ArrowRight")
+    screenshot(page, "sequence-bars-read-with-keys")
+
+    # the probabilities' bars: the keys start at the best class, the one highlighted
+    tab_to(page, "sq-output-bars")
+    assert ringed_bar(page, chart) is None
+    assert page.inner_text(f"{chart} .sq-bar-readout") == "Hover a bar or use the arrow keys to read a unit's value."
+    chart = "#sq-output-bars"
+    classes = [str(k) for k in range(10)]
+    best = int(np.argmax(probabilities))
+    assert 0 < best < 9  # the keys below move to either side of it
+    check_read(chart, best, classes, "class", "probability", probabilities)
+    for key, k in [("ArrowLeft", best - 1), ("ArrowRight", best), ("ArrowRight", best + 1), ("End", 9), ("Home", 0)]:
+        page.keyboard.press(key)
+        check_read(chart, k, classes, "class", "probability", probabilities)
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "sq-at-hidden"
+    check_read("#sq-at-hidden", 1, units, "unit", "h_5", hidden)  # where the keys left it
 
 
 def test_sine_frequency_slider_changes_input_and_prediction(page, server_url):
