@@ -2,7 +2,8 @@
 
 Every image becomes a float32 array (H, W, C) with values in [0, 1] and C = 1 (grayscale) or 3 (RGB):
 
-- The first frame of an animated GIF, WebP or multi-page TIFF is used.
+- The first frame of an animated GIF, WebP or PNG, or the first page of a TIFF, is used (`frame_count` says
+  how many the file holds, for the page to tell the person).
 - The EXIF orientation is applied, so the array is the picture as a photo viewer shows it.
 - Transparency (an alpha channel, or a transparent palette entry or colour key) is composited onto
   WHITE, the way a browser shows a transparent PNG on a white page: a digit drawn in dark strokes
@@ -34,6 +35,10 @@ ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "GIF": "GIF", "
                     "BMP": "BMP", "TIFF": "TIFF"}
 ACCEPTED_TEXT = "PNG, JPEG, GIF, WebP, BMP or TIFF"
 BLOCK_ROWS = 512  # rows converted at a time to 8 bits (encode_png), or from 8 bits with alpha (_composite)
+
+# formats whose further frames are a person's pictures (animation frames, pages); a camera's JPEG (MPO) holds
+# previews and depth maps instead, which no one thinks of as frames
+MULTI_FRAME_FORMATS = {"GIF", "WEBP", "PNG", "TIFF"}
 
 # modes whose transparency composites into one gray channel; every other mode composites into RGB
 _GRAY_MODES = {"1", "L", "LA", "La"}
@@ -91,6 +96,20 @@ def to_array(image: Image.Image) -> np.ndarray:
         raise
     except Exception as error:  # truncated data, broken compressed streams, bad EXIF, ...
         raise ImageError(422, f"the file is damaged or incomplete ({error})") from error
+
+
+def frame_count(image: Image.Image) -> int:
+    """How many frames (animation) or pages (TIFF) an opened image's file holds: 1 for a still picture.
+
+    Counting reads the frames' headers, not their pixels; a file whose later frames are damaged counts the
+    frames up to the damage (its first frame decoded, so it is used).
+    """
+    if image.format not in MULTI_FRAME_FORMATS:
+        return 1
+    try:
+        return image.n_frames
+    except Exception:  # noqa: BLE001 - a damaged later frame: what was counted before it
+        return image.tell() + 1
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

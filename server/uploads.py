@@ -18,11 +18,14 @@ class UploadTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class UploadInfo:
-    """What the person sent: the file's name ("" when the form gave none) and the picture's own size."""
+    """What the person sent: the file's name ("" when the form gave none), the picture's own size, its format's
+    name ("" when unknown) and how many frames or pages the file holds (only the first is used)."""
 
     name: str
     original_width: int
     original_height: int
+    format: str = ""
+    frames: int = 1
 
 
 @dataclass

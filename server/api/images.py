@@ -1,4 +1,4 @@
-"""POST /api/images: upload an image (held in memory only); GET /api/images/{image_id}: its size;
+"""POST /api/images: upload an image (held in memory only); GET /api/images/{image_id}: what it is;
 GET /api/images/{image_id}.png: see it back.
 
 An image larger than `max_stored_side` on its longer side is kept reduced to that size: every view
@@ -23,7 +23,8 @@ from pydantic import BaseModel
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from server.images import ACCEPTED_FORMATS, ACCEPTED_TEXT, ImageError, encode_png, open_image, shrink_to, to_array
+from server.images import (ACCEPTED_FORMATS, ACCEPTED_TEXT, ImageError, encode_png, frame_count, open_image,
+                           shrink_to, to_array)
 from server.runs import client_address
 from server.settings import Settings
 from server.uploads import UploadInfo, UploadStore, UploadTooLarge
@@ -64,10 +65,8 @@ class StoredImage(BaseModel):
     name: str  # the file's name as sent, without folders ("" when the form gave none)
     original_width: int  # the picture's own size (after its EXIF orientation); larger than width when reduced
     original_height: int
-
-
-class UploadedImage(StoredImage):
     format: str  # PNG, JPEG, GIF, WebP, BMP or TIFF
+    frames: int  # frames (an animated GIF, WebP or PNG) or pages (a TIFF) in the file; only the first is used
 
 
 _MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -81,24 +80,24 @@ _MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form
     415: {"description": "not an image, or not an accepted format"},
     422: {"description": "a damaged or incomplete image, or no field named 'file'"}})
 async def upload_image(request: Request, settings: SettingsDep, uploads: UploadsDep,
-                       slots: ImageSlotsDep) -> UploadedImage:
+                       slots: ImageSlotsDep) -> StoredImage:
     """Decode the image in the multipart field `file` and keep it in memory; answer its id and size."""
     data, file_name = await read_file_field(request, FILE_FIELD, settings.max_upload_bytes)
-    image, image_format, (original_height, original_width) = await anyio.to_thread.run_sync(
-        _decode, data, settings.max_image_pixels, settings.max_stored_side, limiter=slots)
-    info = UploadInfo(file_name, original_width, original_height)
+    image, info = await anyio.to_thread.run_sync(
+        _decode, data, file_name, settings.max_image_pixels, settings.max_stored_side, limiter=slots)
     try:
         image_id = uploads.add(image, info, owner=client_address(request))
     except UploadTooLarge as error:
         raise HTTPException(413, str(error)) from error
-    return UploadedImage(**_description(image_id, image, info).model_dump(), format=image_format)
+    return _description(image_id, image, info)
 
 
 def _description(image_id: str, image: np.ndarray, info: UploadInfo | None) -> StoredImage:
     height, width, channels = image.shape
     info = info or UploadInfo("", width, height)
     return StoredImage(image_id=image_id, width=width, height=height, channels=channels, name=info.name,
-                       original_width=info.original_width, original_height=info.original_height)
+                       original_width=info.original_width, original_height=info.original_height,
+                       format=info.format, frames=info.frames)
 
 
 def _stored(image_id: str, uploads: UploadStore) -> tuple[np.ndarray, UploadInfo | None]:
@@ -120,18 +119,20 @@ async def image_png(image_id: str, uploads: UploadsDep, slots: ImageSlotsDep) ->
 
 @router.get("/images/{image_id}", responses={404: {"description": "unknown or expired id"}})
 async def image_info(image_id: str, uploads: UploadsDep) -> StoredImage:
-    """Whether the server still has the image, its size as kept, and its file's name and own size (a page checks
-    a link's upload with it and names the picture)."""
+    """Whether the server still has the image, its size as kept, and what its file was: its name, own size,
+    format and frames (a page checks a link's upload with it and describes the picture)."""
     return _description(image_id, *_stored(image_id, uploads))
 
 
-def _decode(data: bytes, max_pixels: int, max_side: int) -> tuple[np.ndarray, str, tuple[int, int]]:
-    """Runs in a worker thread: the decoded image (reduced to `max_side`), its format's name and its own
-    (height, width); or HTTPException."""
+def _decode(data: bytes, file_name: str, max_pixels: int, max_side: int) -> tuple[np.ndarray, UploadInfo]:
+    """Runs in a worker thread: the decoded image (reduced to `max_side`) and what its file was; or
+    HTTPException."""
     try:
         image = open_image(data, max_pixels=max_pixels)
         pixels = to_array(image)
-        return shrink_to(pixels, max_side), ACCEPTED_FORMATS[image.format], pixels.shape[:2]
+        height, width = pixels.shape[:2]
+        info = UploadInfo(file_name, width, height, ACCEPTED_FORMATS[image.format], frame_count(image))
+        return shrink_to(pixels, max_side), info
     except ImageError as error:
         raise HTTPException(error.status_code, error.message) from error
 

@@ -236,7 +236,10 @@ function blended(digit, t) {
 /** The run request's "input": samples and uploads by name, drawings and patterns made at 28 x 28 here. */
 async function requestInput() {
   const source = currentSource();
-  if (source.type === "sample" || source.type === "upload") return sourceToInput(source);
+  // by name: the server resizes it to the network's input (the picker says when that enlarges an upload)
+  if (source.type === "sample" || source.type === "upload") {
+    return sourceToInput(source, { resizedTo: model.input_size });
+  }
   return prepareInput(source, { size: Math.max(...model.input_size), channels: model.input_channels });
 }
 

@@ -5,7 +5,8 @@
 // a URL with encodeSource / decodeSource:
 //   {type: "sample", name}                         a bundled image (GET /api/samples)
 //   {type: "upload", imageId, name, width, height} an image sent to POST /api/images, as the server keeps it
-//                                                  (with original: [width, height] when it was reduced)
+//                                                  (with original: [width, height] when it was reduced, and
+//                                                  frames and format when the file holds several frames)
 //   {type: "draw", size, pixels}                   the drawing canvas, pixels a Float32Array in [0, 1]
 //   {type: "pattern", name}                        a synthetic pattern made at the working size
 // plus `invert: true` when the input should be 1 - x (digits drawn dark on white), and `centred: true` when a
@@ -102,9 +103,11 @@ export function fitSize(width, height, size) {
 /**
  * The "input" object of a run request for `source`, as it is: samples and uploads by name or id (the
  * server converts and resizes them for a built-in network), drawings and patterns as arrays
- * (1 x H x W; patterns at options.size, default 128).
+ * (1 x H x W; patterns at options.size, default 128). options.resizedTo: the [height, width] the server
+ * resizes a sample or upload to (a network's input size), for the picker to say when it enlarges an upload.
  */
-export function sourceToInput(source, { size = 128 } = {}) {
+export function sourceToInput(source, { size = 128, resizedTo = null } = {}) {
+  if (resizedTo) noteReading(source, resizedTo);
   let input;
   if (source.type === "sample") input = { sample: source.name };
   else if (source.type === "upload") input = { image_id: source.imageId };
@@ -130,6 +133,8 @@ const PREPARED_KEEP = 8;
  * other source is made here and sent as an array (C x H x W). Resolves the same object for the same arguments.
  */
 export async function prepareInput(source, { size, channels = 1, signed = false, byName = false }) {
+  const fitted = source.type === "upload" && !source.centred; // a centred digit is made 28×28 by the server
+  noteReading(source, fitted ? fitSize(source.width, source.height, size) : null, size);
   // the server finds the digit in the whole picture, at its own size
   if (source.centred) return sourceToInput(source, { size });
   if (byName && (source.type === "sample" || source.type === "upload")) {
@@ -148,7 +153,7 @@ export async function prepareInput(source, { size, channels = 1, signed = false,
 }
 
 async function makeInput(source, { size, channels, signed, invert }) {
-  const { values, shape } = await sourceImage(source, { size, channels });
+  const { values, shape } = await readPicture(source, { size, channels });
   if (signed) values.forEach((v, i) => { values[i] = 2 * (invert ? 1 - v : v) - 1; });
   return { array: encodeArray(values, shape) };
 }
@@ -157,9 +162,16 @@ async function makeInput(source, { size, channels, signed, invert }) {
  * The source's picture as {values: Float32Array (C*H*W, in [0, 1]), shape: [C, H, W]} with the longer
  * side `size` (the aspect ratio kept), or stretched to `shape` [H, W] when given, and `channels` 1 (ITU-R
  * BT.601 luminance, as the server converts) or 3. Inversion is not applied (the request's "invert" does it on
- * the server).
+ * the server). For a run's input: the picker says what this does to an upload.
  */
 export async function sourceImage(source, { size, channels = 1, shape = null }) {
+  const picture = await readPicture(source, { size, channels, shape });
+  noteReading(source, picture.shape.slice(1), shape ? null : size);
+  return picture;
+}
+
+/** sourceImage without telling the picker (to look at the picture, not to run on it). */
+async function readPicture(source, { size, channels = 1, shape = null }) {
   if (source.type === "pattern" && !shape) {
     return repeatChannels(patternArray(source.name, size), [size, size], channels);
   }
@@ -210,12 +222,15 @@ async function describeUpload(imageId) {
   if (answer) describedUploads.set(imageId, uploadSource(answer, answer.name || "uploaded image"));
 }
 
-/** `source` (an upload) with the name and sizes the server gave for it, where it has described it. */
+/** `source` (an upload) with the name, sizes and frames the server gave for it, where it has described it. */
 function describedUpload(source) {
   const described = describedUploads.get(source.imageId);
   if (!described) return source;
-  const { name, width, height, original } = described;
-  return { ...source, name, width, height, ...(original ? { original } : {}) };
+  const { name, width, height, original, frames, format } = described;
+  const kept = { ...source, name, width, height };
+  if (original) kept.original = original;
+  if (frames) Object.assign(kept, { frames, format });
+  return kept;
 }
 
 /**
@@ -355,17 +370,78 @@ export async function uploadImage(file) {
   return source;
 }
 
-/** The source of an upload the server described (POST or GET /api/images): "original" when it was reduced. */
+/**
+ * The source of an upload the server described (POST or GET /api/images): "original" when it was reduced,
+ * "frames" and "format" when its file holds several frames (or pages) and only the first is used.
+ */
 function uploadSource(answer, name) {
   const source = { type: "upload", imageId: answer.image_id, name, width: answer.width, height: answer.height };
   const reduced = answer.original_width > answer.width || answer.original_height > answer.height;
-  return reduced ? { ...source, original: [answer.original_width, answer.original_height] } : source;
+  if (reduced) source.original = [answer.original_width, answer.original_height];
+  if (answer.frames > 1) Object.assign(source, { frames: answer.frames, format: answer.format });
+  return source;
 }
 
 /** "Using NAME (W×H)": the picture an upload source names, and the size the server reduced it from. */
 function usingText({ name, width, height, original }) {
   const kept = original ? `${original[0]}×${original[1]}, kept at ${width}×${height}` : `${width}×${height}`;
   return `Using ${name} (${kept})`;
+}
+
+// ---- what is done to an upload on its way to the layer ----------------------------------------------------
+// A run's input is made here (prepareInput, sourceImage, sourceToInput), so here the page's pickers learn the
+// size their upload is read at, and say so under it when that enlarges the picture or leaves it very thin.
+
+const THIN_SIDE = 8; // pixels: a side shorter than this is thinner than most windows a layer slides
+const pickers = new Set(); // the page's pickers with an Upload tab
+let lastReading = null; // how the page's last run input reads its upload: {source, shape: [h, w], fit}, or null
+
+/** The page reads `source` at `shape` [height, width]: its longer side fitted to `fit` pixels, or stretched. */
+function noteReading(source, shape, fit = null) {
+  lastReading = source.type === "upload" && shape ? { source, shape, fit } : null;
+  for (const picker of pickers) picker.showReading(lastReading);
+}
+
+/** What was done to an upload, in a sentence or two ("" when nothing worth saying): its frames, its size. */
+function uploadNote(source, reading) {
+  const read = reading?.source.imageId === source.imageId ? reading : null;
+  return [framesNote(source), read ? enlargedNote(source, read) : "", read ? thinNote(read) : ""]
+    .filter(Boolean).join(" ");
+}
+
+function framesNote({ frames, format }) {
+  if (!(frames > 1)) return "";
+  return `First of ${frames} ${format === "TIFF" ? "pages" : "frames"} used.`;
+}
+
+/** "Enlarged from 10×10 to 28×28." when a side grows ("Stretched" when the other shrinks). */
+function enlargedNote({ width, height }, { shape: [toHeight, toWidth] }) {
+  if (toHeight <= height && toWidth <= width) return "";
+  const verb = toHeight < height || toWidth < width ? "Stretched" : "Enlarged";
+  return `${verb} from ${width}×${height} to ${toWidth}×${toHeight}.`;
+}
+
+/** "Read at 128×2, only 2 px tall: …" when fitting the longer side leaves the other very short. */
+function thinNote({ shape: [height, width], fit }) {
+  if (!fit || Math.min(height, width) >= THIN_SIDE) return "";
+  const thin = height < width ? `${height} px tall` : `${width} px wide`;
+  return `Read at ${width}×${height}, only ${thin}: its longer side is fitted to ${fit} px.`;
+}
+
+/**
+ * Why the run's input is thinner than its working size, for an error that says an output side would be empty
+ * ("output height would be empty: …"): the uploaded picture's shape. "" when the error is about another side,
+ * or the input is not an upload fitted to a size.
+ */
+export function thinInputReason(message) {
+  const side = /output (height|width) would be empty/.exec(message)?.[1];
+  if (!side || !lastReading?.fit) return "";
+  const { source, shape: [height, width], fit } = lastReading;
+  const pixels = side === "height" ? height : width;
+  if (pixels >= fit) return "";
+  const [ownWidth, ownHeight] = source.original ?? [source.width, source.height];
+  return `The input is only ${pixels} px ${side === "height" ? "tall" : "wide"} because ${source.name} is `
+    + `${ownWidth}×${ownHeight}: its longer side is fitted to ${fit} px.`;
 }
 
 // ---- the picker -------------------------------------------------------------------------------------
@@ -411,6 +487,8 @@ class InputPicker {
     this.drawing = pad ? new DrawingPad(pad, () => { this.uploadsStarted++; this.drawn(); }) : null;
     this.source = this.forPage(initial);
     this.uploadsStarted = 0; // counts files chosen: only the newest one's upload is used
+    this.reading = null; // how the page reads the upload (noteReading), for the note under it
+    if (kinds.includes("upload")) pickers.add(this);
     this.ready = this.loadSamples(initial);
   }
 
@@ -457,7 +535,8 @@ class InputPicker {
       element("div", { class: "ip-drop" },
         element("label", { for: file.id }, "Choose an image"), file,
         element("span", { class: "muted help" }, "or drop one anywhere on this box (PNG, JPEG, GIF, WebP, BMP, TIFF)")),
-      element("p", { class: "ip-upload-name muted" }));
+      element("p", { class: "ip-upload-name muted" }),
+      element("p", { class: "ip-upload-note", role: "status" }));
   }
 
   build_draw() {
@@ -535,13 +614,13 @@ class InputPicker {
     if (source.type === "draw") this.drawing.load(source.pixels);
     if (source.type === "upload") {
       this.lastUpload = source;
-      field(".ip-upload-name").textContent = usingText(this.lastUpload);
+      this.showUpload(this.lastUpload);
       // not described yet (a live session's view, a history entry): ask, then name the file if still shown
       if (!describedUploads.has(source.imageId)) {
         describeUpload(source.imageId).then(() => {
           if (this.lastUpload?.imageId !== source.imageId || !describedUploads.has(source.imageId)) return;
           this.lastUpload = describedUpload(this.lastUpload);
-          field(".ip-upload-name").textContent = usingText(this.lastUpload);
+          this.showUpload(this.lastUpload);
         });
       }
     }
@@ -568,7 +647,7 @@ class InputPicker {
     if (kind === "pattern") this.choose({ type: "pattern", name: field(".ip-pattern").value });
     if (kind === "draw") this.drawn();
     if (kind === "upload" && this.lastUpload) {
-      field(".ip-upload-name").textContent = usingText(this.lastUpload);
+      this.showUpload(this.lastUpload);
       this.choose(this.lastUpload);
     }
   }
@@ -593,7 +672,7 @@ class InputPicker {
   async hintAtInvert(source) {
     const handled = () => this.source?.invert || this.source?.centred; // centring finds dark ink itself
     if (!this.digits || handled()) return;
-    const { values } = await sourceImage(source, { size: 28, channels: 1 });
+    const { values } = await readPicture(source, { size: 28, channels: 1 });
     const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
     if (mean <= 0.5 || this.source?.imageId !== source.imageId || handled()) return;
     this.showHint("This picture is mostly light. The digit networks read light ink on a dark background, "
@@ -638,20 +717,21 @@ class InputPicker {
     this.selectTab("upload");
     const name = this.root.querySelector(".ip-upload-name");
     const ticket = ++this.uploadsStarted;
+    this.showUpload(null);
     name.textContent = `Uploading ${file.name}…`;
     try {
       const source = await uploadImage(file);
       if (ticket !== this.uploadsStarted) return; // another file was chosen meanwhile
       this.lastUpload = source;
-      name.textContent = usingText(source);
+      this.showUpload(source);
       this.pick(source);
       if (note) this.showHint(note);
       await this.hintAtInvert(source);
     } catch (error) {
       if (ticket !== this.uploadsStarted) return;
       // the page still shows what it showed: its tab comes back, or the upload's line says which picture it is
-      name.textContent = this.lastUpload && this.source?.imageId === this.lastUpload.imageId
-        ? usingText(this.lastUpload) : "";
+      const stillShown = this.lastUpload && this.source?.imageId === this.lastUpload.imageId;
+      this.showUpload(stillShown ? this.lastUpload : null);
       if (this.source && this.source.type !== "upload") {
         const hadFocus = this.root.querySelector(".ip-pane[data-kind='upload']").contains(document.activeElement);
         this.selectTab(this.source.type);
@@ -660,6 +740,25 @@ class InputPicker {
       }
       this.showError(error.message, { refusal: true });
     }
+  }
+
+  /** The upload pane's lines: which picture is used (`source`, or none) and what is done to it. */
+  showUpload(source) {
+    this.shownUpload = source;
+    this.root.querySelector(".ip-upload-name").textContent = source ? usingText(source) : "";
+    this.showUploadNote();
+  }
+
+  /** The page now reads its upload as `reading` says (noteReading): the note under the upload follows. */
+  showReading(reading) {
+    this.reading = reading;
+    this.showUploadNote();
+  }
+
+  showUploadNote() {
+    const note = this.shownUpload ? uploadNote(this.shownUpload, this.reading) : "";
+    const line = this.root.querySelector(".ip-upload-note");
+    if (line.textContent !== note) line.textContent = note; // a status line: said again only when it changes
   }
 
   listenForDrops(root) {

@@ -13,6 +13,7 @@ import { announcer } from "./announce.js";
 import { cachedJSON } from "./api.js";
 import {
   checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples, prepareInput, sourceImage,
+  thinInputReason,
 } from "./inputs.js";
 import { createKernelEditor } from "./kernels.js";
 import { createParamControls, pairOf } from "./lab-controls.js";
@@ -561,7 +562,11 @@ class Lab {
     $("lab-status").textContent = "not computed: the message in red says why";
     const name = this.parameterIn(text, message.field);
     if (message.field?.startsWith("layer.weights")) this.editor.showError(text);
-    else if (name) this.controls.showError(name, text);
+    else if (name) {
+      // "output height would be empty" after a very wide upload: say that the picture's shape made the input thin
+      const reason = thinInputReason(text);
+      this.controls.showError(name, reason ? `${text.replace(/\.$/, "")}. ${reason}` : text);
+    }
     else if (message.field === "input") this.picker.showError(text);
     else if (message.field === "network") $("lab-size-error").textContent = text;
     else $("lab-error").textContent = text;

@@ -355,7 +355,10 @@ function showConnection(status, detail) {
  * patterns made at the network's input size in the browser. */
 function requestInput(model) {
   const source = currentSource();
-  if (source.type === "sample" || source.type === "upload") return sourceToInput(source);
+  // by name: the server resizes it to the network's input (the picker says when that enlarges an upload)
+  if (source.type === "sample" || source.type === "upload") {
+    return sourceToInput(source, { resizedTo: model.input_size });
+  }
   return prepareInput(source, { size: Math.max(...model.input_size), channels: model.input_channels });
 }
 

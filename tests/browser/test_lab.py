@@ -549,6 +549,69 @@ def test_uploading_a_non_image_shows_the_error_next_to_the_picker(page, tmp_path
     error.wait_for(state="hidden")
 
 
+UPLOAD_NOTE = ".ip-upload-note"
+
+
+def wait_for_note(page, text: str) -> None:
+    page.wait_for_function(f"document.querySelector('{UPLOAD_NOTE}').textContent === {text!r}")
+
+
+def test_a_small_upload_says_it_was_enlarged_to_the_working_size(page):
+    open_lab(page)
+    page.click("text=Upload")
+    drop_file(page, "tiny.png", png_bytes(Image.new("L", (10, 10), 200)))
+    wait_for_note(page, "Enlarged from 10×10 to 128×128.")
+    assert page.text_content(".ip-upload-name") == "Using tiny.png (10×10)"
+    assert page.is_visible(UPLOAD_NOTE)
+    page.focus("#lab-size")
+    page.keyboard.press("Home")  # the working size's smallest, 28 px
+    wait_for_note(page, "Enlarged from 10×10 to 28×28.")
+    # a picture larger than the working size is reduced, which the slider already says: no note
+    before = draws(page)
+    drop_file(page, "photo.png", png_bytes(Image.new("L", (300, 200), 90)))
+    page.wait_for_function("document.querySelector('.ip-upload-name').textContent === 'Using photo.png (300×200)'")
+    wait_for_new_output(page, before)
+    assert page.text_content(UPLOAD_NOTE) == "" and page.is_hidden(UPLOAD_NOTE)
+
+
+def test_an_animation_says_only_its_first_frame_is_used(page):
+    frames = [Image.new("RGB", (200, 150), colour) for colour in [(255, 0, 0), (0, 0, 255), (0, 255, 0)]]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    open_lab(page)
+    page.click("text=Upload")
+    before = draws(page)
+    drop_file(page, "dance.gif", buffer.getvalue(), "image/gif")
+    wait_for_note(page, "First of 3 frames used.")
+    wait_for_new_output(page, before)
+    assert page.text_content(UPLOAD_NOTE) == "First of 3 frames used."  # reduced to 128×96: nothing more to say
+    # a reload asks the server what the link's upload is: the note comes back
+    page.wait_for_function("new URLSearchParams(location.search).get('input')?.startsWith('upload:')")
+    page.reload()
+    wait_for_note(page, "First of 3 frames used.")
+
+
+def test_a_very_wide_upload_says_why_the_input_is_so_thin(page):
+    wide = Image.linear_gradient("L").resize((4000, 50))
+    open_lab(page)
+    page.click("text=Upload")
+    drop_file(page, "wide.png", png_bytes(wide))
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 2 × 128'")
+    assert page.text_content(UPLOAD_NOTE) == "Read at 128×2, only 2 px tall: its longer side is fitted to 128 px."
+    assert page.text_content(".ip-upload-name") == "Using wide.png (4000×50, kept at 1024×13)"
+    # the default 3×3 kernel does not fit in 2 rows: the error under it says why the input has only 2
+    error = page.locator("[data-param='kernel_size'] .error")
+    error.wait_for(state="visible")
+    assert "larger than the padded input 2" in error.text_content()
+    assert error.text_content().endswith(
+        "stride 1). The input is only 2 px tall because wide.png is 4000×50: its longer side is fitted to 128 px.")
+    screenshot(page, "lab-wide-upload")
+    # back on the sample the kernel fits in: the error and its reason go
+    page.check(".ip-tabs input[value='sample']")
+    error.wait_for(state="hidden")
+    assert error.text_content() == ""
+
+
 def test_an_impossible_setting_is_explained_next_to_its_slider(page):
     open_lab(page, "?size=28&input=sample:digit-3")
     for _ in range(30):  # kernel size 3 -> 31 on a 28x28 input
@@ -557,6 +620,7 @@ def test_an_impossible_setting_is_explained_next_to_its_slider(page):
     error = page.locator("[data-param='kernel_size'] .error")
     error.wait_for(state="visible")
     assert "larger than the padded input 28" in error.text_content()
+    assert "because" not in error.text_content()  # a sample's size is the working size: nothing to explain
     screenshot(page, "lab-kernel-too-large")
     assert page.text_content("#lab-status") == "not computed: the message in red says why"
     assert re.fullmatch(r"\(last computed: 4 × \d+ × \d+\)", page.text_content("#lab-output-shape"))

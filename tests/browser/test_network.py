@@ -365,6 +365,19 @@ def test_reload_restores_network_input_and_selection(page, server_url):
     screenshot(page, "network-reloaded")
 
 
+def test_a_small_upload_says_it_was_enlarged_to_the_networks_input(page, tmp_path):
+    path = tmp_path / "tiny.png"
+    Image.new("L", (10, 10), 200).save(path)
+    open_network(page, "?network=digits-cnn")
+    count = runs_done(page)
+    page.check("#nv-input input[value='upload']")
+    page.set_input_files("#nv-input input[type='file']", str(path))
+    wait_for_run_after(page, count)
+    page.wait_for_function("document.querySelector('#nv-input .ip-upload-note').textContent"
+                           " === 'Enlarged from 10×10 to 28×28.'")
+    assert page.locator(".nv-layer[data-index='-1'] .nv-shape").inner_text() == "1×1×28×28"
+
+
 def test_non_image_upload_error_next_to_upload(page, server_url, tmp_path):
     page.allowed_errors.append(r"Failed to load resource.*415")
     path = tmp_path / "notes.txt"

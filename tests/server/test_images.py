@@ -429,7 +429,32 @@ def test_upload_then_ask_for_its_size_and_name(client):
     image_id = body["image_id"]
     assert client.get(f"/api/images/{image_id}").json() == {
         "image_id": image_id, "width": 7, "height": 5, "channels": 1, "name": "cat on a mat.png",
-        "original_width": 7, "original_height": 5}
+        "original_width": 7, "original_height": 5, "format": "PNG", "frames": 1}
+
+
+@pytest.mark.parametrize("fmt, name", [("GIF", "GIF"), ("WEBP", "WebP"), ("PNG", "PNG"), ("TIFF", "TIFF")])
+def test_an_upload_says_how_many_frames_or_pages_its_file_holds(client, fmt, name):
+    """Only the first frame of an animation (or page of a TIFF) is used: the answer says how many there were."""
+    pictures = [Image.new("RGB", (8, 6), colour) for colour in [(255, 0, 0), (0, 0, 255), (0, 255, 0)]]
+    data = encoded(pictures[0], fmt, save_all=True, append_images=pictures[1:])
+    body = upload(client, data).json()
+    assert (body["format"], body["frames"]) == (name, 3)
+    assert client.get(f"/api/images/{body['image_id']}").json()["frames"] == 3
+    np.testing.assert_allclose(client.app.state.uploads.get(body["image_id"])[0, 0], [1, 0, 0], atol=0.02)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "TIFF", "JPEG"])
+def test_a_still_picture_has_one_frame(client, fmt):
+    body = upload(client, encoded(Image.new("RGB", (8, 6)), fmt)).json()
+    assert body["frames"] == 1
+
+
+def test_a_cameras_jpeg_with_a_preview_has_one_frame(client):
+    """Pillow counts a camera's MPO preview as a second frame; to a person it is one JPEG photo."""
+    data = encoded(Image.new("RGB", (8, 6)), "MPO", save_all=True, append_images=[Image.new("RGB", (4, 3))])
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    body = upload(client, data).json()
+    assert (body["format"], body["frames"]) == ("JPEG", 1)
 
 
 @pytest.mark.parametrize("sent, kept", [
