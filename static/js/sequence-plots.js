@@ -8,12 +8,20 @@
 //   lines(div, traces, {title, yTitle})    line plots over the steps
 //   markStep(div, step)                    outline step `step` in a plot drawn by one of these
 //   onStepClick(div, onStep)               a click on a plot picks the step under the pointer
+//   onStepKeys(div, onStep)                the keys read the plot's values (a line under it); Enter picks the step
+//
+// Each plot function also sets div.describeCell(row, column, value): the hover label's words for a cell (a line
+// plot's rows are its lines), as the keys' readout says them.
 
-import { DIVERGING, marginLayout, plotFont, SEQUENTIAL, titleFont } from "./plots.js";
+import { readHeatmapWithKeys } from "./heatmap-reader.js";
+import { DIVERGING, formatNumber, marginLayout, plotFont, SEQUENTIAL, titleFont } from "./plots.js";
 
 const CONFIG = { displayModeBar: false, responsive: true };
 const GAP = 0.5; // a step's cell spans t - 0.5 .. t + 0.5
 export const COLOURS = { input: "#5f6b76", prediction: "#2563eb", actual: "#d97706" };
+
+/** A hover label's name as plain text for the readout: "h<sub>t</sub>" as "h_t". */
+const plain = (name) => name.replace(/<sub>(.*?)<\/sub>/g, "_$1");
 
 /** A plot's layout; the axes' margins grow to fit their tick labels and titles (automargin), so that presenter
  * mode's larger type keeps them apart. */
@@ -70,7 +78,10 @@ export function timeHeatmap(div, data, steps, size, { scale, title = "", rowName
     extra.margin = { l: 34, r: 4, t: title ? 24 : 4, b: 38 };
     extra.xaxis = { title: { text: "step t", standoff: 4 }, showgrid: false, zeroline: false };
   }
+  div.describeCell = (k, t, value) =>
+    `step ${t}, ${rowName} ${rowLabels?.[k] ?? k}: ${plain(valueName)} ${formatNumber(value)}`;
   div.dataset.axis = "x";
+  div.setAttribute("aria-roledescription", "heatmap");
   return Plotly.react(div, [trace], layout({ title, extra }), CONFIG);
 }
 
@@ -86,8 +97,10 @@ export function digitHeatmap(div, data, steps, size, { scale, step = null }) {
       showgrid: false, zeroline: false },
     shapes: stepShapes(step, "y", size),
   };
+  div.describeCell = (t, pixel, value) => `step ${t}, pixel ${pixel} of the row: value ${formatNumber(value)}`;
   div.dataset.axis = "y";
   div.dataset.width = String(size);
+  div.setAttribute("aria-roledescription", "heatmap");
   return Plotly.react(div, [trace], layout({ extra }), CONFIG);
 }
 
@@ -121,7 +134,10 @@ export function textHeatmap(div, data, characters, symbols, { scale, step = null
       tickfont: { family: MONO, size: 9 } },
     shapes: stepShapes(step, "x"),
   };
+  div.describeCell = (row, t, value) =>
+    `step ${t} reads ${named(characters[t])}, row for ${named(symbols[row])}: ${formatNumber(value)}`;
   div.dataset.axis = "x";
+  div.setAttribute("aria-roledescription", "heatmap");
   return Plotly.react(div, [trace], layout({ extra }), CONFIG);
 }
 
@@ -140,7 +156,9 @@ export function lines(div, traces, { title = "", yTitle = "value", step = null }
     shapes: stepShapes(step, "x"),
   };
   if (traces.length > 1) extra.margin = { l: 48, r: 8, t: title ? 44 : 24, b: 36 };
+  div.describeCell = (line, t, value) => `step ${t}, ${plain(traces[line].name)}: ${formatNumber(value)}`;
   div.dataset.axis = "x";
+  div.setAttribute("aria-roledescription", "line plot");
   return Plotly.react(div, data, layout({ title, extra }), CONFIG);
 }
 
@@ -175,4 +193,20 @@ export function onStepClick(div, onStep) {
     const value = div.dataset.axis === "y" ? point.y : point.x;
     if (Number.isInteger(value)) onStep(value);
   });
+}
+
+/**
+ * Make a plot drawn by this module a tab stop read with the keys (heatmap-reader.js): each value reached is said
+ * (div.describeCell) in a readout line under the plot, and Enter or Space calls onStep(t) with its step, as a
+ * click does.
+ */
+export function onStepKeys(div, onStep) {
+  if (div.dataset.keys) return; // the listeners are the div's own: they outlive a Plotly.purge
+  div.dataset.keys = "1";
+  const readout = document.createElement("p");
+  readout.className = "sq-plot-readout muted";
+  readout.setAttribute("aria-live", "polite");
+  div.after(readout);
+  readHeatmapWithKeys(div, readout, (row, column, value) => div.describeCell(row, column, value),
+    (row, column) => onStep(div.dataset.axis === "y" ? row : column));
 }

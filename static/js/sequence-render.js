@@ -11,7 +11,7 @@ import { drawStrip, formatNumber, scaleFor, summarize } from "./plots.js";
 import { barChart } from "./sequence-bars.js";
 import { ALPHABET } from "./sequence-inputs.js";
 import {
-  COLOURS, digitHeatmap, lines, markStep, named, onStepClick, textHeatmap, timeHeatmap,
+  COLOURS, digitHeatmap, lines, markStep, named, onStepClick, onStepKeys, textHeatmap, timeHeatmap,
 } from "./sequence-plots.js";
 
 const UNIT = { min: 0, max: 1, diverging: false }; // sigmoid gates, probabilities, pixels
@@ -62,14 +62,18 @@ export function clampStep(step, steps) {
   return Math.max(0, Math.min(steps - 1, Math.round(step)));
 }
 
-/** Every plot of a run, each with step `step` highlighted; onStep(t) is called when a plot is clicked. */
+/** Every plot of a run, each with step `step` highlighted; onStep(t) is called when a plot is clicked, or a value
+ * picked in it with the keys. */
 export async function drawRun(shown, step, onStep) {
   const plots = [drawInput(shown, step), drawOutput(shown, step),
     timeHeatmap($("#sq-hidden-plot"), shown.hidden, shown.steps, shown.units,
       { scale: signedScale(shown.hidden), valueName: plotMath("h_{t}"), step }),
     ...drawGates(shown, step)];
   await Promise.all(plots);
-  for (const div of stepPlots()) onStepClick(div, onStep);
+  for (const div of stepPlots()) {
+    onStepClick(div, onStep);
+    onStepKeys(div, onStep);
+  }
 }
 
 function drawInput(shown, step) {
@@ -183,8 +187,9 @@ function drawGates(shown, step) {
       figure.dataset.part = part;
       const plot = document.createElement("div");
       plot.className = "sq-gate-plot";
-      plot.setAttribute("role", "img");
+      plot.setAttribute("role", "application"); // its keys read the values (onStepKeys)
       plot.setAttribute("aria-label", `${GATES[part]?.label ?? part} over steps and units`);
+      plot.setAttribute("aria-describedby", "sq-plot-keys");
       const caption = document.createElement("figcaption");
       setMath(caption, GATES[part]?.about ?? "");
       figure.append(plot, caption);

@@ -90,13 +90,13 @@ def gate_parts(page) -> list[str]:
     return page.eval_on_selector_all("#sq-gates figure", "(figures) => figures.map((f) => f.dataset.part)")
 
 
-def tab_to(page, element_id: str, presses: int = 6) -> None:
-    """Press Tab until the element `element_id` has the focus (within `presses` presses)."""
+def tab_to(page, selector: str, presses: int = 10, key: str = "Tab") -> None:
+    """Press Tab (or `key`: Shift+Tab) until the element `selector` has the focus (within `presses` presses)."""
     for _ in range(presses):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == element_id:
+        page.keyboard.press(key)
+        if page.evaluate("(selector) => document.activeElement.matches(selector)", selector):
             return
-    raise AssertionError(f"{presses} presses of Tab did not reach #{element_id}")
+    raise AssertionError(f"{presses} presses of {key} did not reach {selector}")
 
 
 def bar_read(page, chart: str, item_name: str, value_name: str) -> tuple[str, float]:
@@ -119,6 +119,40 @@ def ringed_bar(page, chart: str) -> int | None:
         return left <= middle && middle <= right;
       });
     }""")
+
+
+NUMBER = r"(-?[\d.]+(?:e[+-]?\d+)?)"  # a value as formatNumber writes it
+
+
+def plot_read(page, plot: str, pattern: str) -> tuple:
+    """What the line under a plot says of the value its arrow keys are on, matched to `pattern` (its groups)."""
+    text = page.inner_text(f"{plot} + .sq-plot-readout")
+    match = re.fullmatch(pattern, text)
+    assert match, text
+    return match.groups()
+
+
+def wait_for_hover(page, plot: str, first_line: str) -> None:
+    """Wait until Plotly's hover label in `plot` shows, its first line matching the regular expression
+    `first_line` (it names the step and the row the label is on)."""
+    page.wait_for_function("""([plot, line]) => {
+      const shown = document.querySelector(`${plot} .hovertext text.nums`)?.dataset.unformatted;
+      return Boolean(shown) && new RegExp(`^(?:${line})$`).test(shown.split("<br>")[0]);
+    }""", arg=[plot, first_line])
+
+
+def check_keys_description(page, plot: str, roledescription: str) -> None:
+    """A plot read with the keys is an application (its keys are its own) that says what they do."""
+    assert page.get_attribute(plot, "role") == "application"
+    assert page.get_attribute(plot, "aria-roledescription") == roledescription
+    keys = page.text_content(f"#{page.get_attribute(plot, 'aria-describedby')}")
+    assert "Arrow keys" in keys and "Enter" in keys, keys
+    assert page.get_attribute(f"{plot} + .sq-plot-readout", "aria-live") == "polite"
+
+
+def reads_as(value: str, expected: float) -> bool:
+    """Whether a value read out (4 significant digits) is the server's float32 one, to float16's precision."""
+    return float(value) == pytest.approx(float(expected), rel=FLOAT16["rtol"], abs=FLOAT16["atol"])
 
 
 # ---- tests ----------------------------------------------------------------------------------------------
@@ -259,7 +293,7 @@ def test_the_bar_charts_read_with_the_arrow_keys_what_the_bars_show(page, server
 
     # from the step slider, Tab reaches the hidden state's bars: one tab stop, its focus ring shown
     page.focus("#sq-step")
-    tab_to(page, "sq-at-hidden")
+    tab_to(page, "#sq-at-hidden")
     chart = "#sq-at-hidden"
     assert page.get_attribute(chart, "role") == "application"
     assert page.get_attribute(f"{chart} .sq-bar-readout", "aria-live") == "polite"
@@ -277,7 +311,7 @@ def test_the_bar_charts_read_with_the_arrow_keys_what_the_bars_show(page, server
     screenshot(page, "sequence-bars-read-with-keys")
 
     # the probabilities' bars: the keys start at the best class, the one highlighted
-    tab_to(page, "sq-output-bars")
+    tab_to(page, "#sq-output-bars")
     assert ringed_bar(page, chart) is None
     assert page.inner_text(f"{chart} .sq-bar-readout") == "Hover a bar or use the arrow keys to read a unit's value."
     chart = "#sq-output-bars"
@@ -291,6 +325,162 @@ def test_the_bar_charts_read_with_the_arrow_keys_what_the_bars_show(page, server
     page.keyboard.press("Shift+Tab")
     assert page.evaluate("document.activeElement.id") == "sq-at-hidden"
     check_read("#sq-at-hidden", 1, units, "unit", "h_5", hidden)  # where the keys left it
+
+
+def test_the_heatmaps_over_time_read_with_the_arrow_keys_and_enter_jumps_to_the_step(page, server_url):
+    open_sequence(page, "?network=digits-gru&step=5")
+    request = {"network": "digits-gru", "input": {"sample": "mnist-3"}}
+    hidden = server_layer(server_url, request, 0)[0]
+    probabilities = server_layer(server_url, request, -1)[0]
+    wait_for_step(page, 5)
+    count = runs_done(page)
+
+    # from the step slider, Tab reaches the hidden state's heatmap: one tab stop, its focus ring shown
+    page.focus("#sq-step")
+    tab_to(page, "#sq-hidden-plot")
+    plot = "#sq-hidden-plot"
+    check_keys_description(page, plot, "heatmap")
+    ring = page.eval_on_selector(plot, "(plot) => [plot.matches(':focus-visible'), "
+                                       "getComputedStyle(plot).outlineStyle]")
+    assert ring == [True, "solid"], ring
+    last = 27
+
+    def check_hidden(t: int, k: int) -> None:
+        """The readout says step t, unit k and the server's h_t there; Plotly's hover label is on that cell."""
+        step, unit, value = plot_read(page, plot, rf"step (\d+), unit (\d+): h_t {NUMBER}")
+        assert (int(step), int(unit)) == (t, k)
+        assert reads_as(value, hidden[t, k])
+        wait_for_hover(page, plot, rf"step {t}, unit {k}")
+
+    check_hidden(0, 0)  # the focus reads the first cell
+    for key, (t, k) in [("ArrowRight", (1, 0)), ("ArrowDown", (1, 1)), ("ArrowDown", (1, 2)), ("End", (last, 2)),
+                        ("ArrowRight", (last, 2)), ("ArrowUp", (last, 1)), ("Home", (0, 1)), ("ArrowLeft", (0, 1))]:
+        page.keyboard.press(key)
+        check_hidden(t, k)
+    for key in ["ArrowRight"] * 12 + ["ArrowDown"] * 3:
+        page.keyboard.press(key)
+    check_hidden(12, 4)
+    screenshot(page, "sequence-heatmap-read-with-keys")
+
+    # Enter does what a click does: the step scrubbed to is the cell's, everywhere; the keys stay on the plot
+    page.keyboard.press("Enter")
+    wait_for_step(page, 12)
+    page.wait_for_url(re.compile(r"step=12"))
+    assert page.input_value("#sq-step") == "12" and page.inner_text("#sq-step-text") == f"step 12 (of 0–{last})"
+    assert highlighted_step(page, plot) == 12 and highlighted_step(page, "#sq-output-plot") == 12
+    np.testing.assert_allclose(bar_values(page, "#sq-at-hidden"), hidden[12], **FLOAT16)
+    assert page.evaluate("document.activeElement.id") == "sq-hidden-plot"
+    check_hidden(12, 4)
+    page.keyboard.press("ArrowLeft")
+    scrolled = page.evaluate("scrollY")
+    page.keyboard.press(" ")  # Space as well, and the page does not scroll
+    wait_for_step(page, 11)
+    page.wait_for_url(re.compile(r"step=11"))
+    assert page.evaluate("scrollY") == scrolled
+    assert runs_done(page) == count  # a view change: nothing computed again
+
+    # the probabilities over time, two tab stops back: the classes are a category axis, read by their index
+    tab_to(page, "#sq-output-plot", key="Shift+Tab")
+    assert page.inner_text(f"{plot} + .sq-plot-readout") == ""  # left: it says nothing more
+    assert page.locator(f"{plot} .hovertext").count() == 0
+    plot = "#sq-output-plot"
+    check_keys_description(page, plot, "heatmap")
+
+    def check_class(t: int, k: int) -> None:
+        step, name, value = plot_read(page, plot, rf"step (\d+), class (\S+): probability {NUMBER}")
+        assert (int(step), name) == (t, str(k))
+        assert reads_as(value, probabilities[t, k])
+        wait_for_hover(page, plot, f"step {t}, class {k}")
+
+    best = int(np.argmax(probabilities[last]))
+    check_class(0, 0)
+    page.keyboard.press("End")
+    for _ in range(best):
+        page.keyboard.press("ArrowDown")
+    check_class(last, best)
+    for _ in range(12):
+        page.keyboard.press("ArrowDown")
+    check_class(last, 9)  # held at the last class
+    page.keyboard.press("ArrowLeft")
+    check_class(last - 1, 9)
+    page.keyboard.press("Enter")
+    wait_for_step(page, last - 1)
+    page.wait_for_url(re.compile(rf"step={last - 1}"))
+    assert page.input_value("#sq-step") == str(last - 1)
+
+    # the digit read row by row: its rows are the steps, so Enter on a pixel picks its row
+    tab_to(page, "#sq-input-plot", key="Shift+Tab")
+    plot = "#sq-input-plot"
+    check_keys_description(page, plot, "heatmap")
+    digit = plot_data(page, plot)
+    for key in ["ArrowDown"] * 14 + ["ArrowRight"] * 13:
+        page.keyboard.press(key)
+    step, pixel, value = plot_read(page, plot, rf"step (\d+), pixel (\d+) of the row: value {NUMBER}")
+    assert (int(step), int(pixel)) == (14, 13) and reads_as(value, digit[14, 13])
+    wait_for_hover(page, plot, r"step \(row\) 14, pixel 13")
+    page.keyboard.press("Enter")
+    wait_for_step(page, 14)
+    page.wait_for_url(re.compile(r"step=14"))
+    assert page.input_value("#sq-step") == "14" and highlighted_step(page, plot) == 14
+
+
+def test_a_text_a_line_plot_and_the_gates_read_with_the_arrow_keys(page, server_url):
+    # a text's plot: one row per letter (a category axis), the characters read across
+    open_sequence(page, "?network=untrained-gru&hidden=4&source=text&text=hi+bob")
+    trace = untrained_trace("GRU", 4, one_hot("hi bob"))
+    plot = "#sq-input-plot"
+    page.focus("#sq-step")
+    tab_to(page, "#sq-input-plot")
+    check_keys_description(page, plot, "heatmap")
+    for key in ["ArrowRight"] * 2 + ["ArrowDown"] * 30:  # to the space read at step 2, in the last row
+        page.keyboard.press(key)
+    assert plot_read(page, plot, r"step 2 reads a space, row for a space: (\d)") == ("1",)
+    wait_for_hover(page, plot, "step 2 reads a space")
+    page.keyboard.press("ArrowUp")
+    assert plot_read(page, plot, r"step 2 reads a space, row for “z”: (\d)") == ("0",)
+    for key in ["ArrowRight", "ArrowRight"] + ["ArrowUp"] * 11:  # the “o” of step 4, in its own row
+        page.keyboard.press(key)
+    assert plot_read(page, plot, r"step 4 reads “o”, row for “o”: (\d)") == ("1",)
+    page.keyboard.press("Enter")
+    wait_for_step(page, 4)
+    page.wait_for_url(re.compile(r"step=4"))
+    assert page.input_value("#sq-step") == "4"
+    assert page.inner_text("#sq-at-input").startswith("Input: reading “o” (step 4)")
+
+    # a gate's map: each small multiple is a tab stop too
+    plot = "#sq-gates figure[data-part='update'] .js-plotly-plot"
+    tab_to(page, plot)
+    check_keys_description(page, plot, "heatmap")
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowDown")
+    step, unit, value = plot_read(page, plot, rf"step (\d+), unit (\d+): update gate z {NUMBER}")
+    assert (step, unit) == ("5", "1") and reads_as(value, trace["update"][0, 5, 1])
+    wait_for_hover(page, plot, "step 5, unit 1")
+    page.keyboard.press("Enter")
+    wait_for_step(page, 5)
+    page.wait_for_url(re.compile(r"step=5"))
+
+    # the sine network's guesses: a line plot, its lines read as rows (Up and Down go from line to line)
+    open_sequence(page, "?network=sine-rnn")
+    t = np.arange(65)
+    wave = (0.5 * np.sin(2 * np.pi * 0.05 * t)).astype(np.float32)
+    prediction = server_layer(server_url, {"network": "sine-rnn", "input": array_input(wave[:64, None])}, -1)[0, :, 0]
+    plot = "#sq-output-plot"
+    page.focus("#sq-step")
+    tab_to(page, "#sq-output-plot")
+    check_keys_description(page, plot, "line plot")
+    for _ in range(9):
+        page.keyboard.press("ArrowRight")
+    step, value = plot_read(page, plot, rf"step (\d+), predicted next value: {NUMBER}")
+    assert step == "9" and reads_as(value, prediction[9])
+    wait_for_hover(page, plot, rf"step 9: {NUMBER}")
+    page.keyboard.press("ArrowDown")
+    step, value = plot_read(page, plot, rf"step (\d+), actual next value: {NUMBER}")
+    assert step == "9" and reads_as(value, wave[10])
+    page.keyboard.press("Enter")
+    wait_for_step(page, 9)
+    page.wait_for_url(re.compile(r"step=9"))
+    assert page.input_value("#sq-step") == "9"
 
 
 def test_sine_frequency_slider_changes_input_and_prediction(page, server_url):
