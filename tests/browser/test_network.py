@@ -804,10 +804,11 @@ def test_a_map_opened_from_the_keyboard_takes_the_focus_and_gives_it_back(page, 
     page.locator("#nv-detail").wait_for(state="visible")
     assert focused(page, "document.activeElement.dataset.channel") == "2"
 
-    # the heatmap and the histogram are named pictures that say what they show
+    # the heatmap (read with the keys, as the Sequence page's plots) and the histogram say what they show
     page.wait_for_function("document.querySelector('#nv-detail-kernels').dataset.slices === '8'")
     conv2 = download_layer(page, 3)[0, 2]
-    heatmap = page.get_by_role("img", name="heatmap of conv2 · map 2 of 16")
+    heatmap = page.get_by_role("application", name="heatmap of conv2 · map 2 of 16")
+    assert heatmap.get_attribute("aria-roledescription") == "heatmap"
     label = heatmap.get_attribute("aria-label")
     match = re.fullmatch(r"heatmap of conv2 · map 2 of 16: 14 rows by 14 columns, values from (\S+) to (\S+)", label)
     assert match, label
