@@ -399,12 +399,13 @@ let lastReading = null; // how the page's last run input reads its upload: {sour
 /** The page reads `source` at `shape` [height, width]: its longer side fitted to `fit` pixels, or stretched. */
 function noteReading(source, shape, fit = null) {
   lastReading = source.type === "upload" && shape ? { source, shape, fit } : null;
-  for (const picker of pickers) picker.showReading(lastReading);
+  for (const picker of pickers) picker.showUploadNote();
 }
 
-/** What was done to an upload, in a sentence or two ("" when nothing worth saying): its frames, its size. */
-function uploadNote(source, reading) {
-  const read = reading?.source.imageId === source.imageId ? reading : null;
+/** What was done to an upload, in a sentence or two ("" when nothing worth saying): its frames, its size as the
+ * page last read it. */
+function uploadNote(source) {
+  const read = lastReading?.source.imageId === source.imageId ? lastReading : null;
   return [framesNote(source), read ? enlargedNote(source, read) : "", read ? thinNote(read) : ""]
     .filter(Boolean).join(" ");
 }
@@ -487,7 +488,6 @@ class InputPicker {
     this.drawing = pad ? new DrawingPad(pad, () => { this.uploadsStarted++; this.drawn(); }) : null;
     this.source = this.forPage(initial);
     this.uploadsStarted = 0; // counts files chosen: only the newest one's upload is used
-    this.reading = null; // how the page reads the upload (noteReading), for the note under it
     if (kinds.includes("upload")) pickers.add(this);
     this.ready = this.loadSamples(initial);
   }
@@ -749,14 +749,9 @@ class InputPicker {
     this.showUploadNote();
   }
 
-  /** The page now reads its upload as `reading` says (noteReading): the note under the upload follows. */
-  showReading(reading) {
-    this.reading = reading;
-    this.showUploadNote();
-  }
-
+  /** The note under the upload: what is done to the picture shown (after each noteReading too). */
   showUploadNote() {
-    const note = this.shownUpload ? uploadNote(this.shownUpload, this.reading) : "";
+    const note = this.shownUpload ? uploadNote(this.shownUpload) : "";
     const line = this.root.querySelector(".ip-upload-note");
     if (line.textContent !== note) line.textContent = note; // a status line: said again only when it changes
   }
