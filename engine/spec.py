@@ -8,7 +8,7 @@ A spec looks like::
 
 `input_shape` is per sample (no batch). Channel and feature counts (in_channels, in_features,
 num_features, input_size) may be left out: they are taken from the previous layer's output.
-Every error names the layer and the field.
+Every error names the layer and the field; a spec with several layers at fault names each, one a line.
 """
 
 from __future__ import annotations
@@ -77,11 +77,28 @@ def check_spec_text(spec) -> str:
 
 
 def _build_layers(entries: list, shape: tuple[int, ...], seed: int, max_parameters: int | None) -> list:
-    """[(name, layer)] for the entries, fed `shape` (batched); ValueError naming the layer at fault."""
-    layers, parameters = [], 0
+    """[(name, layer)] for the entries, fed `shape` (batched).
+
+    A ValueError names every layer at fault, one a line, so that a user mends them all at once. Each layer's own
+    settings are always checked; its input only while the layers above it can run: after one that cannot, what the
+    next layers get is not known, and a last line says which layers were checked for their settings alone.
+    """
+    layers, problems, parameters = [], [], 0
+    unknown_from = None  # the first layer whose input is not known: a layer above it cannot run
     for index, entry in enumerate(entries):
         where = _where(index, entry)
-        cls, values = _validated(entry, where, shape, seed + index)
+        try:
+            cls, values = _validated(entry, where, shape, seed + index)
+        except ValueError as error:
+            problems.append(str(error))
+            if shape is not None:
+                unknown_from, shape = index + 1, None
+            continue
+        if shape is None:
+            problem = _settings_problem(cls, values, where)
+            if problem:
+                problems.append(problem)
+            continue
         parameters += cls.parameter_count(values)
         if max_parameters is not None and parameters > max_parameters:
             raise ValueError(f"the weights of layers 0 to {index} would hold {parameters:,} values; the limit is "
@@ -91,12 +108,41 @@ def _build_layers(entries: list, shape: tuple[int, ...], seed: int, max_paramete
             layer.check_input_ndim(shape)
             shape = tuple(layer.output_shape(shape))
         except ValueError as error:
-            raise ValueError(f"{where}: {error}") from None
+            problems.append(f"{where}: {error}")
+            unknown_from, shape = index + 1, None
+            continue
         layers.append((entry.get("name") or f"{entry['kind'].lower()}{index}", layer))
+    if problems:
+        if unknown_from is not None and unknown_from < len(entries):
+            problems.append(_unchecked(unknown_from, len(entries) - 1))
+        raise ValueError("\n".join(problems))
     return layers
 
 
-def _validated(entry, where: str, shape: tuple[int, ...], seed: int) -> tuple[type, dict]:
+def _settings_problem(cls: type, values: dict, where: str) -> str:
+    """What is wrong with a layer's settings whatever its input (a pool's padding past half its kernel), or "".
+
+    A layer whose channel or feature count follows from its unknown input cannot be built, so is not checked.
+    """
+    if any(values.get(field, 0) is None for field in _INFERRED):
+        return ""
+    try:
+        cls(**values)
+    except ValueError as error:
+        return f"{where}: {error}"
+    return ""
+
+
+def _unchecked(first: int, last: int) -> str:
+    """The line saying that layers first..last were checked for their own settings alone."""
+    cause = f"depends on layer {first - 1}, which cannot run"
+    if first == last:
+        return f"layer {first} was checked for its own settings only: what it gets {cause}"
+    span = f"{first} and {last}" if last == first + 1 else f"{first} to {last}"
+    return f"layers {span} were checked for their own settings only: what they get {cause}"
+
+
+def _validated(entry, where: str, shape: tuple[int, ...] | None, seed: int) -> tuple[type, dict]:
     """The layer class and its checked constructor arguments (channel counts inferred from `shape`)."""
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: must be an object with 'kind' and 'params', got {quoted(entry)}")
@@ -121,8 +167,8 @@ def _validated(entry, where: str, shape: tuple[int, ...], seed: int) -> tuple[ty
     for field, param in schema.items():
         if field in raw:
             values[field] = param.validate(raw[field], where)
-        elif field in _INFERRED:
-            values[field] = shape[_INFERRED[field]]
+        elif field in _INFERRED:  # unknown (None) below a layer that cannot run
+            values[field] = None if shape is None else shape[_INFERRED[field]]
         else:
             values[field] = param.default
     if "seed" in inspect.signature(cls).parameters:

@@ -40,6 +40,8 @@ const INFERRED = ["in_channels", "in_features", "num_features", "input_size"];
 const LIMITS = { out_channels: 64, out_features: 256, hidden_size: 256, groups: 64, channels: 64, height: 64,
   width: 64 };
 const ROW_ERROR = ".nv-stack-body > .error"; // a layer's own error line
+// a line of a spec error about one layer (engine/spec.py): "layer 3 'conv' (Conv2d): " and the reason after it
+const LAYER_AT_FAULT = /^layer (\d+)(?: '[^']*')?(?: \([^)]*\))?: /;
 
 /** The request's spec for a stack. */
 export function stackSpec(stack) {
@@ -121,6 +123,14 @@ export function stackFromSpec(spec, kinds) {
     return { kind, params: Object.fromEntries(changed) };
   });
   return validStack({ input: spec?.input_shape, layers }, kinds);
+}
+
+/** What the line under the stack says of the layers at fault: "Layer 3 cannot run: see its settings.", or for
+ * several "Layers 1, 3 and 5 cannot run: see their settings." */
+function faultSummary(indices) {
+  if (indices.length === 1) return `Layer ${indices[0]} cannot run: see its settings.`;
+  const listed = `${indices.slice(0, -1).join(", ")} and ${indices.at(-1)}`;
+  return `Layers ${listed} cannot run: see their settings.`;
 }
 
 /** The layer kinds a stack offers: those that take images or flat vectors (the recurrent cells have /sequence). */
@@ -347,20 +357,28 @@ export function createStackEditor(elements, kinds, { onChange }) {
         if (groups) groups.max = String(Math.max(groupsMaximum(i), Number(groups.value)));
       });
     },
-    /** A spec error: engine/spec.py starts it with "layer N (Kind)", which points at the row to unfold. */
+    /** A spec error: engine/spec.py names each layer at fault on a line of its own ("layer N (Kind): why"), which
+     * goes to that layer's row, unfolded; its other lines (which layers it could not check) go under the stack. */
     showError(message) {
       serverError = true;
-      const match = /^layer (\d+)\b/.exec(message);
-      const row = match ? rows[Number(match[1])] : null;
-      if (!row) {
+      for (const row of rows) row.querySelector(ROW_ERROR).textContent = ""; // an earlier error's rows may be mended
+      const lines = message.split("\n").filter(Boolean);
+      const faults = lines.map((line) => LAYER_AT_FAULT.exec(line))
+        .filter((match) => match && rows[Number(match[1])]);
+      if (!faults.length) {
         elements.error.textContent = message;
         return;
       }
-      row.querySelector(ROW_ERROR).textContent = message.replace(/^layer \d+ (?:'[^']*' )?\([^)]*\): /, "");
-      // that layer and the ones after it have no output now: the shapes of an earlier run would mislead
-      for (const later of rows.slice(Number(match[1]))) later.querySelector(".nv-stack-shape").textContent = "";
-      fold(Number(match[1]), false);
-      elements.error.textContent = `Layer ${match[1]} cannot run: see its settings.`;
+      for (const match of faults) {
+        const index = Number(match[1]);
+        rows[index].querySelector(ROW_ERROR).textContent = match.input.slice(match[0].length);
+        fold(index, false);
+      }
+      // the first layer at fault and the ones after it have no output now: the shapes of an earlier run would mislead
+      for (const later of rows.slice(Number(faults[0][1]))) later.querySelector(".nv-stack-shape").textContent = "";
+      const notes = lines.filter((line) => !faults.some((match) => match.input === line))
+        .map((line) => `${line[0].toUpperCase()}${line.slice(1)}.`);
+      elements.error.textContent = [faultSummary(faults.map((match) => match[1])), ...notes].join(" ");
     },
   };
 }

@@ -917,6 +917,31 @@ def test_the_detail_panel_stacks_at_200_percent_zoom(page):
     assert main["width"] >= 560 and panel["x"] == main["x"] and panel["y"] >= main["y"] + main["height"]
 
 
+def test_presenter_mode_on_a_projectors_1152_px_leaves_the_layers_a_useful_column(page):
+    """Presenter mode's larger type and wider side columns squeezed the layers to 316 px at 1152 with a map open
+    (two maps a row); a narrower detail panel there keeps them about as wide as at 1280, the three columns side by
+    side."""
+    widths = {}
+    for width in (1280, 1152):
+        page.set_viewport_size({"width": width, "height": 864})
+        if not widths:
+            open_network(page, "?layer=0&map=0")
+            page.click("#presenter-toggle")
+            page.wait_for_function("document.body.classList.contains('presenter')")
+        page.locator("#nv-detail").wait_for(state="visible")
+        main = page.locator(".nv-main").bounding_box()
+        panel = page.locator("#nv-detail").bounding_box()
+        assert panel["x"] >= main["x"] + main["width"] and panel["x"] + panel["width"] <= width, (width, main, panel)
+        widths[width] = main["width"]
+    assert widths[1152] >= 400, widths
+    # conv1's eight maps in two rows of four, not four rows of two
+    page.wait_for_function("""() => {
+      const maps = [...document.querySelectorAll(".nv-layer[data-index='0'] button.map")];
+      return new Set(maps.map((map) => Math.round(map.getBoundingClientRect().top))).size === 2;
+    }""")
+    screenshot(page, "network-detail-presenter-1152px")
+
+
 # Keeps every WebSocket the page opens, so that a test can drop the connection under it.
 KEEP_SOCKETS = """(() => {
   const Native = window.WebSocket;

@@ -265,7 +265,9 @@ def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(
     # the engine's words, with the numbers: 14 pixels plus padding 1 a side is 16, less than the kernel
     assert "the dilated kernel 31 is larger than the padded input 16" in error.inner_text()
     assert not error.inner_text().startswith("layer 3"), "the row already says which layer"
-    assert page.inner_text("#nv-stack-error") == "Layer 3 cannot run: see its settings."
+    assert page.inner_text("#nv-stack-error") == (
+        "Layer 3 cannot run: see its settings. Layers 4 to 8 were checked for their own settings only: what they get "
+        "depends on layer 3, which cannot run.")
     # the layers above keep their shapes; that one and those after it have none (the last run's would mislead)
     shapes = editor_shapes(page)
     assert all(shapes[:3]) and not any(shapes[3:]), shapes
@@ -302,6 +304,57 @@ def test_a_layer_that_cannot_run_says_why_in_its_own_row_and_the_stack_recovers(
     page.wait_for_function("new URLSearchParams(location.search).get('stack')?.includes('\"kernel_size\":1')")
     assert editor_shapes(page) == engine_shapes(stack_in_url(page))
     assert editor_shapes(page)[3] == "16×16×16"  # Home: the smallest kernel, 1, with padding 1 a side
+
+
+def stack_errors(page) -> dict[int, str]:
+    """Each stack row's own error line, by index, for the rows that show one."""
+    texts = page.locator(f"{STACK_ROWS} .nv-stack-body > .error").all_inner_texts()
+    return {index: text for index, text in enumerate(texts) if text}
+
+
+def test_every_layer_that_cannot_run_is_named_at_once_and_the_rest_said_to_be_unchecked(page):
+    stack = {"input": [1, 28, 28], "layers": [
+        {"kind": "Conv2d", "params": {"out_channels": 8}},  # 26×26
+        {"kind": "MaxPool2d", "params": {"padding": 2}},  # padding past half the kernel, whatever its input
+        {"kind": "Conv2d", "params": {"kernel_size": 15}},  # larger than the 13×13 it gets once the pool is mended
+        {"kind": "ReLU", "params": {}},
+        {"kind": "MaxPool2d", "params": {"padding": 3}},  # at fault whatever its input, so named at once too
+        {"kind": "Flatten", "params": {}}, {"kind": "Linear", "params": {"out_features": 10}}]}
+    page.goto(f"/network?network=custom&stack={urllib.parse.quote(json.dumps(stack))}")
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'error'")
+    half = "MaxPool2d: padding ({0}, {0}) must be at most half of kernel_size (2, 2)"
+    assert stack_errors(page) == {1: half.format(2), 4: half.format(3)}
+    for index in (1, 4):
+        assert stack_row(page, index).locator(".nv-stack-toggle").get_attribute("aria-expanded") == "true"
+    assert page.inner_text("#nv-stack-error") == (
+        "Layers 1 and 4 cannot run: see their settings. Layers 2 to 6 were checked for their own settings only: what "
+        "they get depends on layer 1, which cannot run.")
+    screenshot(page, "network-stack-several-errors")
+
+    # the first pool mended: the convolution below it now meets its input, and is named with the second pool
+    count = runs_done(page)
+    press_on(page, "#nv-stack-1-padding", "Home")
+    page.wait_for_function("document.querySelector('#nv-stack-error').textContent.startsWith('Layers 2 and 4')")
+    errors = stack_errors(page)
+    assert sorted(errors) == [2, 4] and "the dilated kernel 15 is larger than the padded input 13" in errors[2]
+    assert page.inner_text("#nv-stack-error").endswith(
+        "Layers 3 to 6 were checked for their own settings only: what they get depends on layer 2, which cannot run.")
+
+    # a larger input gives the convolution room: its row's error goes, though the row itself was not touched
+    press_on(page, "#nv-stack-size", "ArrowRight", times=8)  # 36 px: 34, pooled to 17
+    page.wait_for_function("document.querySelector('#nv-stack-error').textContent.startsWith('Layer 4 cannot run')")
+    assert stack_errors(page) == {4: half.format(3)}
+    assert page.inner_text("#nv-stack-error") == (
+        "Layer 4 cannot run: see its settings. Layers 5 and 6 were checked for their own settings only: what they "
+        "get depends on layer 4, which cannot run.")
+
+    # the last one mended: the stack runs, with the engine's shapes
+    press_on(page, "#nv-stack-4-padding", "Home")
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector('{VIEW}').dataset.runState === 'done'")
+    assert stack_errors(page) == {} and page.inner_text("#nv-stack-error") == ""
+    assert editor_shapes(page) == engine_shapes(stack_in_url(page))
+    assert editor_shapes(page)[2] == "4×3×3"
 
 
 def test_an_output_past_the_size_limit_is_named_in_its_row_without_repeating_the_layer(page):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.layers import Conv2d, Linear, ReLU
+from engine.layers import LAYER_TYPES, Conv2d, Linear, ReLU
 from engine.network import Sequential
 from engine.spec import network_from_spec, spec_from_network
 from engine.stats import summarize
@@ -84,13 +84,13 @@ def test_spec_infers_channel_counts_from_the_previous_layer():
     (lambda s: s["layers"][2]["params"].update(kernel_size="big"), r"layer 2 'pool1'.*'kernel_size'"),
     (lambda s: s.update(input_shape=[0, 4]), r"input_shape"),
     (lambda s: s["layers"][5].update(kind="Linear"),
-     r"layer 5 'flat' \(Linear\): expects a 2 or 3-D input.*4-D \(1, 2, 12, 12\) it is given; put a Flatten before it$"),
+     r"(?m)layer 5 'flat' \(Linear\): expects a 2 or 3-D input.*4-D \(1, 2, 12, 12\) it is given; put a Flatten before it$"),
     (lambda s: s["layers"].insert(7, {"kind": "Conv2d", "params": {"out_channels": 2, "kernel_size": 1}}),
-     r"layer 7 \(Conv2d\): expects a 4-D input, not the 2-D \(1, 10\) it is given; put an Unflatten before it$"),
+     r"(?m)layer 7 \(Conv2d\): expects a 4-D input, not the 2-D \(1, 10\) it is given; put an Unflatten before it$"),
     (lambda s: s["layers"].insert(5, {"kind": "RNN", "params": {"hidden_size": 4}}),
-     r"layer 5 \(RNN\): expects a 3-D input, not the 4-D \(1, 2, 12, 12\) it is given$"),  # no Flatten: 2-D
+     r"(?m)layer 5 \(RNN\): expects a 3-D input, not the 4-D \(1, 2, 12, 12\) it is given$"),  # no Flatten: 2-D
     (lambda s: s["layers"][0]["params"].update(groups=3, out_channels=6, in_channels=1),
-     r"layer 0 'conv1'.*groups=3 must divide in_channels=1 and out_channels=6; groups that do: 1$"),
+     r"(?m)layer 0 'conv1'.*groups=3 must divide in_channels=1 and out_channels=6; groups that do: 1$"),
     (lambda s: s["layers"].insert(1, {"kind": "ReLU", "name": "conv1"}), r"unique.*conv1"),
 ])
 def test_bad_specs_name_the_layer_and_field(change, message):
@@ -100,6 +100,45 @@ def test_bad_specs_name_the_layer_and_field(change, message):
     change(spec)
     with pytest.raises(ValueError, match=message):
         network_from_spec(spec)
+
+
+def test_a_spec_with_several_layers_at_fault_names_each_and_says_what_was_not_checked():
+    spec = {"input_shape": [1, 12, 12], "layers": [
+        {"kind": "Conv2d", "params": {"kernel_size": 3}},  # 10x10
+        {"kind": "MaxPool2d", "params": {"padding": 2}},  # a pool's padding past half its kernel, whatever its input
+        {"kind": "Conv2d", "params": {"kernel_size": 31}},  # its input is not known: not judged
+        {"kind": "Conv3d"},
+        {"kind": "ReLU", "params": {"inplace": True}},
+        {"kind": "MaxPool2d", "params": {"kernel_size": 3, "padding": 2}},
+        {"kind": "Flatten"},
+    ]}
+    with pytest.raises(ValueError) as caught:
+        network_from_spec(spec)
+    assert str(caught.value).split("\n") == [
+        "layer 1 (MaxPool2d): MaxPool2d: padding (2, 2) must be at most half of kernel_size (2, 2)",
+        "layer 3 (Conv3d): unknown kind 'Conv3d'; known kinds: " + ", ".join(LAYER_TYPES),
+        "layer 4 (ReLU): unknown field(s) ['inplace']; ReLU takes []",
+        "layer 5 (MaxPool2d): MaxPool2d: padding (2, 2) must be at most half of kernel_size (3, 3)",
+        "layers 2 to 6 were checked for their own settings only: what they get depends on layer 1, which cannot run",
+    ]
+    # with the pool mended, the kernel of 31 meets its 5x5 input; below it, a layer that needs its input's channel
+    # count to be built (a convolution's groups) is not judged either
+    spec["layers"][1]["params"] = {}
+    spec["layers"][3] = {"kind": "Conv2d", "params": {"out_channels": 4, "groups": 3}}
+    del spec["layers"][4:]
+    with pytest.raises(ValueError) as caught:
+        network_from_spec(spec)
+    assert str(caught.value).split("\n") == [
+        "layer 2 (Conv2d): output height would be empty: the dilated kernel 31 is larger than the padded input 5 "
+        "(kernel_size 31, dilation 1, input 5, padding 0, stride 1)",
+        "layer 3 was checked for its own settings only: what it gets depends on layer 2, which cannot run",
+    ]
+    # the last layer at fault has no layers after it: nothing goes unchecked
+    spec["layers"][2]["params"] = {}
+    spec["layers"][3]["params"]["groups"] = 3
+    with pytest.raises(ValueError) as caught:
+        network_from_spec(spec)
+    assert "\n" not in str(caught.value) and str(caught.value).startswith("layer 3 (Conv2d): groups=3 must divide")
 
 
 def test_statistics_count_non_finite_values_and_ignore_them():
