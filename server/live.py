@@ -5,8 +5,9 @@ thing: the presenter's current page URL. The presenter's page sends it whenever 
 server keeps the latest one and passes it on to every follower, whose page then shows that view.
 
     presenter -> {"type": "present"}                        start a session
-              <- {"type": "presenting", "code": "K7M2QX", "key": "...", "followers": 0}
-    presenter -> {"type": "present", "code": ..., "key": ...}  take it up again from a new page
+              <- {"type": "presenting", "code": "K7M2QX", "key": "...", "followers": 0, "grace_seconds": 30}
+    presenter -> {"type": "present", "code": ..., "key": ...}  take it up again from a new page (within
+                                                             grace_seconds of the last one closing)
     presenter -> {"type": "view", "url": "/network?layer=2"}
               <- {"type": "followers", "count": 3}           whenever the count changes
     presenter -> {"type": "end"}                             <- {"type": "ended", "code": ...}
@@ -136,8 +137,8 @@ class LiveHub:
     def resume(self, presenter: Outbox, code: object, key: object) -> LiveSession:
         session = self.find(code)
         if not isinstance(key, str) or not secrets.compare_digest(key, session.key):
-            raise LiveError(f"the key does not match session {session.code}: only the page that started it "
-                            "(or a later page of the same tab) can present it", "key")
+            raise LiveError(f"the key does not match session {session.code}: only the page that started it (or a "
+                            "later page of its tab, or a tab of its browser after it closed) can present it", "key")
         if session.expiry is not None:
             session.expiry.cancel()
             session.expiry = None
@@ -257,7 +258,7 @@ class LiveSocket:
             session = self.hub.start(self.outbox)
         self.presenting = session
         self.outbox.put({"type": "presenting", "code": session.code, "key": session.key,
-                         "followers": len(session.followers)})
+                         "followers": len(session.followers), "grace_seconds": self.hub.grace_seconds})
 
     def view(self, message: dict) -> None:
         if self.presenting is None:

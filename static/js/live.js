@@ -5,10 +5,16 @@
 // the new query and re-reads it (as after Back), otherwise it opens the other page. A tab remembers
 // its part in sessionStorage, so the session goes on across page changes; `?follow=CODE` in a link
 // joins a session.
+//
+// A presenter's tab that closes leaves its session's code and key in localStorage for the grace period the
+// server waits for it: a page of this site opened meanwhile in the same browser offers to present it again
+// (never on its own), unless another tab has taken it up already.
 
 import { URL_WRITTEN } from "./state.js";
 
-const PRESENTING = "lamina:live-presenting"; // {code, key}: this tab presents that session
+const PRESENTING = "lamina:live-presenting"; // {code, key, grace}: this tab presents that session
+// {code, key, until}: a session whose presenting tab closed, waiting on the server until that time (epoch ms)
+const LEFT = "lamina:live-left";
 const FOLLOWING = "lamina:live-following"; // code: this tab follows that session
 const SHOWN = "lamina:live-shown"; // the URL of the presenter's view this follower's tab showed last
 // the site's pages, from the header's links (server/pages.py): the only places a follower is taken to
@@ -28,12 +34,18 @@ const ui = {
   link: $("live-link"), error: $("live-error"), banner: $("live-banner"), status: $("live-status"),
   stop: $("live-stop"), back: $("live-back"), close: $("live-close"),
 };
+// the banner's offer to present again a session whose tab closed (the template has no place for it)
+ui.resume = Object.assign(document.createElement("button"), { type: "button", id: "live-resume", hidden: true,
+  textContent: "Present again" });
+ui.stop.before(ui.resume);
 
 // connected: the socket is open; resuming: this tab is taking up a part it had (after a page change or a
 // lost connection), so a refusal means the server no longer knows the session
 const live = { role: null, code: null, followers: 0, ended: null, socket: null, connected: false, resuming: false,
-  away: null }; // away: for a follower, the seconds left to the presenter's page to come back, when told
+  away: null, // away: for a follower, the seconds left to the presenter's page to come back, when told
+  offer: null }; // offer: {code, seconds} of a session whose presenting tab in this browser closed, offered here
 let awayTimer = null;
+let offerTimer = null;
 // a follower's last view from the presenter, whether the person has touched this page since, and whether the
 // view now differs from the presenter's because of that
 const followed = { url: null, touched: false, strayed: false };
@@ -87,11 +99,69 @@ function stop(endedCode = null, { forget = true } = {}) {
     sessionStorage.removeItem(SHOWN);
   }
   const socket = live.socket;
+  if (forget && live.role === "present") forgetLeft(live.code);
   Object.assign(live, { role: null, code: null, followers: 0, ended: endedCode, socket: null, connected: false,
     resuming: false, away: null });
   clearTimeout(awayTimer);
   socket?.close();
   render();
+}
+
+// ---- a session whose presenting tab closed -------------------------------------------------------------------
+
+/** The session a presenting tab of this browser left on closing, while the server still waits for it. */
+function leftSession() {
+  let left = null;
+  try {
+    left = JSON.parse(localStorage.getItem(LEFT) || "null");
+  } catch {
+    // not written by this page: forgotten below
+  }
+  if (typeof left?.code === "string" && typeof left.key === "string" && left.until > Date.now()) return left;
+  localStorage.removeItem(LEFT);
+  return null;
+}
+
+/** Forget the left session `code`: it is presented again, or it ended. */
+function forgetLeft(code) {
+  if (leftSession()?.code === code) localStorage.removeItem(LEFT);
+}
+
+/** This page closes while it presents: leave the session's code and key for the time the server waits for it. */
+function leaveSession() {
+  const presenting = JSON.parse(sessionStorage.getItem(PRESENTING) || "null");
+  if (live.role !== "present" || !live.connected || !presenting?.grace) return;
+  // a second early: the server's wait begins when the socket has closed, and a late try is refused
+  const until = Date.now() + (presenting.grace - 1) * 1000;
+  localStorage.setItem(LEFT, JSON.stringify({ code: presenting.code, key: presenting.key, until }));
+}
+
+/** Offer a tab with no part the session left by a closed tab, until it ends; withdraw it once it is gone. */
+function offer() {
+  clearTimeout(offerTimer);
+  const left = live.role ? null : leftSession();
+  // the seconds are said once: the banner is a live region, read out at each change
+  live.offer = left && { code: left.code, seconds: Math.round((left.until - Date.now()) / 1000) };
+  if (left) offerTimer = setTimeout(offer, left.until - Date.now());
+  render();
+}
+
+function withdrawOffer() {
+  clearTimeout(offerTimer);
+  live.offer = null;
+}
+
+/** Present the offered session from this tab, unless another tab took it up meanwhile. */
+function takeUpOffer() {
+  const left = leftSession();
+  if (left?.code !== live.offer?.code) {
+    offer();
+    return;
+  }
+  withdrawOffer();
+  ui.error.hidden = true;
+  sessionStorage.setItem(PRESENTING, JSON.stringify({ code: left.code, key: left.key }));
+  resume();
 }
 
 /** A follower shows the presenter's URL: a new query for this page, or another page. */
@@ -138,7 +208,9 @@ function showSoon(url) {
 function receive(message) {
   switch (message.type) {
     case "presenting":
-      sessionStorage.setItem(PRESENTING, JSON.stringify({ code: message.code, key: message.key }));
+      sessionStorage.setItem(PRESENTING, JSON.stringify({ code: message.code, key: message.key,
+        grace: message.grace_seconds }));
+      forgetLeft(message.code); // presented again: no other tab offers it
       Object.assign(live, { role: "present", code: message.code, followers: message.followers, ended: null,
         resuming: false });
       send({ type: "view", url: currentUrl() });
@@ -229,8 +301,11 @@ function draw() {
   const banner = {
     present: ["Live session ", code, lost ?? `: ${live.followers} following`, "End session"],
     follow: ["Following ", code, lost ?? following, "Leave"],
-  }[role] ?? (live.ended ? ["The live session ", live.ended, " has ended", "Close"] : null);
+  }[role] ?? (live.offer ? ["Your live session ", live.offer.code, " closed with its tab; unless you present it "
+    + `again, it ends within ${live.offer.seconds} seconds`, "Dismiss"]
+    : live.ended ? ["The live session ", live.ended, " has ended", "Close"] : null);
   ui.back.hidden = !(role === "follow" && followed.strayed);
+  ui.resume.hidden = !(live.offer && !role);
   ui.banner.hidden = !banner;
   if (banner) {
     const strong = document.createElement("strong");
@@ -278,6 +353,7 @@ document.addEventListener("pointerdown", (event) => {
 });
 ui.start.addEventListener("click", () => {
   ui.error.hidden = true;
+  withdrawOffer();
   Object.assign(live, { role: "present", code: "…", ended: null });
   connect({ type: "present" });
   render();
@@ -287,11 +363,18 @@ ui.form.addEventListener("submit", (event) => {
   const code = ui.code.value.trim().toUpperCase();
   if (!code) return;
   ui.error.hidden = true;
+  withdrawOffer();
   Object.assign(live, { role: "follow", code, ended: null });
   connect({ type: "follow", code });
   render();
 });
 ui.stop.addEventListener("click", () => {
+  if (live.offer && !live.role) { // "Dismiss": no tab offers it again
+    localStorage.removeItem(LEFT);
+    withdrawOffer();
+    render();
+    return;
+  }
   // the server's "ended" or "left" reply stops this tab's part; without a connection, stop now
   const request = { present: { type: "end" }, follow: { type: "leave" } }[live.role];
   if (request && live.socket?.readyState === WebSocket.OPEN) send(request);
@@ -320,6 +403,13 @@ ui.back.addEventListener("click", () => {
   ui.stop.focus(); // the button is gone: the keyboard goes on from the banner's other one
 });
 
+ui.resume.addEventListener("click", takeUpOffer);
+window.addEventListener("pagehide", leaveSession);
+// another tab took the offered session up, or dismissed it
+window.addEventListener("storage", (event) => {
+  if (live.offer && (event.key === LEFT || event.key === null)) offer();
+});
+
 // A link with ?follow=CODE joins that session (the parameter is taken out of the address).
 const params = new URLSearchParams(location.search);
 const linked = params.get("follow");
@@ -330,3 +420,4 @@ if (linked && !sessionStorage.getItem(PRESENTING)) {
   sessionStorage.setItem(FOLLOWING, linked.trim().toUpperCase());
 }
 resume({ joining: Boolean(linked) });
+offer();

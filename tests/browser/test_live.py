@@ -336,3 +336,78 @@ def test_the_keyboard_stays_on_the_live_controls_when_the_one_pressed_goes(new_p
     staying.keyboard.press("Enter")
     staying.wait_for_function("document.getElementById('live-banner').hidden")
     assert staying.evaluate(focused) == "live-toggle"
+
+
+def offered_left(page) -> dict | None:
+    return page.evaluate("JSON.parse(localStorage.getItem('lamina:live-left'))")
+
+
+def test_a_presenter_who_closed_the_tab_is_offered_the_session_in_a_new_tab(new_page):
+    """The tab is gone with its sessionStorage; a new tab of the same browser within the grace period offers the
+    session (never takes it on its own) and, asked to, presents it again: the followers see the new tab's view."""
+    presenter, follower, code = lab_session(new_page)
+    presenter.click("nav >> text=Layers & cortex")  # a page change leaves nothing to offer
+    follower.wait_for_url(re.compile(r"/layers$"))
+    presenter.wait_for_function("document.getElementById('live-status').textContent.includes('1 following')")
+    assert offered_left(presenter) is None
+    browser_context = presenter.context
+    presenter.close()
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes('has closed')",
+                               timeout=10_000)
+
+    again = browser_context.new_page()
+    errors = []
+    again.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    again.goto("/network")
+    again.wait_for_selector("#live-resume:not([hidden])")
+    assert re.fullmatch(f"Your live session {code} closed with its tab; unless you present it again, it ends "
+                        r"within 2\d seconds\s*Present again\s*Dismiss", banner(again)), banner(again)
+    assert again.inner_text("#live-toggle") == "Live session"  # offered, not taken
+    screenshot(again, "live-offer-to-present-again")
+    again.click("#live-resume")
+    again.wait_for_function(f"document.getElementById('live-status').textContent === 'Live session {code}: "
+                            "1 following'", timeout=10_000)
+    follower.wait_for_url(re.compile(r"/network$"))
+    follower.wait_for_timeout(3500)  # past the 3 s after which a closed page is told
+    assert banner(follower).startswith(f"Following {code}: this tab shows the presenter's view")
+    assert offered_left(again) is None  # presented again: no other tab offers it
+    assert errors == []
+
+
+def test_an_offer_to_present_again_can_be_dismissed_and_lasts_only_the_grace_period(new_page):
+    page = new_page()
+    page.goto("/layers")
+    left = ("localStorage.setItem('lamina:live-left', "
+            "JSON.stringify({code: 'QQQQQQ', key: 'k', until: Date.now() + %d}))")
+    page.evaluate(left % -1000)  # already over: not offered, and forgotten
+    page.reload()
+    page.wait_for_timeout(300)
+    assert page.is_hidden("#live-banner") and offered_left(page) is None
+
+    page.evaluate(left % 20_000)
+    page.reload()
+    page.wait_for_selector("#live-resume:not([hidden])")
+    page.click("#live-stop")  # "Dismiss"
+    page.wait_for_selector("#live-banner", state="hidden")
+    assert offered_left(page) is None
+    page.reload()
+    page.wait_for_timeout(300)
+    assert page.is_hidden("#live-banner")
+
+    page.evaluate(left % 1500)  # the offer goes when the session would have ended
+    page.reload()
+    page.wait_for_selector("#live-resume:not([hidden])")
+    page.wait_for_selector("#live-banner", state="hidden", timeout=5000)
+    assert offered_left(page) is None
+
+
+def test_an_offered_session_the_server_no_longer_has_says_it_ended(new_page):
+    page = new_page()
+    page.goto("/layers")
+    page.evaluate("localStorage.setItem('lamina:live-left', JSON.stringify({code: 'QQQQQQ', key: 'k', "
+                  "until: Date.now() + 20000}))")
+    page.reload()
+    page.click("#live-resume")
+    page.wait_for_selector("#live-error:not([hidden])")
+    assert "Your live session QQQQQQ has ended" in page.inner_text("#live-error")
+    assert page.inner_text("#live-toggle") == "Live session"

@@ -110,6 +110,16 @@ def test_the_presenters_next_page_takes_the_session_up_again(client):
             assert all(message["type"] == "presenter" and not message["here"] for message in told[:-2])
 
 
+def test_presenting_says_how_long_the_session_waits_for_the_next_page():
+    """A closing presenter's tab keeps the code and key that long, for a new tab to offer (live.js)."""
+    with app_client(live_grace_seconds=12.5) as client:
+        with client.websocket_connect("/ws/live") as first_page:
+            started = present(first_page)
+            assert started["grace_seconds"] == 12.5
+        with client.websocket_connect("/ws/live") as next_page:
+            assert present(next_page, code=started["code"], key=started["key"])["grace_seconds"] == 12.5
+
+
 def test_resuming_needs_the_key(client):
     with client.websocket_connect("/ws/live") as presenter, client.websocket_connect("/ws/live") as other:
         code = present(presenter)["code"]
