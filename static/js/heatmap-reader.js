@@ -19,7 +19,10 @@ function hoverCell(div, { y, x }) {
 /**
  * Make the heatmap (or line plot) drawn in `div` (by plots.heatmap, which may draw it afresh: the listeners here
  * are the div's own, not Plotly's) a tab stop whose keys move over its cells. describe(row, column, value) words
- * the readout; onPick(row, column), if given, is what Enter and Space do on a cell (what a click on it does).
+ * the readout (a string, or nodes in a DocumentFragment); onPick(row, column), if given, is what Enter and Space
+ * do on a cell (what a click on it does).
+ * Returns reread(): call it once the plot is drawn afresh, so that while it has the focus the readout and the
+ * hover label say the new value of the cell the keys are on, not the old one.
  */
 export function readHeatmapWithKeys(div, readout, describe, onPick = null) {
   let cursor = { y: 0, x: 0 };
@@ -29,10 +32,13 @@ export function readHeatmapWithKeys(div, readout, describe, onPick = null) {
   };
   const show = () => {
     const cells = size();
-    if (!cells) return;
+    if (!cells) { // nothing drawn (any more): nothing to say
+      readout.textContent = "";
+      return;
+    }
     cursor = { y: Math.min(cursor.y, cells.height - 1), x: Math.min(cursor.x, cells.width - 1) }; // a smaller map
     hoverCell(div, cursor);
-    readout.textContent = describe(cursor.y, cursor.x, cellsOf(div)[cursor.y][cursor.x]);
+    readout.replaceChildren(describe(cursor.y, cursor.x, cellsOf(div)[cursor.y][cursor.x]));
   };
   div.tabIndex = 0;
   div.addEventListener("keydown", (event) => {
@@ -54,4 +60,7 @@ export function readHeatmapWithKeys(div, readout, describe, onPick = null) {
     Plotly.Fx.unhover(div);
     readout.textContent = "";
   });
+  return () => {
+    if (document.activeElement === div) show();
+  };
 }

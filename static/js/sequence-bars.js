@@ -3,10 +3,12 @@
 // here and this well under one. The bar under the pointer, or the one the arrow keys moved to while the container
 // has the focus (it is the chart's tab stop), is ringed and said in a readout line (a live region).
 //
-//   barChart(container, values, { labels, range: [low, high], highlight, itemName: "unit", valueName: "h" })
+//   barChart(container, values, { labels, range: [low, high], highlight, itemName: "unit",
+//     valueName: "h<sub>5</sub>" })   (valueName may hold subscripts, written as Plotly writes them)
 
 import { stepPixel } from "./pixel-reader.js";
 import { formatNumber } from "./plots.js";
+import { subscripted } from "./sequence-plots.js";
 
 const MAX_LABELS = 10; // at most about this many labels under the bars (every k-th, k a round number, when more)
 
@@ -52,7 +54,8 @@ function build(container, count, labels) {
   const readout = element("p", "sq-bar-readout muted");
   readout.setAttribute("aria-live", "polite");
   chart.append(axis, area, names, readout);
-  chart.reading = { cursor: null, hovered: null }; // the bar the keys are on, the bar under the pointer
+  // the bar the keys are on, the bar under the pointer, and what the readout says (its markup)
+  chart.reading = { cursor: null, hovered: null, said: null };
   container.replaceChildren(chart);
   return chart;
 }
@@ -103,7 +106,9 @@ function readBars(container, chart, { count, describe, first, hint }) {
     marker.hidden = i === null;
     if (i !== null) marker.style.left = `${(100 * i) / count}%`;
     const text = i === null ? hint : describe(i);
-    if (readout.textContent !== text) readout.textContent = text; // a live region: it speaks only of a change
+    if (reading.said === text) return; // a live region: it speaks only of a change
+    reading.said = text;
+    readout.replaceChildren(subscripted(text));
   };
   container.tabIndex = 0;
   container.onfocus = container.onblur = show;

@@ -11,7 +11,8 @@
 //   onStepKeys(div, onStep)                the keys read the plot's values (a line under it); Enter picks the step
 //
 // Each plot function also sets div.describeCell(row, column, value): the hover label's words for a cell (a line
-// plot's rows are its lines), as the keys' readout says them.
+// plot's rows are its lines), as the keys' readout says them. A name's subscript t (h<sub>t</sub>) is said with
+// the step's number (h<sub>12</sub>), as the "At step" card names the values.
 
 import { readHeatmapWithKeys } from "./heatmap-reader.js";
 import { DIVERGING, formatNumber, marginLayout, plotFont, SEQUENTIAL, titleFont } from "./plots.js";
@@ -20,8 +21,18 @@ const CONFIG = { displayModeBar: false, responsive: true };
 const GAP = 0.5; // a step's cell spans t - 0.5 .. t + 0.5
 export const COLOURS = { input: "#5f6b76", prediction: "#2563eb", actual: "#d97706" };
 
-/** A hover label's name as plain text for the readout: "h<sub>t</sub>" as "h_t". */
-const plain = (name) => name.replace(/<sub>(.*?)<\/sub>/g, "_$1");
+/** A name with its subscript t at step `t` (a number, or Plotly's "%{x}"): "h<sub>t</sub>" as "h<sub>12</sub>". */
+const atStep = (name, t) => name.replaceAll("<sub>t</sub>", `<sub>${t}</sub>`);
+
+/** Text with subscripts written "h<sub>12</sub>" (as Plotly writes them) as nodes: text, and <sub> elements. */
+export function subscripted(text) {
+  const fragment = document.createDocumentFragment();
+  text.split(/<sub>(.*?)<\/sub>/).forEach((part, i) => {
+    if (i % 2 === 0) fragment.append(part);
+    else fragment.append(Object.assign(document.createElement("sub"), { textContent: part }));
+  });
+  return fragment;
+}
 
 /** A plot's layout; the axes' margins grow to fit their tick labels and titles (automargin), so that presenter
  * mode's larger type keeps them apart. */
@@ -66,7 +77,7 @@ export function timeHeatmap(div, data, steps, size, { scale, title = "", rowName
   rowLabels = null, step = null, compact = false }) {
   const trace = {
     type: "heatmap", z: byUnit(data, steps, size), ...colours(scale, compact ? { thickness: 8 } : {}),
-    hovertemplate: `step %{x}, ${rowName} %{y}<br>${valueName} %{z:.4g}<extra></extra>`,
+    hovertemplate: `step %{x}, ${rowName} %{y}<br>${atStep(valueName, "%{x}")} %{z:.4g}<extra></extra>`,
     ...(rowLabels ? { y: rowLabels } : {}),
   };
   const extra = {
@@ -79,7 +90,7 @@ export function timeHeatmap(div, data, steps, size, { scale, title = "", rowName
     extra.xaxis = { title: { text: "step t", standoff: 4 }, showgrid: false, zeroline: false };
   }
   div.describeCell = (k, t, value) =>
-    `step ${t}, ${rowName} ${rowLabels?.[k] ?? k}: ${plain(valueName)} ${formatNumber(value)}`;
+    `step ${t}, ${rowName} ${rowLabels?.[k] ?? k}: ${atStep(valueName, t)} ${formatNumber(value)}`;
   div.dataset.axis = "x";
   div.setAttribute("aria-roledescription", "heatmap");
   return Plotly.react(div, [trace], layout({ title, extra }), CONFIG);
@@ -147,7 +158,7 @@ export function lines(div, traces, { title = "", yTitle = "value", step = null }
     type: "scatter", mode: values.length <= 64 ? "lines+markers" : "lines", name,
     x: Array.from(values, (_, t) => t), y: Array.from(values, (v) => (Number.isFinite(v) ? v : null)),
     line: { color: colour, dash, width: 2 }, marker: { size: 4, color: colour },
-    hovertemplate: `step %{x}: %{y:.4g}<extra>${name}</extra>`,
+    hovertemplate: `step %{x}: %{y:.4g}<extra>${atStep(name, "%{x}")}</extra>`,
   }));
   const extra = {
     showlegend: traces.length > 1, legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
@@ -156,7 +167,8 @@ export function lines(div, traces, { title = "", yTitle = "value", step = null }
     shapes: stepShapes(step, "x"),
   };
   if (traces.length > 1) extra.margin = { l: 48, r: 8, t: title ? 44 : 24, b: 36 };
-  div.describeCell = (line, t, value) => `step ${t}, ${plain(traces[line].name)}: ${formatNumber(value)}`;
+  div.describeCell = (line, t, value) => `step ${t}, ${atStep(traces[line].name, t)}: `
+    + (value === null ? "none (a gap in the line)" : formatNumber(value)); // the typed numbers' last next value
   div.dataset.axis = "x";
   div.setAttribute("aria-roledescription", "line plot");
   return Plotly.react(div, data, layout({ title, extra }), CONFIG);
@@ -198,15 +210,18 @@ export function onStepClick(div, onStep) {
 /**
  * Make a plot drawn by this module a tab stop read with the keys (heatmap-reader.js): each value reached is said
  * (div.describeCell) in a readout line under the plot, and Enter or Space calls onStep(t) with its step, as a
- * click does.
+ * click does. Call it after every drawing of the plot: while the plot has the focus, its readout then says the
+ * new value of the cell the keys are on.
  */
 export function onStepKeys(div, onStep) {
-  if (div.dataset.keys) return; // the listeners are the div's own: they outlive a Plotly.purge
-  div.dataset.keys = "1";
-  const readout = document.createElement("p");
-  readout.className = "sq-plot-readout muted";
-  readout.setAttribute("aria-live", "polite");
-  div.after(readout);
-  readHeatmapWithKeys(div, readout, (row, column, value) => div.describeCell(row, column, value),
-    (row, column) => onStep(div.dataset.axis === "y" ? row : column));
+  if (!div.rereadKeys) { // the listeners are the div's own: they outlive a Plotly.purge
+    const readout = document.createElement("p");
+    readout.className = "sq-plot-readout muted";
+    readout.setAttribute("aria-live", "polite");
+    div.after(readout);
+    div.rereadKeys = readHeatmapWithKeys(div, readout,
+      (row, column, value) => subscripted(div.describeCell(row, column, value)),
+      (row, column) => onStep(div.dataset.axis === "y" ? row : column));
+  }
+  div.rereadKeys();
 }

@@ -225,7 +225,7 @@ export async function drawStep(shown, t) {
   showInputAt(shown, t);
   const hidden = shown.hidden.subarray(t * shown.units, (t + 1) * shown.units);
   setMath($("#sq-at-hidden-title"), `Hidden state h_{${t}}: one bar per unit (${shown.units})`);
-  barChart($("#sq-at-hidden"), hidden, { range: barRange(hidden), itemName: "unit", valueName: `h_${t}` });
+  barChart($("#sq-at-hidden"), hidden, { range: barRange(hidden), itemName: "unit", valueName: plotMath(`h_{${t}}`) });
   $("#sq-at-hidden").setAttribute("aria-label", `hidden state at step ${t}, ${shown.units} values: `
     + spokenValues(hidden, "unit"));
   showGatesAt(shown, t);

@@ -99,9 +99,14 @@ def tab_to(page, selector: str, presses: int = 10, key: str = "Tab") -> None:
     raise AssertionError(f"{presses} presses of {key} did not reach {selector}")
 
 
+def said(page, readout: str) -> str:
+    """A readout line's text, its subscripts written as on the page: "unit 3: h<sub>5</sub> -0.25"."""
+    return page.eval_on_selector(readout, "(line) => line.innerHTML")
+
+
 def bar_read(page, chart: str, item_name: str, value_name: str) -> tuple[str, float]:
-    """The bar named in a bar chart's readout line ("unit 3: h_5 -0.25") and the value it says."""
-    text = page.inner_text(f"{chart} .sq-bar-readout")
+    """The bar named in a bar chart's readout line ("unit 3: h<sub>5</sub> -0.25") and the value it says."""
+    text = said(page, f"{chart} .sq-bar-readout")
     match = re.fullmatch(rf"{item_name} (\S+): {value_name} (-?[\d.]+(?:e[+-]?\d+)?)", text)
     assert match, text
     return match[1], float(match[2])
@@ -125,8 +130,9 @@ NUMBER = r"(-?[\d.]+(?:e[+-]?\d+)?)"  # a value as formatNumber writes it
 
 
 def plot_read(page, plot: str, pattern: str) -> tuple:
-    """What the line under a plot says of the value its arrow keys are on, matched to `pattern` (its groups)."""
-    text = page.inner_text(f"{plot} + .sq-plot-readout")
+    """What the line under a plot says of the value its arrow keys are on (subscripts as <sub>), matched to
+    `pattern` (its groups)."""
+    text = said(page, f"{plot} + .sq-plot-readout")
     match = re.fullmatch(pattern, text)
     assert match, text
     return match.groups()
@@ -139,6 +145,11 @@ def wait_for_hover(page, plot: str, first_line: str) -> None:
       const shown = document.querySelector(`${plot} .hovertext text.nums`)?.dataset.unformatted;
       return Boolean(shown) && new RegExp(`^(?:${line})$`).test(shown.split("<br>")[0]);
     }""", arg=[plot, first_line])
+
+
+def hover_lines(page, plot: str) -> list[str]:
+    """The lines of Plotly's hover label in `plot`, as its template wrote them (subscripts as <sub>)."""
+    return page.eval_on_selector(f"{plot} .hovertext text.nums", "(text) => text.dataset.unformatted").split("<br>")
 
 
 def check_keys_description(page, plot: str, roledescription: str) -> None:
@@ -252,8 +263,8 @@ def test_time_scrubber_keyboard_drag_buttons_and_clicks(page, server_url):
     page.locator("#sq-at-hidden").scroll_into_view_if_needed()
     area = page.locator("#sq-at-hidden .sq-bar-area").bounding_box()
     page.mouse.move(area["x"] + area["width"] * (10.5 / DIGIT_READER_HIDDEN), area["y"] + area["height"] / 2)
-    match = re.fullmatch(r"unit 10: h_20 (-?[\d.e+-]+)", page.inner_text("#sq-at-hidden .sq-bar-readout"))
-    assert match, page.inner_text("#sq-at-hidden .sq-bar-readout")
+    match = re.fullmatch(r"unit 10: h<sub>20</sub> (-?[\d.e+-]+)", said(page, "#sq-at-hidden .sq-bar-readout"))
+    assert match, said(page, "#sq-at-hidden .sq-bar-readout")
     assert float(match[1]) == pytest.approx(float(hidden[20, 10]), rel=FLOAT16["rtol"], abs=FLOAT16["atol"])
     screenshot(page, "sequence-scrubbed-step-20")
 
@@ -302,11 +313,11 @@ def test_the_bar_charts_read_with_the_arrow_keys_what_the_bars_show(page, server
     assert ring[0] and ring[1] == "solid" and ring[2] >= 2, ring
     units = [str(k) for k in range(DIGIT_READER_HIDDEN)]
     last = DIGIT_READER_HIDDEN - 1
-    check_read(chart, 0, units, "unit", "h_5", hidden)  # the focus reads the first bar
+    check_read(chart, 0, units, "unit", "h<sub>5</sub>", hidden)  # the focus reads the first bar
     for key, unit in [("ArrowRight", 1), ("ArrowRight", 2), ("End", last), ("ArrowRight", last),
                       ("ArrowLeft", last - 1), ("Home", 0), ("ArrowLeft", 0)]:
         page.keyboard.press(key)
-        check_read(chart, unit, units, "unit", "h_5", hidden)
+        check_read(chart, unit, units, "unit", "h<sub>5</sub>", hidden)
     page.keyboard.press("ArrowRight")
     screenshot(page, "sequence-bars-read-with-keys")
 
@@ -324,7 +335,7 @@ def test_the_bar_charts_read_with_the_arrow_keys_what_the_bars_show(page, server
         check_read(chart, k, classes, "class", "probability", probabilities)
     page.keyboard.press("Shift+Tab")
     assert page.evaluate("document.activeElement.id") == "sq-at-hidden"
-    check_read("#sq-at-hidden", 1, units, "unit", "h_5", hidden)  # where the keys left it
+    check_read("#sq-at-hidden", 1, units, "unit", "h<sub>5</sub>", hidden)  # where the keys left it
 
 
 def test_the_heatmaps_over_time_read_with_the_arrow_keys_and_enter_jumps_to_the_step(page, server_url):
@@ -346,11 +357,13 @@ def test_the_heatmaps_over_time_read_with_the_arrow_keys_and_enter_jumps_to_the_
     last = 27
 
     def check_hidden(t: int, k: int) -> None:
-        """The readout says step t, unit k and the server's h_t there; Plotly's hover label is on that cell."""
-        step, unit, value = plot_read(page, plot, rf"step (\d+), unit (\d+): h_t {NUMBER}")
-        assert (int(step), int(unit)) == (t, k)
+        """The readout says step t, unit k and the server's h_t there, named h_t with the step's number as the
+        bars under "At step t" name it; Plotly's hover label is on that cell and names it so too."""
+        step, unit, named_at, value = plot_read(page, plot, rf"step (\d+), unit (\d+): h<sub>(\d+)</sub> {NUMBER}")
+        assert (int(step), int(unit), int(named_at)) == (t, k, t)
         assert reads_as(value, hidden[t, k])
         wait_for_hover(page, plot, rf"step {t}, unit {k}")
+        assert hover_lines(page, plot)[1].startswith(f"h<sub>{t}</sub> ")
 
     check_hidden(0, 0)  # the focus reads the first cell
     for key, (t, k) in [("ArrowRight", (1, 0)), ("ArrowDown", (1, 1)), ("ArrowDown", (1, 2)), ("End", (last, 2)),
@@ -546,6 +559,13 @@ def test_typed_numbers_run_and_bad_text_shows_an_error(page, server_url):
     # the last step has no actual next value: the line has a gap there and the text says so
     assert np.isnan(plot_data(page, "#sq-output-plot", trace=1, field="y")[-1])
     assert "the sequence ends here" in page.inner_text("#sq-at-output")
+    # and the keys, reading that gap, say there is no value rather than a dash
+    page.focus("#sq-output-plot")
+    for key in ["End", "ArrowDown"]:
+        page.keyboard.press(key)
+    assert plot_read(page, "#sq-output-plot", r"step 5, actual next value: (.*)") == ("none (a gap in the line)",)
+    page.keyboard.press("ArrowLeft")
+    assert plot_read(page, "#sq-output-plot", rf"step 4, actual next value: {NUMBER}") == ("-0.6",)
 
     page.fill("#sq-numbers", "0.1, 0.4, lots")
     error = page.locator("#sq-numbers-error")
@@ -1087,3 +1107,127 @@ def test_the_step_slider_and_the_download_say_what_the_screen_says(page):
     page.wait_for_function("document.getElementById('sq-step-text').textContent === 'step 63 (of 0–63)'")
     assert page.get_attribute("#sq-step", "aria-valuetext") == "step 63 of 0 to 63"  # not "of 64": no step 64
     assert page.get_by_role("button", name="download .npy of the hidden state at every step").count() == 1
+
+
+def test_a_focused_plot_says_the_new_runs_value_once_it_is_drawn(page, server_url):
+    # the GRU's run, then the LSTM's: one history entry each
+    open_sequence(page, "?network=digits-gru")
+    count = runs_done(page)
+    page.select_option("#sq-network", "digits-lstm")
+    wait_for_run_after(page, count)
+    gru = server_layer(server_url, {"network": "digits-gru", "input": {"sample": "mnist-3"}}, 0)[0]
+    lstm = server_layer(server_url, {"network": "digits-lstm", "input": {"sample": "mnist-3"}}, 0)[0]
+    assert not reads_as(f"{lstm[12, 4]:.4g}", gru[12, 4])  # the two runs say different things there
+
+    plot = "#sq-hidden-plot"
+    page.focus(plot)
+    for key in ["ArrowRight"] * 12 + ["ArrowDown"] * 4:
+        page.keyboard.press(key)
+    step, unit, value = plot_read(page, plot, rf"step (\d+), unit (\d+): h<sub>12</sub> {NUMBER}")
+    assert (step, unit) == ("12", "4") and reads_as(value, lstm[12, 4])
+
+    # Back draws the GRU's run while the keys are still on the plot: the readout and the hover label say its value
+    count = runs_done(page)
+    page.go_back()
+    wait_for_run_after(page, count)
+    assert page.evaluate("document.activeElement.id") == "sq-hidden-plot"
+    step, unit, value = plot_read(page, plot, rf"step (\d+), unit (\d+): h<sub>12</sub> {NUMBER}")
+    assert (step, unit) == ("12", "4") and reads_as(value, gru[12, 4])
+    wait_for_hover(page, plot, "step 12, unit 4")
+    assert reads_as(hover_lines(page, plot)[1].split()[-1], gru[12, 4])
+
+
+def caption_tops(page) -> list[float]:
+    """Where the gates' captions are on the page (not in the window: it scrolls to what has the focus)."""
+    return page.eval_on_selector_all("#sq-gates figcaption", "(captions) => captions.map((caption) => "
+                                                             "caption.getBoundingClientRect().top + scrollY)")
+
+
+@pytest.mark.parametrize("presenter", [False, True], ids=["laptop", "presenter"])
+def test_reading_a_gate_map_with_the_keys_moves_nothing_under_it(page, presenter):
+    # five small maps side by side: their readout, a step, a unit, the gate's name and its value, takes two lines
+    page.set_viewport_size({"width": 1366, "height": 768})
+    open_sequence(page, "?network=digits-lstm")
+    if presenter:
+        page.click("#presenter-toggle")
+        page.wait_for_function("document.body.classList.contains('presenter')")
+    page.locator("#sq-gates").scroll_into_view_if_needed()
+    before = caption_tops(page)
+    for part in LSTM_PARTS:
+        plot = f"#sq-gates figure[data-part='{part}'] .js-plotly-plot"
+        page.focus(plot)
+        for key in ["End"] + ["ArrowDown"] * 11:  # the last step, unit 11: the longest words it says
+            page.keyboard.press(key)
+        readout = f"{plot} + .sq-plot-readout"
+        step, unit, _ = plot_read(page, plot, rf"step (\d+), unit (\d+): [a-z ]+ {NUMBER}")
+        assert (step, unit) == ("27", "11")
+        assert caption_tops(page) == before, part
+        # the words fit in the lines kept for them, within the map's width
+        fits = page.eval_on_selector(readout, """(line) => {
+          const box = line.getBoundingClientRect();
+          const range = document.createRange();
+          range.selectNodeContents(line);
+          return [...range.getClientRects()].every((r) => r.bottom <= box.bottom + 0.5 && r.right <= box.right + 0.5);
+        }""")
+        assert fits, part
+    page.focus("#sq-step")
+    assert caption_tops(page) == before
+
+
+STICKING_OUT = """() => {
+  // each character seen in a panel outside its paragraph (text wraps within it), or outside the panel's border box
+  // where it is in no paragraph (plots are Plotly's, with their own clipping)
+  const out = [];
+  const range = document.createRange();
+  for (const panel of document.querySelectorAll("#sequence-view .panel")) {
+    const walker = document.createTreeWalker(panel, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const parent = node.parentElement;
+      if (!parent.checkVisibility() || parent.closest(".js-plotly-plot, .visually-hidden")) continue;
+      const box = (parent.closest("p") ?? panel).getBoundingClientRect();
+      for (let i = 0; i < node.length; i++) {
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        for (const r of range.getClientRects()) {
+          const by = Math.max(r.right - box.right, box.left - r.left);
+          const name = parent.id || parent.className;
+          if (r.width && by > 0.5) out.push(`${name}: ${JSON.stringify(node.data[i])} by ${by}`);
+        }
+      }
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width, presenter", [(1366, False), (1024, True), (390, True)],
+                         ids=["laptop", "presenter-1024", "presenter-phone"])
+def test_nothing_sticks_out_of_its_panel(page, width, presenter):
+    # the layer's formula wraps at its spaces: a space at the end of a line must not hang past the panel
+    page.set_viewport_size({"width": width, "height": 768})
+    page.goto("/sequence?network=digits-lstm")
+    if presenter:
+        page.click("#presenter-toggle")
+    wait_for_run_after(page, 0, timeout=90_000)
+    page.wait_for_function("document.querySelector('#sq-layer-formula').textContent.includes('h_t')")
+    assert page.evaluate(STICKING_OUT) == []
+
+
+@pytest.mark.parametrize("width, presenter", [(1024, True), (390, False)], ids=["presenter-1024", "phone"])
+def test_the_gate_strips_at_a_step_keep_a_pixel_per_unit_in_a_narrow_card(page, width, presenter):
+    # with presenter mode's type on a 1024-pixel projector the gates' names and means left their strips 4 pixels
+    page.set_viewport_size({"width": width, "height": 768})
+    page.goto("/sequence?network=digits-lstm")
+    if presenter:
+        page.click("#presenter-toggle")
+    wait_for_run_after(page, 0, timeout=90_000)
+    card = page.locator(".sq-at").bounding_box()
+    strips = page.eval_on_selector_all("#sq-at-gates canvas", "(strips) => strips.map((strip) => "
+                                                              "strip.getBoundingClientRect().toJSON())")
+    assert len(strips) == len(LSTM_PARTS)
+    for strip in strips:
+        assert strip["width"] >= DIGIT_READER_HIDDEN, strip
+        assert card["x"] <= strip["left"] and strip["right"] <= card["x"] + card["width"], strip
+    names = page.eval_on_selector_all("#sq-at-gates td:first-child", "(cells) => cells.map((c) => c.textContent)")
+    means = page.eval_on_selector_all("#sq-at-gates td:last-child", "(cells) => cells.map((c) => c.textContent)")
+    assert names[1] == "forget gate f" and all(re.fullmatch(rf"mean {NUMBER}", mean) for mean in means), means
