@@ -106,8 +106,9 @@ const kernelReader = new PixelReader($("#nv-detail-kernels"), {
   maps: $("#nv-kernel-grid"), readout: $("#nv-kernel-readout"),
   describe: (k, row, column, value) => `${kernelNames[k]}, row ${row}, col ${column}: weight ${formatNumber(value)}`,
 });
-// the detail panel's heatmap: its values read with the arrow keys too (the pointer has Plotly's hover)
-readHeatmapWithKeys($("#nv-detail-heatmap"), $("#nv-detail-readout"),
+// the detail panel's heatmap: its values read with the arrow keys too (the pointer has Plotly's hover); drawn afresh
+// while it has the focus (Back, a live session's next view), its readout says the new value
+const rereadDetailHeatmap = readHeatmapWithKeys($("#nv-detail-heatmap"), $("#nv-detail-readout"),
   (row, column, value) => `row ${row}, col ${column}: value ${formatNumber(value)}`);
 let socket = null;
 const layerList = { width: null, mapsWidth: null }; // widths of the layer list and of a row's map area
@@ -839,7 +840,8 @@ function renderDetail() {
     + `max ${formatNumber(stats.max)}, mean ${formatNumber(stats.mean)}, zeros ${percent(stats.zero_fraction)}, `
     + `non-finite ${stats.non_finite}`;
   const scale = state.get().scale === "map" ? scaleFor(stats.min, stats.max) : scaleFor(output.stats.min, output.stats.max);
-  heatmap($("#nv-detail-heatmap"), output.tensor.data, shape.height, shape.width, { ...scale, offset });
+  heatmap($("#nv-detail-heatmap"), output.tensor.data, shape.height, shape.width, { ...scale, offset })
+    .then(rereadDetailHeatmap);
   $("#nv-detail-heatmap").setAttribute("aria-label", `heatmap of ${title.textContent}: ${shape.height} rows by `
     + `${shape.width} columns, ${rangeText(rangeOf(output.tensor.data, offset, area))}`);
   if (stats.histogram.counts.length) histogram($("#nv-detail-histogram"), stats.histogram, { title: "Values in this map" });

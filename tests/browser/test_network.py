@@ -201,6 +201,40 @@ def test_a_kernels_weights_read_out_from_the_keyboard_too(page):
     assert marked, "the weight read is not marked"
 
 
+def test_a_focused_heatmap_says_the_new_value_when_its_map_is_drawn_afresh(page):
+    """Back to another input, with the keys on the detail heatmap: its readout says the newly drawn value of the
+    cell the keys are on, not the value the last input had there."""
+    def view(sample):
+        return f"?input=sample%3A{sample}&layer=0&map=2"
+
+    open_network(page, view("digit-3"))
+    # the entry before this one is the same view of another digit
+    page.evaluate(f"history.replaceState(null, '', '{view('digit-7')}'); history.pushState(null, '', '{view('digit-3')}')")
+    page.wait_for_selector("#nv-detail-heatmap .hm, #nv-detail-heatmap image")
+    page.focus("#nv-detail-heatmap")
+    for key in ["ArrowRight"] * 14 + ["ArrowDown"] * 12:
+        page.keyboard.press(key)
+
+    def said():
+        match = re.fullmatch(r"row 12, col 14: value (-?[\d.e+-]+)", page.inner_text("#nv-detail-readout"))
+        assert match, page.inner_text("#nv-detail-readout")
+        return float(match[1])
+
+    def drawn():
+        return page.evaluate("document.querySelector('#nv-detail-heatmap').data[0].z[12][14]")
+
+    before, readout, drawn_before = said(), page.inner_text("#nv-detail-readout"), drawn()
+    assert before == pytest.approx(drawn_before, rel=1e-3, abs=1e-4)
+    runs = runs_done(page)
+    page.go_back()
+    wait_for_run_after(page, runs)
+    page.wait_for_function("(old) => document.querySelector('#nv-detail-heatmap').data[0].z[12][14] !== old",
+                           arg=drawn_before)
+    assert page.evaluate("document.activeElement.id") == "nv-detail-heatmap"
+    page.wait_for_function("(old) => document.getElementById('nv-detail-readout').textContent !== old", arg=readout)
+    assert said() == pytest.approx(drawn(), rel=1e-3, abs=1e-4) and said() != pytest.approx(before, abs=1e-3)
+
+
 def test_map_detail_panel_heatmap_hover_and_kernels(page, server_url):
     open_network(page)
     conv2 = download_layer(page, 3)
