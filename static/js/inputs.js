@@ -393,6 +393,10 @@ function usingText({ name, width, height, original }) {
 // size their upload is read at, and say so under it when that enlarges the picture or leaves it very thin.
 
 const THIN_SIDE = 8; // pixels: a side shorter than this is thinner than most windows a layer slides
+// an enlargement worth a note: by half as much again, its pixels show as soft blocks (a slight one, such as
+// 90×120 read at 96×128, looks the same and is what the working size says, like a reduction)
+const NOTED_ENLARGEMENT = 1.5;
+const READING_WAIT_MS = 1000; // how long an upload's note waits for the page to read the picture
 const pickers = new Set(); // the page's pickers with an Upload tab
 let lastReading = null; // how the page's last run input reads its upload: {source, shape: [h, w], fit}, or null
 
@@ -415,11 +419,15 @@ function framesNote({ frames, format }) {
   return `First of ${frames} ${format === "TIFF" ? "pages" : "frames"} used.`;
 }
 
-/** "Enlarged from 10×10 to 28×28." when a side grows ("Stretched" when the other shrinks). */
+/**
+ * "Enlarged from 10×10 to 28×28." when the picture grows by NOTED_ENLARGEMENT or more; "Stretched from …" when
+ * a side grows and the other shrinks, by any amount (its shape changes).
+ */
 function enlargedNote({ width, height }, { shape: [toHeight, toWidth] }) {
-  if (toHeight <= height && toWidth <= width) return "";
-  const verb = toHeight < height || toWidth < width ? "Stretched" : "Enlarged";
-  return `${verb} from ${width}×${height} to ${toWidth}×${toHeight}.`;
+  const growth = Math.max(toHeight / height, toWidth / width);
+  const stretched = toHeight < height || toWidth < width;
+  if (growth <= 1 || (!stretched && growth < NOTED_ENLARGEMENT)) return "";
+  return `${stretched ? "Stretched" : "Enlarged"} from ${width}×${height} to ${toWidth}×${toHeight}.`;
 }
 
 /** "Read at 128×2, only 2 px tall: …" when fitting the longer side leaves the other very short. */
@@ -749,8 +757,27 @@ class InputPicker {
     this.showUploadNote();
   }
 
-  /** The note under the upload: what is done to the picture shown (after each noteReading too). */
+  /**
+   * The note under the upload: what is done to the picture shown (after each noteReading too). A status line
+   * is said whenever it changes, so a picture the page has not read yet gets its note once it is read, frames
+   * and size together, not its frames first and all of it again (or after READING_WAIT_MS, for a page that
+   * does not read it).
+   */
   showUploadNote() {
+    const unread = this.shownUpload && lastReading?.source.imageId !== this.shownUpload.imageId;
+    if (unread) {
+      this.noteTimer ??= setTimeout(() => {
+        this.noteTimer = null;
+        this.writeUploadNote();
+      }, READING_WAIT_MS);
+      return;
+    }
+    clearTimeout(this.noteTimer);
+    this.noteTimer = null;
+    this.writeUploadNote();
+  }
+
+  writeUploadNote() {
     const note = this.shownUpload ? uploadNote(this.shownUpload) : "";
     const line = this.root.querySelector(".ip-upload-note");
     if (line.textContent !== note) line.textContent = note; // a status line: said again only when it changes

@@ -9,6 +9,9 @@
 import { element } from "./dom.js";
 
 const WIDE_FLOAT_RANGE = 1e4; // floats spanning more than this ratio get a number field, not a slider
+// an optional setting whose "auto" stands for another setting's value (a pool's stride: its kernel size): its
+// slider shows that value while auto is ticked, and starts from it when auto is unticked
+const AUTO_IS = { stride: "kernel_size" };
 
 /** A value written for people: pairs as "3×5", null as "auto". */
 export function formatValue(value) {
@@ -71,6 +74,7 @@ export function createParamControls(container, kind, values,
     .filter((p) => !same(current[p.name], p.default)).map((p) => [p.name, current[p.name]]));
   const changed = (name, value) => {
     current[name] = value;
+    for (const row of rows.values()) row.control.follow?.(name, value);
     onInput(name, nonDefault());
   };
   container.replaceChildren();
@@ -78,11 +82,15 @@ export function createParamControls(container, kind, values,
   for (const param of params) {
     current[param.name] = param.name in values ? values[param.name] : param.default;
     const maximum = maximumOf(param, limits);
-    const row = controlFor({ ...param, maximum }, current[param.name], (value) => changed(param.name, value),
-      `${idPrefix}-${param.name}`);
+    const row = controlFor({ ...param, maximum, autoIs: autoSetting(param, params) }, current[param.name],
+      (value) => changed(param.name, value), `${idPrefix}-${param.name}`);
     row.dataset.param = param.name;
     rows.set(param.name, row);
     container.append(row);
+  }
+  for (const row of rows.values()) {
+    const { autoIs } = row.control;
+    if (autoIs) row.control.follow(autoIs, current[autoIs]);
   }
   return {
     names: params.map((p) => p.name),
@@ -107,6 +115,7 @@ function controlFor(param, value, onChange, id) {
   const build = { bool: boolControl, choice: choiceControl, pair: pairControl }[param.type]
     ?? (param.type === "float" && isWide(param) ? numberControl : sliderControl);
   const control = build(param, value, onChange, id);
+  row.control = control;
   // a pair's "h ≠ w" and "auto" boxes sit under its name, so every slider has the same width
   row.append(element("div", { class: "param-name-cell" }, label, ...(control.options ? [control.options] : [])),
     control, help, error);
@@ -114,6 +123,12 @@ function controlFor(param, value, onChange, id) {
     field.setAttribute("aria-describedby", `${id}-help ${id}-error`);
   }
   return row;
+}
+
+/** The name of the setting whose value `param`'s "auto" stands for, or null (see AUTO_IS). */
+function autoSetting(param, params) {
+  const name = AUTO_IS[param.name];
+  return param.optional && params.some((p) => p.name === name) ? name : null;
 }
 
 function isWide({ minimum, maximum }) {
@@ -174,7 +189,9 @@ function sliderControl(param, value, onChange, id) {
 
 /**
  * A pair: one slider for both sides, or two (height, width) after "h ≠ w" is ticked. An optional pair
- * (a pool's stride) also has "auto" (None: the kernel size).
+ * (a pool's stride) also has "auto" (None: the kernel size); with param.autoIs (the setting auto stands for),
+ * control.follow(name, value) is told each setting's change and keeps the sliders at that setting's value
+ * while auto is ticked.
  */
 function pairControl(param, value, onChange, id) {
   const auto = value === null || value === undefined;
@@ -223,6 +240,14 @@ function pairControl(param, value, onChange, id) {
     refresh();
     onChange(value_());
   });
+  const setBoth = (value) => {
+    [height, width] = pairOf(value);
+    first.range.value = String(height);
+    second.range.value = String(width);
+    second.shown.textContent = formatValue(width);
+    split.checked = height !== width;
+    refresh();
+  };
   const secondRow = element("span", { class: "param-second" }, element("span", { class: "muted" }, "width"),
     second.range, second.shown);
   const options = element("span", { class: "param-options" },
@@ -233,6 +258,13 @@ function pairControl(param, value, onChange, id) {
   const control = element("span", { class: "param-control param-pair" },
     element("span", { class: "param-first" }, first.range, first.shown), secondRow);
   control.options = options;
+  if (param.autoIs) {
+    control.autoIs = param.autoIs;
+    // auto is the other setting's value: shown on the sliders, and where they start once auto is unticked
+    control.follow = (name, value) => {
+      if (name === param.autoIs && automatic.checked) setBoth(value);
+    };
+  }
   refresh();
   return control;
 }

@@ -319,7 +319,8 @@ class Lab {
   }
 
   hover(index) {
-    if (this.player.playing || index.length !== this.outputShape?.length - 1) return;
+    // dimmed maps of settings that could not be computed are not explained: the new settings would be
+    if (this.player.playing || this.outputStale || index.length !== this.outputShape?.length - 1) return;
     this.setTarget(index);
   }
 
@@ -470,7 +471,8 @@ class Lab {
     return {
       onInput: (message) => this.drawInput(message.tensor, built),
       onLayer: (message) => {
-        if (built.key !== this.drawnKey) this.drawOutput(message, job, built);
+        // the settings drawn last, back after ones that could not be computed: their maps are current again
+        if (built.key !== this.drawnKey || this.outputStale) this.drawOutput(message, job, built);
         this.clearErrors();
       },
       onExplain: (message) => this.showExplanation(message, built),
@@ -517,7 +519,20 @@ class Lab {
     element.dataset.draws = String(this.draws);
     element.dataset.drawMs = (performance.now() - job.sent).toFixed(1);
     element.dataset.shape = shape.slice(1).join("x");
-    element.classList.remove("stale");
+    this.showStale(false);
+  }
+
+  /**
+   * Dim the output (stale: the last maps computed, not those of the settings shown, which could not be) or not.
+   * Dimmed maps are not explained, nor stepped through: the cell, its input window and its arithmetic would
+   * mix the two settings.
+   */
+  showStale(stale) {
+    if (stale) this.player.pause();
+    this.outputStale = stale;
+    this.outputView.element.classList.toggle("stale", stale);
+    $("lab-play").disabled = stale;
+    $("lab-step").disabled = stale;
   }
 
   showExplanation(message, built) {
@@ -554,7 +569,7 @@ class Lab {
       return;
     }
     this.clearErrors();
-    this.outputView.element.classList.add("stale");
+    this.showStale(true);
     // the dimmed maps are the last ones computed, and so is their shape: the new settings have none
     if (this.outputShape) {
       $("lab-output-shape").textContent = `(last computed: ${this.outputShape.slice(1).join(" × ")})`;

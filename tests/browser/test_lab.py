@@ -261,6 +261,28 @@ def test_maxpool_hover_names_the_winner(page):
     screenshot(page, "lab-maxpool-winner")
 
 
+def test_a_pools_auto_stride_is_its_kernel_size_and_unticking_auto_starts_there(page):
+    open_lab(page, "?kind=MaxPool2d&size=32")
+    assert output_shape(page) == "1x16x16"
+    stride = "[data-param='stride'] output"
+    # auto's disabled slider stands at the stride in use, the kernel size, and follows it
+    assert page.text_content(stride) == "auto" and page.input_value("#param-stride") == "2"
+    page.focus("#param-kernel_size")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '1x10x10'")
+    assert page.input_value("#param-stride") == "3"
+    # unticked, the stride stays the one in use (not the slider's minimum, 1: a 30×30 output)
+    before = draws(page)
+    page.uncheck("#param-stride-auto")
+    wait_for_new_output(page, before)
+    assert output_shape(page) == "1x10x10"
+    assert page.text_content(stride) == "3" and page.is_enabled("#param-stride")
+    page.wait_for_function("new URLSearchParams(location.search).get('params')?.includes('\"stride\":3')")
+    page.focus("#param-stride")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '1x8x8'")
+
+
 @pytest.mark.parametrize("kind", ["MaxPool2d", "AvgPool2d"])
 def test_a_pooling_window_marks_its_padding_cells(page, kind):
     params = urllib.parse.quote('{"kernel_size":3,"stride":2,"padding":1}')
@@ -553,7 +575,8 @@ UPLOAD_NOTE = ".ip-upload-note"
 
 
 def wait_for_note(page, text: str) -> None:
-    page.wait_for_function(f"document.querySelector('{UPLOAD_NOTE}').textContent === {text!r}")
+    # after a reload the picker may not be built yet
+    page.wait_for_function(f"document.querySelector('{UPLOAD_NOTE}')?.textContent === {text!r}")
 
 
 def test_a_small_upload_says_it_was_enlarged_to_the_working_size(page):
@@ -572,6 +595,57 @@ def test_a_small_upload_says_it_was_enlarged_to_the_working_size(page):
     page.wait_for_function("document.querySelector('.ip-upload-name').textContent === 'Using photo.png (300×200)'")
     wait_for_new_output(page, before)
     assert page.text_content(UPLOAD_NOTE) == "" and page.is_hidden(UPLOAD_NOTE)
+
+
+def test_a_slight_enlargement_needs_no_note_and_a_larger_one_gets_it(page):
+    open_lab(page)
+    page.click("text=Upload")
+    before = draws(page)
+    drop_file(page, "portrait.png", png_bytes(Image.new("RGB", (90, 120), (200, 30, 30))))
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 128 × 96'")
+    wait_for_new_output(page, before)
+    # read at 96×128: a 7% enlargement looks the same, and the working size's help already says it is resized
+    page.wait_for_timeout(1100)  # past the note's wait for a picture not read yet: it would be written by now
+    assert page.text_content(UPLOAD_NOTE) == "" and page.is_hidden(UPLOAD_NOTE)
+    page.focus("#lab-size")
+    page.keyboard.press("ArrowRight")  # 256 px: twice its size
+    wait_for_note(page, "Enlarged from 90×120 to 192×256.")
+
+
+def record_upload_note(page) -> None:
+    """Keep every text the upload note is given in window.noteTexts (what a screen reader would say)."""
+    page.evaluate("""() => {
+      window.noteTexts = [];
+      const note = document.querySelector('.ip-upload-note');
+      new MutationObserver(() => window.noteTexts.push(note.textContent))
+        .observe(note, {childList: true, characterData: true, subtree: true});
+    }""")
+
+
+def test_an_uploads_note_is_said_once_with_its_frames_and_size_together(page):
+    frames = [Image.new("RGB", (50, 40), colour) for colour in [(255, 0, 0), (0, 0, 255)]]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    open_lab(page)
+    page.click("text=Upload")
+    record_upload_note(page)
+    before = draws(page)
+    drop_file(page, "blink.gif", buffer.getvalue(), "image/gif")
+    wait_for_note(page, "First of 2 frames used. Enlarged from 50×40 to 128×102.")
+    wait_for_new_output(page, before)
+    # one status change, not "First of 2 frames used." and then the whole note again ("" is not said)
+    assert [text for text in page.evaluate("window.noteTexts") if text] == [
+        "First of 2 frames used. Enlarged from 50×40 to 128×102."]
+    # back on the upload after a sample (its pane hidden meanwhile), the whole note is said once
+    page.check(".ip-tabs input[value='sample']")
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 128 × 128'")
+    page.wait_for_timeout(1100)  # past the note's wait for a picture not read yet
+    page.evaluate("window.noteTexts = []")
+    page.check(".ip-tabs input[value='upload']")
+    page.wait_for_function("document.querySelector('#lab-input-shape').textContent === '1 × 102 × 128'")
+    page.wait_for_timeout(1100)
+    assert [text for text in page.evaluate("window.noteTexts") if text] == [
+        "First of 2 frames used. Enlarged from 50×40 to 128×102."]
 
 
 def test_an_animation_says_only_its_first_frame_is_used(page):
@@ -628,6 +702,37 @@ def test_an_impossible_setting_is_explained_next_to_its_slider(page):
     page.wait_for_function(f"document.querySelector('{OUTPUT}').dataset.shape === '4x28x28'")
     assert error.text_content() == ""
     assert page.text_content("#lab-output-shape") == "4 × 28 × 28"
+
+
+def test_dimmed_maps_of_settings_that_failed_are_not_explained_and_come_back_with_their_settings(page):
+    params = urllib.parse.quote(json.dumps({"kernel_size": 13, "dilation": 2}))  # a 25-pixel window on 28
+    open_lab(page, f"?size=28&input=sample:digit-3&params={params}")
+    assert output_shape(page) == "4x4x4"
+    page.locator("#lab-output-view .lab-map").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('#lab-explain-body .ex-title')?.textContent"
+                           ".includes('row 0, column 0')")
+    explained = page.text_content("#lab-explain-body")
+    window = page.get_attribute("#lab-input-view", "data-window")
+    page.focus("#param-dilation")
+    page.keyboard.press("ArrowRight")  # a 37-pixel window: not computed, the 4×4 maps dimmed
+    page.wait_for_function("document.querySelector('#lab-status').textContent.startsWith('not computed')")
+    assert "stale" in page.get_attribute(OUTPUT, "class")
+    assert page.is_disabled("#lab-step") and page.is_disabled("#lab-play")
+    # pointing at a dimmed cell leaves the explained cell, its window and its arithmetic as they were (a window
+    # of the new dilation over a cell of the old maps would explain neither)
+    hover_cell(page, 0.95, 0.95)
+    assert page.get_attribute("#lab-input-view", "data-window") == window
+    assert page.text_content("#lab-explain-body") == explained
+    # back at the settings drawn last, their maps are current again
+    page.focus("#param-dilation")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.querySelector('#lab-output-shape').textContent === '4 × 4 × 4'")
+    assert "stale" not in page.get_attribute(OUTPUT, "class")
+    assert page.is_enabled("#lab-step") and page.is_enabled("#lab-play")
+    hover_cell(page, 0.95, 0.95)
+    page.wait_for_function("document.querySelector('#lab-explain-body .ex-title')?.textContent"
+                           ".includes('row 3, column 3')")
 
 
 def test_a_link_whose_setting_does_not_fit_still_shows_its_input(page):
