@@ -9,7 +9,8 @@ server keeps the latest one and passes it on to every follower, whose page then 
     presenter -> {"type": "present", "code": ..., "key": ...}  take it up again from a new page (within
                                                              grace_seconds of the last one closing)
     presenter -> {"type": "view", "url": "/network?layer=2"}
-              <- {"type": "followers", "count": 3}           whenever the count changes
+              <- {"type": "followers", "count": 3}           whenever the count changes (a follower whose page
+                                                             closed counts out 3 s later, unless one comes first)
     presenter -> {"type": "end"}                             <- {"type": "ended", "code": ...}
     follower  -> {"type": "follow", "code": "k7m2qx"}        (any case)
               <- {"type": "following", "code": "K7M2QX", "url": "/network?..." or null}
@@ -52,6 +53,9 @@ MAX_MESSAGE_CHARS = 12288
 # Messages of these types replace an unsent one of the same type: only the latest matters.
 LATEST_ONLY = ("view", "followers", "presenter")
 MAX_PENDING = 32  # queued messages per socket beyond which new ones are dropped (a client that never reads)
+# A follower's page change closes its socket and opens the next page's within a second or so: the presenter's count
+# goes down only if no follower has come (back) within this many seconds, so it does not blink "1, 0, 1 following"
+FOLLOWER_SETTLE_SECONDS = 3.0
 
 router = APIRouter(tags=["live sessions"])
 
@@ -91,12 +95,24 @@ class LiveSession:
     url: str | None = None
     followers: set[Outbox] = field(default_factory=set)
     expiry: asyncio.TimerHandle | None = None
+    recount: asyncio.TimerHandle | None = None  # a lower follower count, told once it has settled
+
+    def tell_presenter_count_later(self, seconds: float) -> None:
+        """Tell the presenter the count in `seconds`, unless a follower comes first (it is told at once then)."""
+        self.cancel_recount()
+        self.recount = asyncio.get_running_loop().call_later(seconds, self.tell_presenter_count)
+
+    def cancel_recount(self) -> None:
+        if self.recount is not None:
+            self.recount.cancel()
+            self.recount = None
 
     def tell_followers(self, message: dict) -> None:
         for follower in self.followers:
             follower.put(message)
 
     def tell_presenter_count(self) -> None:
+        self.cancel_recount()
         if self.presenter is not None:
             self.presenter.put({"type": "followers", "count": len(self.followers)})
 
@@ -166,9 +182,13 @@ class LiveHub:
         session.tell_presenter_count()
         return session
 
-    def unfollow(self, follower: Outbox, session: LiveSession) -> None:
+    def unfollow(self, follower: Outbox, session: LiveSession, page_closed: bool = False) -> None:
+        """A follower leaves; if its page closed (maybe for the next page), the presenter is told once it settles."""
         session.followers.discard(follower)
-        session.tell_presenter_count()
+        if page_closed:
+            session.tell_presenter_count_later(FOLLOWER_SETTLE_SECONDS)
+        else:
+            session.tell_presenter_count()
 
     def end(self, session: LiveSession) -> None:
         if self.sessions.get(session.code) is not session:
@@ -176,6 +196,7 @@ class LiveHub:
         del self.sessions[session.code]
         if session.expiry is not None:
             session.expiry.cancel()
+        session.cancel_recount()
         session.tell_followers({"type": "ended", "code": session.code})
         session.followers.clear()
 
@@ -298,7 +319,7 @@ class LiveSocket:
         if self.presenting is not None:
             self.hub.presenter_left(self.presenting, self.outbox)
         if self.following is not None:
-            self.hub.unfollow(self.outbox, self.following)
+            self.hub.unfollow(self.outbox, self.following, page_closed=True)
 
     HANDLERS = {"present": present, "view": view, "end": end, "follow": follow, "leave": leave}
 

@@ -79,6 +79,18 @@ def test_several_followers_and_the_count_the_presenter_sees(client):
         assert receive_type(presenter, "followers")["count"] == 0
 
 
+def test_a_followers_page_change_does_not_make_the_count_blink(client):
+    """A follower's page closes and its next page follows again: the presenter is not told 0 in between."""
+    with client.websocket_connect("/ws/live") as presenter:
+        code = present(presenter)["code"]
+        with client.websocket_connect("/ws/live") as first_page:
+            follow(first_page, code)
+            assert receive_type(presenter, "followers")["count"] == 1
+        with client.websocket_connect("/ws/live") as next_page:
+            follow(next_page, code)
+            assert receive_type(presenter, "followers")["count"] == 1
+
+
 def test_ending_a_session_tells_its_followers_and_frees_the_code(client):
     with client.websocket_connect("/ws/live") as presenter, client.websocket_connect("/ws/live") as follower:
         code = present(presenter)["code"]
