@@ -22,15 +22,23 @@ def shortened(text: str) -> str:
     return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}… ({len(text):,} characters)"
 
 
+# Largest size, stride, padding or dilation taken: index arithmetic on it must fit NumPy's int64.
+LARGEST_PAIR_ENTRY = 2**31 - 1
+
+
 def pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as (height, width)."""
+    """An int or a pair of ints as (height, width), each at most LARGEST_PAIR_ENTRY."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        result = int(value), int(value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
     ):
-        return int(value[0]), int(value[1])
-    raise ValueError(f"{name} must be an int or a pair of ints, got {quoted(value)}")
+        result = int(value[0]), int(value[1])
+    else:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {quoted(value)}")
+    if max(result) > LARGEST_PAIR_ENTRY:
+        raise ValueError(f"{name} must be at most {LARGEST_PAIR_ENTRY:,}, got {quoted(value)}")
+    return result
 
 
 def positive_int(value, name: str) -> int:

@@ -574,11 +574,12 @@ def _scatter_taps(xp, x, weight, bias, groups: int, stride, padding, dilation, o
                      max(out_w + pw, (width - 1) * sw + (kw - 1) * dw + 1)), dtype=x.dtype)
     x_groups = x.reshape(batch, groups, channels // groups, height * width)
     w_groups = weight.reshape(groups, channels // groups, out_per_group, kh, kw)
-    for p in range(kh):
-        for q in range(kw):
-            taps = xp.matmul(w_groups[:, :, :, p, q].transpose(0, 2, 1), x_groups)
-            target = full[..., p * dh:p * dh + (height - 1) * sh + 1:sh, q * dw:q * dw + (width - 1) * sw + 1:sw]
-            with numpy.errstate(invalid="ignore"):  # Inf - Inf is NaN, as in PyTorch, without a warning
+    # Inf * 0 and Inf - Inf are NaN, as in PyTorch, without a warning
+    with numpy.errstate(invalid="ignore"):
+        for p in range(kh):
+            for q in range(kw):
+                taps = xp.matmul(w_groups[:, :, :, p, q].transpose(0, 2, 1), x_groups)
+                target = full[..., p * dh:p * dh + (height - 1) * sh + 1:sh, q * dw:q * dw + (width - 1) * sw + 1:sw]
                 target += taps.reshape(batch, groups, out_per_group, height, width)
     cropped = full.reshape(batch, -1, *full.shape[3:])[:, :, ph:ph + out_h, pw:pw + out_w]
     if bias is None:

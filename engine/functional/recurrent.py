@@ -24,7 +24,13 @@ NONLINEARITIES = ("tanh", "relu")
 
 # --- input checks ----------------------------------------------------------------
 
+def _check_array_or_none(value, name: str) -> None:
+    if value is not None and (not hasattr(value, "shape") or not hasattr(value, "dtype")):
+        raise ValueError(f"{name} must be an array or None, got {type(value).__name__}")
+
+
 def _check_same_module(xp, name: str, value) -> None:
+    _check_array_or_none(value, name)
     if value is not None and array_module(value) is not xp:
         raise ValueError(
             f"{name} is a {array_module(value).__name__} array but x is a {xp.__name__} array; "

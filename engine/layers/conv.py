@@ -94,7 +94,7 @@ class Conv2d(Layer):
                  bias=True, padding_mode="zeros", *, seed=0):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _channels_and_groups(in_channels, out_channels, groups)
-        if padding_mode not in _PAD_MODES:
+        if not isinstance(padding_mode, str) or padding_mode not in _PAD_MODES:
             raise ValueError(f"{self.kind}: padding_mode must be one of {', '.join(_PAD_MODES)}, got {padding_mode!r}")
         self.padding_mode = padding_mode
         self.kernel_size = positive_pair(kernel_size, "kernel_size")

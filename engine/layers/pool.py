@@ -171,7 +171,9 @@ class AvgPool2d(_Pool2d):
         index = self._output_index(x, index)
         window, coordinates = self._window(x, index)
         n, c, i, j = index
-        total = float(np.nansum(window, dtype=np.float64))
+        # Padding cells hold NaN in `window`; a NaN (or Inf) of the input itself must reach the sum, as in forward.
+        real = np.asarray([0 <= row < x.shape[2] and 0 <= col < x.shape[3] for _, row, col in coordinates])
+        total = float(window.ravel()[real].sum(dtype=np.float64))
         divisor = self.divisor(x.shape[2:], i, j)
         output = float(to_numpy(self.forward(x))[n, c, i, j])
         note = ""

@@ -492,6 +492,19 @@ def test_conv_transpose2d_non_finite_weight_meets_only_real_pixels(xp, bad, geom
     np.testing.assert_array_equal(np.isnan(torch_conv_transpose2d(x, w, b, *args)), np.isnan(expected))
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_conv_transpose2d_inf_weight_on_a_zero_input_gives_nan_without_a_warning(xp):
+    """Inf * 0 inside a tap's GEMM is NaN, as in PyTorch, and NumPy must not warn about it (it did)."""
+    x = np.ones((1, 2, 3, 3), np.float32)
+    x[0, 0, 1, 1] = 0
+    w = np.ones((2, 1, 3, 3), np.float32)
+    w[0, 0, 1, 1] = np.inf
+    got = to_numpy(conv_transpose2d(*_on(xp, x, w), None, stride=2))
+    expected = torch_conv_transpose2d(x, w, None, 2, 0, 0, 1, 1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    assert np.isnan(got[0, 0, 3, 3])  # the Inf tap on the zero pixel
+
+
 def test_reused_scratch_memory_never_leaks_into_a_later_result(xp, winograd_from_16):
     """The per-thread workspace is left full of NaN by one call; the next, smaller calls must not see it."""
     poisoned = xp.full((2, 32, 20, 20), np.nan, dtype=xp.float32)
@@ -544,6 +557,7 @@ BAD_INPUTS = [
     (_conv_call(padding="full"), r"padding must be 'valid', 'same'"),
     (_conv_call(padding="same", stride=2), r"padding='same' needs stride 1"),
     (_conv_call(padding=(1, 2, 3)), r"padding must be an int or a pair"),
+    (_conv_call(stride=(1, 10**20)), r"stride must be at most 2,147,483,647, got \(1, 1000"),  # was an OverflowError
     (_conv_call(w_shape=(2, 4, 7, 3)),
      r"output height would be empty: the dilated kernel 7 is larger than the padded input 6 "
      r"\(kernel_size 7, dilation 1, input 6, padding 0, stride 1\)"),

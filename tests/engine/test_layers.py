@@ -135,6 +135,18 @@ def test_avg_pool_explain_says_ceil_modes_last_window_counts_no_cell_beyond_the_
                                 "ceil_mode's last window reaches")
 
 
+@pytest.mark.parametrize("padding", [0, 1])
+def test_avg_pool_explain_sums_a_nan_of_the_input_as_forward_does(padding):
+    """Padding cells are NaN in the window; a NaN of the input is not padding and makes the sum NaN, as the output."""
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 0] = np.nan
+    explanation = AvgPool2d(2, padding=padding).explain(x, (0, 0, 0, 0))
+    assert np.isnan(explanation.output)
+    assert np.isnan(explanation.sum) and np.isnan(explanation.total)
+    clean = AvgPool2d(2, padding=padding).explain(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4), (0, 0, 0, 0))
+    assert clean.sum == (10.0 if padding == 0 else 0.0)  # padding cells still add nothing
+
+
 def test_conv_explain_marks_padding_coordinates():
     layer = Conv2d(1, 1, 3, padding=1)
     explanation = layer.explain(np.ones((1, 1, 4, 4), np.float32), (0, 0, 0, 0))

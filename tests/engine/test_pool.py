@@ -296,6 +296,7 @@ def test_pooling_a_constant_map_gives_the_constant(kernel, seed):
     (lambda x: avg_pool2d(x.astype(np.int32), 2), "floating-point"),
     (lambda x: max_pool2d(x, 2, ceil_mode="no"), "ceil_mode must be True or False, got 'no'"),
     (lambda x: avg_pool2d(x, 2, ceil_mode=1), "ceil_mode must be True or False, got 1"),
+    (lambda x: avg_pool2d(x, 2, stride=10**20), "stride must be at most 2,147,483,647"),  # was an OverflowError
 ])
 def test_bad_input_names_the_argument(xp, call, words):
     x = xp.zeros((1, 1, 5, 5), np.float32)

@@ -290,6 +290,9 @@ def test_non_contiguous_input_and_float64_weights_give_float32(xp):
     (lambda a: {**a, "bias_hh": a["bias_hh"][None]}, r"bias_hh must have shape \(12,\)"),
     (lambda a: {**a, "h0": a["h0"][:1]}, r"h0 must have shape \(N, H\) = \(2, 3\).*got \(1, 3\)"),
     (lambda a: {**a, "c0": a["c0"][None]}, r"c0 must have shape \(N, H\) = \(2, 3\)"),
+    (lambda a: {**a, "h0": [[0.0] * 3] * 2}, "h0 must be an array or None, got list"),
+    (lambda a: {**a, "c0": 0.0}, "c0 must be an array or None, got float"),
+    (lambda a: {**a, "bias_ih": [0.0] * 12}, "bias_ih must be an array or None, got list"),
 ])
 def test_lstm_sequence_rejects_bad_arguments(xp, change, message):
     x, h0, c0 = _inputs((2, 4, 3, 3), True)

@@ -92,6 +92,8 @@ def test_conv_refuses_what_it_cannot_pad():
         Conv2d(1, 1, 3, padding="full")
     with pytest.raises(ValueError, match="padding_mode must be one of zeros, reflect, replicate, circular, got 'edge'"):
         Conv2d(1, 1, 3, padding_mode="edge")
+    with pytest.raises(ValueError, match=r"padding_mode must be one of .*, got \['zeros'\]"):
+        Conv2d(1, 1, 3, padding_mode=["zeros"])  # not hashable: was a TypeError
     with pytest.raises(ValueError, match="padding_mode must be 'zeros'.*got 'reflect'"):
         ConvTranspose2d(1, 1, 3, padding_mode="reflect")
     with pytest.raises(ValueError, match="reflect padding must be less than the input's size on its axis: 3 and 3 "
