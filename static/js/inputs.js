@@ -543,8 +543,10 @@ class InputPicker {
       element("div", { class: "ip-drop" },
         element("label", { for: file.id }, "Choose an image"), file,
         element("span", { class: "muted help" }, "or drop one anywhere on this box (PNG, JPEG, GIF, WebP, BMP, TIFF)")),
-      element("p", { class: "ip-upload-name muted" }),
-      element("p", { class: "ip-upload-note", role: "status" }));
+      // one status: the picture used and what is done to it, said together once the page has read it
+      element("div", { class: "ip-upload-status", role: "status" },
+        element("p", { class: "ip-upload-name muted" }),
+        element("p", { class: "ip-upload-note" })));
   }
 
   build_draw() {
@@ -753,15 +755,14 @@ class InputPicker {
   /** The upload pane's lines: which picture is used (`source`, or none) and what is done to it. */
   showUpload(source) {
     this.shownUpload = source;
-    this.root.querySelector(".ip-upload-name").textContent = source ? usingText(source) : "";
     this.showUploadNote();
   }
 
   /**
-   * The note under the upload: what is done to the picture shown (after each noteReading too). A status line
-   * is said whenever it changes, so a picture the page has not read yet gets its note once it is read, frames
-   * and size together, not its frames first and all of it again (or after READING_WAIT_MS, for a page that
-   * does not read it).
+   * The upload's status: "Using NAME (W×H)" and the note of what is done to the picture shown (after each
+   * noteReading too). A status is said whenever it changes, so a picture the page has not read yet gets both
+   * lines once it is read, name, frames and size together, not its name first and all of it again (or after
+   * READING_WAIT_MS, for a page that does not read it); until then the name line says it is uploading.
    */
   showUploadNote() {
     const unread = this.shownUpload && lastReading?.source.imageId !== this.shownUpload.imageId;
@@ -778,9 +779,13 @@ class InputPicker {
   }
 
   writeUploadNote() {
-    const note = this.shownUpload ? uploadNote(this.shownUpload) : "";
-    const line = this.root.querySelector(".ip-upload-note");
-    if (line.textContent !== note) line.textContent = note; // a status line: said again only when it changes
+    const shown = this.shownUpload;
+    const lines = { ".ip-upload-name": shown ? usingText(shown) : "",
+      ".ip-upload-note": shown ? uploadNote(shown) : "" };
+    for (const [selector, text] of Object.entries(lines)) {
+      const line = this.root.querySelector(selector);
+      if (line.textContent !== text) line.textContent = text; // a status: said again only when it changes
+    }
   }
 
   listenForDrops(root) {

@@ -4,7 +4,7 @@
 
 import { counted, element } from "./dom.js";
 import {
-  barChart, colourLegend, drawMap, drawStrip, formatNumber, heatmap, marginLayout, plotFont, scaleFor,
+  barChart, colourLegend, drawMap, drawStrip, formatNumber, heatmap, marginLayout, plotFont, scaleFor, touchLayout,
 } from "./plots.js";
 
 const VIEW_SIZE = 272; // CSS pixels of the longer side of the input and of a single output map
@@ -104,7 +104,7 @@ export class InputView {
     if (features === 1) {
       Plotly.react(this.plot, [{ type: "scatter", mode: "lines+markers", y: Array.from(tensor.data),
         marker: { size: 4 }, line: { color: "#2563eb" }, hovertemplate: "step %{x}: %{y:.3f}<extra></extra>" }],
-      { ...marginLayout({ l: 40, r: 8, t: 8, b: 36 }), font: plotFont(), xaxis: { title: { text: "time step" } },
+      { ...marginLayout({ l: 40, r: 8, t: 8, b: 36 }), ...touchLayout(), font: plotFont(), xaxis: { title: { text: "time step" } },
         yaxis: { title: { text: "x" } }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)" },
       { displayModeBar: false, responsive: true });
       return;

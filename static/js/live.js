@@ -403,6 +403,12 @@ ui.back.addEventListener("click", () => {
   ui.stop.focus(); // the button is gone: the keyboard goes on from the banner's other one
 });
 
+// The banner stays at the window's top (lamina.css): its height, 0 while hidden, keeps the page's own sticky parts
+// and what the page scrolls into view below it.
+new ResizeObserver(() => {
+  document.documentElement.style.setProperty("--live-banner-height", `${ui.banner.offsetHeight}px`);
+}).observe(ui.banner);
+
 ui.resume.addEventListener("click", takeUpOffer);
 window.addEventListener("pagehide", leaveSession);
 // another tab took the offered session up, or dismissed it

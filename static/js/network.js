@@ -752,17 +752,20 @@ function drawScoreBars(container, values, names, { best, range }) {
   container.setAttribute("aria-label", `class scores: ${values.map((v, i) => `${names[i]} ${formatNumber(v)}`).join(", ")}`);
 }
 
+/** One download of a layer at a time: the button is marked busy, not disabled, which would take the keyboard's
+ * focus from it to the page's top. */
 async function downloadLayer(index, button) {
+  if (button.getAttribute("aria-disabled") === "true") return;
   const error = button.parentElement.querySelector(".nv-download-error");
   error.textContent = "";
-  button.disabled = true;
+  button.setAttribute("aria-disabled", "true");
   try {
     const { blob, filename } = await postForBlob(`/api/runs/layers/${index}.npy`, shown.request);
     saveBlob(blob, filename);
   } catch (failure) {
     error.textContent = failure instanceof ApiError ? `Download failed: ${failure.message}` : String(failure);
   } finally {
-    button.disabled = false;
+    button.removeAttribute("aria-disabled");
   }
 }
 

@@ -362,8 +362,16 @@ export function marginLayout(margin) {
   return { margin: plotMargin(margin), meta: { baseMargin: margin } };
 }
 
+/**
+ * On a touch screen a finger's swipe over a plot scrolls the page, and a tap shows the value under it: Plotly's
+ * default drag zooms into a box, so a swipe that starts on a plot (most of a phone's width) zoomed it instead.
+ */
+export function touchLayout() {
+  return window.matchMedia("(pointer: coarse)").matches ? { dragmode: false } : {};
+}
+
 function baseLayout(extra = {}) {
-  return { font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...extra,
+  return { font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...touchLayout(), ...extra,
     ...marginLayout(extra.margin ?? { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }),
     title: extra.title ? { text: extra.title, font: titleFont(), x: 0, xanchor: "left" } : undefined };
 }

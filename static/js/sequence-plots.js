@@ -15,7 +15,7 @@
 // the step's number (h<sub>12</sub>), as the "At step" card names the values.
 
 import { readHeatmapWithKeys } from "./heatmap-reader.js";
-import { DIVERGING, formatNumber, marginLayout, plotFont, SEQUENTIAL, titleFont } from "./plots.js";
+import { DIVERGING, formatNumber, marginLayout, plotFont, SEQUENTIAL, titleFont, touchLayout } from "./plots.js";
 
 const CONFIG = { displayModeBar: false, responsive: true };
 const GAP = 0.5; // a step's cell spans t - 0.5 .. t + 0.5
@@ -40,7 +40,7 @@ function layout({ title = "", xTitle = "step t", yTitle = "", extra = {} } = {})
   const xaxis = extra.xaxis ?? { title: { text: xTitle, standoff: 4 }, showgrid: false, zeroline: false };
   const yaxis = extra.yaxis ?? { title: { text: yTitle, standoff: 4 }, showgrid: false, zeroline: false };
   return {
-    font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...touchLayout(),
     title: title ? { text: title, font: titleFont(), x: 0, xanchor: "left" } : undefined,
     ...extra,
     xaxis: { automargin: true, ...xaxis },

@@ -378,10 +378,19 @@ async function showStep() {
   view.step.value = String(t);
   view.step.setAttribute("aria-valuetext", `step ${t} of 0 to ${current.steps - 1}`); // as the line beside it
   $("#sq-step-text").textContent = `step ${t} (of 0–${current.steps - 1})`;
-  $("#sq-prev").disabled = t === 0;
-  $("#sq-next").disabled = t === current.steps - 1;
+  endStepButtons(t);
   await drawStep(current, t);
   view.root.dataset.step = String(t);
+}
+
+/** Previous and Next are off at the ends; the one that had the keyboard hands it to the step slider, which says the
+ * step (a disabled button loses the focus to the page's top). */
+function endStepButtons(t) {
+  for (const [id, atEnd] of [["#sq-prev", t === 0], ["#sq-next", t === current.steps - 1]]) {
+    const button = $(id);
+    if (atEnd && button === document.activeElement) view.step.focus();
+    button.disabled = atEnd;
+  }
 }
 
 /** Play: move one step every PLAY_MS to the end (from the start when already there). The button's label says

@@ -1356,3 +1356,39 @@ def test_a_link_naming_a_sample_the_lab_lacks_says_so_and_runs_the_default(page)
     assert page.input_value(".ip-sample") == "camera"
     assert page.text_content(".ip-error") == ""  # the server was never asked for it
     assert output_shape(page).startswith("4x")
+
+
+def record_upload_status(page) -> None:
+    """Keep each text a screen reader would say of the upload's status region in window.statusTexts: the text of
+    the nearest role="status" around the "Using NAME" line, each time something in it changes."""
+    page.evaluate("""() => {
+      window.statusTexts = [];
+      const region = document.querySelector('.ip-upload-name').closest('[role="status"]');
+      if (!region) return;
+      const said = () => [...region.children].map((line) => line.textContent).filter(Boolean).join(' | ');
+      new MutationObserver(() => window.statusTexts.push(said()))
+        .observe(region, {childList: true, characterData: true, subtree: true});
+    }""")
+
+
+def test_an_upload_is_said_once_by_its_status_with_its_note_or_without_one(page):
+    """A screen reader hears which picture is used after choosing a file, even when there is no note to say, and
+    hears it once: the name and the note of what was done to it together, once the page has read it."""
+    open_lab(page)
+    page.click("text=Upload")
+    record_upload_status(page)
+    before = draws(page)
+    drop_file(page, "tiny.png", png_bytes(Image.new("L", (10, 10), 200)))
+    wait_for_note(page, "Enlarged from 10×10 to 128×128.")
+    wait_for_new_output(page, before)
+    page.wait_for_timeout(1100)  # past the note's wait for a picture not read yet: nothing more is said
+    said = [text for text in page.evaluate("window.statusTexts") if text]
+    assert said == ["Uploading tiny.png…", "Using tiny.png (10×10) | Enlarged from 10×10 to 128×128."], said
+    # a picture larger than the working size gets no note: its name alone is said, once
+    page.evaluate("window.statusTexts = []")
+    before = draws(page)
+    drop_file(page, "photo.png", png_bytes(Image.new("L", (300, 200), 90)))
+    wait_for_new_output(page, before)
+    page.wait_for_timeout(1100)
+    said = [text for text in page.evaluate("window.statusTexts") if text]
+    assert said == ["Uploading photo.png…", "Using photo.png (300×200)"], said

@@ -1050,3 +1050,15 @@ def test_a_link_naming_a_class_the_network_lacks_says_so_and_maps_the_top_class(
     page.select_option("#nv-network", "edges")
     page.wait_for_function("new URLSearchParams(location.search).get('network') === 'edges'")
     assert "saliency" not in page.url
+
+
+def test_a_download_pressed_with_the_keys_keeps_the_keyboard_on_its_button(page):
+    """The button is busy while its file comes, not disabled: a disabled button drops the focus to the page's top."""
+    open_network(page)
+    button = ".nv-layer[data-index='2'] .nv-download"
+    page.focus(button)
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename.endswith(".npy")
+    page.wait_for_function(f"!document.querySelector(\"{button}\").hasAttribute('aria-disabled')")
+    assert page.evaluate(f"document.activeElement === document.querySelector(\"{button}\")")

@@ -5,6 +5,8 @@ import pytest
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_lab import open_lab
+from tests.browser.test_live import start_session
+from tests.browser.test_widths import AUTOENCODER, LAB, LAYERS, NETWORK, PLOTS_FITTED, SEQUENCE
 
 PAGES = ["/", "/network", "/sequence", "/autoencoder", "/layers"]
 
@@ -68,3 +70,95 @@ def test_a_recurrent_layers_output_over_time_fills_its_plot(phone):
     cells = phone.locator(f"{plot} .nsewdrag").first.bounding_box()  # the heatmap's area: 48 steps by 16 units
     whole = phone.locator(plot).bounding_box()
     assert cells["height"] >= 0.6 * whole["height"], f"{cells['height']} px of a {whole['height']} px plot"
+
+
+def test_a_followers_live_banner_stays_in_view_above_the_pages_own_sticky_scrubber(new_page):
+    """A follower far down a phone's page still sees "you changed this view" and can tap its button; the sequence
+    page's sticky scrubber sits below the banner, not under it."""
+    presenter = new_page()
+    presenter.goto("/sequence")
+    code = start_session(presenter)
+    follower = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    follower.goto(f"/sequence?follow={code}")
+    follower.wait_for_function("Number(document.querySelector('#sequence-view').dataset.runsDone) > 0",
+                               timeout=90_000)
+    follower.focus("#sq-step")
+    follower.keyboard.press("Home")  # the follower's own change
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes('you changed')")
+    follower.evaluate("window.scrollTo(0, 2000)")
+    follower.wait_for_function("window.scrollY >= 2000")
+    banner = follower.locator("#live-banner").bounding_box()
+    assert banner["y"] == 0, banner
+    back = follower.locator("#live-back").bounding_box()
+    assert back["y"] >= 0 and back["y"] + back["height"] <= banner["height"], (back, banner)
+    scrubber = follower.locator(".sq-scrubber").bounding_box()
+    assert scrubber["y"] >= banner["y"] + banner["height"] - 1, (scrubber, banner)
+    follower.tap("#live-back")
+    follower.wait_for_function("document.getElementById('live-status').textContent.includes(\"presenter's view\")")
+
+
+def swipe(page, x: float, from_y: float, to_y: float) -> None:
+    """A finger's swipe from (x, from_y) to (x, to_y), in the window's CSS pixels."""
+    touch = page.context.new_cdp_session(page)
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": from_y}]})
+    for step in range(1, 11):
+        y = from_y + (to_y - from_y) * step / 10
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    touch.detach()
+
+
+# resolves once the page has not scrolled for 200 ms
+SCROLL_SETTLED = """() => new Promise((resolve) => {
+  let last = window.scrollY, still = 0;
+  const timer = setInterval(() => {
+    still = window.scrollY === last ? still + 50 : 0;
+    last = window.scrollY;
+    if (still >= 200) { clearInterval(timer); resolve(); }
+  }, 50);
+})"""
+
+
+def test_a_swipe_that_starts_on_a_plot_scrolls_the_page_and_a_tap_still_explains(phone):
+    """Plotly's drag zooms into a box by default: on a phone a swipe over a plot as wide as the screen zoomed it and
+    the page would not scroll."""
+    open_lab(phone, "?kind=LSTM")
+    phone.wait_for_function(PLOTS_FITTED)
+    phone.wait_for_timeout(300)  # laid out again after a resize (ResizeObserver, then a frame): the swipe's plot stays
+    plot = phone.locator("#lab-output-view .lab-plot")
+    plot.scroll_into_view_if_needed()
+    phone.evaluate("window.scrollBy(0, -300)")
+    cells = plot.locator(".nsewdrag").first.bounding_box()
+    rows_before = plot.evaluate("(p) => p._fullLayout.yaxis.range")
+    scrolled = phone.evaluate("window.scrollY")
+    middle = cells["x"] + cells["width"] / 2
+    swipe(phone, middle, cells["y"] + cells["height"] * 0.8, cells["y"] + cells["height"] * 0.2)  # the finger goes up
+    phone.wait_for_function(f"window.scrollY > {scrolled + 50}")
+    assert plot.evaluate("(p) => p._fullLayout.yaxis.range") == rows_before  # not zoomed
+    phone.evaluate(SCROLL_SETTLED)  # a tap while the page still glides stops it instead of tapping
+    cells = plot.locator(".nsewdrag").first.bounding_box()
+    phone.touchscreen.tap(cells["x"] + cells["width"] / 2, cells["y"] + cells["height"] / 2)
+    phone.wait_for_selector("#lab-explain-body .ex-sum")
+    assert phone.text_content("#lab-explain-body .ex-title").startswith("LSTM output [0, ")
+
+
+DRAWN = {"/": LAB, "/network": NETWORK, "/sequence": SEQUENCE, "/autoencoder": AUTOENCODER, "/layers": LAYERS}
+# what a finger taps or drags (the network's map buttons are pictures, sized by the page; a tab is its label)
+TARGETS = ("button:not(.map), select, input[type=range], input[type=number], input[type=text], textarea, "
+           ".ip-tab, label.sq-source")
+SMALL_TARGETS = """(selector) => [...document.querySelectorAll(selector)].flatMap((control) => {
+  const box = control.getBoundingClientRect();
+  if (!box.width || control.closest('[hidden]')) return [];
+  const name = control.id || control.className || control.tagName;
+  return box.height < 32 || box.width < 32 ? [`${name} ${Math.round(box.width)}x${Math.round(box.height)}`] : [];
+})"""
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_control_is_large_enough_for_a_finger(phone, path):
+    phone.goto(path)
+    phone.wait_for_function(DRAWN[path], timeout=90_000)
+    small = phone.evaluate(SMALL_TARGETS, TARGETS)
+    assert not small, f"{path}: controls under 32 px: {small}"
+    boxes = phone.evaluate(SMALL_TARGETS.replace("< 32", "< 19.5"), "input[type=checkbox]")
+    assert not boxes, f"{path}: tick boxes under 20 px: {boxes}"

@@ -1231,3 +1231,26 @@ def test_the_gate_strips_at_a_step_keep_a_pixel_per_unit_in_a_narrow_card(page, 
     names = page.eval_on_selector_all("#sq-at-gates td:first-child", "(cells) => cells.map((c) => c.textContent)")
     means = page.eval_on_selector_all("#sq-at-gates td:last-child", "(cells) => cells.map((c) => c.textContent)")
     assert names[1] == "forget gate f" and all(re.fullmatch(rf"mean {NUMBER}", mean) for mean in means), means
+
+
+def test_a_step_button_pressed_to_the_end_hands_the_keyboard_to_the_step_slider(page):
+    """Previous at step 1 (or Next at the last step but one) turns itself off; the keyboard goes on from the step
+    slider, which says the step, not from the top of the page."""
+    open_sequence(page)
+    page.focus("#sq-step")
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    wait_for_step(page, 1)
+    page.focus("#sq-prev")
+    page.keyboard.press("Enter")
+    wait_for_step(page, 0)
+    assert page.is_disabled("#sq-prev")
+    assert page.evaluate("document.activeElement.id") == "sq-step"
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowLeft")
+    wait_for_step(page, 26)
+    page.focus("#sq-next")
+    page.keyboard.press("Space")
+    wait_for_step(page, 27)
+    assert page.is_disabled("#sq-next")
+    assert page.evaluate("document.activeElement.id") == "sq-step"
