@@ -10,10 +10,12 @@ import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from engine import __version__
 from engine.backend import get_backend, set_backend
@@ -30,6 +32,10 @@ from server.uploads import UploadStore
 from server.wire import json_safe
 
 
+# FastAPI's 400 when parsing a JSON body fails other than with a JSONDecodeError (which it answers with a 422)
+FASTAPI_UNPARSED_BODY = "There was an error parsing the body"
+
+
 def _warm_up() -> None:
     """Run one small layer so the first user request does not pay for BLAS start-up."""
     Conv2d(1, 2, 3)(get_backend().xp.asarray(np.ones((1, 1, 8, 8), np.float32)))
@@ -40,6 +46,16 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     a 500), cut short when long, and summarised when nested too deeply to encode."""
     errors = [{**item, "input": _quoted_input(item["input"])} if "input" in item else item for item in error.errors()]
     return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    """FastAPI's answer, except that a JSON body it could not parse says why, as the socket does (FastAPI answers
+    "There was an error parsing the body" to nesting too deep, integers of over 4,300 digits, bytes not UTF-8)."""
+    cause = error.__cause__
+    if error.detail == FASTAPI_UNPARSED_BODY and isinstance(cause, (RecursionError, ValueError)):
+        return JSONResponse({"detail": f"the body is not valid JSON ({type(cause).__name__}: {cause})"},
+                            status_code=400)
+    return await http_exception_handler(request, error)
 
 
 def _quoted_input(value):
@@ -70,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.image_slots = anyio.CapacityLimiter(images.IMAGE_SLOTS)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.state.run_shares = RunShares(max_bytes=MAX_BYTES if settings.share_identical_runs else 0)
     app.state.live = live.LiveHub(settings.max_live_sessions, settings.max_live_followers,
                                   settings.live_grace_seconds, settings.max_live_sockets,

@@ -39,6 +39,9 @@ BLOCK_ROWS = 512  # rows converted at a time to 8 bits (encode_png), or from 8 b
 # formats whose further frames are a person's pictures (animation frames, pages); a camera's JPEG (MPO) holds
 # previews and depth maps instead, which no one thinks of as frames
 MULTI_FRAME_FORMATS = {"GIF", "WEBP", "PNG", "TIFF"}
+# frames or pages counted at most: Pillow counts a TIFF's pages in time growing with their square (a 10 MB file
+# of tiny pages holds 80,000: minutes), and an animated PNG's count is what its header claims
+MAX_COUNTED_FRAMES = 1000
 
 # modes whose transparency composites into one gray channel; every other mode composites into RGB
 _GRAY_MODES = {"1", "L", "LA", "La"}
@@ -99,7 +102,8 @@ def to_array(image: Image.Image) -> np.ndarray:
 
 
 def frame_count(image: Image.Image) -> int:
-    """How many frames (animation) or pages (TIFF) an opened image's file holds: 1 for a still picture.
+    """How many frames (animation) or pages (TIFF) an opened image's file holds, at most MAX_COUNTED_FRAMES:
+    1 for a still picture.
 
     Counting reads the frames' headers, not their pixels; a file whose later frames are damaged counts the
     frames up to the damage (its first frame decoded, so it is used).
@@ -107,9 +111,23 @@ def frame_count(image: Image.Image) -> int:
     if image.format not in MULTI_FRAME_FORMATS:
         return 1
     try:
-        return image.n_frames
+        count = _tiff_pages(image) if image.format == "TIFF" else image.n_frames
     except Exception:  # noqa: BLE001 - a damaged later frame: what was counted before it
         return image.tell() + 1
+    return min(count, MAX_COUNTED_FRAMES)
+
+
+def _tiff_pages(image: Image.Image) -> int:
+    """A TIFF's pages, counted up to MAX_COUNTED_FRAMES by seeking (Pillow's n_frames would read them all)."""
+    count = 1
+    try:
+        while count < MAX_COUNTED_FRAMES:
+            image.seek(count)
+            count += 1
+    except EOFError:  # no more pages
+        pass
+    image.seek(0)
+    return count
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

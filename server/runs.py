@@ -103,6 +103,13 @@ class LayerRequest(BaseModel):
     params: dict[str, Any] = {}
     weights: dict[str, Any] | None = None  # parameter name -> {"shape", "data": base64 float32}
 
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value):
+        if value is not None and not 1 <= len(value) <= 64:
+            raise ValueError("must be a layer name of 1 to 64 characters")
+        return value
+
 
 class RunRequest(BaseModel):
     """A run: a network (built-in name or spec) or one layer, an input, and how to send the results."""
@@ -380,6 +387,8 @@ class Runner:
     def _layer_network_and_input(self, request: RunRequest) -> tuple[str, Sequential, np.ndarray]:
         """A one-layer network whose channel and feature counts follow from the input."""
         layer = request.layer
+        if layer.kind not in LAYER_TYPES:  # before it names the network: a long or empty kind is not a bad name
+            raise RunError(f"unknown kind {quoted(layer.kind)}; known kinds: {', '.join(LAYER_TYPES)}", "layer")
         wanted_channels = layer.params.get("in_channels")
         x = self._input(request, wanted_channels if wanted_channels in (1, 3) else None, None)
         entry = {"kind": layer.kind, "params": layer.params, **({"name": layer.name} if layer.name else {})}
@@ -488,6 +497,8 @@ class Runner:
     async def run_slot(self, cancel: threading.Event) -> AsyncIterator[None]:
         """Hold one of settings.max_concurrent_runs slots, waiting up to settings.run_queue_seconds for one."""
         deadline = time.monotonic() + self.settings.run_queue_seconds
+        if cancel.is_set():  # superseded before its turn: it takes no slot
+            raise RunCancelled()
         while not self.slots.try_acquire():
             if cancel.is_set():
                 raise RunCancelled()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from engine.shapes import quoted
+
 PATTERN_SIZE = 256
 DIGIT_SIZE = 28
 DIGIT_BOX = 20  # MNIST centres each digit's 20x20 box in a 28x28 image
@@ -155,7 +157,7 @@ SAMPLES: dict[str, Sample] = _registry()
 def load_sample(name: str) -> np.ndarray:
     """The sample `name` as a read-only float32 array (H, W, C) in [0, 1]; ValueError names the known ones."""
     if name not in SAMPLES:
-        raise ValueError(f"unknown sample {name!r}; the samples are: {', '.join(SAMPLES)}")
+        raise ValueError(f"unknown sample {quoted(name)}; the samples are: {', '.join(SAMPLES)}")
     return _load_cached(name)
 
 

@@ -85,6 +85,11 @@ class SharedRun:
         self._notify()
         return not self.cancel.is_set()
 
+    async def stopped(self) -> None:
+        """Return once the computation has ended (its worker thread included)."""
+        while not self.finished:
+            await self.changed.wait()
+
     def _notify(self) -> None:
         changed, self.changed = self.changed, asyncio.Event()
         changed.set()

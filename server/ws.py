@@ -53,6 +53,9 @@ class Session:
         self.current: ActiveRun | None = None
         self.tasks: set[asyncio.Task] = set()
         self.send_lock = asyncio.Lock()  # a header and its binary frame are never split by another message
+        # a run takes a slot only once this socket's older run has stopped its threads (planning, or the layer in
+        # progress): a client sending runs faster than they plan cannot hold every slot with runs it superseded
+        self.turn = asyncio.Lock()
         self.stalled = False  # a send timed out: the client stopped reading, and the socket is being closed
 
     async def serve(self) -> None:
@@ -134,11 +137,12 @@ class Session:
     # ---- a run ----
     async def execute(self, run: ActiveRun) -> None:
         try:
-            async with self.runner.run_slot(run.cancel):  # planning builds networks and decodes images
-                plan = await anyio.to_thread.run_sync(self.runner.plan, run.request)
-            if run.cancel.is_set():
-                raise RunCancelled()
-            computed, shared = await self.compute(run, plan)
+            async with self.turn:
+                async with self.runner.run_slot(run.cancel):  # planning builds networks and decodes images
+                    plan = await anyio.to_thread.run_sync(self.runner.plan, run.request)
+                if run.cancel.is_set():
+                    raise RunCancelled()
+                computed, shared = await self.compute(run, plan)
             await self.send_frames(run, [Frame({
                 "type": "done", "id": run.request.id, "total_ms": (time.perf_counter() - run.received) * 1000,
                 "compute_ms": computed.compute_seconds * 1000, "layers": computed.layers_done,
@@ -166,6 +170,8 @@ class Session:
         if shares.can_share(plan):
             with shares.watching(plan, self.runner) as (shared, started):
                 await shared.stream(run.request.id, send, run.cancel.is_set)
+            if shared.cancel.is_set():  # no socket wants it any more: its thread stops at the next layer boundary
+                await shared.stopped()
             return shared, not started
         execution = Execution(plan, run.cancel)
         async with self.runner.run_slot(run.cancel):

@@ -443,6 +443,22 @@ def test_an_upload_says_how_many_frames_or_pages_its_file_holds(client, fmt, nam
     np.testing.assert_allclose(client.app.state.uploads.get(body["image_id"])[0, 0], [1, 0, 0], atol=0.02)
 
 
+def test_a_tiff_of_many_pages_is_counted_up_to_the_limit_only(client):
+    """Pillow counts a TIFF's pages in time growing with their square: 10 MB of tiny pages took minutes of a worker."""
+    pages = [Image.new("L", (1, 1), index % 256) for index in range(images.MAX_COUNTED_FRAMES + 500)]
+    body = upload(client, encoded(pages[0], "TIFF", save_all=True, append_images=pages[1:])).json()
+    assert body["frames"] == images.MAX_COUNTED_FRAMES
+
+
+def test_an_animated_png_claiming_billions_of_frames_says_the_limit():
+    pictures = [Image.new("L", (4, 4), level) for level in (0, 128, 255)]
+    data = bytearray(encoded(pictures[0], "PNG", save_all=True, append_images=pictures[1:]))
+    at = data.index(b"acTL")  # the animation control chunk: frame count, then play count
+    data[at + 4:at + 8] = struct.pack(">I", 2**31 - 1)
+    data[at + 12:at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at:at + 12])))
+    assert images.frame_count(images.open_image(bytes(data), max_pixels=MAX_PIXELS)) == images.MAX_COUNTED_FRAMES
+
+
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP", "TIFF", "JPEG"])
 def test_a_still_picture_has_one_frame(client, fmt):
     body = upload(client, encoded(Image.new("RGB", (8, 6)), fmt)).json()

@@ -110,6 +110,18 @@ def test_a_long_value_is_quoted_short_in_the_error(client):
                                          f"'replicate', 'circular'], got '{'a' * 59}… (100,002 characters)")
 
 
+@pytest.mark.parametrize("body, expected", [
+    ('{"network": ' + "[" * 100_000 + "]" * 100_000 + "}", "the body is not valid JSON (RecursionError"),
+    ('{"network": "digits-cnn", "input": {"fit": ' + "9" * 5000 + "}}",
+     "the body is not valid JSON (ValueError: Exceeds"),
+    (b'{"network": "digits-cnn\xff"}', "the body is not valid JSON (UnicodeDecodeError"),
+])
+def test_a_body_json_cannot_parse_gets_400_saying_why(client, body, expected):
+    """FastAPI's own answer was "There was an error parsing the body"."""
+    answer = client.post("/api/runs/layers/0.npy", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["detail"].startswith(expected)
+
+
 def test_a_body_over_the_message_limit_is_413_before_it_is_read():
     with TestClient(create_app(Settings(device="cpu", max_message_bytes=1000))) as client:
         body = {"network": "digits-cnn", "input": {"sample": "dot"}, "id": "x" * 2000}

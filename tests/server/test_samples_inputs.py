@@ -67,6 +67,13 @@ def test_unknown_sample_lists_the_known_ones():
         load_sample("lena")
 
 
+def test_an_unknown_sample_is_quoted_short_whatever_its_length(client):
+    """A page asks for /api/samples/{name}, a run for {"sample": name}: the name may be megabytes of a message."""
+    answer = client.get("/api/samples/" + "x" * 5000)
+    assert answer.status_code == 404
+    assert "unknown sample 'xxxx" in answer.json()["detail"] and len(answer.json()["detail"]) < 500
+
+
 def test_checkerboard_gradient_and_dot_exactly():
     board = checkerboard(8, square=2)
     expected = np.array([[(r // 2 + c // 2) % 2 for c in range(8)] for r in range(8)], np.float32)

@@ -119,6 +119,31 @@ def test_a_computation_nobody_wants_stops_at_the_next_layer(computations):
         assert client.app.state.run_shares.runs == {}
 
 
+def test_a_sockets_next_run_waits_for_the_layer_its_superseded_computation_has_in_progress(monkeypatch):
+    events, original_step, original_plan = [], runs.Execution.step, runs.Runner.plan
+
+    def step(self):  # a layer that takes a while: a cancellation cannot stop it part-way
+        if self.plan.request.id == "a" and self.layers_done == 1:
+            time.sleep(0.3)
+            events.append("a's layer 1 ended")
+        return original_step(self)
+
+    def plan(self, request, last=None):
+        events.append(f"{request.id} planned")
+        return original_plan(self, request, last)
+
+    monkeypatch.setattr(runs.Execution, "step", step)
+    monkeypatch.setattr(runs.Runner, "plan", plan)
+    with app_client() as client, connect(client) as ws:
+        receive(ws)
+        ws.send_json(digit_request("a"))
+        until_first_layer(ws)  # the shared computation is in layer 1 now
+        ws.send_json(digit_request("b", encoding="float16"))
+        messages = run_messages(ws, "b")
+    assert last_of(messages)["type"] == "done"
+    assert events == ["a planned", "a's layer 1 ended", "b planned"]
+
+
 def test_a_finished_run_is_replayed_for_a_while_then_computed_again(computations):
     computations["release"].set()
     with app_client() as client, connect(client) as ws:

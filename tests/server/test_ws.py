@@ -536,6 +536,21 @@ def test_bad_single_layers_get_clear_errors(client, layer, field, expected):
     assert expected in error["message"] and error["field"] == field
 
 
+@pytest.mark.parametrize("layer, field, expected", [
+    ({"kind": ""}, "layer", "unknown kind ''; known kinds: Conv2d, "),
+    ({"kind": "Conv2d" * 1000}, "layer", "unknown kind 'Conv2dConv2d"),
+    ({"kind": "ReLU", "name": "r" * 5000}, "layer.name", "must be a layer name of 1 to 64 characters"),
+])
+def test_a_single_layers_empty_or_long_kind_or_name_gets_a_short_error_about_itself(client, layer, field, expected):
+    """The one-layer network is named after the layer: such a kind was refused as a network name of 1 to 100
+    characters, or quoted whole."""
+    with connect(client) as ws:
+        receive(ws)
+        error = _error_for(ws, {"type": "run", "id": "x", "layer": layer, "input": array_input(_digit())}, "x")
+    assert expected in error["message"] and error["field"] == field
+    assert len(error["message"]) < 500
+
+
 def test_a_run_refused_after_its_input_was_read_sends_that_input_then_the_error(client):
     x = _digit()
     too_wide = {"kind": "Conv2d", "params": {"kernel_size": 11, "dilation": 3}}  # a 31-pixel window on 28
@@ -706,6 +721,36 @@ def test_busy_while_the_only_slot_is_held_then_served(gate):
             assert last_of(run_messages(first, "slow"))["type"] == "done"
             second.send_json({"type": "run", "id": "z", "network": "digits-cnn", "input": {"sample": "dot"}})
             assert last_of(run_messages(second, "z"))["type"] == "done"
+
+
+def test_a_socket_sending_runs_faster_than_they_plan_holds_one_slot_at_a_time(monkeypatch):
+    """Each run supersedes the last, but a superseded run's planning thread cannot be stopped: a socket's next run
+    waits for it instead of planning beside it, so one page cannot take every slot (and the memory of every plan)."""
+    planning, most, lock = 0, 0, threading.Lock()
+    original = runs.Runner.plan
+
+    def slow_plan(self, request, last=None):
+        nonlocal planning, most
+        with lock:
+            planning += 1
+            most = max(most, planning)
+        try:
+            time.sleep(0.05)  # a large spec's weights, or a large image's resizing
+            return original(self, request, last)
+        finally:
+            with lock:
+                planning -= 1
+
+    monkeypatch.setattr(runs.Runner, "plan", slow_plan)
+    with app_client(max_concurrent_runs=4) as client, connect(client) as ws:
+        receive(ws)
+        for index in range(12):
+            ws.send_json({"type": "run", "id": index, "layer": {"kind": "ReLU"}, "input": array_input(_digit())})
+        messages = run_messages(ws, 11)
+        assert client.app.state.runner.slots.busy == 0
+    assert most == 1
+    assert [h["type"] for h, _ in messages if h["id"] != 11] == ["cancelled"] * 11
+    assert last_of(messages)["type"] == "done"
 
 
 def test_sockets_beyond_the_limit_are_closed_with_1013():
