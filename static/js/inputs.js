@@ -414,9 +414,13 @@ function uploadNote(source) {
     .filter(Boolean).join(" ");
 }
 
+// the server counts an upload's frames up to this many (server/images.py MAX_COUNTED_FRAMES): that count means "or more"
+const COUNTED_FRAMES = 1000;
+
 function framesNote({ frames, format }) {
   if (!(frames > 1)) return "";
-  return `First of ${frames} ${format === "TIFF" ? "pages" : "frames"} used.`;
+  const count = frames >= COUNTED_FRAMES ? `${COUNTED_FRAMES.toLocaleString("en")} or more` : frames;
+  return `First of ${count} ${format === "TIFF" ? "pages" : "frames"} used.`;
 }
 
 /**

@@ -648,6 +648,17 @@ def test_an_uploads_note_is_said_once_with_its_frames_and_size_together(page):
         "First of 2 frames used. Enlarged from 50×40 to 128×102."]
 
 
+def test_an_animation_of_more_frames_than_the_server_counts_says_so(page):
+    """The server counts frames up to 1,000 (server/images.py): the note does not claim exactly that many."""
+    frames = [Image.new("L", (4, 4), i % 256) for i in range(1002)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=20)
+    open_lab(page)
+    page.click("text=Upload")
+    drop_file(page, "long.gif", buffer.getvalue(), "image/gif")
+    wait_for_note(page, "First of 1,000 or more frames used. Enlarged from 4×4 to 128×128.")
+
+
 def test_an_animation_says_only_its_first_frame_is_used(page):
     frames = [Image.new("RGB", (200, 150), colour) for colour in [(255, 0, 0), (0, 0, 255), (0, 255, 0)]]
     buffer = io.BytesIO()
