@@ -18,7 +18,7 @@ import inspect
 from engine.layers import LAYER_TYPES
 from engine.layers.init import placeholder_weights
 from engine.network import Sequential
-from engine.shapes import quoted
+from engine.shapes import quoted, shortened
 
 MAX_LAYERS = 64
 MAX_NAME = 100  # characters
@@ -30,7 +30,9 @@ _INFERRED = {"in_channels": 1, "num_features": 1, "in_features": -1, "input_size
 def _where(index: int, entry: dict) -> str:
     name = entry.get("name") if isinstance(entry, dict) else None
     kind = entry.get("kind") if isinstance(entry, dict) else None
-    return f"layer {index}" + (f" '{name}'" if name else "") + (f" ({kind})" if kind else "")
+    # shortened: a client may send a name or kind of megabytes
+    return (f"layer {index}" + (f" '{shortened(str(name))}'" if name else "")
+            + (f" ({shortened(str(kind))})" if kind else ""))
 
 
 def _check_shape(value) -> tuple[int, ...]:

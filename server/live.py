@@ -168,6 +168,9 @@ class LiveHub:
     def find(self, code: object) -> LiveSession:
         if not isinstance(code, str) or not code.strip():
             raise LiveError(f"code must be the {CODE_LENGTH} characters shown on the presenter's screen", "code")
+        if len(code.strip()) != CODE_LENGTH:
+            raise LiveError(f"code must be the {CODE_LENGTH} characters shown on the presenter's screen; "
+                            f"got {len(code.strip()):,}", "code")
         session = self.sessions.get(code.strip().upper())
         if session is None:
             raise LiveError(f"no live session has the code {code.strip().upper()!r}; check the code on the "
@@ -224,6 +227,8 @@ def check_view_url(url: object) -> str:
     allowed = f"a path of a Lamina page ({', '.join(page_paths)}) with its query, as location.pathname + location.search"
     if not isinstance(url, str) or not url.startswith("/") or url.startswith("//"):
         raise LiveError(f"url must be {allowed}", "url")
+    if any(ord(character) < 32 or ord(character) == 127 for character in url):  # urlsplit drops a newline silently
+        raise LiveError(f"url must be {allowed}, with no control characters (a newline, a tab)", "url")
     if len(url) > MAX_URL_CHARS:
         raise LiveError(f"this view's link has {len(url):,} characters, over the limit of {MAX_URL_CHARS:,} that a "
                         "live session passes on: your followers still see your view before it", "url")

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from engine.shapes import quoted
 from server.images import (ACCEPTED_FORMATS, ACCEPTED_TEXT, ImageError, encode_png, frame_count, open_image,
                            shrink_to, to_array)
 from server.runs import client_address
@@ -103,7 +104,7 @@ def _description(image_id: str, image: np.ndarray, info: UploadInfo | None) -> S
 def _stored(image_id: str, uploads: UploadStore) -> tuple[np.ndarray, UploadInfo | None]:
     stored = uploads.get_with_info(image_id)
     if stored is None:
-        raise HTTPException(404, f"no uploaded image has id {image_id!r}: uploads are kept in memory only and "
+        raise HTTPException(404, f"no uploaded image has id {quoted(image_id)}: uploads are kept in memory only and "
                                  f"expire after {uploads.ttl_seconds / 60:g} minutes unused; upload it again")
     return stored
 

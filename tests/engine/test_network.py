@@ -102,6 +102,13 @@ def test_bad_specs_name_the_layer_and_field(change, message):
         network_from_spec(spec)
 
 
+def test_a_layers_long_name_or_kind_is_quoted_short_in_errors():
+    spec = {"input_shape": [1, 8, 8], "layers": [{"kind": "K" * 5000, "name": "n" * 5000}]}
+    with pytest.raises(ValueError) as caught:
+        network_from_spec(spec)
+    assert len(str(caught.value)) < 1000 and "5,000 characters" in str(caught.value)
+
+
 def test_a_spec_with_several_layers_at_fault_names_each_and_says_what_was_not_checked():
     spec = {"input_shape": [1, 12, 12], "layers": [
         {"kind": "Conv2d", "params": {"kernel_size": 3}},  # 10x10

@@ -506,6 +506,8 @@ def test_large_upload_is_kept_reduced_to_the_longest_side_and_says_so():
 def test_unknown_image_id_is_404_saying_uploads_expire(client):
     assert_refused(client.get("/api/images/not-an-id.png"), 404, "not-an-id", "expire", "upload it again")
     assert_refused(client.get("/api/images/not-an-id"), 404, "not-an-id", "expire", "upload it again")
+    long = client.get("/api/images/" + "x" * 5000)  # quoted short, not echoed whole
+    assert long.status_code == 404 and len(long.json()["detail"]) < 300 and "characters)" in long.json()["detail"]
 
 
 def test_oldest_upload_is_forgotten_when_the_store_is_full(client):

@@ -169,7 +169,7 @@ def test_a_follower_hears_when_the_presenters_page_has_closed_even_on_joining_th
 
 @pytest.mark.parametrize("url", [
     "https://example.com/network", "//example.com/network", "network", "/api/models", "/ws/run", "/static/x.js",
-    "/network/../api/health", "/" + "a" * MAX_URL_CHARS, 42, None,
+    "/network/../api/health", "/" + "a" * MAX_URL_CHARS, 42, None, "/network\n", "/network?layer=1\t",
 ])
 def test_only_urls_of_lamina_pages_are_passed_on(client, url):
     with client.websocket_connect("/ws/live") as presenter, client.websocket_connect("/ws/live") as follower:
@@ -182,6 +182,15 @@ def test_only_urls_of_lamina_pages_are_passed_on(client, url):
         assert "/network" in error["message"] or "limit" in error["message"]
         presenter.send_json({"type": "view", "url": "/network"})  # the session goes on
         assert follower.receive_json() == {"type": "view", "url": "/network"}
+
+
+def test_a_code_of_the_wrong_length_is_refused_without_echoing_it(client):
+    with client.websocket_connect("/ws/live") as follower:
+        for code in ("ABC", "Q" * 12_000):
+            follower.send_json({"type": "follow", "code": code})
+            error = follower.receive_json()
+            assert error["type"] == "error" and error["field"] == "code" and len(error["message"]) < 200, error
+            assert f"got {len(code):,}" in error["message"]
 
 
 def test_a_long_view_is_passed_on_and_a_longer_one_refused_in_words(client):
