@@ -42,8 +42,10 @@ def _check_shape(value) -> tuple[int, ...]:
     return tuple(value)
 
 
-def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = None) -> Sequential:
-    """Build a Sequential from a spec, checking every field and the shapes through the whole stack.
+def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = None,
+                      max_layers: int = MAX_LAYERS) -> Sequential:
+    """Build a Sequential from a spec of at most `max_layers` layers, checking every field and the shapes through
+    the whole stack.
 
     With `max_parameters`, the weights are counted from the hyper-parameters before each layer is
     built, so a spec asking for billions of weights is refused without allocating them.
@@ -51,8 +53,8 @@ def network_from_spec(spec: dict, seed: int = 0, max_parameters: int | None = No
     name = check_spec_text(spec)
     shape = (1, *_check_shape(spec.get("input_shape")))
     entries = spec.get("layers")
-    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LAYERS:
-        raise ValueError(f"spec field 'layers' must be a list of 1 to {MAX_LAYERS} layers")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= max_layers:
+        raise ValueError(f"spec field 'layers' must be a list of 1 to {max_layers} layers")
     with placeholder_weights():  # every field and shape checked before any weight is drawn
         _build_layers(entries, shape, seed, max_parameters)
     layers = _build_layers(entries, shape, seed, max_parameters)

@@ -149,7 +149,8 @@ def _uploaded(image_id: object, uploads: UploadStore) -> np.ndarray:
     if image is None:
         minutes = uploads.ttl_seconds / 60
         raise InputError(f"no uploaded image has id {quoted(image_id)}: uploads are kept in memory only, expire after "
-                         f"{minutes:g} minutes unused or when {uploads.max_count} newer ones arrive; upload it again")
+                         f"{minutes:g} minutes unused, and the oldest make room for newer ones (at most "
+                         f"{uploads.max_count} in all, {uploads.max_per_owner} from one address); upload it again")
     return image
 
 

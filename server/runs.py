@@ -296,7 +296,8 @@ class Runner:
             shapes = self._output_shapes(network, name, x)
             last = self._last_layer(network, name, last)
             # a saliency map adds a backward pass: about twice the forward's multiply-adds again
-            flops = self._check_limits(network, x, shapes, last, work_factor=3 if request.saliency is not None else 1)
+            flops = self._check_limits(network, x, shapes, last, work_factor=3 if request.saliency is not None else 1,
+                                       field_name="layer" if request.layer is not None else "network")
             if request.explain is not None:
                 self._check_explain(network, x, shapes, last, request.explain)
             if request.saliency is not None:
@@ -380,7 +381,8 @@ class Runner:
             raise RunError(f"the network has {len(spec['layers'])} layers; the limit is "
                            f"{self.settings.max_spec_layers}", f"{field_name}.layers")
         try:
-            return network_from_spec(spec, max_parameters=self.settings.max_parameter_elements)
+            return network_from_spec(spec, max_parameters=self.settings.max_parameter_elements,
+                                     max_layers=self.settings.max_spec_layers)
         except ValueError as error:
             raise RunError(str(error), field_name) from None
 
@@ -439,14 +441,16 @@ class Runner:
                            f"(0 to {count - 1}, or -1 for the last)", "index")
         return last % count
 
-    def _check_limits(self, network: Sequential, x: np.ndarray, shapes, last: int, work_factor: int = 1) -> list[int]:
-        """Each layer's multiply-adds, after refusing outputs or work (times work_factor) beyond the settings."""
+    def _check_limits(self, network: Sequential, x: np.ndarray, shapes, last: int, work_factor: int = 1,
+                      field_name: str = "network") -> list[int]:
+        """Each layer's multiply-adds, after refusing outputs or work (times work_factor) beyond the settings; the
+        errors name `field_name`, the request's field that asked for the layers."""
         limit = self.settings.max_tensor_elements
         for index, ((layer_name, layer), shape) in enumerate(zip(network.layers[:last + 1], shapes)):
             if math.prod(shape) > limit:
                 raise RunError(f"layer {index} '{layer_name}' ({layer.kind}): its output {list(shape)} would hold "
                                f"{math.prod(shape):,} values; the limit is {limit:,} per tensor "
-                               f"(max_tensor_elements): use a smaller input or fewer channels", "network")
+                               f"(max_tensor_elements): use a smaller input or fewer channels", field_name)
         flops, work, shape = [], 0, tuple(x.shape)
         for (_, layer), out_shape in zip(network.layers[:last + 1], shapes):
             flops.append(int(layer.flops(shape)))
@@ -457,7 +461,7 @@ class Runner:
         if work > work_limit:
             passes = " (forward and backward)" if work_factor > 1 else ""
             raise RunError(f"this run needs about {work:,} multiply-adds{passes}; the limit is {work_limit:,} per run "
-                           f"(max_work_flops): use a smaller input or fewer or smaller layers", "network")
+                           f"(max_work_flops): use a smaller input or fewer or smaller layers", field_name)
         return flops
 
     @staticmethod

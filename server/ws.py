@@ -82,6 +82,8 @@ class Session:
 
     # ---- incoming ----
     async def handle(self, message: dict) -> None:
+        if self.stalled:  # the client stopped reading and the socket is being closed: it takes no more runs
+            return
         text = message.get("text")
         if text is None:
             await self.send_error(None, "binary messages are not accepted: send run requests as JSON text")

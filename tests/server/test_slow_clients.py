@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import socket
 import struct
 import time
+from types import SimpleNamespace
 
 import pytest
 from websockets.sync.client import connect
 
+from server.settings import Settings
+from server.ws import Session
 from tests.live_server import running_server
 
 SMALL_RUN = {"type": "run", "id": "probe", "layer": {"kind": "ReLU"}, "input": {"sample": "camera", "fit": 8}}
@@ -86,3 +90,14 @@ def test_a_client_that_stops_reading_frees_its_run_slot_and_is_closed(server_url
         tail = (tail + chunk)[-200:]
     unread.close()
     assert close in tail
+
+
+def test_a_stalled_socket_takes_no_more_runs():
+    """Once a send has timed out, the socket is closing: a run it sends meanwhile takes no slot and plans nothing."""
+    async def send_a_run_after_the_stall():
+        session = Session(websocket=None, runner=SimpleNamespace(settings=Settings()))
+        session.stalled = True
+        await session.handle({"type": "websocket.receive", "text": json.dumps(SMALL_RUN)})
+        return session.current, session.tasks
+
+    assert asyncio.run(send_a_run_after_the_stall()) == (None, set())

@@ -471,7 +471,8 @@ def test_malformed_messages_get_an_error(client, message, expected):
      "unknown built-in network 'resnet'; built-ins are " + ", ".join(BUILTIN_MODELS)),
     ({"type": "run", "id": "x", "network": "digits-cnn", "input": {"sample": "nope"}}, "input", "unknown sample 'nope'"),
     ({"type": "run", "id": "x", "network": "digits-cnn", "input": {"image_id": "gone"}}, "input",
-     "no uploaded image has id 'gone'"),
+     "no uploaded image has id 'gone': uploads are kept in memory only, expire after 60 minutes unused, and the "
+     "oldest make room for newer ones (at most 64 in all, 16 from one address); upload it again"),
 ])
 def test_invalid_requests_get_an_error_naming_the_field(client, message, field, expected):
     with connect(client) as ws:
@@ -626,7 +627,13 @@ def test_tensor_limit_names_the_layer():
         receive(ws)
         error = _error_for(ws, {"type": "run", "id": "x", "network": "digits-cnn", "input": {"sample": "dot"}}, "x")
     assert ("layer 0 'conv1' (Conv2d): its output [1, 8, 28, 28] would hold 6,272 values; the limit is 5,000 per tensor"
-            in error["message"])
+            in error["message"]) and error["field"] == "network"
+    # a single layer's request has no 'network': its error names 'layer'
+    with app_client(max_tensor_elements=5000) as client, connect(client) as ws:
+        receive(ws)
+        error = _error_for(ws, {"type": "run", "id": "x", "layer": {"kind": "Upsample", "params": {"scale_factor": 4}},
+                                "input": {"sample": "dot", "fit": 28}}, "x")
+    assert "would hold 12,544 values; the limit is 5,000 per tensor" in error["message"] and error["field"] == "layer"
 
 
 def test_huge_weights_are_refused_before_they_are_allocated(client):
@@ -649,6 +656,7 @@ def test_a_long_sequence_counts_each_step_in_the_work_limit(client):
         error = _error_for(ws, {"type": "run", "id": "x", "layer": {"kind": "LSTM", "params": {"hidden_size": 1}},
                                 "input": array_input(x)}, "x")
     assert "multiply-adds; the limit is 20,000,000,000 per run (max_work_flops)" in error["message"]
+    assert error["field"] == "layer"
 
 
 def test_a_spec_refused_at_its_last_layer_draws_no_weights():
@@ -695,6 +703,14 @@ def test_spec_layer_limit():
         receive(ws)
         error = _error_for(ws, {"type": "run", "id": "x", "network": spec, "input": {"sample": "dot"}}, "x")
     assert error["message"] == "the network has 3 layers; the limit is 2" and error["field"] == "network.layers"
+    # a limit raised above the engine's default of 64 is the one that counts
+    spec["layers"] = [{"kind": "ReLU"}] * 70
+    with app_client(max_spec_layers=80) as client, connect(client) as ws:
+        receive(ws)
+        ws.send_json({"type": "run", "id": "x", "network": spec, "input": {"sample": "dot"}})
+        while (message := receive(ws)[0])["type"] not in ("done", "error"):
+            pass
+    assert message["type"] == "done" and message["layers"] == 70, message
 
 
 def test_busy_when_no_run_may_compute():
