@@ -575,7 +575,9 @@ class Lab {
       $("lab-output-shape").textContent = `(last computed: ${this.outputShape.slice(1).join(" × ")})`;
     }
     $("lab-status").textContent = "not computed: the message in red says why";
-    const name = this.parameterIn(text, message.field);
+    // over the server's output-size or work limit: a smaller input size is the first remedy, so it is said there
+    const overLimit = /\((max_tensor_elements|max_work_flops)\)/.test(text);
+    const name = overLimit ? null : this.parameterIn(text, message.field);
     if (message.field?.startsWith("layer.weights")) this.editor.showError(text);
     else if (name) {
       // "output height would be empty" after a very wide upload: say that the picture's shape made the input thin
@@ -583,7 +585,7 @@ class Lab {
       this.controls.showError(name, reason ? `${text.replace(/\.$/, "")}. ${reason}` : text);
     }
     else if (message.field === "input") this.picker.showError(text);
-    else if (message.field === "network") $("lab-size-error").textContent = text;
+    else if (message.field === "network" || overLimit) $("lab-size-error").textContent = text;
     else $("lab-error").textContent = text;
   }
 

@@ -222,6 +222,18 @@ def test_softmax_opens_on_an_axis_that_shows_something(page):
     assert value("ex-exp") / value("ex-sum") == pytest.approx(output, rel=1e-4)
 
 
+def test_an_output_over_the_servers_limit_is_said_at_the_working_size(page):
+    """A layer whose output would pass max_tensor_elements (three 4096x4096 maps: 50 M values): the remedy is a
+    smaller input, so the message is under the size control, not on the setting last changed."""
+    open_lab(page, "?kind=Upsample&size=512&colour=rgb&input=sample:astronaut")
+    scale = page.locator("#lab-params [data-param='scale_factor'] input[type='range']")
+    scale.focus()
+    for _ in range(6):  # 2 -> 8
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('lab-size-error').textContent.includes('max_tensor_elements')")
+    assert page.locator("#lab-params .error:not(:empty)").count() == 0 and page.text_content("#lab-error") == ""
+
+
 def test_unflatten_folds_the_labs_vector_back_into_its_picture(page):
     """Any picture, any working size: the lab gives Unflatten a picture of C·H rows and W columns, so each of its
     maps is a band of it (a 600×400 photo at 28 px used to give 672 values for the 1,024 it folds)."""
