@@ -22,6 +22,7 @@ from engine.shapes import quoted, shortened
 
 MAX_LAYERS = 64
 MAX_NAME = 100  # characters
+MAX_LAYER_NAME = 64  # characters
 MAX_DESCRIPTION = 2000
 # fields that, when omitted, follow from the incoming shape: field -> axis of the batched shape
 _INFERRED = {"in_channels": 1, "num_features": 1, "in_features": -1, "input_size": -1}
@@ -157,8 +158,9 @@ def _validated(entry, where: str, shape: tuple[int, ...] | None, seed: int) -> t
     if kind not in LAYER_TYPES:
         raise ValueError(f"{where}: unknown kind {quoted(kind)}; known kinds: {', '.join(LAYER_TYPES)}")
     name = entry.get("name")
-    if name is not None and (not isinstance(name, str) or not name or "." in name or len(name) > 64):
-        raise ValueError(f"{where}: field 'name' must be a non-empty string without dots, at most 64 characters")
+    if name is not None and (not isinstance(name, str) or not name or "." in name or len(name) > MAX_LAYER_NAME):
+        raise ValueError(f"{where}: field 'name' must be a non-empty string without dots, at most {MAX_LAYER_NAME} "
+                         "characters")
     cls = LAYER_TYPES[kind]
     raw = entry.get("params", {})
     if not isinstance(raw, dict):

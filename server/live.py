@@ -166,14 +166,13 @@ class LiveHub:
         return session
 
     def find(self, code: object) -> LiveSession:
-        if not isinstance(code, str) or not code.strip():
-            raise LiveError(f"code must be the {CODE_LENGTH} characters shown on the presenter's screen", "code")
-        if len(code.strip()) != CODE_LENGTH:
-            raise LiveError(f"code must be the {CODE_LENGTH} characters shown on the presenter's screen; "
-                            f"got {len(code.strip()):,}", "code")
-        session = self.sessions.get(code.strip().upper())
+        typed = code.strip() if isinstance(code, str) else ""
+        if len(typed) != CODE_LENGTH:
+            got = f"; got {len(typed):,}" if typed else ""
+            raise LiveError(f"code must be the {CODE_LENGTH} characters shown on the presenter's screen{got}", "code")
+        session = self.sessions.get(typed.upper())
         if session is None:
-            raise LiveError(f"no live session has the code {code.strip().upper()!r}; check the code on the "
+            raise LiveError(f"no live session has the code {typed.upper()!r}; check the code on the "
                             "presenter's screen (a session ends when its presenter ends it)", "code")
         return session
 

@@ -40,7 +40,7 @@ from engine.models import BUILTIN_MODELS, load_model
 from engine.network import Sequential
 from engine.saliency import saliency
 from engine.shapes import quoted
-from engine.spec import check_spec_text, network_from_spec
+from engine.spec import MAX_LAYER_NAME, check_spec_text, network_from_spec
 from server.inputs import InputError, resolve_input
 from server.settings import Settings
 from server.uploads import UploadStore
@@ -93,6 +93,13 @@ class RunCancelled(Exception):
 
 # ---- the request ---------------------------------------------------------------------------------
 
+def _layer_name(value: str | None) -> str | None:
+    """A request's layer name, as a spec's layers are named (engine/spec.py), or ValueError."""
+    if value is not None and not 1 <= len(value) <= MAX_LAYER_NAME:
+        raise ValueError(f"must be a layer name of 1 to {MAX_LAYER_NAME} characters")
+    return value
+
+
 class LayerRequest(BaseModel):
     """One layer to run on its own: kind and hyper-parameters as in a spec, and optionally its weights."""
 
@@ -106,9 +113,7 @@ class LayerRequest(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value):
-        if value is not None and not 1 <= len(value) <= 64:
-            raise ValueError("must be a layer name of 1 to 64 characters")
-        return value
+        return _layer_name(value)
 
 
 class RunRequest(BaseModel):
@@ -131,9 +136,7 @@ class RunRequest(BaseModel):
     @field_validator("from_layer")
     @classmethod
     def _check_from_layer(cls, value):
-        if value is not None and not 1 <= len(value) <= 64:
-            raise ValueError("must be a layer name of 1 to 64 characters")
-        return value
+        return _layer_name(value)
 
     @field_validator("id")
     @classmethod

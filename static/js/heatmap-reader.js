@@ -31,14 +31,14 @@ export function readHeatmapWithKeys(div, readout, describe, onPick = null) {
     return cells[0]?.length ? { height: cells.length, width: cells[0].length } : null;
   };
   const show = () => {
-    const cells = size();
-    if (!cells) { // nothing drawn (any more): nothing to say
+    const cells = cellsOf(div);
+    if (!cells[0]?.length) { // nothing drawn (any more): nothing to say
       readout.textContent = "";
       return;
     }
-    cursor = { y: Math.min(cursor.y, cells.height - 1), x: Math.min(cursor.x, cells.width - 1) }; // a smaller map
+    cursor = { y: Math.min(cursor.y, cells.length - 1), x: Math.min(cursor.x, cells[0].length - 1) }; // a smaller map
     hoverCell(div, cursor);
-    readout.replaceChildren(describe(cursor.y, cursor.x, cellsOf(div)[cursor.y][cursor.x]));
+    readout.replaceChildren(describe(cursor.y, cursor.x, cells[cursor.y][cursor.x]));
   };
   div.tabIndex = 0;
   div.addEventListener("keydown", (event) => {

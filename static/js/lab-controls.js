@@ -72,9 +72,13 @@ export function createParamControls(container, kind, values,
   const params = kind.params.filter((p) => !hidden.includes(p.name));
   const nonDefault = () => Object.fromEntries(params
     .filter((p) => !same(current[p.name], p.default)).map((p) => [p.name, current[p.name]]));
+  // a control whose "auto" stands for another setting follows that setting's value (control.follow)
+  const tell = (name, value) => {
+    for (const row of rows.values()) row.control.follow?.(name, value);
+  };
   const changed = (name, value) => {
     current[name] = value;
-    for (const row of rows.values()) row.control.follow?.(name, value);
+    tell(name, value);
     onInput(name, nonDefault());
   };
   container.replaceChildren();
@@ -88,10 +92,7 @@ export function createParamControls(container, kind, values,
     rows.set(param.name, row);
     container.append(row);
   }
-  for (const row of rows.values()) {
-    const { autoIs } = row.control;
-    if (autoIs) row.control.follow(autoIs, current[autoIs]);
-  }
+  for (const [name, value] of Object.entries(current)) tell(name, value);
   return {
     names: params.map((p) => p.name),
     values: nonDefault,
@@ -240,14 +241,6 @@ function pairControl(param, value, onChange, id) {
     refresh();
     onChange(value_());
   });
-  const setBoth = (value) => {
-    [height, width] = pairOf(value);
-    first.range.value = String(height);
-    second.range.value = String(width);
-    second.shown.textContent = formatValue(width);
-    split.checked = height !== width;
-    refresh();
-  };
   const secondRow = element("span", { class: "param-second" }, element("span", { class: "muted" }, "width"),
     second.range, second.shown);
   const options = element("span", { class: "param-options" },
@@ -259,10 +252,15 @@ function pairControl(param, value, onChange, id) {
     element("span", { class: "param-first" }, first.range, first.shown), secondRow);
   control.options = options;
   if (param.autoIs) {
-    control.autoIs = param.autoIs;
     // auto is the other setting's value: shown on the sliders, and where they start once auto is unticked
     control.follow = (name, value) => {
-      if (name === param.autoIs && automatic.checked) setBoth(value);
+      if (name !== param.autoIs || !automatic.checked) return;
+      [height, width] = pairOf(value);
+      first.range.value = String(height);
+      second.range.value = String(width);
+      second.shown.textContent = formatValue(width);
+      split.checked = height !== width;
+      refresh();
     };
   }
   refresh();
