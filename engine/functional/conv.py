@@ -273,13 +273,14 @@ def _im2col_conv(xp, x, weight, bias, geometry: _ConvGeometry):
     out_per_group = geometry.out_channels // g
     (kh, kw), (ho, wo) = geometry.kernel, geometry.out_size
     taps = weight.shape[1] * kh * kw
-    # [w | b] per group: (G, O/G, C/G*kH*kW + 1); a zero bias column when there is no bias.
-    bias_column = xp.zeros((g, out_per_group, 1), x.dtype) if bias is None else bias.reshape(g, out_per_group, 1)
-    w_aug = xp.concatenate((weight.reshape(g, out_per_group, taps), bias_column), axis=2)
     on_gpu = xp is not numpy
+    # [w | b] per group: (G, O/G, C/G*kH*kW + 1); a zero bias column when there is no bias.
     if on_gpu:
+        w_aug = cuda_kernels.augmented_weight(weight, bias, g)
         x = xp.ascontiguousarray(x)
     else:
+        bias_column = xp.zeros((g, out_per_group, 1), x.dtype) if bias is None else bias.reshape(g, out_per_group, 1)
+        w_aug = xp.concatenate((weight.reshape(g, out_per_group, taps), bias_column), axis=2)
         windows = _windows(xp, _pad(xp, x, geometry.padding), geometry)
     out = xp.empty((geometry.batch, geometry.out_channels, ho, wo), dtype=x.dtype)
     bytes_per_row = g * (taps + 1) * wo * x.itemsize

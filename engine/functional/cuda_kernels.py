@@ -2,8 +2,8 @@
 
 Each kernel replaces a chain of generic CuPy operations (pad, strided view, copy, fill,
 slice-add) by one launch; on a GPU the launches, not the arithmetic, cost most at the
-sizes this tool shows. Each is an elementwise kernel over its output, compiled by CuPy
-on first use for the dtype it meets (float32 and float64). Nothing here imports CuPy
+sizes this tool shows. Each is a CuPy elementwise kernel, compiled on first use for the
+dtype it meets. Nothing here imports CuPy
 until a kernel is asked for, so the module loads on machines without it.
 
 - `im2col`: cols[n, g, t, pixel] for conv2d as one GEMM, t = (c, p, q) over the group's
@@ -18,6 +18,20 @@ until a kernel is asked for, so the module loads on machines without it.
                                 z + left - q*dw = w*sw, 0 <= h < H, 0 <= w < W, of products[...]
 
   Only products of real input pixels are summed, so an Inf weight never meets a padding zero.
+
+- `augmented_weight`: [w | b] for that GEMM, w_aug[g, o, t] = w[g*O/G + o, t] for t < taps and
+  b[g*O/G + o] (or 0) in the last column, in one launch instead of a concatenation.
+
+- `max_pool`: max_pool2d's forward in one launch, padding and the ceil_mode overhang read as -inf:
+
+      out[n, c, i, j] = max over real cells (y, z) = (i*sh + p*dh - top, j*sw + q*dw - left) of x[n, c, y, z]
+
+  NaN if the window holds one (as xp.maximum gives), -inf for a window of padding alone.
+
+Integer division is slow on a GPU, and splitting a flat index into coordinates is most of
+these kernels' work: they divide in 32 bits when the array has fewer than 2**31 values
+(memory offsets stay 64-bit), and im2col splits one index per input channel and output
+pixel, then writes that pixel's kH*kW values with additions alone.
 """
 
 from __future__ import annotations
@@ -25,36 +39,38 @@ from __future__ import annotations
 from functools import cache
 
 _IM2COL = r"""
-const long long pixels = (long long)rows * out_w;
-const long long pixel = i % pixels;
-const long long rest = i / pixels;
-const int t = (int)(rest % (taps + 1));
-const long long image_group = rest / (taps + 1);
+// One thread per (image, group, channel of the group, output pixel): it writes that channel's
+// kH*kW rows of its pixel's column, so the index arithmetic is paid once per kH*kW values.
+const index_t pixels = (index_t)rows * out_w;
+const index_t pixel = (index_t)i % pixels;
+const index_t slot = (index_t)i / pixels;
+const int c = (int)(slot % channels_per_group);
+const long long image_group = (long long)(slot / channels_per_group);
 const int group = (int)(image_group % groups);
 const long long n = image_group / groups + n0;
-if (t == taps) {
-    cols = (T)1;
-} else {
-    const int c = group * channels_per_group + t / (kh * kw);
-    const int p = (t / kw) % kh;
-    const int q = t % kw;
-    const int y = (row0 + (int)(pixel / out_w)) * sh + p * dh - top;
-    const int z = (int)(pixel % out_w) * sw + q * dw - left;
-    if (y >= 0 && y < height && z >= 0 && z < width) {
-        cols = x[((n * channels + c) * height + y) * width + z];
-    } else {
-        cols = (T)0;
+const int y0 = (row0 + (int)(pixel / out_w)) * sh - top;
+const int z0 = (int)(pixel % out_w) * sw - left;
+const long long plane = (n * channels + group * channels_per_group + c) * (long long)height * width;
+const long long block = image_group * (taps + 1) * (long long)pixels;
+long long at = block + (long long)c * kh * kw * pixels + pixel;
+for (int p = 0; p < kh; ++p) {
+    const int y = y0 + p * dh;
+    const bool row_inside = y >= 0 && y < height;
+    for (int q = 0; q < kw; ++q, at += pixels) {
+        const int z = z0 + q * dw;
+        cols[at] = row_inside && z >= 0 && z < width ? x[plane + (long long)y * width + z] : (T)0;
     }
 }
+if (c == channels_per_group - 1) cols[block + (long long)taps * pixels + pixel] = (T)1;
 """
 
 _COL2IM = r"""
-const long long plane = (long long)out_h * out_w;
-const int z = (int)(i % out_w);
-const int y = (int)((i / out_w) % out_h);
-const long long image_channel = i / plane;
+const index_t pixel = (index_t)i % ((index_t)out_h * out_w);
+const index_t image_channel = (index_t)i / ((index_t)out_h * out_w);
+const int z = (int)(pixel % out_w);
+const int y = (int)(pixel / out_w);
 const int channel = (int)(image_channel % out_channels);
-const long long n = image_channel / out_channels;
+const long long n = (long long)(image_channel / out_channels);
 const int group = channel / out_per_group;
 const int o = channel % out_per_group;
 const long long taps_base = ((n * groups + group) * out_per_group + o) * kh * kw;
@@ -72,26 +88,81 @@ out = total;
 """
 
 
+_AUGMENTED_WEIGHT = r"""
+const int t = (int)(i % (taps + 1));
+const long long row = i / (taps + 1);
+w_aug = t < taps ? weight[row * taps + t] : (has_bias ? bias[row] : (T)0);
+"""
+
+
+_MAX_POOL = r"""
+const index_t pixel = (index_t)i % ((index_t)out_h * out_w);
+const long long plane = (long long)((index_t)i / ((index_t)out_h * out_w));
+const int y0 = (int)(pixel / out_w) * sh - top;
+const int z0 = (int)(pixel % out_w) * sw - left;
+T best = (T)__longlong_as_double(0xfff0000000000000ULL);  // -inf
+for (int p = 0; p < kh; ++p) {
+    const int y = y0 + p * dh;
+    if (y < 0 || y >= height) continue;
+    for (int q = 0; q < kw; ++q) {
+        const int z = z0 + q * dw;
+        if (z < 0 || z >= width) continue;
+        const T value = x[(plane * height + y) * width + z];
+        if (value > best || isnan(value)) best = value;
+        if (isnan(best)) break;
+    }
+    if (isnan(best)) break;
+}
+out = best;
+"""
+
+
+def _index_type(elements: int) -> str:
+    """The C type that splits a flat index of an array of `elements` values: 32-bit when it fits."""
+    return "int" if elements < 2**31 else "long long"
+
+
 @cache
-def _im2col_kernel():
+def _im2col_kernel(index_type: str):
     import cupy
 
     return cupy.ElementwiseKernel(
         "raw T x, int32 n0, int32 row0, int32 rows, int32 out_w, int32 taps, int32 groups, int32 channels, "
         "int32 channels_per_group, int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, "
         "int32 dh, int32 dw, int32 top, int32 left",
-        "T cols", _IM2COL, "lamina_im2col")
+        "raw T cols", _IM2COL, f"lamina_im2col_{index_type.replace(' ', '_')}",
+        preamble=f"typedef {index_type} index_t;")
 
 
 @cache
-def _col2im_kernel():
+def _col2im_kernel(index_type: str):
     import cupy
 
     return cupy.ElementwiseKernel(
         "raw T products, raw T bias, int32 has_bias, int32 groups, int32 out_channels, int32 out_per_group, "
         "int32 out_h, int32 out_w, int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, "
         "int32 dh, int32 dw, int32 top, int32 left",
-        "T out", _COL2IM, "lamina_col2im")
+        "T out", _COL2IM, f"lamina_col2im_{index_type.replace(' ', '_')}",
+        preamble=f"typedef {index_type} index_t;")
+
+
+@cache
+def _augmented_weight_kernel():
+    import cupy
+
+    return cupy.ElementwiseKernel("raw T weight, raw T bias, int32 taps, int32 has_bias", "T w_aug",
+                                  _AUGMENTED_WEIGHT, "lamina_augmented_weight")
+
+
+@cache
+def _max_pool_kernel(index_type: str):
+    import cupy
+
+    return cupy.ElementwiseKernel(
+        "raw T x, int32 out_h, int32 out_w, int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, "
+        "int32 dh, int32 dw, int32 top, int32 left",
+        "T out", _MAX_POOL, f"lamina_max_pool_{index_type.replace(' ', '_')}",
+        preamble=f"typedef {index_type} index_t;")
 
 
 def im2col(x, cols, n0: int, row0: int, out_w: int, kernel, stride, dilation, top: int, left: int,
@@ -100,8 +171,9 @@ def im2col(x, cols, n0: int, row0: int, out_w: int, kernel, stride, dilation, to
     _, channels, height, width = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     taps, rows = cols.shape[2] - 1, cols.shape[3] // out_w
-    _im2col_kernel()(x, n0, row0, rows, out_w, taps, groups, channels, channels // groups, height, width,
-                     kh, kw, sh, sw, dh, dw, top, left, cols)
+    threads = cols.shape[0] * channels * rows * out_w  # one per (image, channel, output pixel)
+    _im2col_kernel(_index_type(cols.size))(x, n0, row0, rows, out_w, taps, groups, channels, channels // groups,
+                                           height, width, kh, kw, sh, sw, dh, dw, top, left, cols, size=threads)
 
 
 def col2im(products, bias, out, groups: int, in_size, kernel, stride, dilation, top: int, left: int) -> None:
@@ -111,6 +183,33 @@ def col2im(products, bias, out, groups: int, in_size, kernel, stride, dilation, 
     _, out_channels, out_h, out_w = out.shape
     (height, width), (kh, kw), (sh, sw), (dh, dw) = in_size, kernel, stride, dilation
     has_bias = bias is not None
-    bias = cupy.ascontiguousarray(bias) if has_bias else cupy.zeros(1, dtype=out.dtype)
-    _col2im_kernel()(products, bias, int(has_bias), groups, out_channels, out_channels // groups, out_h, out_w,
-                     height, width, kh, kw, sh, sw, dh, dw, top, left, out)
+    bias = cupy.ascontiguousarray(bias) if has_bias else products  # never read without a bias
+    _col2im_kernel(_index_type(out.size))(products, bias, int(has_bias), groups, out_channels,
+                                          out_channels // groups, out_h, out_w, height, width, kh, kw, sh, sw,
+                                          dh, dw, top, left, out)
+
+
+def augmented_weight(weight, bias, groups: int):
+    """[w | b] of shape (G, O/G, C/G*kH*kW + 1) from weight (O, C/G, kH, kW) and bias (O,) or None (zeros)."""
+    import cupy
+
+    out_channels = weight.shape[0]
+    taps = weight.size // out_channels
+    weight = cupy.ascontiguousarray(weight)
+    has_bias = bias is not None
+    bias = cupy.ascontiguousarray(bias) if has_bias else weight  # never read without a bias
+    w_aug = cupy.empty((groups, out_channels // groups, taps + 1), dtype=weight.dtype)
+    _augmented_weight_kernel()(weight, bias, taps, int(has_bias), w_aug)
+    return w_aug
+
+
+def max_pool(x, kernel, stride, padding, dilation, out_size):
+    """max_pool2d of x (N, C, H, W) into a new (N, C, Ho, Wo) array; padding (top, left)."""
+    import cupy
+
+    n, channels, height, width = x.shape
+    out = cupy.empty((n, channels, *out_size), dtype=x.dtype)
+    (kh, kw), (sh, sw), (dh, dw), (top, left) = kernel, stride, dilation, padding
+    _max_pool_kernel(_index_type(out.size))(cupy.ascontiguousarray(x), *out_size, height, width, kh, kw, sh, sw,
+                                            dh, dw, top, left, out)
+    return out

@@ -6,6 +6,7 @@ kernel's rows first and then over its columns: kH + kW operations, each reading
 contiguous rows. (Perf-notes: this is several times faster than `reshape(...).max`
 or `sliding_window_view(...).max`, which copy every window.) The argmax positions
 need PyTorch's scan order, so they are found by visiting the kH*kW taps in turn.
+On CuPy, max pooling without indices is one CUDA kernel (`cuda_kernels.max_pool`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy
 
 from engine.backend import array_module
+from engine.functional import cuda_kernels
 from engine.shapes import check_input, conv_output_size, flag, non_negative_pair, positive_pair
 
 
@@ -126,6 +128,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     xp = array_module(x)
     check_input(x, "input", 4)
     kernel, stride, padding, dilation, out = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    if xp is not numpy and not return_indices:  # one kernel launch instead of kH + kW operations
+        return cuda_kernels.max_pool(x, kernel, stride, padding, dilation, out)
     padded = _pad(x, xp, padding, kernel, stride, dilation, out, -xp.inf)
     if return_indices:
         return _max_with_indices(padded, xp, kernel, stride, padding, dilation, out, x.shape[3])
