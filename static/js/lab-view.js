@@ -295,14 +295,15 @@ export class OutputView {
 
   /**
    * CSS pixels of the box each of `channels` maps in `columns` columns is fitted into: as wide as the panel lets
-   * them be, within MAPS_SCREEN_SHARE of the window's height, and never smaller than a 312-pixel square shared.
+   * them be, within MAPS_SCREEN_SHARE of the window's height, and never smaller than a 312-pixel square shared
+   * unless the panel itself is narrower (a phone, or 400% zoom), where they fit its width.
    */
   mapBox(channels, columns) {
     const rows = Math.ceil(channels / columns);
     const least = channels === 1 ? VIEW_SIZE : Math.floor((VIEW_SIZE + 40 - GRID_GAP * (columns - 1)) / columns);
     const across = Math.floor((this.container.clientWidth - GRID_GAP * (columns - 1)) / columns);
     const down = Math.floor((innerHeight * MAPS_SCREEN_SHARE - rows * MAP_CAPTION) / rows);
-    return Math.max(least, Math.min(across, down));
+    return Math.max(Math.min(least, across), Math.min(across, down));
   }
 
   buildMaps(channels) {
