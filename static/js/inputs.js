@@ -406,13 +406,17 @@ function noteReading(source, shape, fit = null) {
   for (const picker of pickers) picker.showUploadNote();
 }
 
-/** What was done to an upload, in a sentence or two ("" when nothing worth saying): its frames, its size as the
- * page last read it. */
-function uploadNote(source) {
+/** What was done to an upload, in a sentence or two ("" when nothing worth saying): its frames, and its size as the
+ * page last read it, or, centred (a digit page's "Centre the digit"), what the server makes of it. */
+function uploadNote(source, { centred = false } = {}) {
   const read = lastReading?.source.imageId === source.imageId ? lastReading : null;
-  return [framesNote(source), read ? enlargedNote(source, read) : "", read ? thinNote(read) : ""]
-    .filter(Boolean).join(" ");
+  const size = centred ? [CENTRED_NOTE] : [read ? enlargedNote(source, read) : "", read ? thinNote(read) : ""];
+  return [framesNote(source), ...size].filter(Boolean).join(" ");
 }
+
+// what the server's centre_digit does (server/digits.py), said under a centred upload
+const CENTRED_NOTE = "Its digit is read as MNIST's are: the ink found, made white on black, 20 px across, centred "
+  + "in 28×28.";
 
 // the server counts an upload's frames up to this many (server/images.py MAX_COUNTED_FRAMES): that count means "or more"
 const COUNTED_FRAMES = 1000;
@@ -455,6 +459,65 @@ export function thinInputReason(message) {
   const [ownWidth, ownHeight] = source.original ?? [source.width, source.height];
   return `The input is only ${pixels} px ${side === "height" ? "tall" : "wide"} because ${source.name} is `
     + `${ownWidth}×${ownHeight}: its longer side is fitted to ${fit} px.`;
+}
+
+// ---- how an uploaded digit differs from MNIST's ----------------------------------------------------------------
+// The digit networks learnt from MNIST: light ink on black, the ink 20 pixels across and centred in 28×28. A
+// student's picture (a scan, a photo of paper, a drawing made elsewhere) is seldom so: dark on white, the digit
+// small or off to one side. Invert alone fixes the first; "Centre the digit" (the server's centre_digit) all three.
+
+const MNIST_MIDDLE = (DRAW_SIZE - 1) / 2; // where MNIST puts a digit's centre of mass
+const OFF_CENTRE = 3.5; // pixels (of 28) the ink's centre of mass may lie from the middle
+const SMALL_DIGIT = 12; // pixels (of 28): a digit whose ink spans fewer on its longer side is small (MNIST's: 20)
+const CLEAR_INK = 0.2; // ink must differ from the picture's usual level by this much to be told from the paper
+
+/**
+ * Where the digit lies in a 28×28 gray picture (row-major values in [0, 1]): {light, problems}. light: the picture
+ * is mostly light (its ink dark). problems: "off-centre" and "small" as they apply to its ink, the pixels that
+ * differ from the picture's median level, on the ink's side, by at least half the most any does.
+ */
+export function digitLayout(values, size = DRAW_SIZE) {
+  const light = values.reduce((sum, v) => sum + v, 0) / values.length > 0.5;
+  const median = Float32Array.from(values).sort()[values.length >> 1];
+  const ink = Array.from(values, (v) => Math.max(0, light ? median - v : v - median));
+  const strongest = Math.max(...ink);
+  if (strongest < CLEAR_INK) return { light, problems: [] }; // a blank picture, or no ink to speak of
+  let mass = 0, rowSum = 0, colSum = 0;
+  const box = { top: size, bottom: -1, left: size, right: -1 };
+  ink.forEach((value, i) => {
+    if (value < strongest / 2) return;
+    const [row, col] = [Math.floor(i / size), i % size];
+    mass += value;
+    rowSum += value * row;
+    colSum += value * col;
+    Object.assign(box, { top: Math.min(box.top, row), bottom: Math.max(box.bottom, row),
+      left: Math.min(box.left, col), right: Math.max(box.right, col) });
+  });
+  const offCentre = Math.hypot(rowSum / mass - MNIST_MIDDLE, colSum / mass - MNIST_MIDDLE) > OFF_CENTRE;
+  const span = Math.max(box.bottom - box.top, box.right - box.left) + 1;
+  return { light, problems: [...(offCentre ? ["off-centre"] : []), ...(span < SMALL_DIGIT ? ["small"] : [])] };
+}
+
+const MNIST_FRAME = "MNIST's digits are 20 pixels across and centred in 28×28";
+
+/** The hint for an upload read as it is on a digit page (invert: the person ticked Invert), or "". */
+export function digitHint({ light, problems }, { invert }) {
+  const shape = problems.join(" and ");
+  if (light && !invert) {
+    return "This picture is mostly light. The digit networks read light ink on a dark background, as in MNIST: "
+      + "if the digit is dark on white, tick Invert. " + (shape
+      ? `The digit is also ${shape}, and ${MNIST_FRAME}: tick “Centre the digit”, which does both (it finds the `
+        + "ink, under uneven light too, crops it and centres it)."
+      : "For a photo of a digit on paper, tick “Centre the digit”: it also finds the ink under uneven light, crops "
+        + "it and centres it.");
+  }
+  if (!light && invert) {
+    return "This picture is mostly dark already: inverted, the network reads dark ink on a light background, "
+      + "unlike MNIST's digits: untick Invert.";
+  }
+  if (!shape) return "";
+  return `The digit is ${shape} in the 28×28 picture the network reads, and ${MNIST_FRAME} (Invert does not move `
+    + "it): tick “Centre the digit” to crop and centre it.";
 }
 
 // ---- the picker -------------------------------------------------------------------------------------
@@ -682,16 +745,22 @@ class InputPicker {
     this.onChange(this.source);
   }
 
-  /** On a digit page, an upload that is mostly light is probably a dark digit on white: point to Invert. */
-  async hintAtInvert(source) {
-    const handled = () => this.source?.invert || this.source?.centred; // centring finds dark ink itself
-    if (!this.digits || handled()) return;
-    const { values } = await readPicture(source, { size: 28, channels: 1 });
-    const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
-    if (mean <= 0.5 || this.source?.imageId !== source.imageId || handled()) return;
-    this.showHint("This picture is mostly light. The digit networks read light ink on a dark background, "
-      + "as in MNIST: if the digit is dark on white, tick Invert. For a photo of a digit on paper, tick “Centre "
-      + "the digit”: it also finds the ink under uneven light, crops it and centres it.");
+  /**
+   * On a digit page, an upload read as it is (not centred): say what keeps it from looking like MNIST's digits,
+   * light ink on black, 20 pixels across and centred, and which box changes that (digitHint).
+   */
+  async hintAtDigit(source) {
+    const centred = () => this.source?.centred; // centring finds the ink and makes the digit as MNIST's are
+    if (!this.digits || centred()) return;
+    let values;
+    try {
+      ({ values } = await readPicture(source, { size: DRAW_SIZE, channels: 1, shape: [DRAW_SIZE, DRAW_SIZE] }));
+    } catch {
+      return; // the picture cannot be read back (gone from the server): the run says why
+    }
+    if (this.source?.imageId !== source.imageId || centred()) return; // another input, or centred, meanwhile
+    const text = digitHint(digitLayout(values), { invert: Boolean(this.source.invert) });
+    if (text) this.showHint(text);
   }
 
   /** A hint under the picker until the next input is picked. */
@@ -704,6 +773,9 @@ class InputPicker {
   optionsChanged() {
     if (this.source?.type === "draw") this.drawn(); // with the drawing's hints
     else if (this.source) this.pick(this.source); // pick sets "invert" and "centred" from the checkboxes
+    if (this.source?.type !== "upload") return;
+    if (this.shownUpload) this.showUploadNote(); // whether the digit is centred
+    this.hintAtDigit(this.source);
   }
 
   drawn() {
@@ -732,6 +804,7 @@ class InputPicker {
     const name = this.root.querySelector(".ip-upload-name");
     const ticket = ++this.uploadsStarted;
     this.showUpload(null);
+    this.showError(""); // a refusal of the file chosen before is not about this one
     name.textContent = `Uploading ${file.name}…`;
     try {
       const source = await uploadImage(file);
@@ -740,7 +813,7 @@ class InputPicker {
       this.showUpload(source);
       this.pick(source);
       if (note) this.showHint(note);
-      await this.hintAtInvert(source);
+      await this.hintAtDigit(source);
     } catch (error) {
       if (ticket !== this.uploadsStarted) return;
       // the page still shows what it showed: its tab comes back, or the upload's line says which picture it is
@@ -784,8 +857,9 @@ class InputPicker {
 
   writeUploadNote() {
     const shown = this.shownUpload;
+    const centred = Boolean(this.source?.centred) && this.source.imageId === shown?.imageId;
     const lines = { ".ip-upload-name": shown ? usingText(shown) : "",
-      ".ip-upload-note": shown ? uploadNote(shown) : "" };
+      ".ip-upload-note": shown ? uploadNote(shown, { centred }) : "" };
     for (const [selector, text] of Object.entries(lines)) {
       const line = this.root.querySelector(selector);
       if (line.textContent !== text) line.textContent = text; // a status: said again only when it changes
