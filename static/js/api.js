@@ -6,6 +6,7 @@
 //
 // Every failure is an ApiError whose `message` is a sentence for the page (the server's own
 // "detail" when it sent one) and whose `status` is the HTTP status (0 when the server was unreachable).
+// A read (GET) that cannot reach the server is tried again for a while first: the server may be restarting.
 
 /** A failed request: `message` is readable, `status` the HTTP status or 0, `detail` what the server said. */
 export class ApiError extends Error {
@@ -51,13 +52,28 @@ async function responseError(response) {
   return new ApiError(words, response.status, detail);
 }
 
-/** fetch(), turning "could not connect" into an ApiError with status 0. */
-async function request(url, options) {
-  try {
-    return await fetch(url, options);
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new ApiError("cannot reach the Lamina server: is it still running?", 0);
+// a read that cannot connect is tried again after these waits (doubling), until READ_RETRY_FOR_MS have passed:
+// a teacher's restart of the server takes seconds, and the page's socket reconnects in the meantime
+const READ_RETRY_FIRST_MS = 250;
+const READ_RETRY_MAX_MS = 2000;
+const READ_RETRY_FOR_MS = 60_000;
+
+const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** fetch(), turning "could not connect" into an ApiError with status 0; a GET is tried again for a while first. */
+async function request(url, options = {}) {
+  const read = (options.method ?? "GET").toUpperCase() === "GET";
+  const giveUpAt = performance.now() + READ_RETRY_FOR_MS;
+  for (let delay = READ_RETRY_FIRST_MS; ; delay = Math.min(2 * delay, READ_RETRY_MAX_MS)) {
+    try {
+      return await fetch(url, options);
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      if (!read || performance.now() + delay > giveUpAt) {
+        throw new ApiError("cannot reach the Lamina server: is it still running?", 0);
+      }
+    }
+    await wait(delay);
   }
 }
 

@@ -13,8 +13,11 @@
 //
 // The latest request wins: calling run() again cancels the run in progress (its onCancelled is called at
 // once and nothing more reaches its handlers). The socket reconnects by itself and sends the run that was
-// in flight again. A tensor header is followed by exactly one binary frame; RunSocket joins the two and
-// decodes the frame into a Float32Array.
+// in flight again; it tries again at once when the page is shown again or the browser is back online. A
+// page going into the back-forward cache closes its socket (a close() the page calls then is undone if it
+// comes back), and a page coming back from it connects again and sends the run that was in flight. A
+// tensor header is followed by exactly one binary frame; RunSocket joins the two and decodes the frame
+// into a Float32Array.
 
 const TENSOR_TYPES = new Set(["input", "layer", "kernel", "trace", "saliency"]);
 const LAST_TYPES = new Set(["done", "error", "cancelled"]);
@@ -159,7 +162,10 @@ export class RunSocket {
     this._pending = null; // a tensor header waiting for its binary frame
     this._nextId = 1;
     this._delay = RECONNECT_FIRST_MS;
+    this._retry = null; // the timer of the next try to connect, while reconnecting
     this._closed = false;
+    this._cached = false; // the page is in the back-forward cache: the socket is closed until it comes back
+    this._watchPage();
     this._connect();
   }
 
@@ -174,11 +180,15 @@ export class RunSocket {
     return handle;
   }
 
-  /** Stop the socket for good (e.g. when leaving the page). */
+  /**
+   * Stop the socket for good (e.g. when leaving the page). While the page goes into the back-forward cache
+   * the run in flight is kept, and the socket opens again if the page comes back.
+   */
   close() {
     this._closed = true;
-    if (this.current && !this.current.finished) this._supersede(this.current);
-    if (this.ws) this.ws.close(1000, "page closed");
+    clearTimeout(this._retry);
+    if (this.current && !this.current.finished && !this._cached) this._supersede(this.current);
+    this._drop("page closed");
     this._setStatus("closed");
   }
 
@@ -188,6 +198,8 @@ export class RunSocket {
   }
 
   _connect() {
+    this._retry = null;
+    if (this._closed || this._cached) return;
     const ws = new WebSocket(this.url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
@@ -199,9 +211,53 @@ export class RunSocket {
       if (this._closed) return;
       const why = event.reason || "the connection to the server was lost";
       this._setStatus("reconnecting", why);
-      setTimeout(() => this._connect(), this._delay);
+      this._retry = setTimeout(() => this._connect(), this._delay);
       this._delay = Math.min(this._delay * 2, RECONNECT_MAX_MS);
     };
+  }
+
+  /** Close the WebSocket without the reconnection its closing would start. */
+  _drop(reason) {
+    const ws = this.ws;
+    this.ws = null;
+    this._sent = false;
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, reason);
+  }
+
+  /** While reconnecting, try now rather than at the end of the back-off (the person is back, or the network is). */
+  _retryNow() {
+    if (this._retry === null) return;
+    clearTimeout(this._retry);
+    this._delay = RECONNECT_FIRST_MS;
+    this._connect();
+  }
+
+  /**
+   * Follow the page's life: into the back-forward cache, the socket closes (an open one would keep the page out
+   * of it, or be cut by the browser) and the run in flight waits; back from it, the socket opens again.
+   * These listeners come before the page's own (it makes its socket first), so a page's close() on pagehide
+   * finds the socket already put aside, and is undone if the page comes back.
+   */
+  _watchPage() {
+    if (typeof window === "undefined") return;
+    window.addEventListener("pagehide", (event) => {
+      if (!event.persisted || this._closed) return;
+      this._cached = true;
+      clearTimeout(this._retry);
+      this._retry = null;
+      this._drop("page hidden");
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (!event.persisted || !this._cached) return;
+      this._cached = false;
+      this._closed = false;
+      this._delay = RECONNECT_FIRST_MS;
+      this._connect();
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this._retryNow();
+    });
+    window.addEventListener("online", () => this._retryNow());
   }
 
   _flush() {
@@ -243,7 +299,7 @@ export class RunSocket {
 
   _cancel(handle) {
     if (handle.finished) return;
-    if (this._sent && this.current === handle && this.ws.readyState === WebSocket.OPEN) {
+    if (this._sent && this.current === handle && this.ws?.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify({ type: "cancel", id: handle.id }));
     }
     this._supersede(handle);
