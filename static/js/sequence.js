@@ -142,12 +142,19 @@ async function start() {
     initial: digitSource(), onChange: (source) => state.set({ input: encodeSource(source) }) });
   await picker.ready;
   showControls(state.get(), new Set(Object.keys(state.get())));
-  socket = new RunSocket({ encoding: "float16", onStatus: (status, detail) => {
-    if (announce.connection(status)) view.progress.textContent = `Reconnecting to the server (${detail})…`;
-  } });
+  socket = new RunSocket({ encoding: "float16", onStatus: showConnection });
   state.subscribe(changed);
   window.addEventListener("pagehide", () => socket.close());
   run();
+}
+
+/** The socket's state on the progress line: "Reconnecting…" while it is lost, "Connected" when it is back and
+ * no run is on its way to say otherwise. */
+function showConnection(status, detail) {
+  if (announce.connection(status)) view.progress.textContent = `Reconnecting to the server (${detail})…`;
+  if (status === "open" && view.progress.textContent.startsWith("Reconnecting") && !socket?.current) {
+    view.progress.textContent = "Connected to the server.";
+  }
 }
 
 function option(value, text) {
