@@ -119,7 +119,7 @@ class Softmax(Layer):
     kind = "Softmax"
     summary = ("Softmax turns a vector of scores into probabilities: every value becomes positive and they add "
                "up to one, with the largest score getting the largest share.")
-    formula = "y_i = e^(x_i) / Σ_j e^(x_j)"
+    formula = "y_i = e^(x_i) / Σ_j e^(x_j)   (i and j run along the axis dim)"
     shape_rule = "same shape as the input"
     # -1 by default: a picture's rows, a time step's features, a vector's classes (over the channels of a gray
     # picture, dim 1, every value would be 1)

@@ -74,7 +74,8 @@ class Conv2d(Layer):
         "window under the filter by the filter's weights and adds them up: one number per position, one output "
         "map (channel) per filter. Each map lights up where its pattern (an edge, a blob, a texture) appears."
     )
-    formula = "out[n,o,i,j] = b[o] + Σ_c Σ_p Σ_q w[o,c,p,q] · x[n,c, i·s + p·d − pad, j·s + q·d − pad]"
+    formula = ("out[n,o,i,j] = b[o] + Σ_c Σ_p Σ_q w[o,c,p,q] · x[n,c, i·s + p·d − pad, j·s + q·d − pad]   "
+               "(c: every input channel; with groups > 1 only those of o's group, which w numbers from 0)")
     shape_rule = "H_out = ⌊(H + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1 (same for W)"
     params = (
         Param("in_channels", "int", 1, "channels of the input", **_CHANNELS),
@@ -198,7 +199,9 @@ class ConvTranspose2d(Layer):
         "up. With stride 2 it doubles the size, which is how an autoencoder's decoder grows a small code back into "
         "an image."
     )
-    formula = "out[n,o, i·s + p·d − pad, j·s + q·d − pad] += x[n,c,i,j] · w[c,o,p,q]   (+ b[o])"
+    formula = ("for every input cell x[n,c,i,j] and kernel tap (p, q): "
+               "out[n,o, i·s + p·d − pad, j·s + q·d − pad] += x[n,c,i,j] · w[c,o,p,q] "
+               "(with groups: for the outputs o of c's group);  then + b[o] everywhere")
     shape_rule = "H_out = (H − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1 (same for W)"
     params = (
         Param("in_channels", "int", 1, "channels of the input", **_CHANNELS),

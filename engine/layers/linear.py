@@ -22,7 +22,7 @@ class Linear(Layer):
         "features into class scores."
     )
     formula = "y[n,j] = b[j] + Σ_i W[j,i] · x[n,i]"
-    shape_rule = "(N, in_features) → (N, out_features)"
+    shape_rule = "(N, in_features) → (N, out_features); a sequence: (N, T, in_features) → (N, T, out_features)"
     params = (
         Param("in_features", "int", 16, "size of each input vector", minimum=1, maximum=1 << 20),
         Param("out_features", "int", 10, "number of outputs", minimum=1, maximum=65536),

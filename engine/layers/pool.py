@@ -14,8 +14,8 @@ _KERNEL = Param("kernel_size", "pair", 2, "height and width of the window", mini
 _STRIDE = Param("stride", "pair", None, "step between windows (default: the kernel size)", minimum=1, maximum=16,
                 optional=True)
 _PADDING = Param("padding", "pair", 0, "padding around the input (at most half the kernel)", minimum=0, maximum=8)
-_CEIL = Param("ceil_mode", "bool", False, "round the output size up, keeping a last partial window "
-                "unless it would start in the right-hand padding")
+_CEIL = Param("ceil_mode", "bool", False, "round the output size up: a last, partial window is kept if it "
+                "starts before the end of the input")
 
 
 class _Pool2d(Layer):
@@ -70,8 +70,8 @@ class MaxPool2d(_Pool2d):
     )
     formula = "out[n,c,i,j] = max_{p,q} x[n,c, i·s + p·d − pad, j·s + q·d − pad]"
     shape_rule = ("H_out = ⌊(H + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1 (same for W)"
-                  "; with ceil_mode ⌈…⌉ + 1 instead, less one when the last window would start in the "
-                  "right-hand padding (as PyTorch)")
+                  "; with ceil_mode ⌈…⌉ + 1 instead, less one when that last window would start beyond the "
+                  "input's last cell, in the right-hand padding or past it (as PyTorch)")
     params = (_KERNEL, _STRIDE, _PADDING,
               Param("dilation", "pair", 1, "spacing between the window's cells", minimum=1, maximum=8), _CEIL)
     torch_only = {"return_indices": False}
@@ -138,10 +138,12 @@ class AvgPool2d(_Pool2d):
         "Average pooling shrinks a map by replacing each window with the mean of its values: a smooth, "
         "blurred summary, where max pooling keeps only the peak."
     )
-    formula = "out[n,c,i,j] = (1 / count) · Σ_{p,q} x[n,c, i·s + p − pad, j·s + q − pad]"
+    formula = ("out[n,c,i,j] = (1 / count) · Σ_{p,q} x[n,c, i·s + p − pad, j·s + q − pad]   (padding adds 0; "
+               "count = the window's cells inside the padded input, or inside the input alone when "
+               "count_include_pad is off)")
     shape_rule = ("H_out = ⌊(H + 2·padding − k) / stride⌋ + 1 (same for W)"
-                  "; with ceil_mode ⌈…⌉ + 1 instead, less one when the last window would start in the "
-                  "right-hand padding (as PyTorch)")
+                  "; with ceil_mode ⌈…⌉ + 1 instead, less one when that last window would start beyond the "
+                  "input's last cell, in the right-hand padding or past it (as PyTorch)")
     params = (_KERNEL, _STRIDE, _PADDING, _CEIL,
               Param("count_include_pad", "bool", True, "count padding zeros in the average"))
     torch_only = {"divisor_override": None}

@@ -254,7 +254,8 @@ class RNN(_Recurrent):
         "previous hidden state through two weight matrices and a tanh (or ReLU). The same weights are used at "
         "every step, so the layer reads sequences of any length."
     )
-    formula = "h_t = tanh(x_t W_ih^T + b_ih + h_(t-1) W_hh^T + b_hh)   (or ReLU instead of tanh), h_(-1) = h0"
+    formula = ("h_t = tanh(W_ih x_t + b_ih + W_hh h_(t−1) + b_hh)   (or ReLU instead of tanh);  "
+               "h_(−1) = h0, zeros unless given")
     params = (INPUT_SIZE, HIDDEN_SIZE, NONLINEARITY, BIAS)
     gate_names = ("hidden",)
 
@@ -323,8 +324,10 @@ class LSTM(_Recurrent):
         "Because the memory is updated by addition, information survives many more steps than in a plain RNN."
     )
     formula = (
-        "i, f, o = sigmoid(x_t W_i^T + h_(t-1) W_h^T + b) per gate;  g = tanh(x_t W_ig^T + h_(t-1) W_hg^T + b_g);  "
-        "c_t = f * c_(t-1) + i * g;  h_t = o * tanh(c_t)"
+        "i = σ(W_ii x_t + b_ii + W_hi h_(t−1) + b_hi), and so f (W_if, b_if, W_hf, b_hf) and o (W_io, b_io, W_ho, "
+        "b_ho);  "
+        "g = tanh(W_ig x_t + b_ig + W_hg h_(t−1) + b_hg);  c_t = f * c_(t−1) + i * g;  h_t = o * tanh(c_t)   "
+        "(σ: sigmoid; * multiplies unit by unit)"
     )
     params = (INPUT_SIZE, HIDDEN_SIZE, BIAS)
     gate_names = ("input", "forget", "cell", "output")
@@ -409,8 +412,9 @@ class GRU(_Recurrent):
         "works as well as an LSTM with fewer weights."
     )
     formula = (
-        "r, z = sigmoid(x_t W_i^T + b_i + h_(t-1) W_h^T + b_h) per gate;  "
-        "n = tanh(x_t W_in^T + b_in + r * (h_(t-1) W_hn^T + b_hn));  h_t = (1 - z) * n + z * h_(t-1)"
+        "r = σ(W_ir x_t + b_ir + W_hr h_(t−1) + b_hr), and so z (W_iz, b_iz, W_hz, b_hz);  "
+        "n = tanh(W_in x_t + b_in + r * (W_hn h_(t−1) + b_hn));  h_t = (1 − z) * n + z * h_(t−1)   "
+        "(σ: sigmoid; * multiplies unit by unit)"
     )
     params = (INPUT_SIZE, HIDDEN_SIZE, BIAS)
     gate_names = ("reset", "update", "new")
@@ -466,7 +470,7 @@ class GRU(_Recurrent):
             kind=self.kind, output_index=(n, t, j), window=window,
             coordinates=coordinates, output=h, weights=weights, products=products,
             note=f"{self._window_note()}; one row of weights per gate (reset, update, new); "
-                 "n = tanh(x part + b_in + r * (h part + b_hn)); h_t = (1 - z) * n + z * h_(t-1)",
+                 "n = tanh(W_in x_t + b_in + r * (W_hn h_(t-1) + b_hn)); h_t = (1 - z) * n + z * h_(t-1)",
             extra={"gate_names": list(self.gate_names), "gates": gates, "h_prev": h_prev_j,
                    "window_parts": self._window_parts()},
         )

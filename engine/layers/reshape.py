@@ -19,7 +19,7 @@ class Flatten(Layer):
     kind = "Flatten"
     summary = ("Flatten lays every value of a stack of feature maps out in one long vector, so a dense layer "
                "can look at all of them at once. Nothing is computed; only the shape changes.")
-    formula = "y[n, c·H·W + h·W + w] = x[n, c, h, w]"
+    formula = "y[n, c·H·W + h·W + w] = x[n, c, h, w]   (start_dim 1, end_dim −1)"
     shape_rule = "(N, C, H, W) → (N, C·H·W)"
     params = (Param("start_dim", "int", 1, "first dimension to merge (1 or more: never the batch axis)",
                     minimum=1, maximum=3),
@@ -54,7 +54,8 @@ class Upsample(Layer):
     summary = ("Upsampling enlarges each map by a whole factor: 'nearest' repeats every value, 'bilinear' "
                "blends neighbours smoothly. Decoders use it, like transposed convolutions, to grow a small code "
                "back into an image.")
-    formula = "nearest: y[i, j] = x[⌊i / s⌋, ⌊j / s⌋]"
+    formula = ("nearest: y[i, j] = x[⌊i / s⌋, ⌊j / s⌋];  bilinear: y[i, j] = the weighted mean of the 4 "
+               "input cells around the point (i, j) maps to, nearer cells weighing more")
     shape_rule = "H_out = H · scale_factor (same for W)"
     params = (Param("scale_factor", "int", 2, "how many times larger", minimum=1, maximum=8),
               Param("mode", "choice", "nearest", "how new values are filled in", choices=("nearest", "bilinear")),

@@ -91,7 +91,7 @@ function weighted(window, weights, products, message) {
   if (message.sum !== null && message.sum !== undefined) {
     parts.push(element("p", { class: "ex-sum-line" },
       `sum of the ${products.data.length} products `, number(message.sum, "ex-sum", "sum"),
-      " + bias ", number(message.bias ?? 0, "ex-bias", "bias"),
+      message.kind === "RNN" ? " + biases b_ih + b_hh " : " + bias ", number(message.bias ?? 0, "ex-bias", "bias"),
       " = ", number(message.total, "ex-total", "total")));
     if (message.output !== message.total) {  // a recurrent cell's tanh or relu comes after the sum
       parts.push(element("p", { class: "ex-activation-line" }, "then the activation: output ",
@@ -117,23 +117,31 @@ function uncovered(message) {
 }
 
 // -- LSTM and GRU: each gate from its two sums and biases, then the cell's update --
-const GATE_SYMBOLS = { input: "i", forget: "f", cell: "g", output: "o", reset: "r", update: "z", new: "n" };
+// Each gate's name and letter, as the Sequence page names them; the line's first word is the gate's engine name.
+// The parameters have PyTorch's names: input gate i reads W_ii x_t + b_ii + W_hi h_(t−1) + b_hi, and so on.
+const GATE_LABELS = {
+  input: ["input gate", "i"], forget: ["forget gate", "f"], cell: ["cell candidate", "g"],
+  output: ["output gate", "o"], reset: ["reset gate", "r"], update: ["update gate", "z"], new: ["new state", "n"],
+};
 
 function gated(kind, { gates, c_prev: cPrev, c, tanh_c: tanhC, h_prev: hPrev }, output) {
   const line = (...children) => element("p", { class: "ex-gate-line" }, ...children);
-  const value = (name) => number(gates[name].value, "ex-gate", GATE_SYMBOLS[name]);
+  const letter = (name) => GATE_LABELS[name][1];
+  const value = (name) => number(gates[name].value, "ex-gate", letter(name));
   const rows = Object.entries(gates).map(([name, part]) => {
+    const [label, g] = GATE_LABELS[name];
     const squash = name === "cell" || name === "new" ? "tanh" : "σ";
     const terms = name === "new" // GRU's candidate n: the reset gate scales the hidden state's part, bias included
-      ? [" + bias ", number(part.bias_ih, "ex-bias"), " + r · (h part ", number(part.hidden_sum, "ex-sum"),
-        " + bias ", number(part.bias_hh, "ex-bias"), ")"]
-      : [" + h part ", number(part.hidden_sum, "ex-sum"), " + biases ", number(part.bias_ih + part.bias_hh, "ex-bias")];
-    return line(`${name} ${GATE_SYMBOLS[name]} = ${squash}(x part `, number(part.input_sum, "ex-sum"), ...terms,
-      " = ", number(part.total, "ex-total"), ") = ", value(name));
+      ? [" + b_in ", number(part.bias_ih, "ex-bias"), " + r · (W_hn h_(t−1) ", number(part.hidden_sum, "ex-sum"),
+        " + b_hn ", number(part.bias_hh, "ex-bias"), ")"]
+      : [` + W_h${g} h_(t−1) `, number(part.hidden_sum, "ex-sum"), ` + b_i${g} + b_h${g} `,
+        number(part.bias_ih + part.bias_hh, "ex-bias")];
+    return line(`${label} ${g} = ${squash}(W_i${g} x_t `, number(part.input_sum, "ex-sum"), ...terms,
+      `) = ${squash}(`, number(part.total, "ex-total"), ") = ", value(name));
   });
   if (kind === "LSTM") {
-    rows.push(line("memory c_t = f · c_(t−1) + i · g = ", value("forget"), " · ", number(cPrev, "ex-input"), " + ",
-      value("input"), " · ", value("cell"), " = ", number(c, "ex-total")));
+    rows.push(line("memory (cell state) c_t = f · c_(t−1) + i · g = ", value("forget"), " · ",
+      number(cPrev, "ex-input"), " + ", value("input"), " · ", value("cell"), " = ", number(c, "ex-total")));
     rows.push(line("hidden h_t = o · tanh(c_t) = ", value("output"), " · ", number(tanhC, "ex-total"), " = ",
       number(output, "ex-activated", "output")));
   } else {
@@ -157,12 +165,12 @@ function pooled(window, message, padding) {
   ];
 }
 
-// -- average pooling: sum and divisor --
+// -- average pooling: sum and divisor (the formula's count, padding cells included or not) --
 function averaged(window, message, padding) {
   return [
     element("div", { class: "ex-tables" }, block("input window", window, { padding })),
     element("p", { class: "ex-sum-line" }, "sum ", number(message.sum, "ex-sum", "sum"),
-      ` ÷ ${message.extra.divisor} values = `, number(message.total, "ex-total", "average")),
+      ` ÷ count ${message.extra.divisor} = `, number(message.total, "ex-total", "average")),
   ];
 }
 
@@ -180,13 +188,16 @@ function softmax(window, message) {
   ];
 }
 
-// -- batch normalisation: (x − mean) / √(var + eps) · scale + shift --
+// -- batch normalisation: x̂ = (x − mean) / √(var + eps), then y = x̂ · γ + β (two lines: two equations) --
 function normalised(window, message) {
   const { mean, var: variance, eps, scale, normalised: z } = message.extra;
-  return [element("p", { class: "ex-sum-line" }, "(x ", number(window.data[0], "ex-input"), " − mean ",
-    number(mean, "ex-mean"), ") ÷ √(var ", number(variance, "ex-var"), ` + ${formatNumber(eps)}) = `,
-    number(z, "ex-normalised"), " · scale ", number(scale, "ex-scale"), " + shift ",
-    number(message.bias ?? 0, "ex-bias"), " = ", number(message.output, "ex-total"))];
+  return [
+    element("p", { class: "ex-sum-line" }, "normalised x̂ = (x ", number(window.data[0], "ex-input"), " − mean ",
+      number(mean, "ex-mean"), ") ÷ √(var ", number(variance, "ex-var"), ` + eps ${formatNumber(eps)}) = `,
+      number(z, "ex-normalised")),
+    element("p", { class: "ex-sum-line" }, "output y = x̂ · scale γ ", number(scale, "ex-scale"), " + shift β ",
+      number(message.bias ?? 0, "ex-bias"), " = ", number(message.output, "ex-total")),
+  ];
 }
 
 // -- activations and dropout: one value in, one out --

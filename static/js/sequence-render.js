@@ -21,7 +21,7 @@ const SIGNED_UNIT = { min: -1, max: 1, diverging: true }; // tanh values
 export const GATES = {
   input: { label: "input gate i", scale: UNIT, about: "how much of the candidate g to write into the memory" },
   forget: { label: "forget gate f", scale: UNIT, about: "how much of the old memory c_{t−1} to keep" },
-  cell: { label: "candidate g", scale: SIGNED_UNIT, about: "what could be written into the memory (tanh)" },
+  cell: { label: "cell candidate g", scale: SIGNED_UNIT, about: "what could be written into the memory (tanh)" },
   output: { label: "output gate o", scale: UNIT, about: "how much of the memory shows as h_{t}" },
   cell_state: { label: "cell state c", scale: null, about: "the memory: c_{t} = f·c_{t−1} + i·g" },
   reset: { label: "reset gate r", scale: UNIT, about: "how much of h_{t−1} the proposal uses" },
@@ -169,14 +169,15 @@ function predictionErrors(predicted, actual, card) {
 /** One small heatmap per traced gate, with its meaning underneath; a sentence for an RNN. */
 function drawGates(shown, step) {
   const container = $("#sq-gates");
-  const signed = shown.choice.cell === "GRU" ? "the new state n is" : "the candidate g and the memory c are";
+  const signed = shown.choice.cell === "GRU" ? "the new state n is" : "the cell candidate g and the cell state c are";
   // with gates the sentence explains the maps (presenter mode hides it); without, it is the card's content
   $("#sq-gates-about").classList.toggle("help", shown.gates.length > 0);
   setMath($("#sq-gates-about"), shown.gates.length
     ? `Each small map has the steps across and the ${shown.units} unit${shown.units === 1 ? "" : "s"} down. `
       + `Gates run from 0 (closed, dark) to 1 (open, yellow); ${signed} signed (blue below zero, red above).`
-    : `A plain ${shown.choice.cell} has no gates: at every step h_{t} = tanh(W_{ih} x_{t} + W_{hh} h_{t−1} + b), `
-      + "so the old state is squashed through the same weights again and again. Pick an LSTM or a GRU to see gates.");
+    : `A plain ${shown.choice.cell} has no gates: at every step `
+      + "h_{t} = tanh(W_{ih} x_{t} + b_{ih} + W_{hh} h_{t−1} + b_{hh}), so the old state is squashed through the same "
+      + "weights again and again. Pick an LSTM or a GRU to see gates.");
   const parts = shown.gates.map((gate) => gate.part);
   if (container.dataset.parts !== parts.join(",")) {
     container.dataset.parts = parts.join(",");
