@@ -103,7 +103,7 @@ class _Recurrent(Layer):
     """What RNN, LSTM and GRU share: hyper-parameters, parameters, shapes and the explanation's inputs."""
 
     input_ndim: ClassVar[tuple[int, ...]] = (3,)
-    shape_rule: ClassVar[str] = "(N, T, F) -> (N, T, H)"
+    shape_rule: ClassVar[str] = "(N, T, F) → (N, T, H)"
     gate_names: ClassVar[tuple[str, ...]]  # the row blocks of the weights, in PyTorch's order
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, seed: int) -> None:

@@ -462,7 +462,7 @@ def test_layer_describes_itself_for_the_catalogue():
                        (LSTM, ["input_size", "hidden_size", "bias"]), (GRU, ["input_size", "hidden_size", "bias"])):
         entry = cls.describe()
         assert entry["kind"] == cls.__name__ and entry["summary"] and entry["formula"]
-        assert entry["shape_rule"] == "(N, T, F) -> (N, T, H)" and entry["input_ndim"] == [3]
+        assert entry["shape_rule"] == "(N, T, F) → (N, T, H)" and entry["input_ndim"] == [3]
         assert [p["name"] for p in entry["params"]] == names
         for param in cls.params:
             assert param.validate(param.default, cls.kind) == param.default
