@@ -301,7 +301,7 @@ class RNN(_Recurrent):
             weights=weights[0], products=products[0], sum=total_sum, bias=bias, total=total,
             note=f"{self._window_note()}; weights = row {j} of W_ih then row {j} of W_hh; "
                  f"output = {self.nonlinearity}(total)",
-            extra={"window_parts": self._window_parts()},
+            extra={"window_parts": self._window_parts(), "activation": self.nonlinearity},
         )
 
 

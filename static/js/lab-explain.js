@@ -94,7 +94,9 @@ function weighted(window, weights, products, message) {
       message.kind === "RNN" ? " + biases b_ih + b_hh " : " + bias ", number(message.bias ?? 0, "ex-bias", "bias"),
       " = ", number(message.total, "ex-total", "total")));
     if (message.output !== message.total) {  // a recurrent cell's tanh or relu comes after the sum
-      parts.push(element("p", { class: "ex-activation-line" }, "then the activation: output ",
+      const activation = message.extra?.activation; // "tanh" or "relu"
+      parts.push(element("p", { class: "ex-activation-line" },
+        activation ? `then ${activation}: output = ${activation}(total) = ` : "then the activation: output ",
         number(message.output, "ex-activated", "output")));
     }
   }

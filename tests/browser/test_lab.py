@@ -852,6 +852,8 @@ def test_a_recurrent_output_of_a_new_size_gets_axes_of_its_size_and_still_explai
     page.wait_for_selector("#lab-explain-body .ex-title")  # the hover handler survived the redraw
     assert re.fullmatch(r"RNN output \[0, \d+, [0-6]\] \(step \d+, unit [0-6]\) = \S+",
                         page.text_content("#lab-explain-body .ex-title"))
+    # the sum goes through the cell's own nonlinearity, named
+    assert page.text_content("#lab-explain-body .ex-activation-line").startswith("then tanh: output = tanh(total) = ")
 
 
 def test_a_kind_that_cannot_explain_says_so_before_any_hover_and_asks_for_no_breakdown(page):

@@ -430,6 +430,7 @@ def test_explain_reproduces_every_output_element(kind, options, with_state):
         np.testing.assert_allclose(e.products, e.window * e.weights)
         if kind == "rnn":
             assert e.total == pytest.approx(e.sum + e.bias)
+            assert e.extra["activation"] == options.get("nonlinearity", "tanh")  # the lab names it
             np.testing.assert_array_equal(e.weights, np.concatenate([layer.weight_ih_l0[j], layer.weight_hh_l0[j]]))
             continue
         assert e.weights.shape == (GATES[kind], 7)
