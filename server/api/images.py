@@ -145,22 +145,23 @@ async def read_file_field(request: Request, field: str, max_bytes: int) -> tuple
     413 when the Content-Length, the body, or the field passes the limit; 415 when the body is not
     multipart/form-data; 400 when it is malformed; 422 when the field is missing.
     """
-    too_large = f"uploads are limited to {max_bytes / 1e6:g} MB ({max_bytes} bytes)"
     media_type, options = parse_options_header(request.headers.get("content-type", ""))
     if media_type != b"multipart/form-data" or b"boundary" not in options:
         raise HTTPException(415, f"send the image as multipart/form-data with a field named {field!r}")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes + MULTIPART_OVERHEAD:
-        raise HTTPException(413, f"the request is {int(declared)} bytes; {too_large}")
+        # the form's boundaries and headers are a few hundred bytes of it: the file's size to the decimal shown
+        raise HTTPException(413, f"the file is {megabytes(int(declared), above=max_bytes)}; "
+                                 f"the limit is {megabytes(max_bytes)}")
 
-    collector = _FieldCollector(field, max_bytes, too_large)
+    collector = _FieldCollector(field, max_bytes)
     received = 0
     try:
         parser = MultipartParser(options[b"boundary"], collector.callbacks())
         async for chunk in request.stream():
             received += len(chunk)
-            if received > max_bytes + MULTIPART_OVERHEAD:
-                raise HTTPException(413, f"the request passed {received} bytes; {too_large}")
+            if received > max_bytes + MULTIPART_OVERHEAD:  # a body sent without its length
+                raise HTTPException(413, over_the_limit(max_bytes))
             parser.write(chunk)
         parser.finalize()
     except FormParserError as error:
@@ -168,6 +169,21 @@ async def read_file_field(request: Request, field: str, max_bytes: int) -> tuple
     if not collector.found:
         raise HTTPException(422, f"the form has no field named {field!r}; send the image in it")
     return bytes(collector.data), _file_name(collector.filename)
+
+
+def megabytes(count: int, above: int | None = None) -> str:
+    """`count` bytes in MB as a person reads them ("18.8 MB", "10 MB"); for a size `above` a limit, with as many
+    decimals as it takes to tell them apart (10,020,000 bytes over a 10 MB limit: "10.02 MB", not "10.0 MB")."""
+    if above is None:
+        return f"{count / 1e6:g} MB"
+    decimals = next((d for d in range(1, 6) if round(count / 1e6, d) > above / 1e6), 6)
+    return f"{count / 1e6:.{decimals}f} MB"
+
+
+def over_the_limit(max_bytes: int) -> str:
+    """A file refused once its bytes passed the limit (its whole size is not known): the limit, with its bytes,
+    which tell a file just over it from one just under."""
+    return f"the file is larger than the limit of {megabytes(max_bytes)} ({max_bytes:,} bytes)"
 
 
 def _file_name(sent: bytes) -> str:
@@ -183,10 +199,9 @@ def _file_name(sent: bytes) -> str:
 class _FieldCollector:
     """python-multipart callbacks that keep the bytes of the first part named `field`, at most `limit`."""
 
-    def __init__(self, field: str, limit: int, too_large: str):
+    def __init__(self, field: str, limit: int):
         self.field = field.encode()
         self.limit = limit
-        self.too_large = too_large
         self.data = bytearray()
         self.found = False
         self.filename = b""
@@ -226,5 +241,5 @@ class _FieldCollector:
         if not self._in_field:
             return
         if len(self.data) + (end - start) > self.limit:
-            raise HTTPException(413, f"the file passed {self.limit} bytes; {self.too_large}")
+            raise HTTPException(413, over_the_limit(self.limit))
         self.data += data[start:end]

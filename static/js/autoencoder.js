@@ -236,9 +236,10 @@ function blended(digit, t) {
 /** The run request's "input": samples and uploads by name, drawings and patterns made at 28 x 28 here. */
 async function requestInput() {
   const source = currentSource();
-  // by name: the server resizes it to the network's input (the picker says when that enlarges an upload)
+  // by name: the server resizes and converts it to the network's input (the picker says when that enlarges an
+  // upload, or reads a colour one in grey)
   if (source.type === "sample" || source.type === "upload") {
-    return sourceToInput(source, { resizedTo: model.input_size });
+    return sourceToInput(source, { resizedTo: model.input_size, channels: model.input_channels });
   }
   return prepareInput(source, { size: Math.max(...model.input_size), channels: model.input_channels });
 }

@@ -5,8 +5,9 @@
 // a URL with encodeSource / decodeSource:
 //   {type: "sample", name}                         a bundled image (GET /api/samples)
 //   {type: "upload", imageId, name, width, height} an image sent to POST /api/images, as the server keeps it
-//                                                  (with original: [width, height] when it was reduced, and
-//                                                  frames and format when the file holds several frames)
+//                                                  (with original: [width, height] when it was reduced, frames
+//                                                  and format when the file holds several frames, and channels,
+//                                                  1 or 3, once the server has described it)
 //   {type: "draw", size, pixels}                   the drawing canvas, pixels a Float32Array in [0, 1]
 //   {type: "pattern", name}                        a synthetic pattern made at the working size
 // plus `invert: true` when the input should be 1 - x (digits drawn dark on white), and `centred: true` when a
@@ -104,10 +105,11 @@ export function fitSize(width, height, size) {
  * The "input" object of a run request for `source`, as it is: samples and uploads by name or id (the
  * server converts and resizes them for a built-in network), drawings and patterns as arrays
  * (1 x H x W; patterns at options.size, default 128). options.resizedTo: the [height, width] the server
- * resizes a sample or upload to (a network's input size), for the picker to say when it enlarges an upload.
+ * resizes a sample or upload to (a network's input size), and options.channels: the channels it converts
+ * them to (the network's), for the picker to say when it enlarges an upload or reads a colour one in grey.
  */
-export function sourceToInput(source, { size = 128, resizedTo = null } = {}) {
-  if (resizedTo) noteReading(source, resizedTo);
+export function sourceToInput(source, { size = 128, resizedTo = null, channels = null } = {}) {
+  if (resizedTo) noteReading(source, resizedTo, { channels });
   let input;
   if (source.type === "sample") input = { sample: source.name };
   else if (source.type === "upload") input = { image_id: source.imageId };
@@ -134,7 +136,7 @@ const PREPARED_KEEP = 8;
  */
 export async function prepareInput(source, { size, channels = 1, signed = false, byName = false }) {
   const fitted = source.type === "upload" && !source.centred; // a centred digit is made 28×28 by the server
-  noteReading(source, fitted ? fitSize(source.width, source.height, size) : null, size);
+  noteReading(source, fitted ? fitSize(source.width, source.height, size) : null, { fit: size });
   // the server finds the digit in the whole picture, at its own size
   if (source.centred) return sourceToInput(source, { size });
   if (byName && (source.type === "sample" || source.type === "upload")) {
@@ -166,7 +168,7 @@ async function makeInput(source, { size, channels, signed, invert }) {
  */
 export async function sourceImage(source, { size, channels = 1, shape = null }) {
   const picture = await readPicture(source, { size, channels, shape });
-  noteReading(source, picture.shape.slice(1), shape ? null : size);
+  noteReading(source, picture.shape.slice(1), { fit: shape ? null : size });
   return picture;
 }
 
@@ -226,8 +228,8 @@ async function describeUpload(imageId) {
 function describedUpload(source) {
   const described = describedUploads.get(source.imageId);
   if (!described) return source;
-  const { name, width, height, original, frames, format } = described;
-  const kept = { ...source, name, width, height };
+  const { name, width, height, original, frames, format, channels } = described;
+  const kept = { ...source, name, width, height, channels };
   if (original) kept.original = original;
   if (frames) Object.assign(kept, { frames, format });
   return kept;
@@ -371,11 +373,13 @@ export async function uploadImage(file) {
 }
 
 /**
- * The source of an upload the server described (POST or GET /api/images): "original" when it was reduced,
- * "frames" and "format" when its file holds several frames (or pages) and only the first is used.
+ * The source of an upload the server described (POST or GET /api/images): its channels (1: grey, 3: colour),
+ * "original" when it was reduced, "frames" and "format" when its file holds several frames (or pages) and only
+ * the first is used.
  */
 function uploadSource(answer, name) {
-  const source = { type: "upload", imageId: answer.image_id, name, width: answer.width, height: answer.height };
+  const source = { type: "upload", imageId: answer.image_id, name, width: answer.width, height: answer.height,
+    channels: answer.channels };
   const reduced = answer.original_width > answer.width || answer.original_height > answer.height;
   if (reduced) source.original = [answer.original_width, answer.original_height];
   if (answer.frames > 1) Object.assign(source, { frames: answer.frames, format: answer.format });
@@ -398,12 +402,20 @@ const THIN_SIDE = 8; // pixels: a side shorter than this is thinner than most wi
 const NOTED_ENLARGEMENT = 1.5;
 const READING_WAIT_MS = 1000; // how long an upload's note waits for the page to read the picture
 const pickers = new Set(); // the page's pickers with an Upload tab
-let lastReading = null; // how the page's last run input reads its upload: {source, shape: [h, w], fit}, or null
+const samplePickers = new Set(); // the page's pickers with a Sample tab
+// how the page's last run input reads its upload: {source, shape: [h, w], fit, channels}, or null
+let lastReading = null;
+let sampleReading = null; // the channels the page's last run input reads its sample in: {name, channels}, or null
 
-/** The page reads `source` at `shape` [height, width]: its longer side fitted to `fit` pixels, or stretched. */
-function noteReading(source, shape, fit = null) {
-  lastReading = source.type === "upload" && shape ? { source, shape, fit } : null;
+/**
+ * The page reads `source` at `shape` [height, width]: its longer side fitted to `fit` pixels, or stretched; in
+ * `channels` (1: grey, 3: colour) where the network fixes them (null: as the page asked, or the picture's own).
+ */
+function noteReading(source, shape, { fit = null, channels = null } = {}) {
+  lastReading = source.type === "upload" && shape ? { source, shape, fit, channels } : null;
+  sampleReading = source.type === "sample" && channels ? { name: source.name, channels } : null;
   for (const picker of pickers) picker.showUploadNote();
+  for (const picker of samplePickers) picker.showSampleNote();
 }
 
 /** What was done to an upload, in a sentence or two ("" when nothing worth saying): its frames, and its size as the
@@ -411,8 +423,15 @@ function noteReading(source, shape, fit = null) {
 function uploadNote(source, { centred = false } = {}) {
   const read = lastReading?.source.imageId === source.imageId ? lastReading : null;
   const size = centred ? [CENTRED_NOTE] : [read ? enlargedNote(source, read) : "", read ? thinNote(read) : ""];
-  return [framesNote(source), ...size].filter(Boolean).join(" ");
+  return [framesNote(source), ...size, read ? greyNote(source.channels, read.channels) : ""].filter(Boolean).join(" ");
 }
+
+/** "Read in grey: …" when a colour picture (`own` channels 3) is read by a network that takes one channel. */
+function greyNote(own, read) {
+  return own === 3 && read === 1 ? GREY_NOTE : "";
+}
+
+const GREY_NOTE = "Read in grey: this network takes one channel.";
 
 // what the server's centre_digit does (server/digits.py), said under a centred upload
 const CENTRED_NOTE = "Its digit is read as MNIST's are: the ink found, made white on black, 20 px across, centred "
@@ -564,6 +583,7 @@ class InputPicker {
     this.source = this.forPage(initial);
     this.uploadsStarted = 0; // counts files chosen: only the newest one's upload is used
     if (kinds.includes("upload")) pickers.add(this);
+    if (kinds.includes("sample")) samplePickers.add(this);
     this.ready = this.loadSamples(initial);
   }
 
@@ -597,7 +617,8 @@ class InputPicker {
     const select = element("select", { class: "ip-sample", id: `${this.id}-sample` });
     select.addEventListener("change", () => this.choose({ type: "sample", name: select.value }));
     return element("div", { class: "ip-pane", "data-kind": "sample" },
-      element("label", { for: select.id }, "Sample image"), select);
+      element("label", { for: select.id }, "Sample image"), select,
+      element("p", { class: "ip-sample-note" })); // a colour sample read in grey says so
   }
 
   build_upload() {
@@ -827,6 +848,15 @@ class InputPicker {
       }
       this.showError(error.message, { refusal: true });
     }
+  }
+
+  /** Under the sample: "Read in grey: …" while the page reads the colour sample shown in one channel. */
+  showSampleNote() {
+    const name = this.root.querySelector(".ip-sample").value;
+    const own = this.samples.find((sample) => sample.name === name)?.channels;
+    const text = sampleReading?.name === name ? greyNote(own, sampleReading.channels) : "";
+    const note = this.root.querySelector(".ip-sample-note");
+    if (note.textContent !== text) note.textContent = text;
   }
 
   /** The upload pane's lines: which picture is used (`source`, or none) and what is done to it. */

@@ -45,6 +45,7 @@ const KERNEL_DISPLAY = 44; // CSS pixels of a kernel slice in the detail panel
 const KERNEL_SPOKEN = 5; // kernels up to this size name their weights one by one, larger ones their range
 const MAP_SIZE = { min: 40, max: 96 }; // CSS pixels of a map in a layer's grid
 const MAP_GAP = 8; // CSS pixels between maps, borders included
+const COLOUR_INPUT_SIZE = 80; // CSS pixels of a three-channel input's colour picture, on its longer side
 const STALE_AFTER_MS = 250; // a layer still showing the previous run's maps this long after a run starts is dimmed
 
 const state = createState(
@@ -356,9 +357,10 @@ function showConnection(status, detail) {
  * patterns made at the network's input size in the browser. */
 function requestInput(model) {
   const source = currentSource();
-  // by name: the server resizes it to the network's input (the picker says when that enlarges an upload)
+  // by name: the server resizes and converts it to the network's input (the picker says when that enlarges an
+  // upload, or reads a colour one in grey)
   if (source.type === "sample" || source.type === "upload") {
-    return sourceToInput(source, { resizedTo: model.input_size });
+    return sourceToInput(source, { resizedTo: model.input_size, channels: model.input_channels });
   }
   return prepareInput(source, { size: Math.max(...model.input_size), channels: model.input_channels });
 }
@@ -547,7 +549,19 @@ function layerRow(info) {
           element("canvas", { width: 160, height: 36, "aria-label": `histogram of ${info.name}'s values` }),
           element("div", { class: "nv-hist-range muted" }, element("span", {}), element("span", {}))),
         element("div", { class: "nv-legend" })),
-      element("div", { class: "nv-maps" }, element("p", { class: "muted nv-waiting" }, "waiting for this layer…"))));
+      isInput ? element("div", {}, colourFigure(), mapsArea()) : mapsArea()));
+}
+
+function mapsArea() {
+  return element("div", { class: "nv-maps" }, element("p", { class: "muted nv-waiting" }, "waiting for this layer…"));
+}
+
+/** The input row's colour picture, shown above its maps when the input has three channels (drawColourInput). */
+function colourFigure() {
+  return element("figure", { class: "nv-colour", hidden: true },
+    element("canvas", { role: "img" }),
+    element("figcaption", { class: "muted" }, "As the network sees it, in colour: its channels 0, 1 and 2 below are "
+      + "the red, green and blue."));
 }
 
 function rowOf(index) {
@@ -568,6 +582,7 @@ function drawLayer(index) {
   const scale = scaleFor(stats.min, stats.max);
   if (shape.kind === "maps") drawMaps(row, index, tensor, shape, scale);
   else drawVector(row, tensor, scale);
+  if (index === INPUT_INDEX) drawColourInput(row, tensor, shape);
   if (state.get().scale === "map" && shape.kind === "maps") legend.textContent = "one colour scale per map (hover a map)";
   else colourLegend(legend, scale);
 }
@@ -621,13 +636,15 @@ function drawMaps(row, index, tensor, shape, scale) {
   container.classList.remove("nv-vector");
   const selected = state.get().layer === index ? state.get().map : null;
   const name = index === INPUT_INDEX ? "input channel" : "map";
+  const named = (c) => (index === INPUT_INDEX ? colourNamed(c, shape.channels) : String(c));
   const area = shape.height * shape.width;
   // each map's range in its name: what the readout under the pointer shows, for the keyboard too
   const ranges = Array.from({ length: shape.channels }, (_, c) => rangeText(rangeOf(tensor.data, c * area, area)));
   featureGrid(container, {
     data: tensor.data, channels: shape.channels, height: shape.height, width: shape.width,
     scale: mapScales(tensor, shape, scale), selected, size: mapSize(container, shape.channels),
-    label: (c) => `${name} ${c} of ${shape.channels} (${shape.height}×${shape.width}), ${ranges[c]}: open details`,
+    label: (c) => `${name} ${named(c)} of ${shape.channels} (${shape.height}×${shape.width}), ${ranges[c]}: `
+      + "open details",
     onSelect: (channel) => state.set({ layer: index, map: channel }),
   });
   const readout = row.querySelector(".nv-readout");
@@ -637,9 +654,45 @@ function drawMaps(row, index, tensor, shape, scale) {
     if (!button) return;
     const c = Number(button.dataset.channel);
     const stats = summarize(tensor.data, c * area, area, 1);
-    readout.textContent = `${name} ${c}: min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)}, `
+    readout.textContent = `${name} ${named(c)}: min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)}, `
       + `mean ${formatNumber(stats.mean)}`;
   };
+}
+
+/** A channel of the input by its number, and its colour where the input has three: "0 (red)". */
+function colourNamed(channel, channels) {
+  return channels === 3 ? `${channel} (${["red", "green", "blue"][channel]})` : String(channel);
+}
+
+/**
+ * A three-channel input as one colour picture (channels 0, 1, 2 as red, green, blue): the photo as the network
+ * sees it, after resizing, above the three maps that show each channel on the colour scale. The page sends
+ * inputs in [0, 1] (never "signed"): 0 is no light, 1 full; values outside are clipped. Hidden for other inputs.
+ */
+function drawColourInput(row, tensor, shape) {
+  const figure = row.querySelector(".nv-colour");
+  figure.hidden = !(shape.kind === "maps" && shape.channels === 3);
+  if (figure.hidden) return;
+  const { height, width } = shape;
+  const canvas = figure.querySelector("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  const area = height * width;
+  const level = (value) => (value > 0 ? Math.round(Math.min(value, 1) * 255) : 0); // NaN as 0
+  for (let i = 0; i < area; i++) {
+    image.data[4 * i] = level(tensor.data[i]);
+    image.data[4 * i + 1] = level(tensor.data[area + i]);
+    image.data[4 * i + 2] = level(tensor.data[2 * area + i]);
+    image.data[4 * i + 3] = 255;
+  }
+  context.putImageData(image, 0, 0);
+  const scale = COLOUR_INPUT_SIZE / Math.max(height, width);
+  canvas.style.width = `${Math.max(1, Math.round(width * scale))}px`;
+  canvas.style.height = `${Math.max(1, Math.round(height * scale))}px`;
+  canvas.style.imageRendering = scale > 1 ? "pixelated" : "auto"; // an enlarged input's own pixels stay sharp
+  canvas.setAttribute("aria-label", `the input in colour, ${height}×${width}, as the network sees it`);
 }
 
 /** A 1-D output as a strip of cells (wrapped into rows when long), with the value under the pointer. */
@@ -836,7 +889,8 @@ function renderDetail() {
   const area = shape.height * shape.width;
   const offset = map * area;
   const stats = summarize(output.tensor.data, offset, area);
-  title.textContent = `${info.name} · ${layer === INPUT_INDEX ? "channel" : "map"} ${map} of ${shape.channels}`;
+  const which = layer === INPUT_INDEX ? `channel ${colourNamed(map, shape.channels)}` : `map ${map}`;
+  title.textContent = `${info.name} · ${which} of ${shape.channels}`;
   view.detail.dataset.layer = String(layer);
   view.detail.dataset.map = String(map);
   $("#nv-detail-stats").textContent = `${info.kind}, ${shape.height}×${shape.width}: min ${formatNumber(stats.min)}, `

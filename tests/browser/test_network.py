@@ -412,6 +412,57 @@ def test_a_small_upload_says_it_was_enlarged_to_the_networks_input(page, tmp_pat
     assert page.locator(".nv-layer[data-index='-1'] .nv-shape").inner_text() == "1×1×28×28"
 
 
+def test_a_colour_sample_read_in_grey_says_so_under_the_sample_list(page):
+    note = page.locator("#nv-input .ip-sample-note")
+    open_network(page, "?network=edges&input=sample%3Aastronaut")
+    page.wait_for_function("document.querySelector('#nv-input .ip-sample-note').textContent"
+                           " === 'Read in grey: this network takes one channel.'")
+    assert note.is_visible()
+    count = runs_done(page)
+    page.select_option("#nv-input .ip-sample", "camera")  # grey already
+    wait_for_run_after(page, count)
+    assert note.inner_text() == "" and note.is_hidden()
+    count = runs_done(page)
+    page.select_option("#nv-input .ip-sample", "astronaut")
+    wait_for_run_after(page, count)
+    assert note.inner_text() != ""
+    count = runs_done(page)
+    page.select_option("#nv-network", "tiny-vgg")  # the same colour photo, read in colour
+    wait_for_run_after(page, count)
+    assert page.input_value("#nv-input .ip-sample") == "astronaut" and note.inner_text() == ""
+
+
+COLOUR_PIXELS = """(canvas) => Array.from(
+  canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data)"""
+
+
+def test_a_colour_input_is_shown_in_colour_above_its_three_channel_maps(page):
+    open_network(page, "?network=tiny-vgg&layer=-1&map=0")
+    figure = page.locator(".nv-layer[data-index='-1'] .nv-colour")
+    assert figure.is_visible() and "as the network sees it, in colour" in figure.inner_text().lower()
+    canvas = figure.locator("canvas")
+    assert canvas.get_attribute("aria-label") == "the input in colour, 64×64, as the network sees it"
+    shown = np.array(canvas.evaluate(COLOUR_PIXELS), np.float32).reshape(64, 64, 4)
+    # each of its colours is one of the input's channels, as the detail panel's heatmap of that channel gives it
+    for channel, colour in enumerate(("red", "green", "blue")):
+        if channel:
+            page.click(f".nv-layer[data-index='-1'] button.map >> nth={channel}")
+        title = f"input · channel {channel} ({colour}) of 3"  # each channel says the colour it holds
+        page.wait_for_function(f"document.querySelector('#nv-detail-title').textContent === '{title}'")
+        label = page.get_attribute(f".nv-layer[data-index='-1'] button.map >> nth={channel}", "aria-label")
+        assert label.startswith(f"input channel {channel} ({colour}) of 3 (64×64)"), label
+        z = np.array(page.evaluate("document.querySelector('#nv-detail-heatmap').data[0].z"), np.float32)
+        assert z.shape == (64, 64)
+        np.testing.assert_allclose(shown[..., channel] / 255, z, atol=1 / 255 + 1e-3, err_msg=colour)
+    assert shown[..., 0].std() > 0.1 and np.abs(shown[..., 0] - shown[..., 2]).mean() > 0.05  # in colour, not grey
+    screenshot(page, "network-colour-input")
+    # a network that takes one channel has no colour picture to show
+    count = runs_done(page)
+    page.select_option("#nv-network", "digits-cnn")
+    wait_for_run_after(page, count)
+    assert figure.is_hidden()
+
+
 def test_non_image_upload_error_next_to_upload(page, server_url, tmp_path):
     page.allowed_errors.append(r"Failed to load resource.*415")
     path = tmp_path / "notes.txt"

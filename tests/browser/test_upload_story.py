@@ -138,3 +138,44 @@ def test_an_uploaded_photos_first_layer_is_what_pytorch_computes(page, tmp_path)
     readout = page.inner_text("#nv-detail-readout")
     assert readout.startswith("row 20, col 9: value "), readout
     assert float(readout.split()[-1]) == pytest.approx(float(expected[3, 20, 9]), rel=2e-3, abs=2e-3)
+    # the photo as the network sees it: the input row's colour picture is that same 64×64 picture, red green blue
+    shown = page.locator(".nv-layer[data-index='-1'] .nv-colour canvas").evaluate("""(canvas) => Array.from(
+      canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data)""")
+    shown = np.array(shown, np.float32).reshape(64, 64, 4)
+    assert (shown[..., 3] == 255).all()
+    np.testing.assert_allclose(shown[..., :3] / 255, x[0].numpy().transpose(1, 2, 0), atol=2 / 255)
+
+
+GREY_NOTE = "Read in grey: this network takes one channel."
+
+
+def test_a_colour_photo_read_by_a_one_channel_network_says_it_is_read_in_grey(page, tmp_path):
+    colour, grey = tmp_path / "colour.png", tmp_path / "grey.png"
+    photo = Image.new("RGB", (256, 256), (30, 80, 200))  # the edge network's size: nothing else to say about it
+    ImageDraw.Draw(photo).ellipse((64, 64, 192, 192), fill=(230, 40, 40))
+    photo.save(colour)
+    photo.convert("L").save(grey)
+    open_network(page, "?network=edges")
+    upload(page, colour)
+    page.wait_for_function(f"document.querySelector('{NOTE}').textContent === '{GREY_NOTE}'")
+    assert page.inner_text("#nv-input .ip-upload-name") == "Using colour.png (256×256)"
+    assert page.locator(".nv-layer[data-index='-1'] .nv-colour").is_hidden()  # one channel: no colour picture
+    screenshot(page, "upload-story-colour-read-in-grey")
+    page.reload()  # a link to the upload: the page asks the server what the picture is, and says it again
+    wait_for_run_after(page, 0)
+    page.wait_for_function(f"document.querySelector('{NOTE}').textContent === '{GREY_NOTE}'")
+    image_id = re.search(r"input=upload%3A([^%]+)%3A", page.url)[1]
+    # a network that takes colour reads it in colour: the note goes, the colour picture comes
+    count = runs_done(page)
+    page.select_option("#nv-network", "tiny-vgg")
+    wait_for_run_after(page, count)
+    page.wait_for_function(f"document.querySelector('{NOTE}').textContent === ''")
+    assert page.locator(".nv-layer[data-index='-1'] .nv-colour").is_visible()
+    # a grey picture has nothing to lose
+    page.select_option("#nv-network", "edges")
+    upload(page, grey)
+    page.wait_for_function("document.querySelector('#nv-input .ip-upload-name').textContent.startsWith('Using grey')")
+    assert page.inner_text(NOTE) == ""
+    # the Autoencoder page reads a colour upload in grey too, and says so
+    page.goto(f"/autoencoder?input=upload:{image_id}:256x256")
+    page.wait_for_function(f"document.querySelector('#ae-input .ip-upload-note')?.textContent === '{GREY_NOTE}'")

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from server.api.images import megabytes
 from server.app import create_app
 from server import images
 from server.images import ImageError, decode_image, encode_png
@@ -518,13 +519,29 @@ def test_oldest_upload_is_forgotten_when_the_store_is_full(client):
 
 def test_upload_over_the_byte_limit_is_413(client):
     data = b"\x89PNG" + bytes(LIMIT_BYTES)
-    assert_refused(upload(client, data), 413, "0.2 MB", str(LIMIT_BYTES))
+    assert_refused(upload(client, data), 413, "the file is larger than the limit of 0.2 MB (200,000 bytes)")
     assert_still_serving(client)
+
+
+def test_a_file_well_over_the_byte_limit_is_refused_with_its_size_in_mb(client):
+    """Its Content-Length says it before a byte is read: its size as a person reads it, not the request's bytes."""
+    response = upload(client, bytes(int(2.35 * LIMIT_BYTES)))
+    assert_refused(response, 413)
+    assert response.json()["detail"] == "the file is 0.5 MB; the limit is 0.2 MB"
+    assert_refused(upload(client, bytes(LIMIT_BYTES + 20_000)), 413, "the file is 0.22 MB; the limit is 0.2 MB")
+    assert_still_serving(client)
+
+
+def test_megabytes_tell_a_size_from_the_limit_it_passed():
+    assert megabytes(18_768_060, above=10_000_000) == "18.8 MB"
+    assert megabytes(10_000_000) == "10 MB" and megabytes(200_000) == "0.2 MB"
+    assert megabytes(10_016_500, above=10_000_000) == "10.02 MB"  # "10.0 MB" would read as the limit itself
+    assert megabytes(10_000_001, above=10_000_000) == "10.000001 MB"  # down to the byte
 
 
 def test_field_just_over_the_limit_is_413_and_at_the_limit_is_read(client):
     # The Content-Length is within the multipart allowance here, so the streaming count refuses it.
-    assert_refused(upload(client, bytes(LIMIT_BYTES + 1)), 413, str(LIMIT_BYTES))
+    assert_refused(upload(client, bytes(LIMIT_BYTES + 1)), 413, "larger than the limit", "(200,000 bytes)")
     assert_refused(upload(client, bytes(LIMIT_BYTES)), 415)  # read in full, then found not to be an image
     assert_still_serving(client)
 
@@ -567,7 +584,7 @@ def test_streamed_body_without_content_length_is_cut_at_the_limit(client):
     with ThreadPoolExecutor(1) as pool:
         status, body, pulled = pool.submit(anyio.run, post_chunks, client.app, chunks,
                                            f"multipart/form-data; boundary={boundary}").result()
-    assert status == 413 and str(LIMIT_BYTES).encode() in body
+    assert status == 413 and b"the file is larger than the limit of 0.2 MB (200,000 bytes)" in body
     assert pulled == 5  # 4 x 64 kB pass the 200 kB limit: the server stopped reading there
     assert_still_serving(client)
 
