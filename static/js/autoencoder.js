@@ -172,6 +172,9 @@ function linkNetworkView() {
 
 function showConnection(status, detail) {
   if (announce.connection(status)) setProgress(null, `Reconnecting to the server (${detail})…`);
+  if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
+    setProgress(0, "Connected to the server.");
+  }
 }
 
 /** The progress line, seen but not spoken: it changes with every layer (announce.say() tells how a run ended). */

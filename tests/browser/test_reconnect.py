@@ -130,13 +130,7 @@ def test_every_page_recovers_from_a_server_restart_and_runs_what_changed_meanwhi
     assert not unexpected, unexpected
 
 
-@pytest.mark.parametrize("name", [
-    "lab", "network",
-    "sequence",
-    pytest.param("autoencoder", marks=pytest.mark.xfail(strict=True, reason=(
-        "autoencoder.js sets its progress line to 'Reconnecting…' and never back: on 'open' after reconnecting "
-        "it should restore it, as network.js's showConnection does"))),
-])
+@pytest.mark.parametrize("name", ["lab", "network", "sequence", "autoencoder"])
 def test_a_page_idle_through_a_lost_connection_does_not_keep_saying_it_is_reconnecting(new_page, name):
     path, _, _, status, _ = PAGES[name]
     page = new_page()
