@@ -392,9 +392,11 @@ class Lab {
     } catch (error) {
       if (this.inFlight === job) this.inFlight = null;
       this.picker.showError(error.message);
+      this.buildFailed = true; // tried again when the connection comes back (socketStatus)
       if (this.dirty) this.schedule();
       return;
     }
+    this.buildFailed = false;
     if (this.inFlight !== job) return;
     if (built.key !== this.drawnKey) performance.mark("lamina:request-sent"); // a new output will be drawn
     job.sent = performance.now();
@@ -608,6 +610,8 @@ class Lab {
     const wasReconnecting = $("lab-status").textContent.startsWith("reconnecting");
     if (this.announce.connection(status)) $("lab-status").textContent = `reconnecting: ${detail}`;
     else if (status === "open" && wasReconnecting) $("lab-status").textContent = "connected";
+    // a change whose request could not be built (the server was gone longer than a read is retried) is made now
+    if (status === "open" && this.buildFailed) this.schedule();
   }
 }
 

@@ -145,6 +145,26 @@ def test_a_page_idle_through_a_lost_connection_does_not_keep_saying_it_is_reconn
     page.wait_for_function(f"!/^reconnecting/i.test(document.querySelector('{status}').textContent)", timeout=3_000)
 
 
+def test_the_lab_makes_a_change_it_could_not_prepare_once_the_connection_is_back(new_page):
+    """A change made while the server is unreachable for longer than a read is retried (its kernels could not be
+    fetched) is not forgotten: once the socket is back, the lab makes it, and the output is current."""
+    page = new_page()
+    page.add_init_script(KEEP_SOCKETS)
+    page.goto("/")
+    wait_for_run_after(page, "lab", 0)
+    assert page.get_attribute("#lab-output-view", "data-shape") == "4x126x126"
+    page.route("**/api/kernels**", lambda route: route.fulfill(status=503, body='{"detail": "the server is away"}'))
+    page.allowed_errors.append("503")
+    PAGES["lab"][4](page)  # kernel size 3 -> 5: its filters are fetched, and the fetch fails
+    page.wait_for_function("document.querySelector('#lab-input-picker .ip-error').textContent.includes('away')")
+    page.unroute("**/api/kernels**")
+    done = runs_done(page, "lab")
+    page.evaluate("window.__sockets.filter((s) => s.url.endsWith('/ws/run')).forEach((s) => s.close())")
+    wait_for_run_after(page, "lab", done)
+    page.wait_for_function("document.querySelector('#lab-output-view').dataset.shape === '4x124x124'")
+    assert page.inner_text("#lab-input-picker .ip-error") == ""  # the failure is not left on show
+
+
 def test_a_page_back_from_the_back_forward_cache_runs_again(browser, server_url):
     """Network, then the cortex page, then Back: the page comes back as it was left (Chrome's back-forward
     cache, which the test browser keeps off unless asked), and a new choice of network runs."""
