@@ -19,8 +19,10 @@ const SEQUENTIAL_STOPS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e",
 const FLAT_SPREAD = 1e-6;
 const NON_FINITE_RGB = [255, 0, 255]; // magenta: NaN and +-inf stand out on both scales
 const PLOTLY_CONFIG = { displayModeBar: false, responsive: true };
+// plot text at the usual default font size, where the page's root type is 15 px; it grows with a reader's larger one
 const FONT = { family: "system-ui, sans-serif", size: 12, color: "#1d2329" };
 const PRESENTER_FONT_SIZE = 16; // presenter mode's plot text, for a projector
+const USUAL_ROOT_PIXELS = 15;
 
 /** Plotly colorscale arrays ([[fraction, colour], ...]) of the two scales. */
 export const DIVERGING = DIVERGING_STOPS.map((colour, i) => [i / (DIVERGING_STOPS.length - 1), colour]);
@@ -339,10 +341,15 @@ function rowsOf(data, h, w, offset) {
   return rows;
 }
 
-/** Plotly layout defaults: small margins, the page's font, transparent background. */
-/** Plot text: larger in presenter mode (presenter.js relays out the plots on screen when it changes). */
+/** How much larger the page's type is than at the usual default font size (1 there; 1.5 where a reader set 24 px). */
+function typeScale() {
+  return parseFloat(getComputedStyle(document.documentElement).fontSize) / USUAL_ROOT_PIXELS || 1;
+}
+
+/** Plot text: larger in presenter mode (presenter.js relays out the plots on screen when it changes), and in proportion
+ * to the reader's default font size, read when a plot is drawn. */
 export function plotFont(presenter = document.body.classList.contains("presenter")) {
-  return { ...FONT, size: presenter ? PRESENTER_FONT_SIZE : FONT.size };
+  return { ...FONT, size: (presenter ? PRESENTER_FONT_SIZE : FONT.size) * typeScale() };
 }
 
 /** A plot title's text: a size above the plot's other text, in presenter mode too. */
@@ -370,6 +377,7 @@ export function touchLayout() {
   return window.matchMedia("(pointer: coarse)").matches ? { dragmode: false } : {};
 }
 
+/** Plotly layout defaults: small margins, the page's font, transparent background. */
 function baseLayout(extra = {}) {
   return { font: plotFont(), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...touchLayout(), ...extra,
     ...marginLayout(extra.margin ?? { l: 44, r: 12, t: extra.title ? 28 : 8, b: 36 }),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_presenter import present
-from tests.browser.test_widths import AUTOENCODER, LAB, LAYERS, NETWORK, SEQUENCE, STICKING_OUT
+from tests.browser.test_presenter import CUT_SELECTS, present
+from tests.browser.test_widths import AUTOENCODER, LAB, LAYERS, NETWORK, PLOTS_FITTED, SEQUENCE, STICKING_OUT
 
 PAGES = {"lab": ("/", LAB), "network": ("/network", NETWORK), "sequence": ("/sequence", SEQUENCE),
          "autoencoder": ("/autoencoder", AUTOENCODER), "layers": ("/layers", LAYERS)}
@@ -80,6 +80,115 @@ def test_the_networks_colour_scales_keep_their_numbers_apart_in_large_type(new_p
       return Math.min(...boxes.slice(1).map((box, i) => box.left - boxes[i].right), legend.right - boxes.at(-1).right + 4);
     })""")
     assert len(gaps) >= 9 and min(gaps) >= 4, gaps
+
+
+# the label texts that run into a form control beside them (a name wider than its fixed column ran under its slider)
+TEXT_UNDER_CONTROLS = """(root) => {
+  const controls = [...root.querySelectorAll('input:not([type="checkbox"]):not([type="radio"]), select, textarea')]
+    .filter((control) => control.getClientRects().length).map((control) => [control, control.getBoundingClientRect()]);
+  const labels = [...root.querySelectorAll('label, .param-name')].filter((label) => label.getClientRects().length);
+  return labels.flatMap((label) => {
+    const range = document.createRange();
+    range.selectNodeContents(label);
+    return [...range.getClientRects()].filter((text) => controls.some(([control, box]) => !label.contains(control)
+      && Math.min(text.right, box.right) - Math.max(text.left, box.left) > 1
+      && Math.min(text.bottom, box.bottom) - Math.max(text.top, box.top) > 1)).map(() => label.textContent.trim());
+  });
+}"""
+
+# each tick label of the plot printed over one of its axis titles (more than the 2 or 3 pixels by which the boxes of
+# neighbouring lines of text overlap)
+TICKS_ON_TITLES = """(plot) => {
+  const titles = [...plot.querySelectorAll('.xtitle, .ytitle')].map((title) => title.getBoundingClientRect());
+  return [...plot.querySelectorAll('.xtick text, .ytick text')].filter((tick) => {
+    const box = tick.getBoundingClientRect();
+    return titles.some((title) => Math.min(box.right, title.right) - Math.max(box.left, title.left) > 4
+      && Math.min(box.bottom, title.bottom) - Math.max(box.top, title.top) > 4);
+  }).map((tick) => tick.textContent);
+}"""
+
+PLOT_FONTS = "[...document.querySelectorAll('.js-plotly-plot')].map((plot) => plot._fullLayout.font.size)"
+
+
+def width(page, selector: str) -> float:
+    return page.eval_on_selector(selector, "(el) => el.getBoundingClientRect().width")
+
+
+@pytest.mark.parametrize("pixels", [20, 24])
+def test_the_layer_labs_settings_keep_their_names_clear_of_their_controls_in_large_type(new_page, pixels):
+    """Presenter mode at a default of 20 or 24 px on a 1280x720 projector: "out channels", "padding mode" and
+    "channels" ran under their sliders and drop-downs (a fixed 84-pixel column of names in a fixed 340-pixel side
+    bar)."""
+    page = new_page()
+    set_default_font_size(page, pixels)
+    open_page(page, "lab")
+    present(page)
+    assert page.eval_on_selector(".lab-side", TEXT_UNDER_CONTROLS) == []
+
+
+@pytest.mark.parametrize("name", ["lab", "sequence", "autoencoder"])
+@pytest.mark.parametrize("pixels", [20, 24])
+def test_the_side_bars_show_the_chosen_options_whole_in_large_type(new_page, name, pixels):
+    """Presenter mode at a default of 20 or 24 px on a 1280x720 projector: the side bars stayed 340 pixels wide
+    while their type grew, cutting "Cameraman, 512×51…" and "MNIST 3 (held out), 2…"; the code's names "c10" to
+    "c15" ran under their sliders."""
+    page = new_page()
+    set_default_font_size(page, pixels)
+    open_page(page, name)
+    present(page)
+    page.wait_for_timeout(300)  # maps laid out again after the type changed (ResizeObserver, then a frame)
+    assert page.evaluate(CUT_SELECTS) == []
+    assert page.eval_on_selector("main", TEXT_UNDER_CONTROLS) == []
+    assert page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
+
+
+def test_columns_grow_with_the_readers_type_and_keep_their_size_at_the_usual_default(new_page):
+    """The columns that hold text are as wide as before at the usual 16 px (300 and 340 pixels, 84 for the names of
+    settings) and in proportion above it; on a wide screen the page keeps its two columns."""
+    page = new_page(viewport={"width": 1920, "height": 1080})
+    open_page(page, "lab")
+    assert (width(page, ".lab-side"), width(page, ".param-name")) == (300, 84)
+    present(page)
+    assert width(page, ".lab-side") == 340
+
+    page = new_page(viewport={"width": 1920, "height": 1080})
+    set_default_font_size(page, 24)
+    open_page(page, "lab")
+    assert (width(page, ".lab-side"), width(page, ".param-name")) == (450, 126)
+    present(page)
+    assert width(page, ".lab-side") == 510
+
+
+def test_plot_text_follows_the_readers_default_font_size(new_page):
+    """Plotly's text was 12 px (16 in presenter mode) whatever the reader's default font size: at 24 px the page's
+    type grew by half and the plots' stayed as small."""
+    page = new_page()
+    open_page(page, "sequence")
+    assert set(page.evaluate(PLOT_FONTS)) == {12}
+
+    page = new_page()
+    set_default_font_size(page, 24)
+    open_page(page, "sequence")
+    assert set(page.evaluate(PLOT_FONTS)) == {18}
+    # the margins grow with the text, so that tick labels and axis titles keep clear of each other
+    assert page.evaluate("document.querySelector('#sq-input-plot')._fullLayout.margin.l") == 72
+    present(page)
+    page.wait_for_function(f"{PLOT_FONTS}.every((size) => size === 24)")
+
+
+def test_an_output_without_kernels_goes_below_its_input_where_it_would_be_narrow(new_page):
+    """Presenter mode at a default of 24 px on a 1366x768 screen: an LSTM's output heatmap was squeezed into a third
+    of the main area beside its input, its time ticks turned on end and printed over the axis title."""
+    page = new_page(viewport={"width": 1366, "height": 768})
+    set_default_font_size(page, 24)
+    open_page(page, "lab", "?kind=LSTM")
+    present(page)
+    page.wait_for_function("document.querySelector('#lab-output-view .lab-plot')?._fullLayout?.font.size === 24")
+    page.wait_for_function(PLOTS_FITTED)
+    below = page.evaluate("""document.querySelector('#lab-output-panel').getBoundingClientRect().top >=
+      document.querySelector('#lab-input-panel').getBoundingClientRect().bottom""")
+    assert below
+    assert page.eval_on_selector("#lab-output-view .lab-plot", TICKS_ON_TITLES) == []
 
 
 # -- 400% zoom on a 1280-pixel screen: a 320-pixel window --
