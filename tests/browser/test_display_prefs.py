@@ -126,7 +126,7 @@ def test_the_layer_labs_settings_keep_their_names_clear_of_their_controls_in_lar
     assert page.eval_on_selector(".lab-side", TEXT_UNDER_CONTROLS) == []
 
 
-@pytest.mark.parametrize("name", ["lab", "sequence", "autoencoder"])
+@pytest.mark.parametrize("name", ["lab", "sequence", "autoencoder", "network"])
 @pytest.mark.parametrize("pixels", [20, 24])
 def test_the_side_bars_show_the_chosen_options_whole_in_large_type(new_page, name, pixels):
     """Presenter mode at a default of 20 or 24 px on a 1280x720 projector: the side bars stayed 340 pixels wide
