@@ -15,6 +15,7 @@ from unittest import mock
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.browser.test_network import KEEP_SOCKETS  # window.__sockets: every WebSocket the page opens
 from tests.live_server import free_port, running_server
 
 # the browser's own line for each try to connect that fails: a page cannot keep it out of the console
@@ -50,14 +51,6 @@ PAGES = {
 # what the pages' status lines say while a run is on its way
 BUSY = r"/^(computing|loading|layer \d+ of|decoding|reconnecting)/i"
 
-# counts the WebSockets a page makes (window.__sockets), to see when RunSocket tries to connect
-KEEP_SOCKETS = """(() => {
-  const Native = window.WebSocket;
-  window.__sockets = [];
-  window.WebSocket = class extends Native {
-    constructor(...args) { super(...args); window.__sockets.push(this); }
-  };
-})();"""
 
 
 def runs_done(page, name: str) -> int:
