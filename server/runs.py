@@ -165,6 +165,20 @@ class DownloadRequest(RunRequest):
     id: Any = "download"
 
 
+# What each field of a run request takes, added to pydantic's own messages ("Input should be a valid tuple"),
+# which say what was wrong but not what is allowed
+FIELD_FORMS = {
+    "input": 'an object with exactly one of "sample", "image_id" or "array", e.g. {"sample": "digit-3"}',
+    "layer": 'an object {"kind": "Conv2d", "params": {...}} (optional: "name", "weights")',
+    "explain": "[layer index, output index] with one integer per axis of that layer's output, batch first, "
+               "e.g. [0, [0, 2, 10, 11]]",
+    "kernels": "true or false",
+    "trace": "true or false",
+    "saliency": "a class index (an integer), or -1 for the top-scoring class",
+    "from_layer": "the name of a layer of the network (a string)",
+}
+
+
 def parse_request(data: dict) -> RunRequest:
     """The validated request, or a RunError naming the first field at fault and what it must be."""
     try:
@@ -176,6 +190,8 @@ def parse_request(data: dict) -> RunRequest:
         if problem["type"] == "extra_forbidden":
             owner = LayerRequest if problem["loc"][0] == "layer" else RunRequest
             message = f"unknown field; allowed: {', '.join(owner.model_fields)}"
+        elif problem["type"] != "value_error" and problem["loc"] and problem["loc"][0] in FIELD_FORMS:
+            message += f"; '{problem['loc'][0]}' is {FIELD_FORMS[problem['loc'][0]]}"
         where = f"field '{location}': " if location else ""
         raise RunError(f"invalid run request: {where}{message}", location or None) from None
 

@@ -9,6 +9,11 @@ router = APIRouter(tags=["models"])
 
 @router.get("/models")
 def list_models() -> list[dict]:
+    """Every built-in network: `name` (what a run's `network` names), `title`, `description`, `input_kind`
+    ("image" or "sequence"), `input_shape` ([C, H, W] or [T, F], without the batch axis), `input_channels` and
+    `input_size` ([H, W]; null for a sequence network) that images are converted to, `class_names` (null when
+    the network does not end in class scores), `trained` (false: seeded random weights), `card` (how it was
+    trained; null when untrained) and `spec` (its layers, as docs/protocol.md describes specs)."""
     return [model.describe() for model in BUILTIN_MODELS.values()]
 
 
