@@ -178,7 +178,7 @@ class LiveHub:
 
     def follow(self, follower: Outbox, code: object) -> LiveSession:
         session = self.find(code)
-        if len(session.followers) >= self.max_followers:
+        if follower not in session.followers and len(session.followers) >= self.max_followers:
             raise LiveError(f"session {session.code} already has {self.max_followers} followers, its limit", "code")
         session.followers.add(follower)
         session.tell_presenter_count()
@@ -302,10 +302,10 @@ class LiveSocket:
     def follow(self, message: dict) -> None:
         if self.presenting is not None:
             raise LiveError(f"this page presents session {self.presenting.code}; it cannot follow one too")
-        if self.following is not None:
-            self.hub.unfollow(self.outbox, self.following)
-            self.following = None
+        # the new session first: a mistyped code, or a full session, leaves the page following the one it follows
         session = self.hub.follow(self.outbox, message.get("code"))
+        if self.following is not None and self.following is not session:
+            self.hub.unfollow(self.outbox, self.following)
         self.following = session
         self.outbox.put({"type": "following", "code": session.code, "url": session.url})
         if session.presenter is None:  # between two of the presenter's pages, or gone for good

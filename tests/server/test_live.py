@@ -228,6 +228,19 @@ def test_bad_messages_get_an_error_and_the_socket_stays_open(client, text, words
         assert started["code"]
 
 
+def test_a_mistyped_code_leaves_a_follower_in_the_session_it_follows(client):
+    with client.websocket_connect("/ws/live") as presenter, client.websocket_connect("/ws/live") as follower:
+        code = present(presenter)["code"]
+        follow(follower, code)
+        follow(follower, code)  # following it again changes nothing
+        assert [receive_type(presenter, "followers")["count"] for _ in range(2)] == [1, 1]
+        follower.send_json({"type": "follow", "code": "ABC"})  # a student's typo
+        assert follower.receive_json()["type"] == "error"
+        follower.send_json({"type": "leave"})
+        assert follower.receive_json() == {"type": "left", "code": code}  # it was still following
+        assert receive_type(presenter, "followers")["count"] == 0
+
+
 def test_a_page_cannot_present_and_follow_at_once(client):
     with client.websocket_connect("/ws/live") as presenter, client.websocket_connect("/ws/live") as ws:
         code = present(presenter)["code"]
