@@ -45,6 +45,23 @@ export function renderExplanation(container, message, { inputShape = null } = {}
   else parts.push(...elementwise(window, message));
   if (message.note && message.coordinates?.length) parts.push(element("p", { class: "ex-note muted" }, message.note));
   container.replaceChildren(...parts);
+  watchSideways(container);
+}
+
+// Tables wider than the panel (a recurrent cell's window of ten numbers a row on a phone) scroll sideways inside it
+// (lab.css .ex-tables); such a box takes the focus, so that the arrow keys can scroll it too
+const SCROLLER = { tabindex: "0", role: "group", "aria-label": "tables wider than the panel: scroll sideways" };
+const sideways = new ResizeObserver((entries) => entries.forEach(({ target }) => {
+  const scrolls = target.scrollWidth > target.clientWidth;
+  for (const [name, value] of Object.entries(SCROLLER)) {
+    if (scrolls) target.setAttribute(name, value);
+    else target.removeAttribute(name);
+  }
+}));
+
+function watchSideways(container) {
+  sideways.disconnect();
+  container.querySelectorAll(".ex-tables").forEach((tables) => sideways.observe(tables));
 }
 
 /** One sentence for a screen reader: "Conv2d output at channel 0, row 3, column 5 = 0.7765". */

@@ -815,3 +815,21 @@ def test_the_layer_maps_answer_the_keys(page, server_url):
     page.focus(map_selector("dec1", 8))
     page.keyboard.press("ArrowLeft")
     assert_reads(8, (2, 8))
+
+
+# ---- layout ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_on_a_phone_in_presenter_mode_the_input_and_its_reconstruction_sit_side_by_side(new_page, width):
+    """Presenter mode's larger pictures (168 px) put the reconstruction under the input on a phone."""
+    page = new_page(viewport={"width": width, "height": 844}, is_mobile=True, has_touch=True)
+    open_view(page)
+    page.click("#presenter-toggle")
+    assert "presenter" in page.get_attribute("body", "class")
+    boxes = page.evaluate("""() => ['#ae-input-image', '#ae-output-image', '.ae-compare'].map(
+      (selector) => document.querySelector(selector).getBoundingClientRect().toJSON())""")
+    picture, output, panel = boxes
+    assert output["top"] == pytest.approx(picture["top"], abs=1)
+    assert output["left"] > picture["right"] and output["right"] <= panel["right"]
+    assert picture["width"] >= 130  # still large enough to see the digit's pixels
+    screenshot(page, f"autoencoder-phone-presenter-{width}")

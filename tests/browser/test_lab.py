@@ -1417,3 +1417,36 @@ def test_an_upload_is_said_once_by_its_status_with_its_note_or_without_one(page)
     page.wait_for_timeout(1100)
     said = [text for text in page.evaluate("window.statusTexts") if text]
     assert said == ["Uploading photo.png…", "Using photo.png (300×200)"], said
+
+
+def test_a_recurrent_window_wider_than_a_phone_scrolls_inside_its_panel_and_by_keyboard(phone):
+    """At 390 px a recurrent cell's window of 17 numbers, ten a row, is wider than the panel: it had run past the
+    panel's edge, its last values cut off; its box scrolls sideways instead, and takes the focus to be scrolled."""
+    open_lab(phone, "?kind=RNN")
+    phone.locator(OUTPUT).focus()
+    phone.keyboard.press("ArrowRight")
+    phone.wait_for_function("document.querySelector('#lab-explain-body .ex-tables')?.getAttribute('tabindex') === '0'")
+    panel = phone.locator("#lab-explain").evaluate("""(panel) => {
+      const right = panel.getBoundingClientRect().right - parseFloat(getComputedStyle(panel).paddingRight);
+      return {right, scrolls: panel.scrollWidth > panel.clientWidth};
+    }""")
+    tables = phone.locator("#lab-explain-body .ex-tables")
+    box = tables.bounding_box()
+    assert not panel["scrolls"] and box["x"] + box["width"] <= panel["right"] + 0.5
+    assert tables.get_attribute("role") == "group" and "scroll sideways" in tables.get_attribute("aria-label")
+    last = phone.locator("#lab-explain-body .ex-block").nth(1).locator(".ex-cell").nth(9)  # the weights' first row
+    assert last.bounding_box()["x"] + last.bounding_box()["width"] > panel["right"]  # out of view, to the right
+    tables.focus()
+    for _ in range(10):
+        phone.keyboard.press("ArrowRight")
+    phone.wait_for_function("(box) => box.scrollLeft + box.clientWidth >= box.scrollWidth - 1",
+                            arg=tables.element_handle())
+    assert last.bounding_box()["x"] + last.bounding_box()["width"] <= panel["right"] + 0.5
+    # a window that fits (a 3x3 convolution's) is no extra tab stop
+    open_lab(phone)
+    phone.locator("#lab-output-view .lab-map").first.focus()
+    phone.keyboard.press("ArrowRight")
+    phone.wait_for_selector("#lab-explain-body .ex-tables")
+    phone.wait_for_timeout(100)  # the resize observer's first report
+    assert phone.locator("#lab-explain-body .ex-tables").get_attribute("tabindex") is None
+    screenshot(phone, "lab-phone-rnn-explained")
