@@ -196,7 +196,13 @@ def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
 def _array(spec: object, max_elements: int) -> np.ndarray:
     """Decode {"shape", "dtype": "float32", "data": base64} into (1, *shape) float32, checking sizes first."""
     if not isinstance(spec, dict) or set(spec) != ARRAY_KEYS:
-        raise InputError(f"input 'array' must be an object with exactly the fields {_quoted(sorted(ARRAY_KEYS))}")
+        wrong = ""
+        if isinstance(spec, dict):
+            missing, unknown = sorted(ARRAY_KEYS - set(spec)), sorted(map(str, set(spec) - ARRAY_KEYS))
+            wrong = "".join([f"; missing {_quoted(missing)}" if missing else "",
+                             f"; unknown {', '.join(map(quoted, unknown))}" if unknown else ""])
+        raise InputError(f"input 'array' must be an object with exactly the fields "
+                         f"{_quoted(sorted(ARRAY_KEYS))}{wrong}")
     shape, dtype, data = spec["shape"], spec["dtype"], spec["data"]
     if dtype != "float32":
         raise InputError(f"input array dtype must be 'float32', got {quoted(dtype)}")

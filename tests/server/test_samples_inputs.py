@@ -323,7 +323,8 @@ def test_array_with_too_many_elements(uploads):
 
 @pytest.mark.parametrize("array, words", [
     ({"shape": [2], "dtype": "float64", "data": "AAAA"}, ["dtype", "'float32'", "float64"]),
-    ({"shape": [2], "data": "AAAA"}, ["exactly the fields", "'data', 'dtype', 'shape'"]),
+    ({"shape": [2], "data": "AAAA"}, ["exactly the fields", "'data', 'dtype', 'shape'", "; missing 'dtype'"]),
+    ({"shape": [2], "dtype": "float32", "data": "AAAA", "order": "C"}, ["; unknown 'order'"]),
     ({"shape": [], "dtype": "float32", "data": ""}, ["1 to 3 positive integers"]),
     ({"shape": [1, 1, 1, 1], "dtype": "float32", "data": ""}, ["1 to 3 positive integers"]),
     ({"shape": [2, 0], "dtype": "float32", "data": ""}, ["positive integers"]),
