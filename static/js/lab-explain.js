@@ -241,7 +241,7 @@ function block(title, array, { winner = null, padding = new Set(), channels = nu
       figure.append(element("span", { class: "ex-plane muted" }, `channel ${names[p]}`));
     }
     if (rows * columns <= TABLE_LIMIT) figure.append(table(array.data, offset, rows, columns, winner, padding));
-    else figure.append(picture(array.data, offset, rows, columns));
+    else figure.append(picture(array.data, offset, rows, columns, winner === null ? null : winner - offset));
   }
   return figure;
 }
@@ -279,7 +279,8 @@ function table(data, offset, rows, columns, winner, padding) {
   return grid;
 }
 
-function picture(data, offset, rows, columns) {
+/** A window too large for a table, as a heatmap; the winning cell `winner` (its index, or null) outlined. */
+function picture(data, offset, rows, columns, winner = null) {
   const values = data.subarray(offset, offset + rows * columns);
   let [min, max] = [Infinity, -Infinity];
   for (const v of values) {
@@ -295,5 +296,12 @@ function picture(data, offset, rows, columns) {
   if (filled < columns) canvas.getContext("2d").clearRect(filled, rows - 1, columns - filled, 1);
   const legend = element("div", { class: "lab-map-legend" });
   colourLegend(legend, scale);
-  return element("div", { class: "ex-picture-box" }, canvas, legend);
+  const frame = element("div", { class: "ex-picture-frame" }, canvas);
+  if (winner !== null && winner >= 0 && winner < values.length) {
+    const [row, column] = [Math.floor(winner / columns), winner % columns];
+    frame.append(element("div", { class: "ex-picture-winner", "aria-hidden": "true", style:
+      `left: ${(100 * column) / columns}%; top: ${(100 * row) / rows}%; width: ${100 / columns}%; `
+      + `height: ${100 / rows}%` }));
+  }
+  return element("div", { class: "ex-picture-box" }, frame, legend);
 }

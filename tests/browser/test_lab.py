@@ -273,6 +273,23 @@ def test_maxpool_hover_names_the_winner(page):
     screenshot(page, "lab-maxpool-winner")
 
 
+def test_a_pooling_window_too_large_for_a_table_outlines_its_winner_on_the_picture(page):
+    """A 9x9 window is drawn as a picture, not 81 numbers: the winning cell is outlined there, where the text says."""
+    open_lab(page, "?kind=MaxPool2d&size=28&input=sample:digit-7&params=%7B%22kernel_size%22%3A9%7D")
+    hover_cell(page, 0.5, 0.5)
+    page.wait_for_selector("#lab-explain-body .ex-winner-name")
+    place = re.search(r"row (\d+), column (\d+) of the window", page.text_content("#lab-explain-body .ex-winner-line"))
+    row, column = int(place[1]), int(place[2])
+    mark = page.locator("#lab-explain-body .ex-picture-winner")
+    assert mark.count() == 1
+    box = mark.bounding_box()
+    picture = page.locator("#lab-explain-body .ex-picture").bounding_box()
+    cell = picture["width"] / 9
+    assert (box["x"] - picture["x"]) / cell == pytest.approx(column, abs=0.1)
+    assert (box["y"] - picture["y"]) / cell == pytest.approx(row, abs=0.1)
+    screenshot(page, "lab-maxpool-winner-picture")
+
+
 def test_a_pools_auto_stride_is_its_kernel_size_and_unticking_auto_starts_there(page):
     open_lab(page, "?kind=MaxPool2d&size=32")
     assert output_shape(page) == "1x16x16"
