@@ -196,11 +196,7 @@ def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
 def _array(spec: object, max_elements: int) -> np.ndarray:
     """Decode {"shape", "dtype": "float32", "data": base64} into (1, *shape) float32, checking sizes first."""
     if not isinstance(spec, dict) or set(spec) != ARRAY_KEYS:
-        wrong = ""
-        if isinstance(spec, dict):
-            missing, unknown = sorted(ARRAY_KEYS - set(spec)), sorted(map(str, set(spec) - ARRAY_KEYS))
-            wrong = "".join([f"; missing {_quoted(missing)}" if missing else "",
-                             f"; unknown {', '.join(map(quoted, unknown))}" if unknown else ""])
+        wrong = _field_differences(spec, ARRAY_KEYS) if isinstance(spec, dict) else ""
         raise InputError(f"input 'array' must be an object with exactly the fields "
                          f"{_quoted(sorted(ARRAY_KEYS))}{wrong}")
     shape, dtype, data = spec["shape"], spec["dtype"], spec["data"]
@@ -227,6 +223,13 @@ def _array(spec: object, max_elements: int) -> np.ndarray:
         raise InputError(f"input array data holds {len(raw)} bytes; shape {shape} needs {expected_bytes} "
                          f"bytes ({elements} float32 values)")
     return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(1, *shape)
+
+
+def _field_differences(given: dict, expected: set) -> str:
+    """"; missing 'dtype'; unknown 'order'": how an object's fields differ from the expected ones."""
+    missing, unknown = sorted(expected - set(given)), sorted(map(str, set(given) - expected))
+    return ((f"; missing {_quoted(missing)}" if missing else "")
+            + (f"; unknown {', '.join(map(quoted, unknown))}" if unknown else ""))
 
 
 def _quoted(names) -> str:

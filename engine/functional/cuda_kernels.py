@@ -122,47 +122,27 @@ def _index_type(elements: int) -> str:
     return "int" if elements < 2**31 else "long long"
 
 
-@cache
-def _im2col_kernel(index_type: str):
-    import cupy
-
-    return cupy.ElementwiseKernel(
-        "raw T x, int32 n0, int32 row0, int32 rows, int32 out_w, int32 taps, int32 groups, int32 channels, "
-        "int32 channels_per_group, int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, "
-        "int32 dh, int32 dw, int32 top, int32 left",
-        "raw T cols", _IM2COL, f"lamina_im2col_{index_type.replace(' ', '_')}",
-        preamble=f"typedef {index_type} index_t;")
-
-
-@cache
-def _col2im_kernel(index_type: str):
-    import cupy
-
-    return cupy.ElementwiseKernel(
-        "raw T products, raw T bias, int32 has_bias, int32 groups, int32 out_channels, int32 out_per_group, "
-        "int32 out_h, int32 out_w, int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, "
-        "int32 dh, int32 dw, int32 top, int32 left",
-        "T out", _COL2IM, f"lamina_col2im_{index_type.replace(' ', '_')}",
-        preamble=f"typedef {index_type} index_t;")
+# each kernel: its parameters, its output and its body, as cupy.ElementwiseKernel takes them
+_SHAPE_PARAMS = "int32 kh, int32 kw, int32 sh, int32 sw, int32 dh, int32 dw, int32 top, int32 left"
+_KERNELS = {
+    "im2col": ("raw T x, int32 n0, int32 row0, int32 rows, int32 out_w, int32 taps, int32 groups, int32 channels, "
+               "int32 channels_per_group, int32 height, int32 width, " + _SHAPE_PARAMS, "raw T cols", _IM2COL),
+    "col2im": ("raw T products, raw T bias, int32 has_bias, int32 groups, int32 out_channels, int32 out_per_group, "
+               "int32 out_h, int32 out_w, int32 height, int32 width, " + _SHAPE_PARAMS, "T out", _COL2IM),
+    "max_pool": ("raw T x, int32 out_h, int32 out_w, int32 height, int32 width, " + _SHAPE_PARAMS, "T out",
+                 _MAX_POOL),
+    "augmented_weight": ("raw T weight, raw T bias, int32 taps, int32 has_bias", "T w_aug", _AUGMENTED_WEIGHT),
+}
 
 
 @cache
-def _augmented_weight_kernel():
+def _kernel(name: str, index_type: str = "int"):
+    """The kernel `name`, its flat index split with `index_type` (_index_type), compiled by CuPy on first use."""
     import cupy
 
-    return cupy.ElementwiseKernel("raw T weight, raw T bias, int32 taps, int32 has_bias", "T w_aug",
-                                  _AUGMENTED_WEIGHT, "lamina_augmented_weight")
-
-
-@cache
-def _max_pool_kernel(index_type: str):
-    import cupy
-
-    return cupy.ElementwiseKernel(
-        "raw T x, int32 out_h, int32 out_w, int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, "
-        "int32 dh, int32 dw, int32 top, int32 left",
-        "T out", _MAX_POOL, f"lamina_max_pool_{index_type.replace(' ', '_')}",
-        preamble=f"typedef {index_type} index_t;")
+    params, output, body = _KERNELS[name]
+    return cupy.ElementwiseKernel(params, output, body, f"lamina_{name}_{index_type.replace(' ', '_')}",
+                                  preamble=f"typedef {index_type} index_t;")
 
 
 def im2col(x, cols, n0: int, row0: int, out_w: int, kernel, stride, dilation, top: int, left: int,
@@ -172,8 +152,8 @@ def im2col(x, cols, n0: int, row0: int, out_w: int, kernel, stride, dilation, to
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     taps, rows = cols.shape[2] - 1, cols.shape[3] // out_w
     threads = cols.shape[0] * channels * rows * out_w  # one per (image, channel, output pixel)
-    _im2col_kernel(_index_type(cols.size))(x, n0, row0, rows, out_w, taps, groups, channels, channels // groups,
-                                           height, width, kh, kw, sh, sw, dh, dw, top, left, cols, size=threads)
+    _kernel("im2col", _index_type(cols.size))(x, n0, row0, rows, out_w, taps, groups, channels, channels // groups,
+                                              height, width, kh, kw, sh, sw, dh, dw, top, left, cols, size=threads)
 
 
 def col2im(products, bias, out, groups: int, in_size, kernel, stride, dilation, top: int, left: int) -> None:
@@ -184,9 +164,9 @@ def col2im(products, bias, out, groups: int, in_size, kernel, stride, dilation, 
     (height, width), (kh, kw), (sh, sw), (dh, dw) = in_size, kernel, stride, dilation
     has_bias = bias is not None
     bias = cupy.ascontiguousarray(bias) if has_bias else products  # never read without a bias
-    _col2im_kernel(_index_type(out.size))(products, bias, int(has_bias), groups, out_channels,
-                                          out_channels // groups, out_h, out_w, height, width, kh, kw, sh, sw,
-                                          dh, dw, top, left, out)
+    _kernel("col2im", _index_type(out.size))(products, bias, int(has_bias), groups, out_channels,
+                                             out_channels // groups, out_h, out_w, height, width, kh, kw, sh, sw,
+                                             dh, dw, top, left, out)
 
 
 def augmented_weight(weight, bias, groups: int):
@@ -199,7 +179,7 @@ def augmented_weight(weight, bias, groups: int):
     has_bias = bias is not None
     bias = cupy.ascontiguousarray(bias) if has_bias else weight  # never read without a bias
     w_aug = cupy.empty((groups, out_channels // groups, taps + 1), dtype=weight.dtype)
-    _augmented_weight_kernel()(weight, bias, taps, int(has_bias), w_aug)
+    _kernel("augmented_weight")(weight, bias, taps, int(has_bias), w_aug)
     return w_aug
 
 
@@ -210,6 +190,6 @@ def max_pool(x, kernel, stride, padding, dilation, out_size):
     n, channels, height, width = x.shape
     out = cupy.empty((n, channels, *out_size), dtype=x.dtype)
     (kh, kw), (sh, sw), (dh, dw), (top, left) = kernel, stride, dilation, padding
-    _max_pool_kernel(_index_type(out.size))(cupy.ascontiguousarray(x), *out_size, height, width, kh, kw, sh, sw,
-                                            dh, dw, top, left, out)
+    _kernel("max_pool", _index_type(out.size))(cupy.ascontiguousarray(x), *out_size, height, width, kh, kw, sh,
+                                               sw, dh, dw, top, left, out)
     return out

@@ -18,3 +18,15 @@ export function announcer(region) {
   };
   return { say, connection };
 }
+
+/**
+ * What a page's progress line says of its socket, or null to leave it: "Reconnecting to the server (why)…" while
+ * the socket is lost (`reconnecting`, as the announcer's connection(status) returns it), and "Connected to the
+ * server." once it is open again where the line (`shown`) still says it is reconnecting and no run is on its way
+ * (`busy`: that run's progress says the rest).
+ */
+export function connectionProgress(reconnecting, status, detail, shown, busy) {
+  if (reconnecting) return `Reconnecting to the server (${detail})…`;
+  if (status === "open" && shown.startsWith("Reconnecting") && !busy) return "Connected to the server.";
+  return null;
+}

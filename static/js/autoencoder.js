@@ -12,7 +12,7 @@
 // #ae-code carries data-code (the code whose decoding is on screen) and data-digit-codes (loading, loaded,
 // failed).
 
-import { announcer } from "./announce.js";
+import { announcer, connectionProgress } from "./announce.js";
 import { cachedJSON } from "./api.js";
 import {
   applyEdits, blendCodes, CodePanel, editsToward, formatEdits, loadDigitCodes, parseEdits, randomCode, readEdits,
@@ -171,10 +171,9 @@ function linkNetworkView() {
 }
 
 function showConnection(status, detail) {
-  if (announce.connection(status)) setProgress(null, `Reconnecting to the server (${detail})…`);
-  if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
-    setProgress(0, "Connected to the server.");
-  }
+  const text = connectionProgress(announce.connection(status), status, detail, view.progressText.textContent,
+    socket?.current);
+  if (text) setProgress(status === "open" ? 0 : null, text);
 }
 
 /** The progress line, seen but not spoken: it changes with every layer (announce.say() tells how a run ended). */

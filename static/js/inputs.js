@@ -517,6 +517,20 @@ export function digitLayout(values, size = DRAW_SIZE) {
   return { light, problems: [...(offCentre ? ["off-centre"] : []), ...(span < SMALL_DIGIT ? ["small"] : [])] };
 }
 
+// an upload's digitLayout, by image id: ticking Invert or Centre changes the hint, not the picture it reads
+const digitLayouts = new Map();
+
+/** digitLayout of an upload, read from the server once (a failed read is tried again next time). */
+function uploadedDigitLayout(source) {
+  if (!digitLayouts.has(source.imageId)) {
+    const reading = readPicture(source, { size: DRAW_SIZE, channels: 1, shape: [DRAW_SIZE, DRAW_SIZE] })
+      .then(({ values }) => digitLayout(values));
+    reading.catch(() => digitLayouts.delete(source.imageId));
+    digitLayouts.set(source.imageId, reading);
+  }
+  return digitLayouts.get(source.imageId);
+}
+
 const MNIST_FRAME = "MNIST's digits are 20 pixels across and centred in 28×28";
 
 /** The hint for an upload read as it is on a digit page (invert: the person ticked Invert), or "". */
@@ -773,14 +787,14 @@ class InputPicker {
   async hintAtDigit(source) {
     const centred = () => this.source?.centred; // centring finds the ink and makes the digit as MNIST's are
     if (!this.digits || centred()) return;
-    let values;
+    let layout;
     try {
-      ({ values } = await readPicture(source, { size: DRAW_SIZE, channels: 1, shape: [DRAW_SIZE, DRAW_SIZE] }));
+      layout = await uploadedDigitLayout(source);
     } catch {
       return; // the picture cannot be read back (gone from the server): the run says why
     }
     if (this.source?.imageId !== source.imageId || centred()) return; // another input, or centred, meanwhile
-    const text = digitHint(digitLayout(values), { invert: Boolean(this.source.invert) });
+    const text = digitHint(layout, { invert: Boolean(this.source.invert) });
     if (text) this.showHint(text);
   }
 

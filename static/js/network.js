@@ -32,7 +32,7 @@ import {
   colourLegend, drawMap, drawStrip, featureGrid, formatNumber, heatmap, histogram, histogramSparkline,
   rangeOf, rangeText, scaleFor, sizeGrid, summarize,
 } from "./plots.js";
-import { announcer } from "./announce.js";
+import { announcer, connectionProgress } from "./announce.js";
 import { choiceIgnored, inputIgnored, networkIgnored, showLinkNotice, watchLinkNotice } from "./link-notice.js";
 import { createState } from "./state.js";
 import { RunSocket } from "./wire.js";
@@ -345,10 +345,9 @@ function showModel() {
 
 function showConnection(status, detail) {
   if (status === "open") stackEditor?.setMaxLayers(detail.limits.max_spec_layers);
-  if (announce.connection(status)) setProgress(null, `Reconnecting to the server (${detail})…`);
-  if (status === "open" && view.progressText.textContent.startsWith("Reconnecting") && !socket?.current) {
-    setProgress(0, "Connected to the server.");
-  }
+  const text = connectionProgress(announce.connection(status), status, detail, view.progressText.textContent,
+    socket?.current);
+  if (text) setProgress(status === "open" ? 0 : null, text);
 }
 
 // ---- running ------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 import { ApiError, cachedJSON, postForBlob, saveBlob } from "./api.js";
 import { checkLinkUpload, createInputPicker, decodeSource, encodeSource, listSamples } from "./inputs.js";
 import { CELLS, LIMITS, SOURCES, networkChoices, requestInput, requestNetwork } from "./sequence-inputs.js";
-import { announcer } from "./announce.js";
+import { announcer, connectionProgress } from "./announce.js";
 import { inputIgnored, networkIgnored, showLinkNotice } from "./link-notice.js";
 import { counted } from "./dom.js";
 import { formatNumber } from "./plots.js";
@@ -148,13 +148,11 @@ async function start() {
   run();
 }
 
-/** The socket's state on the progress line: "Reconnecting…" while it is lost, "Connected" when it is back and
- * no run is on its way to say otherwise. */
+/** The socket's state on the progress line (connectionProgress). */
 function showConnection(status, detail) {
-  if (announce.connection(status)) view.progress.textContent = `Reconnecting to the server (${detail})…`;
-  if (status === "open" && view.progress.textContent.startsWith("Reconnecting") && !socket?.current) {
-    view.progress.textContent = "Connected to the server.";
-  }
+  const text = connectionProgress(announce.connection(status), status, detail, view.progress.textContent,
+    socket?.current);
+  if (text) view.progress.textContent = text;
 }
 
 function option(value, text) {

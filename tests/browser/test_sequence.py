@@ -1238,19 +1238,14 @@ def test_a_step_button_pressed_to_the_end_hands_the_keyboard_to_the_step_slider(
     slider, which says the step, not from the top of the page."""
     open_sequence(page)
     page.focus("#sq-step")
-    page.keyboard.press("Home")
-    page.keyboard.press("ArrowRight")
-    wait_for_step(page, 1)
-    page.focus("#sq-prev")
-    page.keyboard.press("Enter")
-    wait_for_step(page, 0)
-    assert page.is_disabled("#sq-prev")
-    assert page.evaluate("document.activeElement.id") == "sq-step"
-    page.keyboard.press("End")
-    page.keyboard.press("ArrowLeft")
-    wait_for_step(page, 26)
-    page.focus("#sq-next")
-    page.keyboard.press("Space")
-    wait_for_step(page, 27)
-    assert page.is_disabled("#sq-next")
-    assert page.evaluate("document.activeElement.id") == "sq-step"
+    # (end key, a step back from it, the step there, the button that reaches the end, its key, the end step)
+    for end, back, before, button, key, last in (("Home", "ArrowRight", 1, "#sq-prev", "Enter", 0),
+                                                  ("End", "ArrowLeft", 26, "#sq-next", "Space", 27)):
+        page.keyboard.press(end)
+        page.keyboard.press(back)
+        wait_for_step(page, before)
+        page.focus(button)
+        page.keyboard.press(key)
+        wait_for_step(page, last)
+        assert page.is_disabled(button)
+        assert page.evaluate("document.activeElement.id") == "sq-step"
